@@ -1,0 +1,44 @@
+# peakready: the commands a newcomer runs. `make up` and `make test` set up what they need.
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+# The local VPS's Debian release: bookworm (default) or trixie.
+RELEASE ?= bookworm
+VPS     ?= peakready-vps
+
+.PHONY: venv up deploy down test unit infra clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# A local VPS named $(VPS), deployed, left running: `make down` removes it.
+up: venv
+	$(PYTHON) targets/vps.py up --name $(VPS) --release $(RELEASE) > /dev/null
+	$(MAKE) --no-print-directory deploy
+	@$(PYTHON) targets/vps.py show --name $(VPS)
+
+deploy: venv
+	PEAKREADY_VPS=$(VPS) $(BIN)/pyinfra -y inventories/docker.py deploy.py
+
+down:
+	$(PYTHON) targets/vps.py down --name $(VPS)
+
+# Unit tests, then a fresh test VPS (never $(VPS)): deploy, testinfra, a second deploy that must
+# change nothing, teardown. The phase timings are printed at the end.
+test: unit infra
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+infra: venv
+	$(BIN)/pytest tests/infra
+
+# Also removes the cached images and the virtualenv.
+clean: down
+	-docker image ls -q --filter 'reference=peakready-*' | xargs -r docker image rm
+	rm -rf $(VENV) .peakready

@@ -1,0 +1,38 @@
+"""The local test VPS (`make up`): one container in every group, as a single VPS is.
+
+    PEAKREADY_VPS=<container name>   which local VPS (default: peakready-vps)
+
+Why SSH on the published port, not pyinfra's @docker connector: a real VPS is reached over SSH,
+so the local one is too. Same connector, same file transfer (SFTP), same login as root by key as
+on a fresh cloud server; only the address differs. The key is a throwaway made by targets/vps.py
+and the container's host key is pinned (strict checking), nothing is trusted on first use.
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+name = os.environ.get("PEAKREADY_VPS", "peakready-vps")
+state = Path(__file__).resolve().parent.parent / ".peakready" / "vps" / f"{name}.json"
+if not state.exists():
+    sys.exit(f"peakready: no local VPS named {name}: run `make up` "
+             f"(or `python3 targets/vps.py up --name {name}`) first.")
+vps = json.loads(state.read_text())
+
+_host = [(name, {
+    "ssh_hostname": "127.0.0.1",
+    "ssh_port": vps["ports"]["ssh"],
+    "ssh_user": "root",
+    "ssh_key": vps["ssh_key"],
+    "ssh_known_hosts_file": vps["known_hosts"],
+    "ssh_strict_host_key_checking": "yes",
+    "ssh_look_for_keys": False,
+    "ssh_allow_agent": False,
+})]
+
+# One VPS holds every role (no replicas: those come with several hosts).
+web_servers = _host
+app_servers = _host
+db_primary = _host
+cache_servers = _host

@@ -1,0 +1,64 @@
+"""Real servers: `pyinfra inventories/prod.py deploy.py`.
+
+Say which hosts, in ONE of two ways:
+  - environment variables (nothing to edit, nothing to commit):
+        PEAKREADY_HOSTS=203.0.113.10         one VPS: it gets every role
+    or, once one VPS is outgrown, per group (comma-separated; a host may be in several):
+        PEAKREADY_WEB_SERVERS  PEAKREADY_APP_SERVERS  PEAKREADY_DB_PRIMARY
+        PEAKREADY_DB_REPLICAS  PEAKREADY_CACHE_SERVERS
+  - or the lists in the marked block below.
+
+SSH: PEAKREADY_SSH_USER (default root; any other user deploys with sudo), PEAKREADY_SSH_KEY (a
+private key file; default: your SSH agent and ~/.ssh keys), PEAKREADY_SSH_PORT (default 22).
+Host keys are checked against your known_hosts: ssh to each host once first.
+"""
+
+import os
+import sys
+
+# ===== EDIT HERE (or leave empty and use the environment variables above) =====================
+HOSTS = []  # one VPS with every role, e.g. ["203.0.113.10"]
+GROUPS = {
+    "web_servers": [],  # nginx
+    "app_servers": [],  # the app and ProxySQL beside it
+    "db_primary": [],  # MariaDB, the one that takes writes
+    "db_replicas": [],  # MariaDB replicas (reads)
+    "cache_servers": [],  # Redis
+}
+# ================================================================================================
+
+
+def _from_env(name: str, default: list) -> list:
+    value = os.environ.get(name)
+    if value is None:
+        return list(default)
+    hosts = [h.strip() for h in value.split(",") if h.strip()]
+    if not hosts:
+        sys.exit(f"peakready: {name} is set but empty: give it host names or addresses, or unset it.")
+    return hosts
+
+
+_groups = {group: _from_env(f"PEAKREADY_{group.upper()}", hosts) for group, hosts in GROUPS.items()}
+if not any(_groups.values()):
+    # A single VPS: every role but replicas on each host of HOSTS.
+    _single = _from_env("PEAKREADY_HOSTS", HOSTS)
+    _groups.update({g: _single for g in _groups if g != "db_replicas"})
+if not any(_groups.values()):
+    sys.exit("peakready: inventories/prod.py has no hosts: set PEAKREADY_HOSTS=<your server> "
+             "(or the PEAKREADY_<GROUP> variables, or HOSTS in inventories/prod.py) and run again.")
+if len(_groups["db_primary"]) > 1:
+    sys.exit(f"peakready: db_primary has {len(_groups['db_primary'])} hosts: MariaDB takes writes on "
+             "exactly one; put the others in db_replicas.")
+
+_user = os.environ.get("PEAKREADY_SSH_USER", "root")
+_ssh = {"ssh_user": _user, "ssh_port": int(os.environ.get("PEAKREADY_SSH_PORT", "22"))}
+if os.environ.get("PEAKREADY_SSH_KEY"):
+    _ssh["ssh_key"] = os.environ["PEAKREADY_SSH_KEY"]
+if _user != "root":
+    _ssh["_sudo"] = True
+
+web_servers = [(h, _ssh) for h in _groups["web_servers"]]
+app_servers = [(h, _ssh) for h in _groups["app_servers"]]
+db_primary = [(h, _ssh) for h in _groups["db_primary"]]
+db_replicas = [(h, _ssh) for h in _groups["db_replicas"]]
+cache_servers = [(h, _ssh) for h in _groups["cache_servers"]]

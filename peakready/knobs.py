@@ -1,0 +1,127 @@
+"""Every knob checked before the first change.
+
+The defaults live in group_data/all.py (the one place a knob is defined); this module says what a
+valid value is. `check(data)` raises KnobError with one sentence naming the knob and the fix, so a
+wrong value stops the deploy while nothing on the host has been touched yet.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from pyinfra.api.exceptions import PyinfraError
+
+ALL_FILE = Path(__file__).resolve().parent.parent / "group_data" / "all.py"
+
+# Data that belongs to pyinfra or its connectors, not to peakready.
+FOREIGN_PREFIXES = ("_", "ssh_", "docker_", "dockerssh_", "vagrant_", "chroot_", "local_", "winrm_")
+
+
+class KnobError(PyinfraError):
+    """A knob has a value peakready cannot use; the message names it and says what to set."""
+
+
+def defaults() -> dict[str, Any]:
+    """The knobs and their defaults, read from group_data/all.py as pyinfra reads it."""
+    namespace: dict[str, Any] = {}
+    exec(compile(ALL_FILE.read_text(), str(ALL_FILE), "exec"), namespace)
+    return {k: v for k, v in namespace.items() if not k.startswith("__")}
+
+
+# --- validators: each returns None when the value is fine, else what a valid value looks like ---
+
+Check = Callable[[Any, dict], "str | None"]
+
+
+def boolean(value: Any, _data: dict) -> str | None:
+    return None if isinstance(value, bool) else "true or false"
+
+
+def integer(lo: int, hi: int) -> Check:
+    def check(value: Any, _data: dict) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            return f"a whole number from {lo} to {hi}"
+        return None
+
+    return check
+
+
+def one_of(*choices: Any) -> Check:
+    def check(value: Any, _data: dict) -> str | None:
+        if isinstance(value, bool) or value not in choices:
+            return "one of " + ", ".join(map(str, choices))
+        return None
+
+    return check
+
+
+def matching(pattern: str, what: str) -> Check:
+    def check(value: Any, _data: dict) -> str | None:
+        return None if isinstance(value, str) and re.fullmatch(pattern, value) else what
+
+    return check
+
+
+def list_of(item: Check, what: str) -> Check:
+    def check(value: Any, data: dict) -> str | None:
+        if not isinstance(value, (list, tuple)) or any(item(v, data) for v in value):
+            return f"a list of {what}"
+        return None
+
+    return check
+
+
+def port_range(value: Any, data: dict) -> str | None:
+    what = 'two port numbers "low high" with 1024 <= low < high <= 65535, sshd_port outside'
+    if not isinstance(value, str) or not re.fullmatch(r"\d+ \d+", value):
+        return what
+    low, high = map(int, value.split())
+    if not 1024 <= low < high <= 65535 or low <= data.get("sshd_port", 22) <= high:
+        return what
+    return None
+
+
+PORT = integer(1, 65535)
+CHECKS: dict[str, Check] = {
+    "timezone": matching(r"UTC|[A-Z][A-Za-z_+-]*(/[A-Za-z0-9_+-]+){1,2}", 'an IANA name such as "UTC" or "Asia/Jakarta"'),
+    "apt_cache_valid_s": integer(0, 7 * 86400),
+    "base_packages": list_of(matching(r"[a-z0-9][a-z0-9+.-]+", "a package name"), "Debian package names"),
+    "unattended_upgrades": boolean,
+    "unattended_reboot": boolean,
+    "unattended_reboot_time": matching(r"([01]\d|2[0-3]):[0-5]\d", 'a time "HH:MM"'),
+    "sshd_port": PORT,
+    "firewall": boolean,
+    "firewall_tcp_ports": list_of(PORT, "port numbers from 1 to 65535"),
+    "firewall_allow_dhcp_client": boolean,
+    # somaxconn is an int since Linux 5.4; 65535 is as far as any listener here would use.
+    "somaxconn": integer(128, 65535),
+    "tcp_max_syn_backlog": integer(128, 1 << 20),
+    "ip_local_port_range": port_range,
+    "file_max_min": integer(65536, 1 << 31),
+    # proc(5): 0 heuristic, 1 always, 2 never overcommit.
+    "vm_overcommit_memory": one_of(0, 1, 2),
+    "vm_swappiness": integer(0, 100),
+    "swap_file_mb": integer(0, 64 * 1024),
+    "swap_when_ram_below_mb": integer(0, 1 << 20),
+}
+
+
+def check(data: dict[str, Any]) -> dict[str, Any]:
+    """Return the knobs (defaults overlaid with `data`) or raise KnobError for the first bad one."""
+    known = defaults()
+    for key in data:
+        if key in known or key.startswith(FOREIGN_PREFIXES):
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "see group_data/all.py for every knob."
+        raise KnobError(f"unknown knob {key!r}: {hint}")
+    merged = {**known, **{k: v for k, v in data.items() if k in known}}
+    for key, validate in CHECKS.items():
+        problem = validate(merged[key], merged)
+        if problem:
+            raise KnobError(f"knob {key} = {merged[key]!r} is not valid: set it to {problem} "
+                            "(group_data/all.py says what it does).")
+    return merged

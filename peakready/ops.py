@@ -1,0 +1,76 @@
+"""Operations peakready adds to pyinfra's."""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.facts.files import File, Sha1File
+
+from peakready.facts import TimezoneIs
+
+from peakready.render import render
+
+
+@operation()
+def config_file(template: str, dest: str, check: str | None = None, mode: int = 644,
+                user: str = "root", group: str = "root", **data):
+    """
+    Install templates/<template>, rendered with `data`, at `dest`.
+
+    + check: a shell command run on the new file before it replaces `dest`, with `{path}` standing
+      for it; when it fails the operation fails and the working file stays where it was.
+
+    **Example:**
+
+    .. code:: python
+
+        config_file(
+            name="Firewall ruleset",
+            template="base/nftables.conf.j2",
+            dest="/etc/nftables.conf",
+            check="nft -c -f {path}",
+            ssh_port=22,
+        )
+    """
+    content = render(template, **data)
+    wanted_sha = hashlib.sha1(content.encode()).hexdigest()
+    current = host.get_fact(File, path=dest)
+    same_content = bool(current) and host.get_fact(Sha1File, path=dest) == wanted_sha
+    same_meta = bool(current) and (current["mode"], current["user"], current["group"]) == (mode, user, group)
+    if same_content and same_meta:
+        host.noop(f"{dest} is up to date")
+        return
+
+    target = dest
+    if not same_content:
+        target = f"{dest}.peakready-new"
+        yield FileUploadCommand(StringIO(content), target, remote_temp_filename=host.get_temp_filename(target))
+    yield StringCommand("chown", f"{user}:{group}", shlex.quote(target))
+    yield StringCommand("chmod", str(mode), shlex.quote(target))
+    if not same_content:
+        if check:
+            staged = shlex.quote(target)
+            yield StringCommand(f"{check.format(path=staged)} || {{ rm -f {staged}; exit 1; }}")
+        yield StringCommand("mv", "-f", shlex.quote(target), shlex.quote(dest))
+
+
+@operation()
+def timezone(timezone: str):
+    """
+    Set the host's timezone with timedatectl (pyinfra's server.timezone reads Debian's UTC as
+    Etc/UTC and so changes it on every run).
+
+    **Example:**
+
+    .. code:: python
+
+        timezone(name="Timezone", timezone="Asia/Jakarta")
+    """
+    if host.get_fact(TimezoneIs, timezone=timezone):
+        host.noop(f"timezone is {timezone}")
+        return
+    yield StringCommand("timedatectl", "set-timezone", shlex.quote(timezone))

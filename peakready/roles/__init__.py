@@ -1,0 +1,18 @@
+"""The roles, in the order a host gets them: each may rely on every role before it.
+
+Each entry is (role, groups): a host in any of `groups` gets the role; None means every host.
+The groups are the inventory's (see inventories/prod.py).
+"""
+
+from peakready.roles.base import base
+
+GROUPS = ("web_servers", "app_servers", "db_primary", "db_replicas", "cache_servers")
+
+ROLES = [
+    (base, None),
+]
+
+
+def roles_for(host_groups) -> list:
+    """The roles a host in `host_groups` gets, in dependency order."""
+    return [role for role, groups in ROLES if groups is None or set(groups) & set(host_groups)]

@@ -1,0 +1,386 @@
+#!/usr/bin/env python3
+"""The local test VPS: Debian with systemd as PID 1 and sshd, in a Docker container.
+
+    python3 targets/vps.py up   [--name peakready-vps] [--release bookworm] [--network peakready]
+    python3 targets/vps.py down [--name peakready-vps]
+    python3 targets/vps.py image [--release bookworm]
+
+`up` makes everything it needs and nothing more:
+  1. a Docker engine: installed with apt (docker.io, debootstrap) when missing and we are root on
+     Debian, `dockerd` started in the background when none answers (no systemd on CI machines);
+  2. a base image built offline: debootstrap -> `docker import` (no registry needed), tagged by
+     a hash of its inputs so it is built once and reused until they change. Set
+     PEAKREADY_BASE_IMAGE=debian:bookworm to start from a registry image instead;
+  3. the VPS image: targets/Dockerfile FROM that base (the same Dockerfile works FROM debian:*);
+  4. the container, with systemd as PID 1, SSH/HTTP/HTTPS published on 127.0.0.1 only, a throwaway
+     SSH key authorised for root, and its host key pinned in a known_hosts file; then it waits
+     until `systemctl is-system-running` answers running or degraded.
+
+What a container needs is written to .peakready/vps/<name>.json, which inventories/docker.py
+reads. Standard library only: this runs before the project's virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = ROOT / "targets"
+STATE = ROOT / ".peakready"
+VPS_STATE = STATE / "vps"
+SSH_KEY = STATE / "ssh" / "id_ed25519"
+
+DEFAULT_NAME = "peakready-vps"
+DEFAULT_RELEASE = "bookworm"
+RELEASES = ("bookworm", "trixie")
+DEFAULT_NETWORK = "peakready"
+LABEL = "peakready.vps"
+# What a fresh Debian cloud VPS has: systemd, sshd, python3 (pyinfra facts and testinfra need it),
+# sudo and the tools to add an apt repository.
+BASE_PACKAGES = (
+    "systemd,systemd-sysv,dbus,openssh-server,python3,sudo,ca-certificates,curl,gnupg,"
+    "iproute2,procps"
+)
+# Published on 127.0.0.1 only, on ports Docker picks (no clash with anything on the host).
+PORTS = {"ssh": 22, "http": 80, "https": 443}
+# systemd as PID 1 without --privileged (this machine lacks CAP_SYS_RESOURCE). systempaths=unconfined
+# makes /proc/sys writable so per-namespace network sysctls apply to the container only; the image's
+# systemd-sysctl drop-in and the base role keep every global kernel key off the host.
+RUN_FLAGS = [
+    "--cap-add", "ALL",
+    "--cap-drop", "SYS_RESOURCE",
+    "--cap-drop", "SYS_MODULE",
+    "--cap-drop", "SYS_TIME",
+    "--cgroupns=host",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs", "/run",
+    "--tmpfs", "/run/lock",
+    "--security-opt", "systempaths=unconfined",
+]
+BOOT_TIMEOUT_S = 120
+# The host tools this script runs, and the Debian package of each.
+TOOLS = {"docker": "docker.io", "dockerd": "docker.io", "debootstrap": "debootstrap",
+         "ssh-keygen": "openssh-client"}
+ENGINE_TIMEOUT_S = 60
+DOCKERD_LOG = Path("/var/log/peakready-dockerd.log")
+
+
+class VpsError(Exception):
+    """One sentence for the operator: what is wrong and what to do."""
+
+
+def log(msg: str) -> None:
+    print(f"[vps] {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd: list[str], check: bool = True, capture: bool = True, **kw) -> subprocess.CompletedProcess:
+    res = subprocess.run(cmd, text=True, capture_output=capture, **kw)
+    if check and res.returncode != 0:
+        detail = (res.stderr or res.stdout or "").strip().splitlines()[-3:] if capture else []
+        raise VpsError(f"`{' '.join(cmd[:4])} ...` failed (exit {res.returncode}): {' | '.join(detail)}")
+    return res
+
+
+# --- 1. the engine ---------------------------------------------------------------------------
+
+
+def is_debian() -> bool:
+    return Path("/etc/debian_version").exists()
+
+
+def engine_answers() -> bool:
+    if not shutil.which("docker"):
+        return False
+    return run(["docker", "info", "--format", "{{.ServerVersion}}"], check=False).returncode == 0
+
+
+def ensure_engine() -> None:
+    """Make `docker` talk to a running engine, installing and starting one only where we may."""
+    root = os.geteuid() == 0
+    needed = dict(TOOLS)
+    if os.environ.get("PEAKREADY_BASE_IMAGE"):
+        needed.pop("debootstrap")  # the base image comes from a registry
+    if engine_answers():
+        needed.pop("dockerd")  # an engine already runs (a system service, or another host's)
+    missing = [tool for tool in needed if not shutil.which(tool)]
+    if missing:
+        packages = sorted({TOOLS[tool] for tool in missing})
+        if not (root and is_debian() and shutil.which("apt-get")):
+            raise VpsError(
+                f"{', '.join(missing)} not found: install Docker Engine, debootstrap and an SSH client "
+                f"(on Debian, as root: `apt-get install {' '.join(packages)}`), then run this again."
+            )
+        log(f"installing {' '.join(packages)} with apt ({', '.join(missing)} missing)")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        run(["apt-get", "update", "-qq"], env=env)
+        run(["apt-get", "install", "-y", "-qq", *packages], env=env)
+    if engine_answers():
+        return
+    if not root:
+        raise VpsError(
+            "no Docker engine answers: start it (`sudo systemctl start docker`) or run this as root "
+            "so it can start `dockerd` itself."
+        )
+    logfile = DOCKERD_LOG
+    log(f"starting dockerd in the background (log: {logfile})")
+    with open(logfile, "ab") as out:
+        subprocess.Popen(
+            ["dockerd"], stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    deadline = time.monotonic() + ENGINE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if engine_answers():
+            return
+        time.sleep(0.5)
+    tail = logfile.read_text(errors="replace").strip().splitlines()[-1:] if logfile.exists() else []
+    raise VpsError(
+        f"dockerd did not answer within {ENGINE_TIMEOUT_S} s ({' '.join(tail)}): see {logfile}."
+    )
+
+
+# --- 2. and 3. the images ------------------------------------------------------------------
+
+
+def debian_mirror() -> str:
+    """The Debian mirror this machine's apt uses (so debootstrap goes where apt already goes)."""
+    if os.environ.get("PEAKREADY_DEBIAN_MIRROR"):
+        return os.environ["PEAKREADY_DEBIAN_MIRROR"].rstrip("/")
+    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources")) + [Path("/etc/apt/sources.list")]
+    for src in sources:
+        if not src.exists():
+            continue
+        for match in re.finditer(r"(https?://\S+/debian)/?(?:\s|$)", src.read_text(errors="replace")):
+            return match.group(1)
+    return "http://deb.debian.org/debian"
+
+
+def digest(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+        h.update(b"\0")
+    return h.hexdigest()[:12]
+
+
+def image_exists(tag: str) -> bool:
+    return run(["docker", "image", "inspect", tag], check=False).returncode == 0
+
+
+def base_image(release: str) -> str:
+    """A minimal Debian root filesystem as a local image, built with debootstrap (no registry)."""
+    if os.environ.get("PEAKREADY_BASE_IMAGE"):
+        return os.environ["PEAKREADY_BASE_IMAGE"]
+    mirror = debian_mirror()
+    tag = f"peakready-base:{release}-{digest(release, mirror, BASE_PACKAGES)}"
+    if image_exists(tag):
+        return tag
+    if not shutil.which("debootstrap"):
+        raise VpsError("debootstrap not found: install it (`apt-get install debootstrap`) or set "
+                       "PEAKREADY_BASE_IMAGE=debian:" + release + " if you can pull from a registry.")
+    if os.geteuid() != 0:
+        raise VpsError("debootstrap needs root: run this as root, or set PEAKREADY_BASE_IMAGE=debian:"
+                       + release + " if you can pull from a registry.")
+    log(f"building {tag} with debootstrap from {mirror} (about a minute)")
+    with tempfile.TemporaryDirectory(prefix="peakready-rootfs-", dir="/var/tmp") as rootfs:
+        run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", release, rootfs, mirror])
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        run(
+            ["docker", "import", "--change", 'CMD ["/sbin/init"]', "--change", "ENV container=docker",
+             "-", tag],
+            stdin=tar.stdout,
+        )
+        if tar.wait() != 0:
+            raise VpsError(f"tar of the {release} root filesystem failed")
+    return tag
+
+
+def build_inputs() -> list[Path]:
+    """Every file the VPS image is built from: change one and the image is rebuilt."""
+    return sorted(p for p in (TARGETS / "rootfs").rglob("*") if p.is_file()) + [TARGETS / "Dockerfile"]
+
+
+def vps_image(release: str) -> str:
+    base = base_image(release)
+    mirror = debian_mirror()
+    parts: list[str | bytes] = [base, mirror]
+    for path in build_inputs():
+        parts += [str(path.relative_to(TARGETS)), path.read_bytes()]
+    tag = f"peakready-vps:{release}-{digest(*parts)}"
+    if image_exists(tag):
+        return tag
+    log(f"building {tag} from targets/Dockerfile")
+    run(
+        ["docker", "build", "--build-arg", f"BASE={base}", "--build-arg", f"MIRROR={mirror}",
+         "-t", tag, str(TARGETS)],
+        env=dict(os.environ, DOCKER_BUILDKIT="0"),
+    )
+    return tag
+
+
+# --- 4. the container ------------------------------------------------------------------------
+
+
+def ssh_key() -> Path:
+    """One throwaway key for every local VPS; git-ignored, never used for a real server."""
+    if not SSH_KEY.exists():
+        SSH_KEY.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "peakready-local-vps", "-f", str(SSH_KEY)])
+    return SSH_KEY
+
+
+def ensure_network(network: str) -> None:
+    if run(["docker", "network", "inspect", network], check=False).returncode != 0:
+        run(["docker", "network", "create", "--label", LABEL, network])
+
+
+def container_state(name: str) -> str | None:
+    res = run(["docker", "inspect", "-f", "{{.State.Status}}", name], check=False)
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def wait_for_boot(name: str) -> str:
+    deadline = time.monotonic() + BOOT_TIMEOUT_S
+    status = "unknown"
+    while time.monotonic() < deadline:
+        res = run(["docker", "exec", name, "systemctl", "is-system-running"], check=False)
+        status = res.stdout.strip() or "unknown"
+        if status in ("running", "degraded"):
+            if status == "degraded":
+                failed = run(["docker", "exec", name, "systemctl", "--failed", "--no-legend", "--plain"],
+                             check=False).stdout.strip()
+                log(f"{name}: systemd is degraded; failed units: {failed or 'none listed'}")
+            return status
+        time.sleep(0.5)
+    raise VpsError(f"{name}: systemd did not reach running within {BOOT_TIMEOUT_S} s (last: {status}); "
+                   f"see `docker logs {name}`.")
+
+
+def published_port(name: str, port: int) -> int:
+    out = run(["docker", "port", name, f"{port}/tcp"]).stdout
+    match = re.search(r"127\.0\.0\.1:(\d+)", out)
+    if not match:
+        raise VpsError(f"{name}: port {port} is not published on 127.0.0.1 ({out.strip()})")
+    return int(match.group(1))
+
+
+def state_file(name: str) -> Path:
+    return VPS_STATE / f"{name}.json"
+
+
+def up(name: str, release: str, network: str) -> dict:
+    if release not in RELEASES:
+        raise VpsError(f"--release {release!r} is not supported: use one of {', '.join(RELEASES)}.")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,62}", name):
+        raise VpsError(f"--name {name!r} is not a valid host name: use lower-case letters, digits, '-' and '.'.")
+    ensure_engine()
+    image = vps_image(release)
+    ensure_network(network)
+    state = container_state(name)
+    if state is not None:
+        current = run(["docker", "inspect", "-f", "{{.Config.Image}}", name]).stdout.strip()
+        if current != image or state != "running":
+            log(f"{name}: replacing the existing container ({state}, {current})")
+            run(["docker", "rm", "-f", name])
+            state = None
+    if state is None:
+        log(f"{name}: starting from {image}")
+        publish = [arg for port in PORTS.values() for arg in ("-p", f"127.0.0.1::{port}")]
+        run(["docker", "run", "-d", "--name", name, "--hostname", name, "--network", network,
+             "--label", LABEL, *RUN_FLAGS, *publish, image])
+    status = wait_for_boot(name)
+
+    pubkey = ssh_key().with_suffix(".pub").read_text().strip()
+    run(["docker", "exec", name, "sh", "-c",
+         "install -d -m 700 /root/.ssh && printf '%s\\n' \"$1\" > /root/.ssh/authorized_keys "
+         "&& chmod 600 /root/.ssh/authorized_keys", "sh", pubkey])
+    ports = {label: published_port(name, port) for label, port in PORTS.items()}
+    host_key = run(["docker", "exec", name, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"]).stdout.split()
+    VPS_STATE.mkdir(parents=True, exist_ok=True)
+    known_hosts = VPS_STATE / f"{name}.known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{ports['ssh']} {host_key[0]} {host_key[1]}\n")
+    address = run(["docker", "inspect", "-f",
+                   "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name]).stdout.split()
+    info = {
+        "name": name, "release": release, "image": image, "network": network, "status": status,
+        "address": address[0] if address else None, "ports": ports,
+        "ssh_key": str(SSH_KEY), "known_hosts": str(known_hosts),
+    }
+    state_file(name).write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def down(name: str) -> None:
+    if shutil.which("docker") and engine_answers():
+        if container_state(name) is not None:
+            run(["docker", "rm", "-f", "-v", name])
+            log(f"{name}: removed")
+        # The network goes with its last peakready container.
+        for net in run(["docker", "network", "ls", "-q", "--filter", f"label={LABEL}"]).stdout.split():
+            if not json.loads(run(["docker", "network", "inspect", net]).stdout)[0].get("Containers"):
+                run(["docker", "network", "rm", net], check=False)
+    for path in (state_file(name), VPS_STATE / f"{name}.known_hosts"):
+        path.unlink(missing_ok=True)
+
+
+def show(name: str) -> str:
+    """How to reach a local VPS, for a person."""
+    if not state_file(name).exists():
+        raise VpsError(f"no local VPS named {name}: run `make up` first.")
+    info = json.loads(state_file(name).read_text())
+    rel = lambda p: os.path.relpath(p, ROOT)  # noqa: E731
+    ports = info["ports"]
+    return "\n".join([
+        f"{name} is up: Debian {info['release']}, systemd {info['status']}, address {info['address']} "
+        f"on docker network {info['network']}",
+        f"  ssh:    ssh -i {rel(info['ssh_key'])} -o UserKnownHostsFile={rel(info['known_hosts'])} "
+        f"-p {ports['ssh']} root@127.0.0.1",
+        f"  http:   http://127.0.0.1:{ports['http']}/",
+        f"  https:  https://127.0.0.1:{ports['https']}/",
+        f"  deploy: make deploy VPS={name}   (PEAKREADY_VPS={name} .venv/bin/pyinfra inventories/docker.py deploy.py)",
+        f"  remove: make down VPS={name}",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for cmd in ("up", "down", "show", "image"):
+        p = sub.add_parser(cmd)
+        if cmd != "image":
+            p.add_argument("--name", default=os.environ.get("PEAKREADY_VPS", DEFAULT_NAME))
+        if cmd in ("up", "image"):
+            p.add_argument("--release", default=os.environ.get("PEAKREADY_RELEASE", DEFAULT_RELEASE))
+        if cmd == "up":
+            p.add_argument("--network", default=DEFAULT_NETWORK)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            info = up(args.name, args.release, args.network)
+            print(json.dumps(info, indent=2))
+        elif args.command == "image":
+            if args.release not in RELEASES:
+                raise VpsError(f"--release {args.release!r} is not supported: use one of {', '.join(RELEASES)}.")
+            ensure_engine()
+            print(vps_image(args.release))
+        elif args.command == "show":
+            print(show(args.name))
+        else:
+            down(args.name)
+    except VpsError as exc:
+        print(f"peakready: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

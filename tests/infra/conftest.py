@@ -1,0 +1,137 @@
+"""A fresh local test VPS for this test run: built, deployed once, tested, removed.
+
+Its name is peakready-test-<pid> (never peakready-vps, which belongs to `make up`). The run's
+phases are timed and printed at the end (and written to .peakready/test-timings.json).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import testinfra
+
+from peakready import ROOT
+from targets import vps
+
+PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+RELEASE = os.environ.get("PEAKREADY_RELEASE", vps.DEFAULT_RELEASE)
+NETWORK = "peakready-test"
+DEPLOY_TIMEOUT_S = 900
+TIMINGS: dict[str, float] = {}
+SESSION_START = time.monotonic()
+
+
+@contextmanager
+def phase(name: str):
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        TIMINGS[name] = TIMINGS.get(name, 0.0) + time.monotonic() - start
+
+
+@dataclass
+class Deploy:
+    returncode: int
+    log: str  # pyinfra's stderr: progress, warnings, errors
+    results: dict | None  # pyinfra --json results: per operation, hosts changed / unchanged / failed
+
+    @property
+    def changed(self) -> list[str]:
+        return [op["name"] for op in self.results["operations"] if op["success"]]
+
+    @property
+    def failed(self) -> list[str]:
+        return [op["name"] for op in self.results["operations"] if op["error"]]
+
+
+def deploy(name: str, *args: str) -> Deploy:
+    """`pyinfra -y --json inventories/docker.py deploy.py` against the local VPS `name`."""
+    res = subprocess.run(
+        [PYINFRA, "-y", "--json", *args, "inventories/docker.py", "deploy.py"],
+        cwd=ROOT, env=dict(os.environ, PEAKREADY_VPS=name),
+        capture_output=True, text=True, timeout=DEPLOY_TIMEOUT_S,
+    )
+    try:
+        results = json.loads(res.stdout)["results"]
+    except (json.JSONDecodeError, KeyError):
+        results = None
+    return Deploy(res.returncode, res.stderr, results)
+
+
+@dataclass
+class TestVps:
+    name: str
+    info: dict
+    first_deploy: Deploy
+    host_sysctls_before: dict[str, str]
+
+    @property
+    def address(self) -> str:
+        return self.info["address"]
+
+
+# Global kernel keys the deploy must not change on the machine running a container VPS.
+GLOBAL_KEYS = ("vm/swappiness", "vm/overcommit_memory", "fs/file-max")
+
+
+def read_host_sysctls() -> dict[str, str]:
+    return {key: Path("/proc/sys", key).read_text().strip() for key in GLOBAL_KEYS}
+
+
+@pytest.fixture(scope="session")
+def test_vps():
+    name = f"peakready-test-{os.getpid()}"
+    with phase("engine"):
+        vps.ensure_engine()
+    with phase("image"):
+        vps.vps_image(RELEASE)
+    try:
+        with phase("container"):
+            info = vps.up(name, RELEASE, NETWORK)
+        before = read_host_sysctls()
+        with phase("first deploy"):
+            first = deploy(name)
+        assert first.returncode == 0 and first.results, f"first deploy failed:\n{first.log[-4000:]}"
+        yield TestVps(name, info, first, before)
+    finally:
+        with phase("teardown"):
+            vps.down(name)
+
+
+@pytest.fixture(scope="session")
+def host(test_vps):
+    return testinfra.get_host(f"docker://{test_vps.name}")
+
+
+@pytest.fixture(scope="session")
+def knobs():
+    from peakready.knobs import defaults
+    return defaults()
+
+
+@pytest.fixture(scope="session")
+def in_container(host):
+    return host.run("systemd-detect-virt --container").rc == 0
+
+
+def pytest_terminal_summary(terminalreporter):
+    if "first deploy" not in TIMINGS:
+        return
+    total = time.monotonic() - SESSION_START
+    TIMINGS["tests"] = total - sum(TIMINGS.values())
+    TIMINGS["total"] = total
+    terminalreporter.section("phase timings (s)")
+    for name, seconds in TIMINGS.items():
+        terminalreporter.write_line(f"{name:>16}: {seconds:7.1f}")
+    out = ROOT / ".peakready" / "test-timings.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({k: round(v, 1) for k, v in TIMINGS.items()}, indent=2) + "\n")

@@ -1,0 +1,46 @@
+"""The base role's decisions and templates, without a host."""
+
+from types import SimpleNamespace
+
+from peakready import knobs
+from peakready.render import render
+from peakready.roles import GROUPS, ROLES, roles_for
+from peakready.roles.base import sysctls, split_for_container
+
+DATA = SimpleNamespace(**knobs.defaults())
+
+
+def test_base_runs_first_on_every_host_whatever_its_groups():
+    assert ROLES[0][0].__name__ == "base"
+    for groups in ([], ["web_servers"], list(GROUPS), ["some_inventory_file"]):
+        assert roles_for(groups)[0] is ROLES[0][0]
+
+
+def test_file_max_is_a_floor_never_lowered():
+    assert sysctls(DATA, 1000)["fs.file-max"] == DATA.file_max_min
+    assert sysctls(DATA, 2**63 - 1)["fs.file-max"] == 2**63 - 1
+    assert sysctls(DATA, None)["fs.file-max"] == DATA.file_max_min
+
+
+def test_a_container_gets_only_per_namespace_network_keys():
+    settings = sysctls(DATA, None)
+    applied, skipped = split_for_container(settings, "docker")
+    assert applied and all(k.startswith("net.") for k in applied)
+    assert set(skipped) == {"fs.file-max", "vm.overcommit_memory", "vm.swappiness"}
+    assert split_for_container(settings, None) == (settings, {})
+
+
+def test_sysctl_file_comments_out_what_a_container_leaves_to_its_host():
+    applied, skipped = split_for_container(sysctls(DATA, None), "docker")
+    text = render("base/sysctl.conf.j2", applied=applied, skipped=skipped, container="docker")
+    active = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert active == [f"{k} = {v}" for k, v in applied.items()]
+    assert "# vm.swappiness = 10" in text
+
+
+def test_firewall_opens_exactly_ssh_and_the_listed_ports():
+    text = render("base/nftables.conf.j2", sshd_port=2222, tcp_ports=[80, 443], allow_dhcp_client=False)
+    assert "tcp dport { 2222, 80, 443 } ct state new accept" in text
+    assert "policy drop" in text and "udp" not in text
+    # Never flush other tables (Docker's, fail2ban's): only our own table is replaced.
+    assert "flush ruleset" not in text and "delete table inet peakready" in text

@@ -1,0 +1,72 @@
+"""Inventories: a clear message, and no connection, when there is nothing to deploy to."""
+
+import os
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from peakready import ROOT
+
+PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+GROUP_ENV = ["PEAKREADY_HOSTS"] + [f"PEAKREADY_{g}" for g in
+                                   ("WEB_SERVERS", "APP_SERVERS", "DB_PRIMARY", "DB_REPLICAS", "CACHE_SERVERS")]
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in GROUP_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def deploy_prod(env_extra):
+    env = {k: v for k, v in os.environ.items() if k not in GROUP_ENV} | env_extra
+    return subprocess.run([PYINFRA, "-y", "inventories/prod.py", "deploy.py"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_prod_without_hosts_names_the_variable_and_connects_to_nothing():
+    res = deploy_prod({})
+    assert res.returncode != 0
+    assert "PEAKREADY_HOSTS" in res.stderr and "inventories/prod.py" in res.stderr
+    assert "Connecting" not in res.stderr
+
+
+def test_prod_with_an_empty_variable_is_an_error():
+    res = deploy_prod({"PEAKREADY_HOSTS": " , "})
+    assert res.returncode != 0 and "PEAKREADY_HOSTS is set but empty" in res.stderr
+    assert "Connecting" not in res.stderr
+
+
+def test_prod_single_host_gets_every_group_but_replicas(clean_env):
+    clean_env.setenv("PEAKREADY_HOSTS", "vps.example.org")
+    inv = runpy.run_path(str(ROOT / "inventories/prod.py"))
+    for group in ("web_servers", "app_servers", "db_primary", "cache_servers"):
+        assert [h for h, _ in inv[group]] == ["vps.example.org"]
+    assert inv["db_replicas"] == []
+    assert inv["web_servers"][0][1]["ssh_user"] == "root" and "_sudo" not in inv["web_servers"][0][1]
+
+
+def test_prod_groups_from_the_environment_and_sudo_for_a_non_root_user(clean_env):
+    clean_env.setenv("PEAKREADY_WEB_SERVERS", "web1,web2")
+    clean_env.setenv("PEAKREADY_DB_PRIMARY", "db1")
+    clean_env.setenv("PEAKREADY_SSH_USER", "deploy")
+    inv = runpy.run_path(str(ROOT / "inventories/prod.py"))
+    assert [h for h, _ in inv["web_servers"]] == ["web1", "web2"]
+    assert [h for h, _ in inv["db_primary"]] == ["db1"] and inv["app_servers"] == []
+    assert inv["db_primary"][0][1]["_sudo"] is True
+
+
+def test_prod_refuses_two_primaries(clean_env):
+    clean_env.setenv("PEAKREADY_DB_PRIMARY", "db1,db2")
+    with pytest.raises(SystemExit, match="db_replicas"):
+        runpy.run_path(str(ROOT / "inventories/prod.py"))
+
+
+def test_docker_inventory_without_a_vps_says_how_to_make_one(clean_env):
+    clean_env.setenv("PEAKREADY_VPS", "peakready-no-such-vps")
+    with pytest.raises(SystemExit, match="make up"):
+        runpy.run_path(str(ROOT / "inventories/docker.py"))

@@ -1,0 +1,69 @@
+"""targets/vps.py: one sentence and a non-zero exit wherever a local VPS cannot be made."""
+
+import pytest
+
+from targets import vps
+
+
+@pytest.fixture
+def no_engine(monkeypatch):
+    monkeypatch.setattr(vps, "engine_answers", lambda: False)
+    monkeypatch.delenv("PEAKREADY_BASE_IMAGE", raising=False)
+    calls = []
+    monkeypatch.setattr(vps, "run", lambda cmd, **kw: calls.append(cmd))
+    return calls
+
+
+def test_not_root_without_docker_says_what_to_install(monkeypatch, no_engine):
+    monkeypatch.setattr(vps.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(vps.os, "geteuid", lambda: 1000)
+    with pytest.raises(vps.VpsError, match=r"apt-get install debootstrap docker.io openssh-client"):
+        vps.ensure_engine()
+    assert no_engine == []  # nothing installed, nothing started
+
+
+def test_not_debian_says_what_to_install(monkeypatch, no_engine):
+    monkeypatch.setattr(vps.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(vps.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(vps, "is_debian", lambda: False)
+    with pytest.raises(vps.VpsError, match="install Docker Engine"):
+        vps.ensure_engine()
+    assert no_engine == []
+
+
+def test_root_on_debian_installs_with_apt(monkeypatch, no_engine, tmp_path):
+    monkeypatch.setattr(vps.shutil, "which", lambda tool: None if tool == "dockerd" else f"/usr/bin/{tool}")
+    monkeypatch.setattr(vps.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(vps, "is_debian", lambda: True)
+    monkeypatch.setattr(vps, "ENGINE_TIMEOUT_S", 0)
+    monkeypatch.setattr(vps.subprocess, "Popen", lambda *a, **kw: None)
+    monkeypatch.setattr(vps, "DOCKERD_LOG", tmp_path / "dockerd.log")
+    with pytest.raises(vps.VpsError, match="dockerd did not answer"):
+        vps.ensure_engine()
+    assert ["apt-get", "install", "-y", "-qq", "docker.io"] in no_engine
+
+
+def test_engine_that_will_not_start_as_non_root(monkeypatch, no_engine):
+    monkeypatch.setattr(vps.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr(vps.os, "geteuid", lambda: 1000)
+    with pytest.raises(vps.VpsError, match="no Docker engine answers: start it"):
+        vps.ensure_engine()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["up", "--release", "buster"], "--release 'buster' is not supported"),
+    (["up", "--name", "Bad_Name!"], "not a valid host name"),
+    (["image", "--release", "sid"], "--release 'sid' is not supported"),
+    (["show", "--name", "peakready-no-such-vps"], "no local VPS named peakready-no-such-vps"),
+])
+def test_bad_arguments_exit_2_with_one_sentence(args, message, capsys):
+    assert vps.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.count("\n") == 0
+
+
+def test_mirror_comes_from_this_machines_apt(monkeypatch, tmp_path):
+    monkeypatch.delenv("PEAKREADY_DEBIAN_MIRROR", raising=False)
+    assert vps.debian_mirror().startswith("http")
+    monkeypatch.setenv("PEAKREADY_DEBIAN_MIRROR", "http://mirror.test/debian/")
+    assert vps.debian_mirror() == "http://mirror.test/debian"
