@@ -10,7 +10,7 @@
      Debian, `dockerd` started in the background when none answers (no systemd on CI machines);
   2. a base image built offline: debootstrap -> `docker import` (no registry needed), tagged by
      a hash of its inputs so it is built once and reused until they change. Set
-     PEAKREADY_BASE_IMAGE=debian:bookworm to start from a registry image instead;
+     PEAKREADY_BASE_IMAGE='debian:{release}' to start from a registry image instead;
   3. the VPS image: targets/Dockerfile FROM that base (the same Dockerfile works FROM debian:*);
   4. the container, with systemd as PID 1, SSH/HTTP/HTTPS published on 127.0.0.1 only, a throwaway
      SSH key authorised for root, and its host key pinned in a known_hosts file; then it waits
@@ -179,17 +179,17 @@ def image_exists(tag: str) -> bool:
 def base_image(release: str) -> str:
     """A minimal Debian root filesystem as a local image, built with debootstrap (no registry)."""
     if os.environ.get("PEAKREADY_BASE_IMAGE"):
-        return os.environ["PEAKREADY_BASE_IMAGE"]
+        return os.environ["PEAKREADY_BASE_IMAGE"].format(release=release)
     mirror = debian_mirror()
     tag = f"peakready-base:{release}-{digest(release, mirror, BASE_PACKAGES)}"
     if image_exists(tag):
         return tag
     if not shutil.which("debootstrap"):
         raise VpsError("debootstrap not found: install it (`apt-get install debootstrap`) or set "
-                       "PEAKREADY_BASE_IMAGE=debian:" + release + " if you can pull from a registry.")
+                       "PEAKREADY_BASE_IMAGE='debian:{release}' if you can pull from a registry.")
     if os.geteuid() != 0:
-        raise VpsError("debootstrap needs root: run this as root, or set PEAKREADY_BASE_IMAGE=debian:"
-                       + release + " if you can pull from a registry.")
+        raise VpsError("debootstrap needs root: run this as root, or set "
+                       "PEAKREADY_BASE_IMAGE='debian:{release}' if you can pull from a registry.")
     log(f"building {tag} with debootstrap from {mirror} (about a minute)")
     with tempfile.TemporaryDirectory(prefix="peakready-rootfs-", dir="/var/tmp") as rootfs:
         run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", release, rootfs, mirror])

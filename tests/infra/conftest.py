@@ -131,7 +131,7 @@ def pytest_terminal_summary(terminalreporter):
     TIMINGS["total"] = total
     terminalreporter.section("phase timings (s)")
     for name, seconds in TIMINGS.items():
-        terminalreporter.write_line(f"{name:>16}: {seconds:7.1f}")
+        terminalreporter.write_line(f"{name:>22}: {seconds:7.1f}")
     out = ROOT / ".peakready" / "test-timings.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({k: round(v, 1) for k, v in TIMINGS.items()}, indent=2) + "\n")
