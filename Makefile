@@ -6,7 +6,10 @@ BIN     := $(VENV)/bin
 RELEASE ?= bookworm
 VPS     ?= peakready-vps
 
-.PHONY: venv up deploy down test unit infra clean
+# What `make plan` sizes: the local VPS by default, or INVENTORY=inventories/prod.py.
+INVENTORY ?= inventories/docker.py
+
+.PHONY: venv up deploy plan down test unit infra clean
 
 venv: $(VENV)/.installed
 
@@ -24,6 +27,11 @@ up: venv
 
 deploy: venv
 	PEAKREADY_VPS=$(VPS) $(BIN)/pyinfra -y inventories/docker.py deploy.py
+
+# The capacity plan of every host of $(INVENTORY), from their live facts (python -m peakready.plan
+# --cores 2 --ram 4G does it for a host you don't have yet).
+plan: venv
+	PEAKREADY_VPS=$(VPS) $(BIN)/python -m peakready.plan --inventory $(INVENTORY)
 
 down:
 	$(PYTHON) targets/vps.py down --name $(VPS)

@@ -1,7 +1,8 @@
 """peakready: `pyinfra inventories/prod.py deploy.py` provisions every host of the inventory.
 
-Each host first passes the pre-flight checks (knobs, inventory), then gets the roles of the groups
-it is in, in dependency order (peakready/roles/__init__.py).
+Each host first passes the pre-flight checks (knobs, inventory, the capacity plan of the whole
+inventory from live facts); then it gets the roles of the groups it is in, in dependency order
+(peakready/roles/__init__.py), each sized by its part of the plan.
 """
 
 from pyinfra import host
@@ -9,6 +10,6 @@ from pyinfra import host
 from peakready.preflight import check_host
 from peakready.roles import roles_for
 
-check_host()
+plan = check_host()
 for role in roles_for(host.groups):
-    role()
+    role(plan)

@@ -47,3 +47,74 @@ vm_swappiness = 10
 swap_file_mb = 2048
 # Create that swap file only on hosts with less RAM than this (MB).
 swap_when_ram_below_mb = 4096
+
+# --- the capacity plan (peakready/plan.py): one budget for the whole stack ------------------------
+# Every size below marked "0: derived" is computed by the plan from each host's cores and RAM;
+# set a number to pin it (the plan still refuses one that cannot work). These knobs shape the plan
+# of every host together, so set them here or in group_data, never differently per host.
+
+# Clients connected at once at the peak you plan for, across all web servers.
+target_concurrency = 1000
+# RAM kept for the OS itself: kernel, sshd, journald, a floor of page cache (MB).
+os_reserve_mb = 256
+# How the RAM left after the OS, nginx and ProxySQL is shared by the app, MariaDB and Redis on a host
+# (relative weights; only the roles a host has count, so a dedicated DB host gives MariaDB all of it).
+memory_weight_app = 4
+memory_weight_db = 4
+memory_weight_cache = 2
+
+# App workers per app host; 0: derived, 2 x cores + 1 (gunicorn's advice) or fewer if RAM is short.
+app_workers = 0
+# Memory cap per worker (MB): a worker above it is recycled gracefully (PM2's max_memory_restart).
+app_worker_memory_mb = 192
+# Requests one worker serves at once; more wait in nginx's queue instead of piling up in the app.
+app_worker_concurrency = 100
+# A worker silent for longer than this (s) is killed and replaced.
+app_timeout_s = 30
+# On reload or stop, the time (s) a worker gets to finish the requests it holds.
+app_graceful_timeout_s = 30
+# Database connections each worker keeps open (a pool's pool_size)...
+db_pool_size = 5
+# ...and may open beyond that during a burst (max_overflow), closed again when idle.
+db_pool_overflow = 5
+
+# ProxySQL between the app and MariaDB (pooling, multiplexing); false: the app talks to MariaDB.
+proxysql_enabled = True
+# ProxySQL's frontend max_connections per app host; 0: derived from the app's pools plus headroom.
+proxysql_max_connections = 0
+# ProxySQL's connections to MariaDB per app host, as a share of the app's connections to ProxySQL
+# (multiplexing lets many client connections share few backend ones).
+proxysql_backend_share = 0.5
+# Share of idle backend connections ProxySQL keeps for reuse (mysql-free_connections_pct).
+proxysql_free_connections_pct = 10
+
+# MariaDB connections held back for admin, replication and monitoring.
+mariadb_reserved_connections = 10
+# MariaDB max_connections; 0: derived from the app hosts' pools (or ProxySQL's) plus the reserve.
+mariadb_max_connections = 0
+# InnoDB buffer pool (MB); 0: derived from RAM and the memory weights.
+mariadb_buffer_pool_mb = 0
+# Redis maxmemory (MB); 0: derived from RAM and the memory weights.
+redis_maxmemory_mb = 0
+# RAM kept free beside maxmemory for the fork of an AOF rewrite (copy-on-write), share of maxmemory.
+redis_fork_headroom = 0.5
+# Most clients Redis accepts at once (maxclients).
+redis_maxclients = 10000
+
+# Connections per nginx worker; 0: derived from target_concurrency (two per proxied client).
+nginx_worker_connections = 0
+# Open files per nginx worker (worker_rlimit_nofile); 0: derived, 2 x worker_connections.
+nginx_worker_rlimit_nofile = 0
+# Idle keepalive connections each nginx worker keeps to the app.
+nginx_upstream_keepalive = 32
+# How long nginx keeps an idle connection to the app (s); the app keeps its side open longer.
+nginx_upstream_keepalive_timeout_s = 60
+# How long nginx keeps an idle client connection (s).
+nginx_keepalive_timeout_s = 15
+# Requests per second allowed per client address...
+rate_limit_rps = 20
+# ...and the burst above that rate served before requests are refused (429).
+rate_limit_burst = 40
+# Accept queue of every listener (nginx, app, Redis, MariaDB); 0: derived from target_concurrency,
+# capped by somaxconn.
+listen_backlog = 0

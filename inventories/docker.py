@@ -20,6 +20,13 @@ if not state.exists():
              f"(or `python3 targets/vps.py up --name {name}`) first.")
 vps = json.loads(state.read_text())
 
+# ProxySQL is in no package registry this machine reaches (../shared/DESIGN.md): the local VPS
+# runs it only when a .deb is given; otherwise the app talks to MariaDB directly.
+proxysql_deb = os.environ.get("PEAKREADY_PROXYSQL_DEB", "")
+if not proxysql_deb:
+    print("peakready: PEAKREADY_PROXYSQL_DEB is not set: no ProxySQL on this local VPS, "
+          "the app connects to MariaDB directly.", file=sys.stderr)
+
 _host = [(name, {
     "ssh_hostname": "127.0.0.1",
     "ssh_port": vps["ports"]["ssh"],
@@ -29,6 +36,7 @@ _host = [(name, {
     "ssh_strict_host_key_checking": "yes",
     "ssh_look_for_keys": False,
     "ssh_allow_agent": False,
+    "proxysql_enabled": bool(proxysql_deb),
 })]
 
 # One VPS holds every role (no replicas: those come with several hosts).

@@ -77,3 +77,54 @@ class TimezoneIs(FactBase):
 
     def process(self, output):
         return output[0] == "yes"
+
+
+class HostSize(FactBase):
+    """What the host may use: {"cores": int, "ram_mb": int}.
+
+    The smaller of what the kernel reports and the host's cgroup limits (cgroup v1 or v2, every
+    level up from this process), so a container VPS started with --memory/--cpus (or an LXC one) is
+    planned for its own size, not the machine under it.
+    """
+
+    def command(self) -> str:
+        return r"""
+echo "ram_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
+echo "cpus=$(getconf _NPROCESSORS_ONLN)"
+walk() {  # walk BASE PATH FILE...: print each FILE's content at every level from PATH up to /
+    base=$1; p=$2; shift 2
+    while :; do
+        if [ -r "$base$p/$1" ]; then echo "$1=$(cd "$base$p" && cat "$@" | tr '\n' ' ')"; fi
+        [ "$p" = / ] && break
+        p=$(dirname "$p")
+    done
+}
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    p=$(sed -n 's/^0:://p' /proc/self/cgroup)
+    walk /sys/fs/cgroup "$p" memory.max
+    walk /sys/fs/cgroup "$p" cpu.max
+else
+    walk /sys/fs/cgroup/memory "$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' /proc/self/cgroup)" memory.limit_in_bytes
+    walk /sys/fs/cgroup/cpu "$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3}' /proc/self/cgroup)" cpu.cfs_quota_us cpu.cfs_period_us
+fi
+"""
+
+    def process(self, output):
+        ram_mb, cores = None, None
+        for line in output:
+            key, _, value = line.partition("=")
+            fields = value.split()
+            if key == "ram_kb":
+                ram_mb = int(fields[0]) // 1024
+            elif key == "cpus":
+                cores = int(fields[0])
+        for line in output:
+            key, _, value = line.partition("=")
+            fields = value.split()
+            if key in ("memory.max", "memory.limit_in_bytes") and fields and fields[0].isdigit():
+                ram_mb = min(ram_mb, int(fields[0]) // (1024 * 1024))
+            elif key in ("cpu.max", "cpu.cfs_quota_us") and len(fields) == 2 and fields[0].lstrip("-").isdigit():
+                quota, period = int(fields[0]), int(fields[1])
+                if quota > 0:
+                    cores = min(cores, max(1, -(-quota // period)))
+        return {"cores": cores, "ram_mb": ram_mb}

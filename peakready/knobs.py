@@ -49,6 +49,15 @@ def integer(lo: int, hi: int) -> Check:
     return check
 
 
+def number(lo: float, hi: float) -> Check:
+    def check(value: Any, _data: dict) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+            return f"a number from {lo} to {hi}"
+        return None
+
+    return check
+
+
 def one_of(*choices: Any) -> Check:
     def check(value: Any, _data: dict) -> str | None:
         if isinstance(value, bool) or value not in choices:
@@ -106,6 +115,39 @@ CHECKS: dict[str, Check] = {
     "vm_swappiness": integer(0, 100),
     "swap_file_mb": integer(0, 64 * 1024),
     "swap_when_ram_below_mb": integer(0, 1 << 20),
+    # The plan's knobs. Ranges are what a sane deploy can ask for; the plan itself refuses the
+    # combinations that do not fit a host.
+    "target_concurrency": integer(1, 1_000_000),
+    "os_reserve_mb": integer(128, 1 << 20),
+    "memory_weight_app": integer(1, 100),
+    "memory_weight_db": integer(1, 100),
+    "memory_weight_cache": integer(1, 100),
+    "app_workers": integer(0, 1024),
+    "app_worker_memory_mb": integer(32, 1 << 16),
+    "app_worker_concurrency": integer(1, 100_000),
+    "app_timeout_s": integer(1, 3600),
+    "app_graceful_timeout_s": integer(1, 3600),
+    "db_pool_size": integer(1, 1000),
+    "db_pool_overflow": integer(0, 1000),
+    "proxysql_enabled": boolean,
+    "proxysql_max_connections": integer(0, 1_000_000),
+    "proxysql_backend_share": number(0.01, 1),
+    "proxysql_free_connections_pct": integer(0, 100),
+    "mariadb_reserved_connections": integer(1, 1000),
+    # MariaDB's own range for max_connections (server system variables).
+    "mariadb_max_connections": integer(0, 100_000),
+    "mariadb_buffer_pool_mb": integer(0, 1 << 24),
+    "redis_maxmemory_mb": integer(0, 1 << 24),
+    "redis_fork_headroom": number(0, 1),
+    "redis_maxclients": integer(1, 1_000_000),
+    "nginx_worker_connections": integer(0, 1_000_000),
+    "nginx_worker_rlimit_nofile": integer(0, 1 << 20),
+    "nginx_upstream_keepalive": integer(1, 10_000),
+    "nginx_upstream_keepalive_timeout_s": integer(1, 3600),
+    "nginx_keepalive_timeout_s": integer(0, 3600),
+    "rate_limit_rps": integer(1, 1_000_000),
+    "rate_limit_burst": integer(0, 1_000_000),
+    "listen_backlog": integer(0, 1 << 20),
 }
 
 

@@ -1,29 +1,34 @@
-"""Checks that run for every host before the first operation, so bad input changes nothing."""
+"""Checks that run for every host before the first operation, so bad input changes nothing.
+
+`check_host()` validates the inventory, the knobs and the secrets, then sizes the whole inventory with the
+capacity plan from live facts (every host's cores and RAM) and returns this host's part of it.
+"""
 
 from __future__ import annotations
 
 import difflib
 import re
 
-from pyinfra import host
+from pyinfra import host, state
 
 from peakready import knobs
-from peakready.facts import ListeningTcpPorts
-from peakready.roles import GROUPS
+from peakready.facts import HostSize, ListeningTcpPorts
+from peakready.plan import GROUP_ROLES, HostFacts, HostPlan, make_plan
+from peakready.secrets import Secrets
 
 # RFC 1123 host names (or an IPv4/IPv6 address, or a connector name such as @docker/x).
 HOSTNAME = re.compile(r"(@[a-z]+/)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|[0-9a-fA-F:]+")
 
 
-def check_host() -> None:
-    """Raise KnobError (one sentence naming the setting) when this host cannot be deployed."""
+def check_host() -> HostPlan:
+    """This host's plan, or KnobError (one sentence naming the setting) when it cannot be deployed."""
     if not HOSTNAME.fullmatch(host.name):
         raise knobs.KnobError(f"host {host.name!r} in the inventory is not a valid host name or address.")
     for group in host.groups:
         # pyinfra also puts a host in a group named after its inventory file: only a name close
         # to one of ours is a typo (a host in "web_server" would silently get no web role).
-        close = difflib.get_close_matches(group, GROUPS, n=1, cutoff=0.8)
-        if group not in GROUPS and close:
+        close = difflib.get_close_matches(group, GROUP_ROLES, n=1, cutoff=0.8)
+        if group not in GROUP_ROLES and close:
             raise knobs.KnobError(f"host {host.name} is in inventory group {group!r}: did you mean {close[0]!r}?")
     data = knobs.check(host.data.dict())
     if data["firewall"]:
@@ -36,3 +41,38 @@ def check_host() -> None:
                 f"knob sshd_port = {data['sshd_port']} but sshd on {host.name} listens on "
                 f"{', '.join(map(str, sshd_ports))}: set sshd_port to that port, or the firewall would lock you out."
             )
+    inventory_secrets().check_all()
+    return inventory_plan(data)[host.name]
+
+
+def inventory_secrets() -> Secrets:
+    """The secrets of this inventory, named after its file (pyinfra puts every host in a group
+    named after the inventory file: docker, prod, vagrant)."""
+    everyone = set(state.inventory)
+    for group in sorted(host.groups):
+        if group not in GROUP_ROLES and set(state.inventory.get_group(group)) == everyone:
+            return Secrets(group)
+    return Secrets("default")
+
+
+def inventory_plan(data: dict):
+    """The plan of every host of the inventory (not only those this run is limited to)."""
+    hosts = []
+    for other in state.inventory:
+        other_data = knobs.check(other.data.dict())
+        for key, value in other_data.items():
+            if value != data[key] and key in PLAN_KNOBS:
+                raise knobs.KnobError(
+                    f"knob {key} is {data[key]!r} on {host.name} but {value!r} on {other.name}: the plan sizes "
+                    "every host together, so set it once for all (group_data/all.py).")
+        size = other.get_fact(HostSize)
+        hosts.append(HostFacts(other.name, size["cores"], size["ram_mb"], tuple(other.groups)))
+    return make_plan(hosts, data)
+
+
+# Knobs make_plan reads: they must be the same on every host.
+PLAN_KNOBS = set(knobs.CHECKS) - {
+    "timezone", "apt_cache_valid_s", "base_packages", "unattended_upgrades", "unattended_reboot",
+    "unattended_reboot_time", "sshd_port", "firewall", "firewall_tcp_ports", "firewall_allow_dhcp_client",
+    "swap_file_mb", "swap_when_ram_below_mb",
+}

@@ -44,6 +44,10 @@ DEFAULT_NAME = "peakready-vps"
 DEFAULT_RELEASE = "bookworm"
 RELEASES = ("bookworm", "trixie")
 DEFAULT_NETWORK = "peakready"
+# The size of a typical small VPS. The deploy reads it from the container's cgroup limits, so the
+# capacity plan sizes the stack for this, not for the machine the container runs on.
+DEFAULT_MEMORY = "4g"
+DEFAULT_CPUS = "2"
 LABEL = "peakready.vps"
 # What a fresh Debian cloud VPS has: systemd, sshd, python3 (pyinfra facts and testinfra need it),
 # sudo and the tools to add an apt repository.
@@ -277,7 +281,7 @@ def state_file(name: str) -> Path:
     return VPS_STATE / f"{name}.json"
 
 
-def up(name: str, release: str, network: str) -> dict:
+def up(name: str, release: str, network: str, memory: str = DEFAULT_MEMORY, cpus: str = DEFAULT_CPUS) -> dict:
     if release not in RELEASES:
         raise VpsError(f"--release {release!r} is not supported: use one of {', '.join(RELEASES)}.")
     if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,62}", name):
@@ -296,7 +300,7 @@ def up(name: str, release: str, network: str) -> dict:
         log(f"{name}: starting from {image}")
         publish = [arg for port in PORTS.values() for arg in ("-p", f"127.0.0.1::{port}")]
         run(["docker", "run", "-d", "--name", name, "--hostname", name, "--network", network,
-             "--label", LABEL, *RUN_FLAGS, *publish, image])
+             "--label", LABEL, "--memory", memory, "--cpus", cpus, *RUN_FLAGS, *publish, image])
     status = wait_for_boot(name)
 
     pubkey = ssh_key().with_suffix(".pub").read_text().strip()
@@ -312,6 +316,7 @@ def up(name: str, release: str, network: str) -> dict:
                    "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name]).stdout.split()
     info = {
         "name": name, "release": release, "image": image, "network": network, "status": status,
+        "memory": memory, "cpus": cpus,
         "address": address[0] if address else None, "ports": ports,
         "ssh_key": str(SSH_KEY), "known_hosts": str(known_hosts),
     }
@@ -340,8 +345,8 @@ def show(name: str) -> str:
     rel = lambda p: os.path.relpath(p, ROOT)  # noqa: E731
     ports = info["ports"]
     return "\n".join([
-        f"{name} is up: Debian {info['release']}, systemd {info['status']}, address {info['address']} "
-        f"on docker network {info['network']}",
+        f"{name} is up: Debian {info['release']}, {info['cpus']} CPUs, {info['memory']} RAM, systemd "
+        f"{info['status']}, address {info['address']} on docker network {info['network']}",
         f"  ssh:    ssh -i {rel(info['ssh_key'])} -o UserKnownHostsFile={rel(info['known_hosts'])} "
         f"-p {ports['ssh']} root@127.0.0.1",
         f"  http:   http://127.0.0.1:{ports['http']}/",
@@ -362,10 +367,12 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--release", default=os.environ.get("PEAKREADY_RELEASE", DEFAULT_RELEASE))
         if cmd == "up":
             p.add_argument("--network", default=DEFAULT_NETWORK)
+            p.add_argument("--memory", default=DEFAULT_MEMORY, help="RAM limit, e.g. 1g, 4g")
+            p.add_argument("--cpus", default=DEFAULT_CPUS, help="CPU limit, e.g. 1, 2")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            info = up(args.name, args.release, args.network)
+            info = up(args.name, args.release, args.network, args.memory, args.cpus)
             print(json.dumps(info, indent=2))
         elif args.command == "image":
             if args.release not in RELEASES:

@@ -1,12 +1,10 @@
 """The roles, in the order a host gets them: each may rely on every role before it.
 
 Each entry is (role, groups): a host in any of `groups` gets the role; None means every host.
-The groups are the inventory's (see inventories/prod.py).
+The groups are the inventory's (peakready.plan.GROUP_ROLES).
 """
 
 from peakready.roles.base import base
-
-GROUPS = ("web_servers", "app_servers", "db_primary", "db_replicas", "cache_servers")
 
 ROLES = [
     (base, None),

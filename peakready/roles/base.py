@@ -5,12 +5,12 @@ from __future__ import annotations
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
-from pyinfra.facts.hardware import Memory
 from pyinfra.facts.server import Sysctl
 from pyinfra.operations import apt, files, server, systemd
 
-from peakready.facts import CanManageFirewall, SwapMb, Virtualization
+from peakready.facts import CanManageFirewall, HostSize, SwapMb, Virtualization
 from peakready.ops import config_file, timezone
+from peakready.plan import HostPlan
 
 # What the role itself needs, whatever base_packages says (netbase: /etc/protocols and /etc/services,
 # which nft reads names from; minimal images lack it).
@@ -18,16 +18,9 @@ ROLE_PACKAGES = ["netbase", "nftables", "procps", "systemd-timesyncd", "tzdata",
 SWAP_FILE = "/swapfile"
 
 
-def sysctls(data, current_file_max: int | None) -> dict[str, object]:
-    """The kernel settings the knobs ask for (fs.file-max is a floor, never lowered)."""
-    return {
-        "net.core.somaxconn": data.somaxconn,
-        "net.ipv4.tcp_max_syn_backlog": data.tcp_max_syn_backlog,
-        "net.ipv4.ip_local_port_range": data.ip_local_port_range,
-        "fs.file-max": max(data.file_max_min, current_file_max or 0),
-        "vm.overcommit_memory": data.vm_overcommit_memory,
-        "vm.swappiness": data.vm_swappiness,
-    }
+def sysctls(plan: HostPlan, current_file_max: int | None) -> dict[str, object]:
+    """The kernel settings of the plan; fs.file-max is a floor, never lowered below the kernel's own."""
+    return {**plan.sysctl, "fs.file-max": max(plan.sysctl["fs.file-max"], current_file_max or 0)}
 
 
 def split_for_container(settings: dict[str, object], container: str | None):
@@ -39,7 +32,7 @@ def split_for_container(settings: dict[str, object], container: str | None):
 
 
 @deploy("base")
-def base():
+def base(plan: HostPlan):
     data = host.data
     container = host.get_fact(Virtualization)["container"]
     left_to_host: list[str] = []
@@ -65,7 +58,7 @@ def base():
     )
 
     # Kernel settings: persisted for boot, and set live key by key.
-    wanted = sysctls(data, host.get_fact(Sysctl, keys=["fs.file-max"]).get("fs.file-max"))
+    wanted = sysctls(plan, host.get_fact(Sysctl, keys=["fs.file-max"]).get("fs.file-max"))
     applied, skipped = split_for_container(wanted, container)
     left_to_host += list(skipped)
     config_file(
@@ -111,7 +104,7 @@ def swap(data, container: str | None, left_to_host: list[str]) -> None:
     """A swap file on small hosts that have none, so a spike slows the host instead of killing it."""
     if data.swap_file_mb == 0:
         return
-    ram_mb = host.get_fact(Memory)
+    ram_mb = host.get_fact(HostSize)["ram_mb"]
     has_swap = host.get_fact(SwapMb) > 0
     ours = bool(host.get_fact(File, path=SWAP_FILE))
     if ram_mb >= data.swap_when_ram_below_mb or (has_swap and not ours):

@@ -41,7 +41,7 @@ def phase(name: str):
 @dataclass
 class Deploy:
     returncode: int
-    log: str  # pyinfra's stderr: progress, warnings, errors
+    log: str  # pyinfra's stderr: progress, warnings, errors (and with -vvv every command and its output)
     results: dict | None  # pyinfra --json results: per operation, hosts changed / unchanged / failed
 
     @property
@@ -53,11 +53,11 @@ class Deploy:
         return [op["name"] for op in self.results["operations"] if op["error"]]
 
 
-def deploy(name: str, *args: str) -> Deploy:
+def deploy(name: str, *args: str, env: dict | None = None) -> Deploy:
     """`pyinfra -y --json inventories/docker.py deploy.py` against the local VPS `name`."""
     res = subprocess.run(
         [PYINFRA, "-y", "--json", *args, "inventories/docker.py", "deploy.py"],
-        cwd=ROOT, env=dict(os.environ, PEAKREADY_VPS=name),
+        cwd=ROOT, env=dict(os.environ, PEAKREADY_VPS=name, **(env or {})),
         capture_output=True, text=True, timeout=DEPLOY_TIMEOUT_S,
     )
     try:

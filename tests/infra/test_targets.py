@@ -1,8 +1,14 @@
 """The local VPS builder: another release (trixie) builds, boots and deploys, beside the test VPS
-on one Docker network, where the hosts reach each other by name (multi-host later needs that)."""
+on one Docker network, where the hosts reach each other by name (multi-host later needs that).
+It is the smallest VPS the plan supports (1 core, 1 GB), so that plan is deployed for real too."""
+
+import os
+import subprocess
+import sys
 
 import testinfra
 
+from peakready import ROOT
 from targets import vps
 from tests.infra.conftest import NETWORK, deploy, phase
 
@@ -11,7 +17,7 @@ def test_trixie_builds_deploys_and_joins_the_network(test_vps, host):
     name = f"{test_vps.name}-trixie"
     try:
         with phase("trixie: image, boot"):
-            info = vps.up(name, "trixie", NETWORK)
+            vps.up(name, "trixie", NETWORK, memory="1g", cpus="1")
         peer = testinfra.get_host(f"docker://{name}")
         assert peer.system_info.codename == "trixie"
         assert peer.check_output("systemctl is-system-running") in ("running", "degraded")
@@ -26,5 +32,8 @@ def test_trixie_builds_deploys_and_joins_the_network(test_vps, host):
         assert first.returncode == 0, first.log[-3000:]
         assert second.returncode == 0 and second.changed == [], second.changed or second.log[-3000:]
         assert peer.service("nftables").is_running
+        assert "(1 core, 1.0 GB)" in subprocess.run(
+            [sys.executable, "-m", "peakready.plan", "--inventory", "inventories/docker.py"], cwd=ROOT,
+            env={**os.environ, "PEAKREADY_VPS": name}, capture_output=True, text=True, timeout=120).stdout
     finally:
         vps.down(name)

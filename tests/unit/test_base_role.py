@@ -1,29 +1,28 @@
 """The base role's decisions and templates, without a host."""
 
-from types import SimpleNamespace
-
-from peakready import knobs
 from peakready.render import render
-from peakready.roles import GROUPS, ROLES, roles_for
+from peakready.plan import GROUP_ROLES, HostFacts, make_plan
+from peakready.roles import ROLES, roles_for
 from peakready.roles.base import sysctls, split_for_container
 
-DATA = SimpleNamespace(**knobs.defaults())
+PLAN = make_plan([HostFacts("vps", 2, 4096)], {})["vps"]
 
 
 def test_base_runs_first_on_every_host_whatever_its_groups():
     assert ROLES[0][0].__name__ == "base"
-    for groups in ([], ["web_servers"], list(GROUPS), ["some_inventory_file"]):
+    for groups in ([], ["web_servers"], list(GROUP_ROLES), ["some_inventory_file"]):
         assert roles_for(groups)[0] is ROLES[0][0]
 
 
 def test_file_max_is_a_floor_never_lowered():
-    assert sysctls(DATA, 1000)["fs.file-max"] == DATA.file_max_min
-    assert sysctls(DATA, 2**63 - 1)["fs.file-max"] == 2**63 - 1
-    assert sysctls(DATA, None)["fs.file-max"] == DATA.file_max_min
+    planned = PLAN.sysctl["fs.file-max"]
+    assert sysctls(PLAN, 1000)["fs.file-max"] == planned
+    assert sysctls(PLAN, 2**63 - 1)["fs.file-max"] == 2**63 - 1
+    assert sysctls(PLAN, None)["fs.file-max"] == planned
 
 
 def test_a_container_gets_only_per_namespace_network_keys():
-    settings = sysctls(DATA, None)
+    settings = sysctls(PLAN, None)
     applied, skipped = split_for_container(settings, "docker")
     assert applied and all(k.startswith("net.") for k in applied)
     assert set(skipped) == {"fs.file-max", "vm.overcommit_memory", "vm.swappiness"}
@@ -31,7 +30,7 @@ def test_a_container_gets_only_per_namespace_network_keys():
 
 
 def test_sysctl_file_comments_out_what_a_container_leaves_to_its_host():
-    applied, skipped = split_for_container(sysctls(DATA, None), "docker")
+    applied, skipped = split_for_container(sysctls(PLAN, None), "docker")
     text = render("base/sysctl.conf.j2", applied=applied, skipped=skipped, container="docker")
     active = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert active == [f"{k} = {v}" for k, v in applied.items()]

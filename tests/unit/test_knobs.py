@@ -18,7 +18,11 @@ def test_every_knob_has_a_check_and_a_comment():
     for node in ast.parse(knobs.ALL_FILE.read_text()).body:
         assert isinstance(node, ast.Assign), f"line {node.lineno}: only knob assignments belong in all.py"
         name = node.targets[0].id
-        assert lines[node.lineno - 2].startswith("#"), f"knob {name} has no comment on the line above"
+        # The comment right above it, or above the run of knobs it belongs to (memory_weight_*).
+        above = node.lineno - 2
+        while above >= 0 and re.match(r"\w+ = ", lines[above]):
+            above -= 1
+        assert above >= 0 and lines[above].startswith("#"), f"knob {name} has no comment above it"
 
 
 BAD = [

@@ -1,0 +1,205 @@
+"""The capacity plan: defaults fit every host size, each invariant refuses with its knob, and no
+combination of valid knobs ever yields a plan that breaks one (checked here independently of
+plan.violations, from the plan's numbers alone)."""
+
+import math
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from peakready import ROOT, plan as P
+from peakready.plan import HostFacts, PlanError, make_plan
+
+SIZES = [(1, 1024), (2, 4096), (4, 8192), (16, 65536)]
+
+
+def single(cores, ram):
+    return [HostFacts("vps", cores, ram)]
+
+
+def spread(cores, ram):
+    """2 app hosts + 1 db + 1 cache, behind one web host."""
+    return [
+        HostFacts("web1", cores, ram, ("web_servers",)),
+        HostFacts("app1", cores, ram, ("app_servers",)),
+        HostFacts("app2", cores, ram, ("app_servers",)),
+        HostFacts("db1", cores, ram, ("db_primary",)),
+        HostFacts("cache1", cores, ram, ("cache_servers",)),
+    ]
+
+
+def assert_invariants(plan):
+    """Every rule of the plan, recomputed from its outputs."""
+    k = plan.knobs
+    hosts = plan.hosts.values()
+    web = [p for p in hosts if "web" in p.host.roles]
+    apps = [p for p in hosts if "app" in p.host.roles]
+    dbs = [p for p in hosts if "db" in p.host.roles]
+    per_worker = k["db_pool_size"] + k["db_pool_overflow"]
+    for p in hosts:
+        somaxconn = p.sysctl["net.core.somaxconn"]
+        used = k["os_reserve_mb"]
+        if p in web:
+            n = p.nginx
+            assert n["worker_processes"] * n["worker_connections"] >= 2 * math.ceil(k["target_concurrency"] / len(web))
+            assert n["worker_connections"] <= n["worker_rlimit_nofile"]
+            assert n["backlog"] <= somaxconn
+            used += P.NGINX_BASE_MB + P.NGINX_WORKER_MB * n["worker_processes"] + math.ceil(
+                2 * n["clients"] * P.NGINX_CONN_KB / 1024)
+        if p in apps:
+            a = p.app
+            assert a["workers"] >= 1 and a["backlog"] <= somaxconn
+            assert a["keepalive_s"] > k["nginx_upstream_keepalive_timeout_s"]
+            used += P.APP_MASTER_MB + a["workers"] * k["app_worker_memory_mb"]
+            if k["proxysql_enabled"]:
+                assert a["workers"] * per_worker <= p.proxysql_cfg["max_connections"]
+                assert p.proxysql_cfg["backlog"] <= somaxconn
+                used += p.memory_mb["ProxySQL"]
+        if p in dbs:
+            m = p.mariadb
+            assert m["innodb_buffer_pool_mb"] >= P.MIN_BUFFER_POOL_MB and m["back_log"] <= somaxconn
+            used += m["innodb_buffer_pool_mb"] + P.MARIADB_BASE_MB + m["max_connections"] * P.MARIADB_CONN_MB
+        if p.redis:
+            r = p.redis
+            assert r["tcp_backlog"] <= somaxconn
+            assert r["fork_headroom_mb"] >= r["maxmemory_mb"] * k["redis_fork_headroom"]
+            used += P.REDIS_BASE_MB + r["maxmemory_mb"] + r["fork_headroom_mb"]
+        assert used <= p.host.ram_mb, f"{p.host.name}: {used} MB planned on {p.host.ram_mb} MB"
+    if dbs:
+        if k["proxysql_enabled"]:
+            opened = sum(p.proxysql_cfg["backend_max_connections"] for p in apps)
+        else:
+            opened = sum(p.app["workers"] * per_worker for p in apps)
+        assert opened <= dbs[0].mariadb["max_connections"] - k["mariadb_reserved_connections"]
+
+
+@pytest.mark.parametrize("topology", [single, spread])
+@pytest.mark.parametrize("cores,ram", SIZES)
+@pytest.mark.parametrize("proxysql", [True, False])
+def test_defaults_satisfy_every_invariant(topology, cores, ram, proxysql):
+    plan = make_plan(topology(cores, ram), {"proxysql_enabled": proxysql})
+    assert_invariants(plan)
+    assert plan.capacity["clients"] >= 1000
+
+
+@pytest.mark.parametrize("topology", [single, spread])
+def test_numbers_grow_with_cores_and_ram(topology):
+    plans = [make_plan(topology(c, r), {}) for c, r in SIZES]
+    first = lambda plan, role: next(p for p in plan.hosts.values() if role in p.host.roles)  # noqa: E731
+    pools = [first(p, "db").mariadb["innodb_buffer_pool_mb"] for p in plans]
+    redis = [first(p, "cache").redis["maxmemory_mb"] for p in plans]
+    workers = [first(p, "app").app["workers"] for p in plans]
+    nginx = [first(p, "web").nginx["worker_processes"] for p in plans]
+    for series in (pools, redis, workers, nginx):
+        assert series == sorted(series) and series[0] < series[-1], series
+    assert pools == sorted(set(pools)) and redis == sorted(set(redis)), "strictly growing with RAM"
+
+
+# One case per invariant: (knobs, topology size, what the refusal must name).
+BREAKS = {
+    "app pools exceed ProxySQL's frontend": ({"proxysql_max_connections": 10}, "proxysql_max_connections"),
+    "ProxySQL backends exceed MariaDB": ({"mariadb_max_connections": 20}, "mariadb_max_connections"),
+    "direct pools exceed MariaDB": ({"proxysql_enabled": False, "mariadb_max_connections": 30}, "mariadb_max_connections"),
+    "nginx too few connections": ({"nginx_worker_connections": 256}, "nginx_worker_connections"),
+    "nginx over its nofile": ({"nginx_worker_rlimit_nofile": 1000}, "nginx_worker_rlimit_nofile"),
+    "memory: workers": ({"app_workers": 40}, "app_workers"),
+    "memory: buffer pool": ({"mariadb_buffer_pool_mb": 8000}, "mariadb_buffer_pool_mb"),
+    "memory: redis": ({"redis_maxmemory_mb": 8000}, "redis_maxmemory_mb"),
+    "backlog over somaxconn": ({"listen_backlog": 16384}, "somaxconn"),
+    "no worker fits": ({"app_worker_memory_mb": 4096}, "app_worker_memory_mb"),
+}
+
+
+@pytest.mark.parametrize("case", BREAKS, ids=list(BREAKS))
+def test_each_broken_invariant_is_refused_naming_its_knob(case):
+    knobs, named = BREAKS[case]
+    with pytest.raises(PlanError) as err:
+        make_plan(single(2, 4096), knobs)
+    message = str(err.value)
+    assert named in message and "\n" not in message
+
+
+@pytest.mark.parametrize("hosts,named", [
+    ([HostFacts("a", 2, 4096, ("app_servers", "cache_servers"))], "db_primary"),
+    ([HostFacts("a", 2, 4096, ("app_servers", "db_primary"))], "cache_servers"),
+    ([HostFacts("w", 2, 4096, ("web_servers",))], "app_servers"),
+    ([HostFacts("d1", 2, 4096, ("db_primary",)), HostFacts("d2", 2, 4096, ("db_primary",))], "db_replicas"),
+    ([], "no hosts"),
+])
+def test_an_impossible_topology_is_refused(hosts, named):
+    with pytest.raises(PlanError, match=named):
+        make_plan(hosts, {})
+
+
+def test_a_dedicated_db_host_gives_mariadb_most_of_its_ram():
+    plan = make_plan(spread(4, 8192), {})
+    assert plan["db1"].mariadb["innodb_buffer_pool_mb"] > 0.85 * (8192 - 256)
+    assert not plan["db1"].app and not plan["db1"].redis and not plan["db1"].nginx
+
+
+KNOB_RANGES = {
+    "target_concurrency": st.integers(1, 200_000),
+    "os_reserve_mb": st.integers(128, 2048),
+    "memory_weight_app": st.integers(1, 100),
+    "memory_weight_db": st.integers(1, 100),
+    "memory_weight_cache": st.integers(1, 100),
+    "app_workers": st.one_of(st.just(0), st.integers(1, 128)),
+    "app_worker_memory_mb": st.integers(32, 4096),
+    "app_worker_concurrency": st.integers(1, 10_000),
+    "db_pool_size": st.integers(1, 100),
+    "db_pool_overflow": st.integers(0, 100),
+    "proxysql_enabled": st.booleans(),
+    "proxysql_max_connections": st.one_of(st.just(0), st.integers(1, 100_000)),
+    "proxysql_backend_share": st.floats(0.01, 1),
+    "mariadb_reserved_connections": st.integers(1, 1000),
+    "mariadb_max_connections": st.one_of(st.just(0), st.integers(1, 100_000)),
+    "mariadb_buffer_pool_mb": st.one_of(st.just(0), st.integers(1, 1 << 17)),
+    "redis_maxmemory_mb": st.one_of(st.just(0), st.integers(1, 1 << 17)),
+    "redis_fork_headroom": st.floats(0, 1),
+    "nginx_worker_connections": st.one_of(st.just(0), st.integers(1, 1_000_000)),
+    "nginx_worker_rlimit_nofile": st.one_of(st.just(0), st.integers(1, 1 << 20)),
+    "nginx_upstream_keepalive_timeout_s": st.integers(1, 3600),
+    "somaxconn": st.integers(128, 65535),
+    "listen_backlog": st.one_of(st.just(0), st.integers(1, 1 << 20)),
+}
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    knobs=st.fixed_dictionaries({}, optional=KNOB_RANGES),
+    cores=st.integers(1, 64),
+    ram=st.integers(512, 256 * 1024),
+    spread_out=st.booleans(),
+)
+def test_any_valid_knobs_give_a_working_plan_or_a_refusal(knobs, cores, ram, spread_out):
+    try:
+        plan = make_plan((spread if spread_out else single)(cores, ram), knobs)
+    except PlanError as err:
+        assert "\n" not in str(err)
+        return
+    assert_invariants(plan)
+
+
+def test_cli_prints_the_table_for_a_host_you_do_not_have():
+    res = subprocess.run([sys.executable, "-m", "peakready.plan", "--cores", "2", "--ram", "4G"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    for expected in ("vps (2 cores, 4.0 GB)", "innodb_buffer_pool_size", "worker_connections", "maxmemory",
+                     "capacity", "verdict     OK"):
+        assert expected in res.stdout
+    assert max(len(line) for line in res.stdout.splitlines()) <= 120, "readable in a terminal"
+
+
+@pytest.mark.parametrize("args,named", [
+    (["--data", "app_workers=64"], "app_workers"),
+    (["--data", "db_pool_sise=5"], "db_pool_size"),
+    (["--data", "target_concurrency=-5"], "target_concurrency"),
+])
+def test_cli_refuses_a_broken_knob_with_one_sentence(args, named):
+    res = subprocess.run([sys.executable, "-m", "peakready.plan", "--cores", "2", "--ram", "4G", *args],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and res.stdout == ""
+    assert named in res.stderr and res.stderr.count("\n") == 1
