@@ -9,7 +9,7 @@ VPS     ?= peakready-vps
 # What `make plan` sizes: the local VPS by default, or INVENTORY=inventories/prod.py.
 INVENTORY ?= inventories/docker.py
 
-.PHONY: venv up deploy plan down test unit infra clean
+.PHONY: venv up deploy plan restore down test unit infra clean
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,14 @@ deploy: venv
 # --cores 2 --ram 4G does it for a host you don't have yet).
 plan: venv
 	PEAKREADY_VPS=$(VPS) $(BIN)/python -m peakready.plan --inventory $(INVENTORY)
+
+# Restore the app's database on $(INVENTORY)'s db_primary from a backup: INTO=<database> (a
+# scratch one first; an existing one with tables needs REPLACE=true), FROM=latest or a dump's path.
+FROM    ?= latest
+REPLACE ?= false
+restore: venv
+	PEAKREADY_VPS=$(VPS) $(BIN)/pyinfra -y $(INVENTORY) restore.py --data restore_into=$(INTO) \
+		--data restore_from=$(FROM) --data restore_replace=$(REPLACE)
 
 down:
 	$(PYTHON) targets/vps.py down --name $(VPS)

@@ -7,9 +7,9 @@ inventory from live facts); then it gets the roles of the groups it is in, in de
 
 from pyinfra import host
 
-from peakready.preflight import check_host
+from peakready.preflight import check_host, inventory_secrets
 from peakready.roles import roles_for
 
 plan = check_host()
 for role in roles_for(host.groups):
-    role(plan)
+    role(plan, inventory_secrets())

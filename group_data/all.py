@@ -118,3 +118,43 @@ rate_limit_burst = 40
 # Accept queue of every listener (nginx, app, Redis, MariaDB); 0: derived from target_concurrency,
 # capped by somaxconn.
 listen_backlog = 0
+
+# --- MariaDB (role mariadb, on db_primary and db_replicas) -----------------------------------------
+# Sizes (buffer pool, max_connections, caches, open files) come from the plan above.
+
+# The app's database.
+app_db_name = "peakready"
+# The app's MariaDB user: SELECT, INSERT, UPDATE, DELETE on app_db_name and nothing else.
+mariadb_app_user = "app"
+# The user the app's migrations run as: DDL on app_db_name, nothing elsewhere.
+mariadb_migrate_user = "app_migrate"
+# The user ProxySQL monitors MariaDB with: USAGE and REPLICATION CLIENT only.
+mariadb_monitor_user = "monitor"
+# Idle connections are closed after this many seconds (wait_timeout, interactive_timeout).
+mariadb_wait_timeout_s = 600
+# Largest packet or row MariaDB accepts (max_allowed_packet, MB).
+mariadb_max_allowed_packet_mb = 64
+# Queries slower than this many seconds go to the slow query log.
+mariadb_long_query_time_s = 1.0
+# Binary logs are kept this many days (to rebuild a replica, or recover to a point in time).
+mariadb_binlog_expire_days = 7
+# The daily backup of app_db_name: when it runs (HH:MM, local time)...
+backup_time = "03:15"
+# ...how many days of dumps are kept...
+backup_retention_days = 7
+# ...and where (on the db host, mode 0700).
+backup_dir = "/var/backups/mariadb"
+
+# --- Redis (role redis, on cache_servers) ---------------------------------------------------------
+# maxmemory and maxclients come from the plan above.
+
+# What Redis evicts when full: allkeys-lru suits a cache (the least recently used key goes).
+redis_maxmemory_policy = "allkeys-lru"
+# Keys sampled per eviction: 5 is Redis's default, 10 is closer to true LRU for more CPU.
+redis_maxmemory_samples = 5
+# The app's Redis ACL user (no FLUSHALL, FLUSHDB, CONFIG, DEBUG, KEYS or other admin commands).
+redis_app_user = "app"
+# Rewrite the append-only file when it has grown this many percent since the last rewrite...
+redis_aof_rewrite_percentage = 100
+# ...and is at least this big (MB).
+redis_aof_rewrite_min_mb = 64

@@ -128,3 +128,38 @@ fi
                 if quota > 0:
                     cores = min(cores, max(1, -(-quota // period)))
         return {"cores": cores, "ram_mb": ram_mb}
+
+
+class MariadbAccounts(FactBase):
+    """MariaDB's accounts, privileges and databases, read as root over the unix socket.
+
+    {"users": {"app@localhost": {"plugin": ..., "auth_sha256": ...}}, "global": {"'monitor'@'localhost'": {...}},
+     "schema": {("'app'@'localhost'", "peakready"): {"SELECT", ...}}, "databases": {...}}
+    or None when MariaDB is not installed or not running yet. Password hashes are never read
+    out, only a SHA-256 of them (a mysql_native_password hash is as good as the password).
+    """
+
+    def command(self) -> str:
+        return (
+            "command -v mariadb >/dev/null && mariadb -N -B -e \""
+            "SELECT 'U', user, host, IFNULL(JSON_VALUE(priv, '$.plugin'), ''), "
+            "SHA2(IFNULL(JSON_VALUE(priv, '$.authentication_string'), ''), 256) FROM mysql.global_priv; "
+            "SELECT 'G', GRANTEE, PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES; "
+            "SELECT 'S', GRANTEE, TABLE_SCHEMA, PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES; "
+            "SELECT 'D', SCHEMA_NAME FROM information_schema.SCHEMATA\" 2>/dev/null || true"
+        )
+
+    def process(self, output):
+        found = {"users": {}, "global": {}, "schema": {}, "databases": set()}
+        for line in output:
+            kind, *fields = line.split("\t")
+            if kind == "U":
+                user, hostname, plugin, auth_sha = fields
+                found["users"][f"{user}@{hostname}"] = {"plugin": plugin, "auth_sha256": auth_sha}
+            elif kind == "G":
+                found["global"].setdefault(fields[0], set()).add(fields[1])
+            elif kind == "S":
+                found["schema"].setdefault((fields[0], fields[1]), set()).add(fields[2])
+            elif kind == "D":
+                found["databases"].add(fields[0])
+        return found if found["users"] else None

@@ -94,6 +94,7 @@ def port_range(value: Any, data: dict) -> str | None:
 
 
 PORT = integer(1, 65535)
+USER = r"[a-z_][a-z0-9_]{0,31}"
 CHECKS: dict[str, Check] = {
     "timezone": matching(r"UTC|[A-Z][A-Za-z_+-]*(/[A-Za-z0-9_+-]+){1,2}", 'an IANA name such as "UTC" or "Asia/Jakarta"'),
     "apt_cache_valid_s": integer(0, 7 * 86400),
@@ -148,6 +149,24 @@ CHECKS: dict[str, Check] = {
     "rate_limit_rps": integer(1, 1_000_000),
     "rate_limit_burst": integer(0, 1_000_000),
     "listen_backlog": integer(0, 1 << 20),
+    "app_db_name": matching(r"[a-z_][a-z0-9_]{0,63}", "a database name of a-z, 0-9 and _"),
+    "mariadb_app_user": matching(USER, "a user name of a-z, 0-9 and _ (at most 32)"),
+    "mariadb_migrate_user": matching(USER, "a user name of a-z, 0-9 and _ (at most 32)"),
+    "mariadb_monitor_user": matching(USER, "a user name of a-z, 0-9 and _ (at most 32)"),
+    "mariadb_wait_timeout_s": integer(10, 31_536_000),
+    "mariadb_max_allowed_packet_mb": integer(1, 1024),
+    "mariadb_long_query_time_s": number(0, 3600),
+    "mariadb_binlog_expire_days": integer(1, 99),
+    "backup_time": matching(r"([01]\d|2[0-3]):[0-5]\d", 'a time "HH:MM"'),
+    "backup_retention_days": integer(1, 3650),
+    "backup_dir": matching(r"/[A-Za-z0-9._/-]+", "an absolute path"),
+    # Redis docs (eviction policies): the policies Redis knows.
+    "redis_maxmemory_policy": one_of("allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru",
+                                     "volatile-lfu", "volatile-random", "volatile-ttl", "noeviction"),
+    "redis_maxmemory_samples": integer(1, 64),
+    "redis_app_user": matching(USER, "a user name of a-z, 0-9 and _ (at most 32)"),
+    "redis_aof_rewrite_percentage": integer(0, 1000),
+    "redis_aof_rewrite_min_mb": integer(1, 1 << 16),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import shlex
 from io import StringIO
 
@@ -17,12 +18,14 @@ from peakready.render import render
 
 @operation()
 def config_file(template: str, dest: str, check: str | None = None, mode: int = 644,
-                user: str = "root", group: str = "root", **data):
+                user: str = "root", group: str = "root", keep_last_good: bool = False, **data):
     """
     Install templates/<template>, rendered with `data`, at `dest`.
 
     + check: a shell command run on the new file before it replaces `dest`, with `{path}` standing
       for it; when it fails the operation fails and the working file stays where it was.
+    + keep_last_good: copy the file being replaced to `<dest>.peakready-last-good`, for
+      `restart_or_roll_back` to put back if the service will not start with the new one.
 
     **Example:**
 
@@ -48,14 +51,40 @@ def config_file(template: str, dest: str, check: str | None = None, mode: int = 
     target = dest
     if not same_content:
         target = f"{dest}.peakready-new"
+        yield StringCommand("mkdir", "-p", shlex.quote(posixpath.dirname(dest)))
         yield FileUploadCommand(StringIO(content), target, remote_temp_filename=host.get_temp_filename(target))
     yield StringCommand("chown", f"{user}:{group}", shlex.quote(target))
     yield StringCommand("chmod", str(mode), shlex.quote(target))
     if not same_content:
         if check:
             staged = shlex.quote(target)
-            yield StringCommand(f"{check.format(path=staged)} || {{ rm -f {staged}; exit 1; }}")
+            yield StringCommand(f"( {check.format(path=staged)} ) || {{ rm -f {staged}; exit 1; }}")
+        if keep_last_good:
+            # The last good file, or none when there was none (then rolling back removes dest).
+            last_good = shlex.quote(f"{dest}.peakready-last-good")
+            yield StringCommand(f"cp -p {shlex.quote(dest)} {last_good}" if current else f"rm -f {last_good}")
         yield StringCommand("mv", "-f", shlex.quote(target), shlex.quote(dest))
+
+
+@operation()
+def restart_or_roll_back(service: str, config: str):
+    """
+    Restart `service` (after `config` changed); if it will not start, put back the config that
+    `config_file(keep_last_good=True)` kept (or remove `config` if it is new), start the service
+    that way, and fail.
+
+    **Example:**
+
+    .. code:: python
+
+        restart_or_roll_back(name="Restart MariaDB", service="mariadb", config=cnf, _if=changed)
+    """
+    unit, conf, last = shlex.quote(service), shlex.quote(config), shlex.quote(f"{config}.peakready-last-good")
+    yield StringCommand(
+        f"systemctl restart {unit} || {{ if [ -f {last} ]; then cp -p {last} {conf}; else rm -f {conf}; fi; "
+        f"systemctl restart {unit}; echo 'peakready: {service} did not start with the new {config}, "
+        f"so it runs with the one before; see journalctl -u {service}' >&2; exit 1; }}"
+    )
 
 
 @operation()

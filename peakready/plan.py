@@ -49,7 +49,14 @@ NGINX_CONN_KB = 32  # one active proxied request: client buffers + proxy_buffers
 APP_MASTER_MB = 48  # gunicorn's arbiter
 PROXYSQL_BASE_MB = 64  # ProxySQL with its admin, stats and monitor tables
 PROXYSQL_CONN_KB = 100  # one client or backend connection's session buffers
-MARIADB_BASE_MB = 96  # InnoDB log buffer, Aria page cache, key buffer, as the mariadb role sizes them
+# MariaDB beside its buffer pool: the server itself, and the caches the plan sets small because
+# InnoDB holds the data (Debian's defaults: key buffer 128 MB, Aria page cache 128 MB).
+MARIADB_SERVER_MB = 56
+MARIADB_KEY_BUFFER_MB = 8  # MyISAM indexes: none of the app's tables
+MARIADB_ARIA_CACHE_MB = 16  # Aria: MariaDB's internal temporary tables
+MARIADB_LOG_BUFFER_MB = 16  # InnoDB log buffer (MariaDB's default)
+TABLE_OPEN_CACHE_INSTANCES = 8  # MariaDB's default: the table cache is split this many ways
+MARIADB_BASE_MB = MARIADB_SERVER_MB + MARIADB_KEY_BUFFER_MB + MARIADB_ARIA_CACHE_MB + MARIADB_LOG_BUFFER_MB
 MARIADB_CONN_MB = 1  # one connection: thread stack (292K) plus net, sort and join buffers in use
 REDIS_BASE_MB = 8  # Redis with nothing stored
 
@@ -125,7 +132,8 @@ def make_plan(hosts: list[HostFacts], knobs: dict) -> Plan:
     backlog = k["listen_backlog"] or min(k["somaxconn"], max(MIN_BACKLOG, pow2_at_least(k["target_concurrency"])))
 
     plans = {h.name: HostPlan(host=h, proxysql=proxysql and "app" in h.roles) for h in hosts}
-    db_share = {h.name: plan_memory_and_services(plans[h.name], k, web_clients, backlog) for h in hosts}
+    app_names = {h.name for h in by_role["app"]}
+    db_share = {h.name: plan_memory_and_services(plans[h.name], k, web_clients, backlog, app_names) for h in hosts}
     plan_mariadb(plans, by_role, k, backlog, db_share)
     for p in plans.values():
         plan_limits(p, k)
@@ -151,7 +159,7 @@ def check_topology(hosts: list[HostFacts], by_role: dict[str, list[HostFacts]]) 
         raise PlanError("inventory: db_replicas need a db_primary to replicate from: add one.")
 
 
-def plan_memory_and_services(p: HostPlan, k: dict, web_clients: int, backlog: int) -> float | None:
+def plan_memory_and_services(p: HostPlan, k: dict, web_clients: int, backlog: int, app_names: set) -> float | None:
     """nginx, ProxySQL, the app and Redis of one host, and how its RAM is shared between them.
 
     Returns the MB left for MariaDB, whose size also depends on the other hosts (its connections).
@@ -237,7 +245,7 @@ def plan_memory_and_services(p: HostPlan, k: dict, web_clients: int, backlog: in
                 "or redis_maxmemory_mb, or give the host more RAM.")
         headroom = math.ceil(maxmemory * k["redis_fork_headroom"])
         p.redis = {"maxmemory_mb": maxmemory, "fork_headroom_mb": headroom, "maxclients": k["redis_maxclients"],
-                   "tcp_backlog": backlog}
+                   "tcp_backlog": backlog, "serves_other_hosts": bool(app_names - {h.name})}
         p.memory_mb["Redis"] = REDIS_BASE_MB + maxmemory + headroom
     return share.get("db")
 
@@ -247,7 +255,8 @@ def plan_mariadb(plans: dict[str, HostPlan], by_role: dict, k: dict, backlog: in
     app_plans = [plans[h.name] for h in by_role["app"]]
     to_db = sum(p.proxysql_cfg["backend_max_connections"] if p.proxysql else p.app["db_connections"] for p in app_plans)
     max_connections = k["mariadb_max_connections"] or to_db + k["mariadb_reserved_connections"]
-    for h in by_role["db"]:
+    app_names = {h.name for h in by_role["app"]}
+    for server_id, h in enumerate(sorted(by_role["db"], key=lambda h: "db_primary" not in h.groups), start=1):
         p = plans[h.name]
         overhead = MARIADB_BASE_MB + max_connections * MARIADB_CONN_MB
         # MariaDB's buffer pool is sized in whole 8 MB steps here (it rounds to its chunk size).
@@ -260,14 +269,27 @@ def plan_mariadb(plans: dict[str, HostPlan], by_role: dict, k: dict, backlog: in
         # MySQL docs (table_open_cache): max_connections x tables per join (4 here), within reason.
         table_open_cache = min(4000, max(400, max_connections * 4))
         p.mariadb = {
+            # Replication needs a server_id unique in the topology: the primary is 1.
+            "server_id": server_id,
+            "primary": "db_primary" in h.groups,
+            "serves_other_hosts": bool(app_names - {h.name}),
             "innodb_buffer_pool_mb": pool,
+            # A quarter of the buffer pool, a common starting point for the redo log (MariaDB KB,
+            # InnoDB redo log): big enough that checkpoints do not throttle write bursts.
+            "innodb_log_file_mb": min(2048, max(48, pool // 4)),
+            "innodb_log_buffer_mb": MARIADB_LOG_BUFFER_MB,
+            "key_buffer_mb": MARIADB_KEY_BUFFER_MB,
+            "aria_pagecache_mb": MARIADB_ARIA_CACHE_MB,
             "max_connections": max_connections,
             "reserved_connections": k["mariadb_reserved_connections"],
             # MariaDB docs (thread_cache_size): autosized up to 256; no more threads than connections.
             "thread_cache_size": min(256, max_connections),
             "table_open_cache": table_open_cache,
-            # MariaDB docs (open_files_limit): the larger of these two.
-            "open_files_limit": max(10 + max_connections + 2 * table_open_cache, 5 * max_connections),
+            "table_open_cache_instances": TABLE_OPEN_CACHE_INSTANCES,
+            # What mariadbd asks for at start (sql/mysqld.cc): 10 + connections + 2 x every
+            # instance's table cache, or 5 per connection; below that it shrinks its caches.
+            "open_files_limit": max(10 + max_connections + 1 + 2 * table_open_cache * TABLE_OPEN_CACHE_INSTANCES,
+                                    5 * max_connections),
             "back_log": backlog,
         }
         p.memory_mb["MariaDB"] = pool + overhead
@@ -284,7 +306,8 @@ def plan_limits(p: HostPlan, k: dict) -> None:
     if p.proxysql_cfg:
         p.nofile["proxysql"] = pow2_at_least(2 * (p.proxysql_cfg["max_connections"] + p.proxysql_cfg["backend_max_connections"]) + 1024)
     if p.mariadb:
-        p.nofile["mariadb"] = p.mariadb["open_files_limit"]
+        # Never below Debian's unit (LimitNOFILE=32768).
+        p.nofile["mariadb"] = max(32768, p.mariadb["open_files_limit"])
     if p.redis:
         # Redis docs (clients): maxclients + 32 descriptors for its own use.
         p.nofile["redis"] = p.redis["maxclients"] + 32

@@ -42,7 +42,13 @@ def check_host() -> HostPlan:
                 f"{', '.join(map(str, sshd_ports))}: set sshd_port to that port, or the firewall would lock you out."
             )
     inventory_secrets().check_all()
-    return inventory_plan(data)[host.name]
+    plan = inventory_plan(data)[host.name]
+    for service, part in (("MariaDB", plan.mariadb), ("Redis", plan.redis)):
+        if part.get("serves_other_hosts"):
+            raise knobs.KnobError(
+                f"{service} on {host.name} would serve app_servers on other hosts, which peakready does not "
+                "set up yet: put app_servers, db_primary and cache_servers on one host for now.")
+    return plan
 
 
 def inventory_secrets() -> Secrets:

@@ -5,9 +5,13 @@ The groups are the inventory's (peakready.plan.GROUP_ROLES).
 """
 
 from peakready.roles.base import base
+from peakready.roles.mariadb import mariadb
+from peakready.roles.redis import redis
 
 ROLES = [
     (base, None),
+    (mariadb, ("db_primary", "db_replicas")),
+    (redis, ("cache_servers",)),
 ]
 
 

@@ -11,6 +11,7 @@ from pyinfra.operations import apt, files, server, systemd
 from peakready.facts import CanManageFirewall, HostSize, SwapMb, Virtualization
 from peakready.ops import config_file, timezone
 from peakready.plan import HostPlan
+from peakready.secrets import Secrets
 
 # What the role itself needs, whatever base_packages says (netbase: /etc/protocols and /etc/services,
 # which nft reads names from; minimal images lack it).
@@ -32,7 +33,7 @@ def split_for_container(settings: dict[str, object], container: str | None):
 
 
 @deploy("base")
-def base(plan: HostPlan):
+def base(plan: HostPlan, secrets: Secrets):
     data = host.data
     container = host.get_fact(Virtualization)["container"]
     left_to_host: list[str] = []

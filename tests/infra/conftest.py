@@ -99,7 +99,7 @@ def test_vps():
             info = vps.up(name, RELEASE, NETWORK)
         before = read_host_sysctls()
         with phase("first deploy"):
-            first = deploy(name)
+            first = deploy(name, "-vvv")  # every command and its output, searched for secrets later
         assert first.returncode == 0 and first.results, f"first deploy failed:\n{first.log[-4000:]}"
         yield TestVps(name, info, first, before)
     finally:

@@ -20,10 +20,20 @@ def test_second_deploy_changes_nothing_and_prints_no_secret(test_vps):
     assert second.failed == []
     assert second.changed == [], f"operations that changed again: {second.changed}"
     assert second.results["totals"]["no_change"] == test_vps.first_deploy.results["totals"]["hosts"]
+    assert_no_secret_in(second.log + json.dumps(second.results))
+
+
+def assert_no_secret_in(text: str) -> None:
     secrets = json.loads((DIRECTORY / "docker.json").read_text())
     assert len(secrets) >= 7
     for name, value in secrets.items():
-        assert value not in second.log + json.dumps(second.results), f"{name} printed by pyinfra -vvv"
+        assert value not in text, f"{name} printed by pyinfra -vvv"
+
+
+def test_first_deploy_prints_no_secret(test_vps):
+    """The deploy that created every user and password, run with -vvv (all commands and output)."""
+    assert "Starting operation" in test_vps.first_deploy.log and ">>>" in test_vps.first_deploy.log
+    assert_no_secret_in(test_vps.first_deploy.log + json.dumps(test_vps.first_deploy.results))
 
 
 SOMAXCONN_OUT_OF_LINE = 1024
@@ -47,6 +57,11 @@ BAD_INPUT = {
     "an impossible plan": ({}, ["--data", "app_workers=40"], "lower app_workers"),
     "an empty secret": ({"PEAKREADY_SECRET_REDIS_APP_PASSWORD": ""}, [],
                         "PEAKREADY_SECRET_REDIS_APP_PASSWORD is set but empty"),
+    "a buffer pool bigger than the host": ({}, ["--data", "mariadb_buffer_pool_mb=8000"],
+                                           "lower mariadb_buffer_pool_mb"),
+    "a maxmemory bigger than the host": ({}, ["--data", "redis_maxmemory_mb=8000"], "lower redis_maxmemory_mb"),
+    "an eviction policy Redis does not know": ({}, ["--data", "redis_maxmemory_policy=allkeys-newest"],
+                                               "knob redis_maxmemory_policy"),
 }
 
 

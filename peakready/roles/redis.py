@@ -1,0 +1,55 @@
+"""Role `redis`, on cache_servers: Redis as an LRU cache with AOF persistence and ACL users."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import apt, systemd
+from pyinfra.operations.util import any_changed
+
+from peakready.ops import config_file, restart_or_roll_back
+from peakready.plan import HostPlan
+from peakready.secrets import Secrets
+
+CONF = "/etc/redis/redis.conf"
+
+
+def acl_hash(password: str) -> str:
+    """How a Redis ACL rule stores a password (#<sha256 hex>): the file never holds it in clear."""
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+@deploy("redis")
+def redis(plan: HostPlan, secrets: Secrets):
+    data, r = host.data, plan.redis
+    apt.packages(name="Install Redis", packages=["redis-server", "redis-tools"], no_recommends=True)
+
+    override = config_file(
+        name=f"Redis open files: {plan.nofile['redis']}",
+        template="redis/systemd-override.conf.j2",
+        dest="/etc/systemd/system/redis-server.service.d/peakready.conf",
+        nofile=plan.nofile["redis"],
+    )
+    systemd.daemon_reload(name="Reload systemd units", _if=override.did_change)
+    conf = config_file(
+        name=f"Redis config: maxmemory {r['maxmemory_mb']} MB {data.redis_maxmemory_policy}, AOF everysec, ACL",
+        template="redis/redis.conf.j2",
+        dest=CONF,
+        mode=640,
+        group="redis",
+        keep_last_good=True,
+        r=r,
+        bind="127.0.0.1 -::1",
+        policy=data.redis_maxmemory_policy,
+        samples=data.redis_maxmemory_samples,
+        aof_rewrite_percentage=data.redis_aof_rewrite_percentage,
+        aof_rewrite_min_mb=data.redis_aof_rewrite_min_mb,
+        app_user=data.redis_app_user,
+        admin_hash=acl_hash(secrets.get("redis_admin_password")),
+        app_hash=acl_hash(secrets.get("redis_app_password")),
+    )
+    systemd.service(name="Redis on, now and at boot", service="redis-server.service", running=True, enabled=True)
+    restart_or_roll_back(name="Restart Redis for its new config", service="redis-server", config=CONF,
+                         _if=any_changed(conf, override))
