@@ -1,0 +1,107 @@
+"""The data tier's decisions without a host: account drift, the SQL, the rendered configs."""
+
+import hashlib
+import re
+
+import pytest
+
+from peakready import knobs
+from peakready.plan import HostFacts, make_plan
+from peakready.render import render
+from peakready.roles.mariadb import (APP_PRIVILEGES, LOCAL, MIGRATE_PRIVILEGES, MONITOR_GLOBAL, accounts_drift,
+                                     accounts_sql, native_hash)
+from peakready.roles.redis import acl_hash
+
+PLAN = make_plan([HostFacts("vps", 2, 4096)], {})["vps"]
+DB = "peakready"
+ACCOUNTS = {
+    "app": ("app-password-0123456789", {"USAGE"}, APP_PRIVILEGES),
+    "app_migrate": ("migrate-password-0123456789", {"USAGE"}, MIGRATE_PRIVILEGES),
+    "monitor": ("monitor-password-0123456789", MONITOR_GLOBAL, set()),
+}
+
+
+def test_native_hash_matches_mariadb_password_function():
+    # SELECT PASSWORD('password') on MariaDB.
+    assert native_hash("password") == "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
+
+
+def as_found():
+    """What MariadbAccounts reads from a server in exactly the desired state."""
+    users = {"root@localhost": {"plugin": "mysql_native_password", "auth_sha256": "x"}}
+    global_privs, schema = {}, {}
+    for user, (password, g, s) in ACCOUNTS.items():
+        for where in LOCAL:
+            users[f"{user}@{where}"] = {"plugin": "mysql_native_password",
+                                        "auth_sha256": hashlib.sha256(native_hash(password).encode()).hexdigest()}
+            global_privs[f"'{user}'@'{where}'"] = set(g)
+            if s:
+                schema[(f"'{user}'@'{where}'", DB)] = set(s)
+    return {"users": users, "global": global_privs, "schema": schema,
+            "databases": {DB, "mysql", "information_schema", "performance_schema", "sys"}}
+
+
+def test_the_desired_state_has_no_drift():
+    assert accounts_drift(as_found(), ACCOUNTS, DB) == []
+
+
+def drifted(change):
+    found = as_found()
+    change(found)
+    return accounts_drift(found, ACCOUNTS, DB)
+
+
+@pytest.mark.parametrize("change,expected", [
+    (lambda f: f["users"].update({"@localhost": {"plugin": "", "auth_sha256": ""}}), "anonymous users"),
+    (lambda f: f["users"].update({"root@%": {"plugin": "", "auth_sha256": ""}}), "root reachable"),
+    (lambda f: f["databases"].add("test"), "a test database"),
+    (lambda f: f["databases"].discard(DB), "no database peakready"),
+    (lambda f: f["users"].pop("app@127.0.0.1"), "app@127.0.0.1: missing"),
+    (lambda f: f["users"]["monitor@::1"].update(auth_sha256="0" * 64), "monitor@::1: missing or another password"),
+    (lambda f: f["global"]["'app'@'localhost'"].add("SUPER"), "app@localhost: global privileges"),
+    (lambda f: f["schema"][("'app'@'localhost'", DB)].add("DROP"), f"app@localhost: privileges on {DB}"),
+    (lambda f: f["schema"].update({("'app'@'localhost'", "mysql"): {"SELECT"}}), "privileges on mysql"),
+], ids=["anonymous", "remote root", "test db", "no app db", "missing user", "password", "global", "schema",
+        "elsewhere"])
+def test_each_drift_is_seen(change, expected):
+    assert any(expected in d for d in drifted(change)), drifted(change)
+
+
+def test_drift_never_names_a_password():
+    found = as_found()
+    found["users"].clear()
+    text = " ".join(accounts_drift(found, ACCOUNTS, DB))
+    assert not any(password in text for password, _, _ in ACCOUNTS.values())
+
+
+def test_the_sql_grants_least_privilege_and_cleans_up():
+    text = accounts_sql(ACCOUNTS, DB)
+    assert "DELETE FROM mysql.global_priv WHERE User = ''" in text and "DROP DATABASE IF EXISTS test;" in text
+    assert "GRANT DELETE, INSERT, SELECT, UPDATE ON `peakready`.* TO 'app'@'localhost';" in text
+    assert "GRANT BINLOG MONITOR ON *.* TO 'monitor'@'127.0.0.1';" in text
+    assert not re.search(r"GRANT [^;]* ON \*\.\* TO 'app'", text), "the app has no global privilege"
+    assert text.count("REVOKE ALL PRIVILEGES") == 3 * len(LOCAL)
+
+
+def test_mariadb_config_takes_every_size_from_the_plan():
+    m = PLAN.mariadb
+    text = render("mariadb/60-peakready.cnf.j2", m=m, bind_address="127.0.0.1", wait_timeout_s=600,
+                  max_allowed_packet_mb=64, long_query_time_s=1.0, binlog_expire_s=604800)
+    settings = dict(re.findall(r"^(\w+)\s*=\s*(\S+)", text, re.M))
+    assert settings["innodb_buffer_pool_size"] == f"{m['innodb_buffer_pool_mb']}M"
+    assert settings["max_connections"] == str(m["max_connections"])
+    assert settings["innodb_flush_log_at_trx_commit"] == "1" and settings["sync_binlog"] == "1"
+    assert "read_only" not in settings
+
+
+def test_redis_config_stores_no_password_and_denies_admin_commands_to_the_app():
+    d = knobs.defaults()
+    text = render("redis/redis.conf.j2", r=PLAN.redis, bind="127.0.0.1 -::1", policy=d["redis_maxmemory_policy"],
+                  samples=5, aof_rewrite_percentage=100, aof_rewrite_min_mb=64, app_user="app",
+                  admin_hash=acl_hash("admin-secret-0123456789"), app_hash=acl_hash("app-secret-0123456789"))
+    assert "secret" not in text
+    assert f"maxmemory {PLAN.redis['maxmemory_mb']}mb" in text and "maxmemory-policy allkeys-lru" in text
+    app_line = next(line for line in text.splitlines() if line.startswith("user app "))
+    for denied in ("-@dangerous", "-flushall", "-flushdb", "-config", "-debug", "-keys"):
+        assert denied in app_line.split()
+    assert "appendonly yes" in text and "appendfsync everysec" in text
