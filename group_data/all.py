@@ -158,3 +158,11 @@ redis_app_user = "app"
 redis_aof_rewrite_percentage = 100
 # ...and is at least this big (MB).
 redis_aof_rewrite_min_mb = 64
+
+# --- ProxySQL (role proxysql, on app_servers when proxysql_enabled) ---------------------------------
+# Threads and connection limits come from the plan above.
+
+# ProxySQL's release series, from its official apt repository (pinned: upgrades are a decision).
+proxysql_series = "2.7.x"
+# A ProxySQL .deb on this machine to install instead (hosts without internet); "": the repository.
+proxysql_deb = ""

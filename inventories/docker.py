@@ -37,6 +37,7 @@ _host = [(name, {
     "ssh_look_for_keys": False,
     "ssh_allow_agent": False,
     "proxysql_enabled": bool(proxysql_deb),
+    "proxysql_deb": proxysql_deb,
 })]
 
 # One VPS holds every role (no replicas: those come with several hosts).

@@ -163,3 +163,49 @@ class MariadbAccounts(FactBase):
             elif kind == "D":
                 found["databases"].add(fields[0])
         return found if found["users"] else None
+
+
+class ProxysqlRuntime(FactBase):
+    """ProxySQL's runtime tables, read through its admin interface as root (ADMIN_CNF), or None
+    when ProxySQL or that file is not there yet. Passwords and credentials are read out only as
+    SHA-256, so -vvv output never shows them.
+
+    {"servers": [(hostgroup_id, hostname, port, weight, max_connections)], "users": [...],
+     "rules": [...], "replication": [...], "variables": {name: value}}
+    """
+
+    def command(self, names: list[str]) -> str:
+        wanted = ", ".join(f"'{n}'" for n in names)
+        return rf"""
+cnf=/root/.peakready-proxysql-admin.cnf
+[ -f $cnf ] && command -v mariadb >/dev/null && mariadb --defaults-file=$cnf -e 'SELECT 1' >/dev/null 2>&1 || exit 0
+q() {{ mariadb --defaults-file=$cnf -N -B -e "$1"; }}
+hash() {{ printf %s "$1" | sha256sum | cut -c1-64; }}
+tab=$(printf '\t')
+echo ok
+q "SELECT hostgroup_id, hostname, port, weight, max_connections FROM runtime_mysql_servers" | sed "s/^/S$tab/"
+q "SELECT DISTINCT username, password, active, default_hostgroup, transaction_persistent, max_connections FROM runtime_mysql_users" |
+    while IFS="$tab" read -r user pass rest; do printf 'U\t%s\t%s\t%s\n' "$user" "$(hash "$pass")" "$rest"; done
+q "SELECT rule_id, active, match_digest, destination_hostgroup, apply FROM runtime_mysql_query_rules" | sed "s/^/R$tab/"
+q "SELECT writer_hostgroup, reader_hostgroup, check_type FROM runtime_mysql_replication_hostgroups" | sed "s/^/H$tab/"
+q "SELECT variable_name, variable_value FROM runtime_global_variables WHERE variable_name IN ({wanted})" |
+    while IFS="$tab" read -r name value; do
+        case $name in *password*|*credentials*) value=$(hash "$value");; esac
+        printf 'V\t%s\t%s\n' "$name" "$value"
+    done
+"""
+
+    def process(self, output):
+        if not output or output[0] != "ok":
+            return None
+        found = {"servers": [], "users": [], "rules": [], "replication": [], "variables": {}}
+        parts = {"S": "servers", "U": "users", "R": "rules", "H": "replication"}
+        for line in output[1:]:
+            kind, *fields = line.split("\t")
+            if kind == "V":
+                found["variables"][fields[0]] = fields[1] if len(fields) > 1 else ""
+            elif kind in parts:
+                found[parts[kind]].append(tuple(fields))
+        for part in parts.values():
+            found[part].sort()
+        return found

@@ -93,6 +93,23 @@ def port_range(value: Any, data: dict) -> str | None:
     return None
 
 
+def proxysql_deb(value: Any, _data: dict) -> str | None:
+    """"" or a ProxySQL 2.x/3.x package on this machine (checked before anything changes)."""
+    if value == "":
+        return None
+    if not isinstance(value, str) or not Path(value).is_file():
+        return "the path of a ProxySQL .deb file on this machine (this one does not exist), or \"\""
+    from peakready.debfile import control
+
+    try:
+        fields = control(value)
+    except ValueError as exc:
+        return f"a ProxySQL .deb ({exc})"
+    if fields.get("Package") != "proxysql" or not re.match(r"[23]\.", fields.get("Version", "")):
+        return (f"a ProxySQL 2.x or 3.x package, not {fields.get('Package', '?')} {fields.get('Version', '?')}")
+    return None
+
+
 PORT = integer(1, 65535)
 USER = r"[a-z_][a-z0-9_]{0,31}"
 CHECKS: dict[str, Check] = {
@@ -167,6 +184,8 @@ CHECKS: dict[str, Check] = {
     "redis_app_user": matching(USER, "a user name of a-z, 0-9 and _ (at most 32)"),
     "redis_aof_rewrite_percentage": integer(0, 1000),
     "redis_aof_rewrite_min_mb": integer(1, 1 << 16),
+    "proxysql_series": matching(r"[23]\.\d+\.x", 'a release series such as "2.7.x"'),
+    "proxysql_deb": proxysql_deb,
 }
 
 

@@ -232,6 +232,9 @@ def plan_memory_and_services(p: HostPlan, k: dict, web_clients: int, backlog: in
                 "max_connections": frontend,
                 "backend_max_connections": max(1, math.ceil(db_conns * k["proxysql_backend_share"])),
                 "free_connections_pct": k["proxysql_free_connections_pct"],
+                # Recycle idle backend connections well before MariaDB's wait_timeout closes them
+                # (ProxySQL docs, mysql-connection_max_age_ms).
+                "connection_max_age_ms": k["mariadb_wait_timeout_s"] // 2 * 1000,
                 "backlog": backlog,
             }
 

@@ -6,12 +6,14 @@ The groups are the inventory's (peakready.plan.GROUP_ROLES).
 
 from peakready.roles.base import base
 from peakready.roles.mariadb import mariadb
+from peakready.roles.proxysql import proxysql
 from peakready.roles.redis import redis
 
 ROLES = [
     (base, None),
     (mariadb, ("db_primary", "db_replicas")),
     (redis, ("cache_servers",)),
+    (proxysql, ("app_servers",)),  # only where proxysql_enabled
 ]
 
 

@@ -1,0 +1,255 @@
+"""Role `proxysql`, on app_servers when proxysql_enabled: connection pooling and multiplexing in
+front of MariaDB, configured through its admin interface so a re-run changes nothing.
+
+ProxySQL keeps its configuration in /var/lib/proxysql/proxysql.db and reads /etc/proxysql.cnf only
+when that database does not exist. So the cnf is written before the package is installed (its first
+start then takes our admin credentials, never admin:admin), and every later change goes through the
+admin interface: read the runtime tables, and only where they differ from the desired state apply
+it, LOAD ... TO RUNTIME and SAVE ... TO DISK.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import shlex
+from dataclasses import dataclass, field
+from io import StringIO
+
+from pyinfra import host, state
+from pyinfra.api import FileUploadCommand, StringCommand, deploy, operation
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.server import LinuxDistribution
+from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from peakready.facts import ProxysqlRuntime
+from peakready.ops import config_file
+from peakready.plan import HostPlan
+from peakready.roles.mariadb import native_hash
+from peakready.secrets import Secrets
+
+ADMIN_PORT, MYSQL_PORT = 6032, 6033
+ADMIN_USER = "admin"
+ADMIN_CNF = "/root/.peakready-proxysql-admin.cnf"
+WRITER, READER = 10, 20  # hostgroups: the primary takes writes, replicas take reads
+KEYRING = "/etc/apt/keyrings/proxysql.gpg"
+# Variables ProxySQL only takes at start (PROXYSQL RESTART / systemctl restart), not at LOAD.
+RESTART_VARIABLES = {"mysql-threads", "mysql-interfaces", "mysql-stacksize"}
+
+
+@dataclass
+class Desired:
+    """ProxySQL's desired configuration, as rows of its tables (values as its admin prints them)."""
+
+    variables: dict[str, str]
+    servers: list[dict] = field(default_factory=list)
+    users: list[dict] = field(default_factory=list)
+    rules: list[dict] = field(default_factory=list)
+    replication: list[dict] = field(default_factory=list)
+
+
+def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers: list[str],
+            server_version: str) -> Desired:
+    """What ProxySQL on this app host should run, from the plan, the knobs and the topology."""
+    q = plan.proxysql_cfg
+    variables = {
+        "admin-admin_credentials": f"{ADMIN_USER}:{secrets.get('proxysql_admin_password')}",
+        "admin-mysql_ifaces": f"127.0.0.1:{ADMIN_PORT}",
+        "mysql-interfaces": f"127.0.0.1:{MYSQL_PORT}",
+        "mysql-threads": str(q["mysql_threads"]),
+        "mysql-max_connections": str(q["max_connections"]),
+        "mysql-free_connections_pct": str(q["free_connections_pct"]),
+        "mysql-connection_max_age_ms": str(q["connection_max_age_ms"]),
+        "mysql-multiplexing": "true",
+        "mysql-monitor_username": data.mariadb_monitor_user,
+        "mysql-monitor_password": secrets.get("mariadb_monitor_password"),
+        # Clients see the backend's version, not ProxySQL's default.
+        "mysql-server_version": server_version,
+        # A writer only serves reads when it is in the reader hostgroup on purpose.
+        "mysql-monitor_writer_is_also_reader": "false",
+    }
+    servers = [{"hostgroup_id": WRITER, "hostname": h, "port": 3306, "weight": 1,
+                "max_connections": q["backend_max_connections"]} for h in writers]
+    servers += [{"hostgroup_id": READER, "hostname": h, "port": 3306, "weight": 1,
+                 "max_connections": q["backend_max_connections"]} for h in readers]
+    users = [{"username": user, "password": native_hash(secrets.get(secret)), "active": 1,
+              "default_hostgroup": WRITER, "transaction_persistent": 1, "max_connections": q["max_connections"]}
+             for user, secret in ((data.mariadb_app_user, "mariadb_app_password"),
+                                  (data.mariadb_migrate_user, "mariadb_migrate_password"))]
+    # Locking reads stay on the primary; other reads go to replicas once there are any; the rest
+    # (writes, and everything inside a transaction: transaction_persistent) to the writer.
+    rules = [{"rule_id": 1, "active": 1, "match_digest": "^SELECT .* FOR UPDATE", "destination_hostgroup": WRITER,
+              "apply": 1}]
+    replication = []
+    if readers:
+        rules.append({"rule_id": 2, "active": 1, "match_digest": "^SELECT", "destination_hostgroup": READER,
+                      "apply": 1})
+        replication.append({"writer_hostgroup": WRITER, "reader_hostgroup": READER, "check_type": "read_only"})
+    return Desired(variables, servers, users, rules, replication)
+
+
+def sha(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+SECRET_VARIABLES = {"admin-admin_credentials", "mysql-monitor_password"}
+
+
+def as_runtime(d: Desired) -> dict:
+    """The desired state as ProxysqlRuntime reads it (secrets as SHA-256), for comparison."""
+    rows = lambda items, keys: sorted(tuple(str(i[k]) for k in keys) for i in items)  # noqa: E731
+    return {
+        "servers": rows(d.servers, ("hostgroup_id", "hostname", "port", "weight", "max_connections")),
+        "users": sorted((u["username"], sha(u["password"]), *(str(u[k]) for k in
+                        ("active", "default_hostgroup", "transaction_persistent", "max_connections")))
+                        for u in d.users),
+        "rules": rows(d.rules, ("rule_id", "active", "match_digest", "destination_hostgroup", "apply")),
+        "replication": rows(d.replication, ("writer_hostgroup", "reader_hostgroup", "check_type")),
+        "variables": {k: sha(v) if k in SECRET_VARIABLES else v for k, v in d.variables.items()},
+    }
+
+
+def drift(current: dict | None, d: Desired) -> set[str]:
+    """The parts of ProxySQL's runtime that differ from the desired state."""
+    wanted = as_runtime(d)
+    if current is None:
+        return set(wanted)
+    return {part for part, rows in wanted.items()
+            if (current.get(part) if part != "variables"
+                else {k: current["variables"].get(k) for k in rows}) != rows}
+
+
+def _values(row: dict) -> str:
+    return ", ".join(str(v) if isinstance(v, int) else "'" + str(v).replace("'", "''") + "'" for v in row.values())
+
+
+def admin_sql(d: Desired, parts: set[str]) -> str:
+    """Admin-interface SQL bringing `parts` to the desired state, loaded to runtime and saved."""
+    out = []
+    tables = {"servers": ("mysql_servers", d.servers, "MYSQL SERVERS"),
+              "replication": ("mysql_replication_hostgroups", d.replication, "MYSQL SERVERS"),
+              "users": ("mysql_users", d.users, "MYSQL USERS"),
+              "rules": ("mysql_query_rules", d.rules, "MYSQL QUERY RULES")}
+    loads = []
+    for part in ("servers", "replication", "users", "rules"):
+        if part in parts:
+            table, rows, load = tables[part]
+            out.append(f"DELETE FROM {table};")
+            out += [f"INSERT INTO {table} ({', '.join(r)}) VALUES ({_values(r)});" for r in rows]
+            if load not in loads:
+                loads.append(load)
+    if "variables" in parts:
+        out += [f"UPDATE global_variables SET variable_value = '{v}' WHERE variable_name = '{k}';"
+                for k, v in d.variables.items()]
+        loads += ["MYSQL VARIABLES", "ADMIN VARIABLES"]
+    for load in loads:
+        out += [f"LOAD {load} TO RUNTIME;", f"SAVE {load} TO DISK;"]
+    return "\n".join(out + [""])
+
+
+@operation()
+def runtime(d: Desired):
+    """
+    Bring ProxySQL's runtime to `d` through the admin interface, only where it differs; restart
+    ProxySQL when a variable it only reads at start changed. The SQL (it holds credentials) is
+    uploaded 0600 under /root, run and removed: it is in no command line and in no output.
+    """
+    current = host.get_fact(ProxysqlRuntime, names=sorted(d.variables))
+    parts = drift(current, d)
+    if not parts:
+        host.noop("ProxySQL's runtime is as wanted")
+        return
+    path = "/root/.peakready-proxysql.sql"
+    yield FileUploadCommand(StringIO(admin_sql(d, parts)), path, remote_temp_filename=host.get_temp_filename(path))
+    # MariaDB is on this host (preflight refuses other topologies for now): root asks it its version.
+    live = f"v=$(mariadb -N -B -e 'SELECT VERSION()' | {VERSION_SED}) && sed -i \"s/{LIVE_VERSION}/$v/\" {path} && "
+    yield StringCommand(f"{live}mariadb --defaults-file={ADMIN_CNF} < {path}; rc=$?; rm -f {path}; exit $rc")
+    restart = current is not None and any(
+        current["variables"].get(k) != d.variables[k] for k in RESTART_VARIABLES if k in d.variables)
+    if restart:
+        yield StringCommand("systemctl restart proxysql")
+
+
+# Until MariaDB is installed (a fresh host), ProxySQL takes the version from the live server while
+# the deploy runs: the admin SQL carries this placeholder, replaced from SELECT VERSION().
+LIVE_VERSION = "@SERVER_VERSION@"
+VERSION_SED = "sed 's/-MariaDB.*/-MariaDB/'"
+
+
+def server_version() -> str:
+    """The version MariaDB reports, as clients see it ("10.11.19-MariaDB"), or LIVE_VERSION."""
+    for other in state.inventory:
+        if "db_primary" in other.groups:
+            version = other.get_fact(DebPackages).get("mariadb-server")
+            if version:
+                upstream = sorted(version)[-1].split(":", 1)[-1].split("-", 1)[0].split("+", 1)[0]
+                return f"{upstream}-MariaDB"
+    return LIVE_VERSION
+
+
+@deploy("proxysql")
+def proxysql(plan: HostPlan, secrets: Secrets):
+    data = host.data
+    if not data.proxysql_enabled:
+        return
+    writers = ["127.0.0.1"]  # the db host is this host (preflight refuses other topologies for now)
+    want = desired(plan, data, secrets, writers, [], server_version())
+
+    apt.packages(name="MariaDB client (for ProxySQL's admin interface)", packages=["mariadb-client"],
+                 no_recommends=True)
+    # Before the package: its first start must read our credentials, not admin:admin. The package
+    # keeps an existing proxysql user, and ProxySQL (User=proxysql) must be able to read the cnf.
+    server.group(name="proxysql group", group="proxysql", system=True)
+    server.user(name="proxysql user", user="proxysql", group="proxysql", system=True, shell="/bin/false",
+                home="/var/lib/proxysql", create_home=False)
+    config_file(
+        name="ProxySQL bootstrap config (/etc/proxysql.cnf, read at first start only)",
+        template="proxysql/proxysql.cnf.j2", dest="/etc/proxysql.cnf", mode=640, group="proxysql",
+        v={k: v for k, v in want.variables.items() if k != "mysql-server_version"},
+        servers=want.servers, users=want.users, rules=want.rules, replication=want.replication,
+    )
+    config_file(
+        name="Admin client config for root (0600)", template="proxysql/admin.cnf.j2", dest=ADMIN_CNF, mode=600,
+        admin_port=ADMIN_PORT, admin_user=ADMIN_USER, admin_password=secrets.get("proxysql_admin_password"),
+    )
+    install(data)
+    override = config_file(
+        name=f"ProxySQL open files: {plan.nofile['proxysql']}", template="proxysql/systemd-override.conf.j2",
+        dest="/etc/systemd/system/proxysql.service.d/peakready.conf", nofile=plan.nofile["proxysql"],
+    )
+    systemd.daemon_reload(name="Reload systemd units", _if=override.did_change)
+    systemd.service(name="ProxySQL on, now and at boot", service="proxysql.service", running=True, enabled=True)
+    systemd.service(name="Restart ProxySQL for its open-file limit", service="proxysql.service", restarted=True,
+                    _if=override.did_change)
+    runtime(name="ProxySQL runtime: servers, users, query rules, variables (LOAD TO RUNTIME, SAVE TO DISK)", d=want)
+
+
+def install(data) -> None:
+    """From a local .deb (proxysql_deb) or ProxySQL's official repository (proxysql_series)."""
+    keep_our_cnf = "-o Dpkg::Options::=--force-confold"
+    if data.proxysql_deb:
+        from peakready.debfile import control
+
+        version = control(data.proxysql_deb)["Version"]
+        remote = f"/var/cache/peakready/{posixpath.basename(data.proxysql_deb)}"
+        files.put(name=f"Upload {posixpath.basename(data.proxysql_deb)}", src=data.proxysql_deb, dest=remote,
+                  create_remote_dir=True)
+        if version not in host.get_fact(DebPackages).get("proxysql", []):
+            # apt (not dpkg -i) so the package's dependencies are resolved from the mirror.
+            server.shell(name=f"Install ProxySQL {version} from the local package",
+                         commands=[f"DEBIAN_FRONTEND=noninteractive apt-get install -y {keep_our_cnf} "
+                                   f"{shlex.quote(remote)}"])
+        return
+    codename = host.get_fact(LinuxDistribution)["release_meta"].get("VERSION_CODENAME", "bookworm")
+    files.directory(name="apt keyrings directory", path="/etc/apt/keyrings", mode=755)
+    files.download(
+        name=f"ProxySQL {data.proxysql_series} repository key",
+        src=f"https://repo.proxysql.com/ProxySQL/proxysql-{data.proxysql_series}/repo_pub_key.gpg",
+        dest=KEYRING, mode=644,
+    )
+    source = config_file(name=f"ProxySQL {data.proxysql_series} repository ({codename})",
+                         template="proxysql/proxysql.sources.j2", dest="/etc/apt/sources.list.d/proxysql.sources",
+                         series=data.proxysql_series, codename=codename, keyring=KEYRING)
+    apt.update(name="Refresh apt for the ProxySQL repository", _if=source.did_change)
+    apt.packages(name="Install ProxySQL", packages=["proxysql"], extra_install_args=keep_our_cnf)

@@ -1,0 +1,148 @@
+"""ProxySQL without the binary: the desired state from the plan, the rendered cnf read back as
+libconfig, the admin SQL for each kind of drift, and bad .deb input refused before any change."""
+
+import gzip
+import io
+import tarfile
+from types import SimpleNamespace
+
+import pytest
+
+from peakready import knobs
+from peakready.plan import HostFacts, make_plan
+from peakready.render import render
+from peakready.roles.mariadb import native_hash
+from peakready.roles.proxysql import (READER, WRITER, admin_sql, as_runtime, desired, drift)
+from tests.unit.libconfig import parse
+
+PLAN = make_plan([HostFacts("vps", 2, 4096)], {"proxysql_enabled": True})["vps"]
+DATA = SimpleNamespace(**knobs.defaults())
+
+
+class FakeSecrets:
+    def get(self, name):
+        return f"{name}-0123456789abcdef"
+
+
+def want(readers=()):
+    return desired(PLAN, DATA, FakeSecrets(), ["127.0.0.1"], list(readers), "10.11.19-MariaDB")
+
+
+def test_desired_state_follows_the_plan():
+    d, q = want(), PLAN.proxysql_cfg
+    assert d.variables["mysql-threads"] == str(q["mysql_threads"]) == "2"
+    assert d.variables["mysql-max_connections"] == str(q["max_connections"])
+    assert d.variables["mysql-free_connections_pct"] == str(q["free_connections_pct"])
+    assert d.variables["mysql-interfaces"] == "127.0.0.1:6033"
+    assert d.variables["admin-mysql_ifaces"] == "127.0.0.1:6032"
+    assert d.variables["admin-admin_credentials"] != "admin:admin"
+    assert [s["max_connections"] for s in d.servers] == [q["backend_max_connections"]]
+    # Every pooled app connection fits ProxySQL's frontend, which multiplexes them onto fewer backends.
+    assert PLAN.app["db_connections"] <= q["max_connections"] and q["backend_max_connections"] < PLAN.app["db_connections"]
+    assert {u["username"] for u in d.users} == {DATA.mariadb_app_user, DATA.mariadb_migrate_user}
+    assert all(u["default_hostgroup"] == WRITER and u["transaction_persistent"] == 1 for u in d.users)
+    assert all(u["password"].startswith("*") and len(u["password"]) == 41 for u in d.users), "stored hashed"
+
+
+def test_reads_go_to_replicas_only_when_there_are_replicas():
+    alone, replicated = want(), want(readers=["10.0.0.12"])
+    assert [r["destination_hostgroup"] for r in alone.rules] == [WRITER]
+    assert alone.rules[0]["match_digest"] == "^SELECT .* FOR UPDATE"
+    assert [r["destination_hostgroup"] for r in replicated.rules] == [WRITER, READER]
+    assert [s["hostgroup_id"] for s in replicated.servers] == [WRITER, READER]
+    assert replicated.replication == [{"writer_hostgroup": WRITER, "reader_hostgroup": READER, "check_type": "read_only"}]
+
+
+def test_rendered_cnf_reads_back_as_the_plan():
+    d = want()
+    text = render("proxysql/proxysql.cnf.j2", v=d.variables, servers=d.servers, users=d.users, rules=d.rules,
+                  replication=d.replication)
+    cnf = parse(text)
+    assert cnf["datadir"] == "/var/lib/proxysql"
+    assert cnf["admin_variables"]["mysql_ifaces"] == "127.0.0.1:6032"
+    assert cnf["admin_variables"]["admin_credentials"] == d.variables["admin-admin_credentials"]
+    mysql = cnf["mysql_variables"]
+    assert mysql["threads"] == PLAN.proxysql_cfg["mysql_threads"]
+    assert mysql["max_connections"] == PLAN.proxysql_cfg["max_connections"]
+    assert mysql["interfaces"] == "127.0.0.1:6033" and mysql["multiplexing"] is True
+    assert cnf["mysql_servers"] == [{"hostgroup": WRITER, "address": "127.0.0.1", "port": 3306, "weight": 1,
+                                     "max_connections": PLAN.proxysql_cfg["backend_max_connections"]}]
+    assert [u["password"] for u in cnf["mysql_users"]] == [native_hash(FakeSecrets().get(s)) for s in
+                                                            ("mariadb_app_password", "mariadb_migrate_password")]
+    assert cnf["mysql_query_rules"][0]["match_digest"] == "^SELECT .* FOR UPDATE"
+
+
+def test_no_drift_means_no_sql():
+    d = want()
+    assert drift(as_runtime(d), d) == set()
+    assert drift(None, d) == {"servers", "users", "rules", "replication", "variables"}
+
+
+@pytest.mark.parametrize("part,change,expected", [
+    ("servers", lambda r: r["servers"].__setitem__(0, ("10", "127.0.0.1", "3306", "1", "999")),
+     ["DELETE FROM mysql_servers;", "LOAD MYSQL SERVERS TO RUNTIME;", "SAVE MYSQL SERVERS TO DISK;"]),
+    ("users", lambda r: r["users"].pop(), ["DELETE FROM mysql_users;", "LOAD MYSQL USERS TO RUNTIME;",
+                                           "SAVE MYSQL USERS TO DISK;"]),
+    ("rules", lambda r: r["rules"].clear(), ["INSERT INTO mysql_query_rules", "SAVE MYSQL QUERY RULES TO DISK;"]),
+    ("variables", lambda r: r["variables"].__setitem__("mysql-max_connections", "2048"),
+     ["UPDATE global_variables SET variable_value", "LOAD MYSQL VARIABLES TO RUNTIME;",
+      "SAVE ADMIN VARIABLES TO DISK;"]),
+])
+def test_each_drift_applies_only_its_part(part, change, expected):
+    d = want()
+    runtime = as_runtime(d)
+    change(runtime)
+    parts = drift(runtime, d)
+    assert parts == {part}
+    sql = admin_sql(d, parts)
+    for statement in expected:
+        assert statement in sql
+    others = {"servers": "mysql_servers", "users": "mysql_users", "rules": "mysql_query_rules",
+              "variables": "global_variables"}
+    assert not any(table in sql for p, table in others.items() if p != part)
+
+
+def test_a_hashed_password_in_the_runtime_is_no_drift():
+    """ProxySQL stores what it is given; peakready gives it the hash, so runtime and desired agree."""
+    d = want()
+    runtime = as_runtime(d)
+    assert all(u[1] != d.users[0]["password"] for u in runtime["users"]), "only SHA-256 of it is compared"
+    assert drift(runtime, d) == set()
+
+
+def fake_deb(tmp_path, package="proxysql", version="2.7.1", member="control.tar.gz"):
+    control = f"Package: {package}\nVersion: {version}\nArchitecture: amd64\n".encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("./control")
+        info.size = len(control)
+        tar.addfile(info, io.BytesIO(control))
+    members = [("debian-binary", b"2.0\n"), (member, buf.getvalue()), ("data.tar.gz", gzip.compress(b""))]
+    out = b"!<arch>\n"
+    for name, body in members:
+        out += f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(body):<10}`\n".encode() + body
+        out += b"\n" if len(body) % 2 else b""
+    path = tmp_path / f"{package}_{version}_amd64.deb"
+    path.write_bytes(out)
+    return str(path)
+
+
+def written(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_proxysql_deb_is_accepted(tmp_path):
+    knobs.check({"proxysql_deb": fake_deb(tmp_path)})
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda t: str(t / "missing.deb"), "this one does not exist"),
+    (lambda t: written(t / "x.deb", "not a package"), "no ar archive"),
+    (lambda t: fake_deb(t, package="nginx", version="1.22"), "not nginx 1.22"),
+    (lambda t: fake_deb(t, version="1.4.16"), "not proxysql 1.4.16"),
+])
+def test_a_bad_deb_is_refused_naming_the_knob(tmp_path, make, message):
+    with pytest.raises(knobs.KnobError, match="knob proxysql_deb") as err:
+        knobs.check({"proxysql_deb": make(tmp_path)})
+    assert message in str(err.value)
