@@ -17,6 +17,10 @@ from peakready.plan import HostPlan
 from peakready.secrets import Secrets
 
 CNF = "/etc/mysql/mariadb.conf.d/60-peakready.cnf"
+# mariadbd reads the new file after all the others and reports any unknown or bad value.
+CHECK = ("out=$(mariadbd --defaults-extra-file={path} --help --verbose 2>&1); "
+         "if [ $? -ne 0 ] || printf '%s' \"$out\" | grep -q '\\[ERROR\\]'; then "
+         "printf '%s\\n' \"$out\" | grep '\\[ERROR\\]' >&2; exit 1; fi")
 # Where the app's users may connect from: the unix socket ("localhost" under skip-name-resolve)
 # and loopback TCP (the app, or ProxySQL beside it).
 LOCAL = ("localhost", "127.0.0.1", "::1")
@@ -138,10 +142,7 @@ def mariadb(plan: HostPlan, secrets: Secrets):
         name=f"MariaDB config: buffer pool {m['innodb_buffer_pool_mb']} MB, {m['max_connections']} connections",
         template="mariadb/60-peakready.cnf.j2",
         dest=CNF,
-        # MariaDB reads the new file after all the others and stops at any unknown or bad value.
-        check="out=$(mariadbd --defaults-extra-file={path} --help --verbose 2>&1); "
-              "if [ $? -ne 0 ] || printf '%s' \"$out\" | grep -q '\\[ERROR\\]'; then "
-              "printf '%s\\n' \"$out\" | grep '\\[ERROR\\]' >&2; exit 1; fi",
+        check=CHECK,
         keep_last_good=True,
         m=m,
         bind_address="127.0.0.1",

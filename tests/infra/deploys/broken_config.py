@@ -1,0 +1,38 @@
+"""Test-only deploy: hand MariaDB or Redis a config it cannot take, through the roles' own
+templates and operations, to prove a bad config never leaves the service down.
+
+    PEAKREADY_TEST_BREAK=mariadb   a buffer pool size mariadbd rejects: the check stops it before it
+                                   replaces the working file
+    PEAKREADY_TEST_BREAK=redis     a bind address this host does not have: Redis will not start, so
+                                   the last good config is put back and Redis started with it
+"""
+
+import os
+
+from pyinfra import host
+
+from peakready.ops import config_file, restart_or_roll_back
+from peakready.preflight import check_host, inventory_secrets
+from peakready.roles.mariadb import CHECK, CNF
+from peakready.roles.redis import CONF, acl_hash
+
+plan = check_host()
+data, secrets = host.data, inventory_secrets()
+if os.environ["PEAKREADY_TEST_BREAK"] == "mariadb":
+    config_file(
+        name="A MariaDB config with a value mariadbd rejects",
+        template="mariadb/60-peakready.cnf.j2", dest=CNF, check=CHECK, keep_last_good=True,
+        m={**plan.mariadb, "innodb_buffer_pool_mb": "lots"}, bind_address="127.0.0.1",
+        wait_timeout_s=data.mariadb_wait_timeout_s, max_allowed_packet_mb=data.mariadb_max_allowed_packet_mb,
+        long_query_time_s=data.mariadb_long_query_time_s, binlog_expire_s=data.mariadb_binlog_expire_days * 86400,
+    )
+else:
+    conf = config_file(
+        name="A Redis config it cannot start with",
+        template="redis/redis.conf.j2", dest=CONF, mode=640, group="redis", keep_last_good=True,
+        r=plan.redis, bind="203.0.113.7", policy=data.redis_maxmemory_policy, samples=data.redis_maxmemory_samples,
+        aof_rewrite_percentage=data.redis_aof_rewrite_percentage, aof_rewrite_min_mb=data.redis_aof_rewrite_min_mb,
+        app_user=data.redis_app_user, admin_hash=acl_hash(secrets.get("redis_admin_password")),
+        app_hash=acl_hash(secrets.get("redis_app_password")),
+    )
+    restart_or_roll_back(name="Restart Redis", service="redis-server", config=CONF, _if=conf.did_change)
