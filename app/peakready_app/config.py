@@ -1,0 +1,140 @@
+"""Settings, read once from environment variables and checked: the app has no other configuration."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import SplitResult, unquote, urlsplit
+
+
+class ConfigError(Exception):
+    """A missing or invalid variable; the message names it and never echoes its value."""
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    def describe(self) -> str:
+        """host:port/database, safe to log."""
+        return f"{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class RedisURL:
+    host: str
+    port: int
+    db: int
+    username: str | None
+    password: str | None
+
+    def describe(self) -> str:
+        """host:port/db, safe to log."""
+        return f"{self.host}:{self.port}/{self.db}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseURL
+    redis: RedisURL
+    db_pool_size: int
+    db_pool_overflow: int
+    admin_token: str
+    ttl_outlets_s: int
+    ttl_outlet_s: int
+    ttl_menu_s: int
+    ttl_featured_s: int
+    metrics_dir: str
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is not set")
+    return value
+
+
+def _split(name: str, value: str, scheme: str) -> SplitResult:
+    shape = f"{scheme}://USER:PASSWORD@HOST:PORT/..."
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 - raises ValueError for a port that is not a number in 0..65535
+    except ValueError:
+        raise ConfigError(f"{name} is not a valid URL (expected {shape})") from None
+    if url.scheme != scheme or not url.hostname:
+        raise ConfigError(f"{name} must look like {shape}")
+    return url
+
+
+def parse_database_url(name: str, value: str) -> DatabaseURL:
+    """mysql://USER:PASSWORD@HOST:PORT/DBNAME, user and password percent-encoded."""
+    url = _split(name, value, "mysql")
+    database = url.path.lstrip("/")
+    if not url.username or not database or "/" in database:
+        raise ConfigError(f"{name} must name a user and a database: mysql://USER:PASSWORD@HOST:PORT/DBNAME")
+    return DatabaseURL(
+        host=url.hostname or "", port=url.port or 3306, user=unquote(url.username),
+        password=unquote(url.password or ""), database=unquote(database),
+    )
+
+
+def parse_redis_url(name: str, value: str) -> RedisURL:
+    """redis://USER:PASSWORD@HOST:PORT/DB, user and password percent-encoded, DB 0 if absent."""
+    url = _split(name, value, "redis")
+    db = url.path.lstrip("/") or "0"
+    if not db.isdigit():
+        raise ConfigError(f"{name} must end with a database number, e.g. redis://USER:PASSWORD@HOST:PORT/0")
+    return RedisURL(
+        host=url.hostname or "", port=url.port or 6379, db=int(db),
+        username=unquote(url.username) if url.username else None,
+        password=unquote(url.password) if url.password is not None else None,
+    )
+
+
+def _int(env: Mapping[str, str], name: str, minimum: int, default: int | None = None) -> int:
+    raw = env.get(name, "").strip()
+    if not raw and default is not None:
+        return default
+    if not raw:
+        raise ConfigError(f"{name} is not set")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _writable_dir(env: Mapping[str, str], name: str) -> str:
+    path = _required(env, name)
+    if not os.path.isdir(path) or not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{name} must be an existing writable directory")
+    return path
+
+
+def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
+    """Every variable the app reads; the first problem found raises ConfigError."""
+    token = _required(env, "ADMIN_TOKEN")
+    if len(token) < 16:
+        raise ConfigError("ADMIN_TOKEN must be at least 16 characters")
+    return Settings(
+        database=parse_database_url("DATABASE_URL", _required(env, "DATABASE_URL")),
+        redis=parse_redis_url("REDIS_URL", _required(env, "REDIS_URL")),
+        db_pool_size=_int(env, "DB_POOL_SIZE", 1),
+        db_pool_overflow=_int(env, "DB_POOL_OVERFLOW", 0),
+        admin_token=token,
+        ttl_outlets_s=_int(env, "CACHE_TTL_OUTLETS_S", 1, 300),
+        ttl_outlet_s=_int(env, "CACHE_TTL_OUTLET_S", 1, 300),
+        ttl_menu_s=_int(env, "CACHE_TTL_MENU_S", 1, 300),
+        ttl_featured_s=_int(env, "CACHE_TTL_FEATURED_S", 1, 600),
+        metrics_dir=_writable_dir(env, "PROMETHEUS_MULTIPROC_DIR"),
+    )
+
+
+def load_migrate_database_url(env: Mapping[str, str] = os.environ) -> DatabaseURL:
+    """The only variable migrations read."""
+    return parse_database_url("MIGRATE_DATABASE_URL", _required(env, "MIGRATE_DATABASE_URL"))

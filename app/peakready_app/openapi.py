@@ -1,0 +1,138 @@
+"""The OpenAPI 3.1 description served at /openapi.json, written by hand to match the handlers."""
+
+from typing import Any
+
+from .validation import CATEGORIES, MAX_ID, MAX_PRICE_IDR
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+def _list_of(name: str) -> dict[str, Any]:
+    return {"type": "object", "required": ["items", "count"],
+            "properties": {"items": {"type": "array", "items": _ref(name)}, "count": {"type": "integer"}}}
+
+
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+X_CACHE = {"X-Cache": {"description": "hit, miss, or bypass (Redis unavailable)",
+                       "schema": {"type": "string", "enum": ["hit", "miss", "bypass"]}}}
+UNAVAILABLE = _error("MariaDB is unavailable")
+
+
+def _cached(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {**_json(schema, description), "headers": X_CACHE}
+
+
+def _path_id(description: str) -> dict[str, Any]:
+    return {"name": "id", "in": "path", "required": True, "description": description, "schema": ID}
+
+
+ADMIN: list[dict[str, list[str]]] = [{"bearer": []}]
+ADMIN_ERRORS = {"400": _error("invalid input"), "401": _error("missing or wrong bearer token"),
+                "503": UNAVAILABLE}
+ITEM_BODY = {"required": True, "content": {"application/json": {"schema": _ref("MenuItemInput")}}}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "peakready sample app", "version": "1.0.0",
+        "description": "Outlets, menus and table bookings of a restaurant chain. Errors are {\"error\": \"...\"}.",
+    },
+    "paths": {
+        "/health": {"get": {"summary": "MariaDB and Redis reachability", "responses": {
+            "200": _json(_ref("Health"), "ok, or degraded (Redis down, reads served from MariaDB)"),
+            "503": _json(_ref("Health"), "MariaDB is down")}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics of all workers", "responses": {
+            "200": {"description": "text exposition format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/api/v1/outlets": {"get": {"summary": "All outlets", "responses": {
+            "200": _cached(_list_of("Outlet"), "the outlets"), "503": UNAVAILABLE}}},
+        "/api/v1/outlets/{id}": {"get": {"summary": "One outlet", "parameters": [_path_id("outlet id")], "responses": {
+            "200": _cached(_ref("Outlet"), "the outlet"), "400": _error("id is not a valid integer"),
+            "404": _error("no such outlet"), "503": UNAVAILABLE}}},
+        "/api/v1/menu": {"get": {
+            "summary": "Available menu items, optionally of one outlet and/or category",
+            "parameters": [
+                {"name": "outlet", "in": "query", "required": False, "schema": ID},
+                {"name": "category", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": list(CATEGORIES)}},
+            ],
+            "responses": {"200": _cached(_list_of("MenuItem"), "the items"), "400": _error("invalid filter"),
+                          "404": _error("no such outlet"), "503": UNAVAILABLE}}},
+        "/api/v1/menu/featured": {"get": {"summary": "Available featured items of every outlet", "responses": {
+            "200": _cached(_list_of("MenuItem"), "the items"), "503": UNAVAILABLE}}},
+        "/api/v1/admin/menu": {"post": {
+            "summary": "Create a menu item", "security": ADMIN,
+            "requestBody": ITEM_BODY,
+            "responses": {"201": _json(_ref("MenuItem"), "created"), **ADMIN_ERRORS}}},
+        "/api/v1/admin/menu/{id}": {
+            "put": {"summary": "Replace a menu item", "security": ADMIN, "parameters": [_path_id("menu item id")],
+                    "requestBody": ITEM_BODY,
+                    "responses": {"200": _json(_ref("MenuItem"), "replaced"), "404": _error("no such item"),
+                                  **ADMIN_ERRORS}},
+            "delete": {"summary": "Delete a menu item", "security": ADMIN, "parameters": [_path_id("menu item id")],
+                       "responses": {"200": _json({"type": "object", "properties": {"deleted": ID}}, "deleted"),
+                                     "404": _error("no such item"), **ADMIN_ERRORS}}},
+        "/api/v1/bookings": {"post": {
+            "summary": "Book a table (idempotent)",
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True,
+                            "description": "8 to 64 printable ASCII characters; a replay returns the same booking",
+                            "schema": {"type": "string", "minLength": 8, "maxLength": 64}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BookingInput")}}},
+            "responses": {"201": _json(_ref("Booking"), "booked"),
+                          "200": _json(_ref("Booking"), "replay of an earlier request with the same key and body"),
+                          "400": _error("invalid input"),
+                          "409": _error("the key was used with a different body"), "503": UNAVAILABLE}}},
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "ADMIN_TOKEN"}},
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+            "Health": {"type": "object", "properties": {
+                "status": {"enum": ["ok", "degraded", "down"]}, "mariadb": {"enum": ["ok", "down"]},
+                "redis": {"enum": ["ok", "down"]}}},
+            "Outlet": {"type": "object", "properties": {
+                "id": ID, "slug": {"type": "string"}, "name": {"type": "string"}, "city": {"type": "string"},
+                "address": {"type": "string"}, "phone": {"type": "string"},
+                "opens_at": {"type": "string", "examples": ["10:00"]},
+                "closes_at": {"type": "string", "examples": ["22:00"]},
+                "seats": {"type": "integer"}}},
+            "MenuItem": {"type": "object", "properties": {
+                "id": ID, "outlet_id": ID, "category": {"enum": list(CATEGORIES)}, "name": {"type": "string"},
+                "description": {"type": "string"}, "price_idr": {"type": "integer"},
+                "is_featured": {"type": "boolean"}, "is_available": {"type": "boolean"}}},
+            "MenuItemInput": {
+                "type": "object", "additionalProperties": False,
+                "required": ["outlet_id", "category", "name", "price_idr"],
+                "properties": {
+                    "outlet_id": ID, "category": {"enum": list(CATEGORIES)},
+                    "name": {"type": "string", "minLength": 1, "maxLength": 120},
+                    "description": {"type": "string", "maxLength": 500, "default": ""},
+                    "price_idr": {"type": "integer", "minimum": 1, "maximum": MAX_PRICE_IDR},
+                    "is_featured": {"type": "boolean", "default": False},
+                    "is_available": {"type": "boolean", "default": True}}},
+            "BookingInput": {
+                "type": "object", "additionalProperties": False,
+                "required": ["outlet_id", "name", "phone", "party_size", "time"],
+                "properties": {
+                    "outlet_id": ID, "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "phone": {"type": "string", "examples": ["+62 812 3456 7890"]},
+                    "party_size": {"type": "integer", "minimum": 1, "maximum": 20},
+                    "time": {"type": "string", "format": "date-time",
+                             "description": "with a UTC offset; in the future, within a year"}}},
+            "Booking": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "outlet_id": ID, "name": {"type": "string"}, "phone": {"type": "string"},
+                "party_size": {"type": "integer"}, "time": {"type": "string", "format": "date-time"},
+                "created_at": {"type": "string", "format": "date-time"}}},
+        },
+    },
+}

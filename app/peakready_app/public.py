@@ -1,0 +1,95 @@
+"""Health and the public, cached reads: outlets and menus."""
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from . import repo
+from .cache import featured_key, menu_key, outlet_key, outlets_key
+from .services import error, services
+from .validation import parse_id, parse_menu_filters
+
+HEALTH_TIMEOUT_S = 1.0
+
+
+async def health(request: Request) -> JSONResponse:
+    """200 ok; 200 degraded when only Redis is down (reads go to MariaDB); 503 when MariaDB is down."""
+    s = services(request)
+
+    async def redis_ok() -> bool:
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S):
+                return await s.cache.ping()
+        except TimeoutError:
+            return False
+
+    db_up, redis_up = await asyncio.gather(s.db.ping(HEALTH_TIMEOUT_S), redis_ok())
+    body = {
+        "status": "ok" if db_up and redis_up else "degraded" if db_up else "down",
+        "mariadb": "ok" if db_up else "down",
+        "redis": "ok" if redis_up else "down",
+    }
+    return JSONResponse(body, status_code=200 if db_up else 503)
+
+
+def _cached(body: bytes, cache_status: str) -> Response:
+    return Response(body, media_type="application/json", headers={"X-Cache": cache_status})
+
+
+class _NotFound(Exception):
+    """Raised by a loader so that nothing is cached; the handler answers 404."""
+
+
+async def list_outlets(request: Request) -> Response:
+    s = services(request)
+
+    async def load() -> dict:
+        outlets = await repo.list_outlets(s.db)
+        return {"items": outlets, "count": len(outlets)}
+
+    return _cached(*await s.cache.read_through("outlets", outlets_key(), s.settings.ttl_outlets_s, load))
+
+
+async def get_outlet(request: Request) -> Response:
+    s = services(request)
+    outlet_id = parse_id(request.path_params["id"])
+
+    async def load() -> dict:
+        outlet = await repo.get_outlet(s.db, outlet_id)
+        if outlet is None:
+            raise _NotFound
+        return outlet
+
+    try:
+        return _cached(*await s.cache.read_through("outlet", outlet_key(outlet_id), s.settings.ttl_outlet_s, load))
+    except _NotFound:
+        return error(404, "outlet not found")
+
+
+async def list_menu(request: Request) -> Response:
+    """?outlet= and ?category=, both optional; 404 for an outlet that does not exist."""
+    s = services(request)
+    outlet_id, category = parse_menu_filters(request.query_params)
+
+    async def load() -> dict:
+        items = await repo.list_menu(s.db, outlet_id, category)
+        if not items and outlet_id is not None and not await repo.outlet_exists(s.db, outlet_id):
+            raise _NotFound
+        return {"items": items, "count": len(items)}
+
+    key = menu_key(outlet_id, category)
+    try:
+        return _cached(*await s.cache.read_through("menu", key, s.settings.ttl_menu_s, load))
+    except _NotFound:
+        return error(404, "outlet not found")
+
+
+async def list_featured(request: Request) -> Response:
+    s = services(request)
+
+    async def load() -> dict:
+        items = await repo.list_featured(s.db)
+        return {"items": items, "count": len(items)}
+
+    return _cached(*await s.cache.read_through("featured", featured_key(), s.settings.ttl_featured_s, load))

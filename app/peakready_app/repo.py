@@ -1,0 +1,155 @@
+"""The app's SQL, and rows turned into the JSON the API returns."""
+
+from datetime import timedelta
+from typing import Any
+
+from .db import Database, Row, Transaction
+from .validation import BookingInput, MenuItemInput, format_utc
+
+OUTLET_COLUMNS = "id, slug, name, city, address, phone, opens_at, closes_at, seats"
+MENU_COLUMNS = "id, outlet_id, category, name, description, price_idr, is_featured, is_available"
+BOOKING_COLUMNS = "id, request_hash, outlet_id, name, phone, party_size, booked_for, created_at"
+
+
+def _hhmm(value: timedelta) -> str:
+    minutes = int(value.total_seconds()) // 60
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def outlet_json(row: Row) -> dict[str, Any]:
+    return {
+        "id": row["id"], "slug": row["slug"], "name": row["name"], "city": row["city"],
+        "address": row["address"], "phone": row["phone"], "opens_at": _hhmm(row["opens_at"]),
+        "closes_at": _hhmm(row["closes_at"]), "seats": row["seats"],
+    }
+
+
+def menu_item_json(row: Row) -> dict[str, Any]:
+    return {
+        "id": row["id"], "outlet_id": row["outlet_id"], "category": row["category"], "name": row["name"],
+        "description": row["description"], "price_idr": row["price_idr"],
+        "is_featured": bool(row["is_featured"]), "is_available": bool(row["is_available"]),
+    }
+
+
+def booking_json(row: Row) -> dict[str, Any]:
+    return {
+        "id": row["id"], "outlet_id": row["outlet_id"], "name": row["name"], "phone": row["phone"],
+        "party_size": row["party_size"], "time": format_utc(row["booked_for"]),
+        "created_at": format_utc(row["created_at"]),
+    }
+
+
+# Public reads: only available items are listed.
+
+async def list_outlets(db: Database) -> list[dict[str, Any]]:
+    rows = await db.fetch_all(f"SELECT {OUTLET_COLUMNS} FROM outlets ORDER BY id")
+    return [outlet_json(r) for r in rows]
+
+
+async def get_outlet(db: Database, outlet_id: int) -> dict[str, Any] | None:
+    row = await db.fetch_one(f"SELECT {OUTLET_COLUMNS} FROM outlets WHERE id = %s", (outlet_id,))
+    return outlet_json(row) if row else None
+
+
+async def outlet_exists(db: Database, outlet_id: int) -> bool:
+    return await db.fetch_one("SELECT 1 FROM outlets WHERE id = %s", (outlet_id,)) is not None
+
+
+async def list_menu(db: Database, outlet_id: int | None, category: str | None) -> list[dict[str, Any]]:
+    where: list[str] = ["is_available = 1"]
+    args: list[Any] = []
+    if outlet_id is not None:
+        where.append("outlet_id = %s")
+        args.append(outlet_id)
+    if category is not None:
+        where.append("category = %s")
+        args.append(category)
+    rows = await db.fetch_all(
+        f"SELECT {MENU_COLUMNS} FROM menu_items WHERE {' AND '.join(where)} "
+        "ORDER BY outlet_id, category, name, id", args,
+    )
+    return [menu_item_json(r) for r in rows]
+
+
+async def list_featured(db: Database) -> list[dict[str, Any]]:
+    rows = await db.fetch_all(
+        f"SELECT {MENU_COLUMNS} FROM menu_items WHERE is_featured = 1 AND is_available = 1 "
+        "ORDER BY outlet_id, category, name, id",
+    )
+    return [menu_item_json(r) for r in rows]
+
+
+# Admin writes: each returns the rows before and after, for cache invalidation.
+
+def _menu_values(item: MenuItemInput) -> tuple[Any, ...]:
+    return (item.outlet_id, item.category, item.name, item.description, item.price_idr,
+            item.is_featured, item.is_available)
+
+
+async def _menu_item(tx: Transaction, item_id: int, lock: bool = False) -> Row | None:
+    return await tx.fetch_one(
+        f"SELECT {MENU_COLUMNS} FROM menu_items WHERE id = %s{' FOR UPDATE' if lock else ''}", (item_id,),
+    )
+
+
+async def create_menu_item(db: Database, item: MenuItemInput) -> Row:
+    """Raises IntegrityError (NO_REFERENCED_ROW) for an unknown outlet."""
+
+    async def work(tx: Transaction) -> Row:
+        item_id = await tx.execute(
+            "INSERT INTO menu_items (outlet_id, category, name, description, price_idr, is_featured, "
+            "is_available) VALUES (%s, %s, %s, %s, %s, %s, %s)", _menu_values(item),
+        )
+        row = await _menu_item(tx, item_id)
+        assert row is not None
+        return row
+
+    return await db.transaction(work)
+
+
+async def replace_menu_item(db: Database, item_id: int, item: MenuItemInput) -> tuple[Row, Row] | None:
+    """(before, after), or None when there is no such item."""
+
+    async def work(tx: Transaction) -> tuple[Row, Row] | None:
+        before = await _menu_item(tx, item_id, lock=True)
+        if before is None:
+            return None
+        await tx.execute(
+            "UPDATE menu_items SET outlet_id = %s, category = %s, name = %s, description = %s, "
+            "price_idr = %s, is_featured = %s, is_available = %s WHERE id = %s", (*_menu_values(item), item_id),
+        )
+        after = await _menu_item(tx, item_id)
+        assert after is not None
+        return before, after
+
+    return await db.transaction(work)
+
+
+async def delete_menu_item(db: Database, item_id: int) -> Row | None:
+    """The deleted row, or None when there is no such item."""
+
+    async def work(tx: Transaction) -> Row | None:
+        before = await _menu_item(tx, item_id, lock=True)
+        if before is not None:
+            await tx.execute("DELETE FROM menu_items WHERE id = %s", (item_id,))
+        return before
+
+    return await db.transaction(work)
+
+
+# Bookings.
+
+async def insert_booking(db: Database, key: str, request_hash: str, booking: BookingInput) -> None:
+    """Raises IntegrityError: DUPLICATE_KEY when the key is taken, NO_REFERENCED_ROW for an unknown
+    outlet. Safe to retry: the unique key makes a repeated insert a duplicate."""
+    await db.execute(
+        "INSERT INTO bookings (idempotency_key, request_hash, outlet_id, name, phone, party_size, booked_for) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (key, request_hash, booking.outlet_id, booking.name, booking.phone, booking.party_size,
+         booking.time.replace(tzinfo=None)),
+    )
+
+
+async def find_booking(db: Database, key: str) -> Row | None:
+    return await db.fetch_one(f"SELECT {BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = %s", (key,))
