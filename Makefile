@@ -9,7 +9,7 @@ VPS     ?= peakready-vps
 # What `make plan` sizes: the local VPS by default, or INVENTORY=inventories/prod.py.
 INVENTORY ?= inventories/docker.py
 
-.PHONY: venv up deploy plan restore down test unit infra clean
+.PHONY: venv up deploy plan restore rollback down test unit infra clean
 
 venv: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ REPLACE ?= false
 restore: venv
 	PEAKREADY_VPS=$(VPS) $(BIN)/pyinfra -y $(INVENTORY) restore.py --data restore_into=$(INTO) \
 		--data restore_from=$(FROM) --data restore_replace=$(REPLACE)
+
+# Put the app on $(INVENTORY)'s app hosts back on the release before the live one.
+rollback: venv
+	PEAKREADY_VPS=$(VPS) $(BIN)/pyinfra -y $(INVENTORY) rollback.py
 
 down:
 	$(PYTHON) targets/vps.py down --name $(VPS)

@@ -67,7 +67,7 @@ memory_weight_cache = 2
 app_workers = 0
 # Memory cap per worker (MB): a worker above it is recycled gracefully (PM2's max_memory_restart).
 app_worker_memory_mb = 192
-# Requests one worker serves at once; more wait in nginx's queue instead of piling up in the app.
+# Requests one worker is sized to serve at once (gthread's threads, the open-file limit).
 app_worker_concurrency = 100
 # A worker silent for longer than this (s) is killed and replaced.
 app_timeout_s = 30
@@ -166,3 +166,58 @@ redis_aof_rewrite_min_mb = 64
 proxysql_series = "2.7.x"
 # A ProxySQL .deb on this machine to install instead (hosts without internet); "": the repository.
 proxysql_deb = ""
+
+# --- the app (role app, on app_servers) ------------------------------------------------------------
+# Workers, pools, timeouts, memory caps and open files come from the plan above.
+
+# The app's name: its system user, /srv/<app_name>, /etc/<app_name>, the unit <app_name>-app.service.
+app_name = "peakready"
+# Where the app's code comes from: a directory of this repository (the sample app in app/), or a
+# git URL (https://... or git@...), checked out at app_ref.
+app_source = "app"
+# The branch, tag or commit of app_source when it is a git URL.
+app_ref = "main"
+# The ASGI (or WSGI) application gunicorn serves, "module:object".
+app_module = "peakready_app.main:app"
+# gunicorn's worker class: "uvicorn" for an ASGI app, "sync" or "gthread" for a WSGI one.
+app_worker_class = "uvicorn"
+# The module run once per release, before it goes live (migrations); "": none.
+app_migrate_module = "peakready_app.migrate"
+# Port the app listens on, on 127.0.0.1 only (nginx in front).
+app_port = 8000
+# Releases kept in /srv/<app_name>/releases (the live one and those to roll back to).
+app_releases_kept = 5
+# A worker is replaced after this many requests (plus up to app_max_requests_jitter more, so they
+# do not all restart at once): bounds slow leaks.
+app_max_requests = 10000
+app_max_requests_jitter = 1000
+# Cache lifetimes of the sample app's read-through Redis cache (s): outlets, one outlet, menu, featured.
+app_cache_ttl_outlets_s = 300
+app_cache_ttl_outlet_s = 300
+app_cache_ttl_menu_s = 300
+app_cache_ttl_featured_s = 600
+
+# --- nginx (role nginx, on web_servers) -------------------------------------------------------------
+# worker_processes, worker_connections, open files, backlog, keepalive and the /api/ rate limit
+# (rate_limit_rps, rate_limit_burst) come from the plan above.
+
+# Host names nginx serves; a request for any other Host is dropped (444) by the default server.
+server_names = ["localhost"]
+# HTTPS: "off", "self-signed" (a certificate made on the host: tests, staging) or "letsencrypt"
+# (certbot, for the first of server_names; needs that name's DNS pointing at the host).
+tls = "off"
+# The address Let's Encrypt writes to about the certificate (tls = "letsencrypt" only).
+letsencrypt_email = ""
+# Writes (POST, PUT, PATCH, DELETE) per second allowed per client address, and their burst.
+rate_limit_write_rps = 5
+rate_limit_write_burst = 10
+# Connections one client address may hold open at once.
+limit_conn_per_ip = 100
+# Largest request body accepted (KB); bigger ones get 413 and never reach the app.
+client_max_body_size_kb = 1024
+# How long nginx waits for the app to answer (s) before a 504.
+nginx_proxy_timeout_s = 30
+# Cache public GET answers of /api/ in nginx for this many seconds (1-5: a micro-cache); 0: off.
+nginx_micro_cache_s = 0
+# How long browsers may keep static files (days).
+static_max_age_days = 7

@@ -209,3 +209,14 @@ q "SELECT variable_name, variable_value FROM runtime_global_variables WHERE vari
         for part in parts.values():
             found[part].sort()
         return found
+
+
+class Ipv6Enabled(FactBase):
+    """True when the host can listen on IPv6 (a container often cannot)."""
+
+    def command(self) -> str:
+        return ('[ -e /proc/net/if_inet6 ] && [ "$(cat /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null)" = 0 ] '
+                "&& echo yes || echo no")
+
+    def process(self, output):
+        return output[0] == "yes"

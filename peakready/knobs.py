@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 from pyinfra.api.exceptions import PyinfraError
 
-ALL_FILE = Path(__file__).resolve().parent.parent / "group_data" / "all.py"
+ROOT = Path(__file__).resolve().parent.parent
+ALL_FILE = ROOT / "group_data" / "all.py"
 
 # Data that belongs to pyinfra or its connectors, not to peakready.
 FOREIGN_PREFIXES = ("_", "ssh_", "docker_", "dockerssh_", "vagrant_", "chroot_", "local_", "winrm_")
@@ -110,6 +111,26 @@ def proxysql_deb(value: Any, _data: dict) -> str | None:
     return None
 
 
+def app_source(value: Any, _data: dict) -> str | None:
+    """A directory of this repository with the app, or a git URL."""
+    if isinstance(value, str) and re.fullmatch(r"(https://|git@|ssh://|file://)[\w.@:/~+-]+", value):
+        return None
+    if isinstance(value, str) and value and (ROOT / value).is_dir():
+        return None
+    return "a directory of this repository (this one does not exist) or a git URL (https://... or git@...)"
+
+
+HOST = r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+
+
+def letsencrypt_email(value: Any, data: dict) -> str | None:
+    if data.get("tls") == "letsencrypt" and not (isinstance(value, str) and re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value)):
+        return "an e-mail address (Let's Encrypt needs one with tls = \"letsencrypt\")"
+    if not isinstance(value, str):
+        return "an e-mail address, or \"\""
+    return None
+
+
 PORT = integer(1, 65535)
 USER = r"[a-z_][a-z0-9_]{0,31}"
 CHECKS: dict[str, Check] = {
@@ -186,6 +207,30 @@ CHECKS: dict[str, Check] = {
     "redis_aof_rewrite_min_mb": integer(1, 1 << 16),
     "proxysql_series": matching(r"[23]\.\d+\.x", 'a release series such as "2.7.x"'),
     "proxysql_deb": proxysql_deb,
+    "app_name": matching(r"[a-z][a-z0-9-]{0,30}", "a name of a-z, 0-9 and - (at most 31)"),
+    "app_source": app_source,
+    "app_ref": matching(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}", "a branch, tag or commit"),
+    "app_module": matching(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", '"module:object", e.g. peakready_app.main:app'),
+    "app_worker_class": one_of("uvicorn", "sync", "gthread"),
+    "app_migrate_module": matching(r"([A-Za-z_][\w.]*)?", "a Python module name, or \"\""),
+    "app_port": integer(1024, 65535),
+    "app_releases_kept": integer(2, 100),
+    "app_max_requests": integer(0, 10_000_000),
+    "app_max_requests_jitter": integer(0, 10_000_000),
+    "app_cache_ttl_outlets_s": integer(1, 86400),
+    "app_cache_ttl_outlet_s": integer(1, 86400),
+    "app_cache_ttl_menu_s": integer(1, 86400),
+    "app_cache_ttl_featured_s": integer(1, 86400),
+    "server_names": list_of(matching(HOST, "a host name"), "host names (example.com, localhost)"),
+    "tls": one_of("off", "self-signed", "letsencrypt"),
+    "letsencrypt_email": letsencrypt_email,
+    "rate_limit_write_rps": integer(1, 1_000_000),
+    "rate_limit_write_burst": integer(0, 1_000_000),
+    "limit_conn_per_ip": integer(1, 1_000_000),
+    "client_max_body_size_kb": integer(1, 1 << 20),
+    "nginx_proxy_timeout_s": integer(1, 3600),
+    "nginx_micro_cache_s": integer(0, 5),
+    "static_max_age_days": integer(0, 365),
 }
 
 

@@ -103,3 +103,64 @@ def timezone(timezone: str):
         host.noop(f"timezone is {timezone}")
         return
     yield StringCommand("timedatectl", "set-timezone", shlex.quote(timezone))
+
+
+@operation()
+def config_set(files: list[dict], check: str):
+    """
+    Install several rendered templates as one change, checked as one (`nginx -t` reads them all
+    together): each file that differs is staged, all staged files go in at once, `check` runs, and
+    if it fails every file is put back as it was (a new one removed) and the operation fails. The
+    running service is never asked to load a config that failed the check.
+
+    + files: dicts of template, dest, and optionally mode/user/group and data (the template's values)
+
+    **Example:**
+
+    .. code:: python
+
+        config_set(name="nginx", check="nginx -t", files=[
+            {"template": "nginx/nginx.conf.j2", "dest": "/etc/nginx/nginx.conf", "data": {...}},
+        ])
+    """
+    changed = []
+    for f in files:
+        mode, user, group = f.get("mode", 644), f.get("user", "root"), f.get("group", "root")
+        content = render(f["template"], **f.get("data", {}))
+        current = host.get_fact(File, path=f["dest"])
+        same = (bool(current) and host.get_fact(Sha1File, path=f["dest"]) == hashlib.sha1(content.encode()).hexdigest()
+                and (current["mode"], current["user"], current["group"]) == (mode, user, group))
+        if not same:
+            changed.append((f["dest"], content, mode, user, group))
+    if not changed:
+        host.noop("every file is up to date")
+        return
+    swap, undo = [], []
+    for dest, content, mode, user, group in changed:
+        new, old, d = (shlex.quote(f"{dest}.peakready-new"), shlex.quote(f"{dest}.peakready-old"), shlex.quote(dest))
+        yield StringCommand("mkdir", "-p", shlex.quote(posixpath.dirname(dest)))
+        yield FileUploadCommand(StringIO(content), f"{dest}.peakready-new",
+                                remote_temp_filename=host.get_temp_filename(dest))
+        yield StringCommand(f"chown {user}:{group} {new} && chmod {mode} {new}")
+        swap.append(f"rm -f {old}; if [ -e {d} ]; then cp -p {d} {old}; fi; mv -f {new} {d}")
+        undo.append(f"if [ -e {old} ]; then mv -f {old} {d}; else rm -f {d}; fi")
+    olds = " ".join(shlex.quote(f"{dest}.peakready-old") for dest, *_ in changed)
+    yield StringCommand(
+        f"{'; '.join(swap)}; if {check}; then rm -f {olds}; else {'; '.join(undo)}; "
+        f"echo 'peakready: {check} failed: the previous config is back in place' >&2; exit 1; fi")
+
+
+def open_files_limit(unit: str, nofile: int, why: str):
+    """
+    The unit's LimitNOFILE from the plan, as a drop-in (systemd reloaded when it changes). Returns
+    the drop-in's operation, for the role to restart the service `_if` it changed.
+    """
+    from pyinfra.operations import systemd
+
+    service = unit.removesuffix(".service")
+    dropin = config_file(
+        name=f"{service} open files: {nofile}", template="systemd/limits.conf.j2",
+        dest=f"/etc/systemd/system/{service}.service.d/peakready-limits.conf", nofile=nofile, why=why,
+    )
+    systemd.daemon_reload(name=f"Reload systemd units for {service}", _if=dropin.did_change)
+    return dropin

@@ -484,8 +484,7 @@ def table(plan: Plan) -> str:
     lines += [
         "",
         f"{'capacity':<12}clients     {c['clients']} concurrent clients accepted by nginx (target {k['target_concurrency']})",
-        f"{'':<12}app         {c['app_workers']} workers, {c['requests_in_flight']} requests served at once "
-        "(more wait in nginx's queue)",
+        f"{'':<12}app         {c['app_workers']} workers, sized for {c['requests_in_flight']} requests at once",
         f"{'':<12}database    {c['app_db_connections']} app connections {via}",
         f"{'':<12}{'':<12}(MariaDB max_connections {c['mariadb_max_connections']})",
         f"{'verdict':<12}OK          every invariant holds",

@@ -1,7 +1,7 @@
 """Render the stack's Jinja2 templates (templates/<service>/...).
 
-StrictUndefined: a template that names a value the role did not hand it fails while the deploy is
-still collecting operations, before anything on the host has changed.
+StrictUndefined: a template that names a value the role did not hand it fails its operation before
+anything is uploaded, instead of writing an empty value into a live config.
 """
 
 from __future__ import annotations

@@ -349,8 +349,8 @@ def show(name: str) -> str:
         f"{info['status']}, address {info['address']} on docker network {info['network']}",
         f"  ssh:    ssh -i {rel(info['ssh_key'])} -o UserKnownHostsFile={rel(info['known_hosts'])} "
         f"-p {ports['ssh']} root@127.0.0.1",
-        f"  http:   http://127.0.0.1:{ports['http']}/",
-        f"  https:  https://127.0.0.1:{ports['https']}/",
+        f"  http:   curl -H 'Host: localhost' http://127.0.0.1:{ports['http']}/api/v1/menu",
+        f"  https:  https://127.0.0.1:{ports['https']}/ (with tls = \"self-signed\")",
         f"  deploy: make deploy VPS={name}   (PEAKREADY_VPS={name} .venv/bin/pyinfra inventories/docker.py deploy.py)",
         f"  remove: make down VPS={name}",
     ])

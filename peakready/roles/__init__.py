@@ -4,8 +4,10 @@ Each entry is (role, groups): a host in any of `groups` gets the role; None mean
 The groups are the inventory's (peakready.plan.GROUP_ROLES).
 """
 
+from peakready.roles.app import app
 from peakready.roles.base import base
 from peakready.roles.mariadb import mariadb
+from peakready.roles.nginx import nginx
 from peakready.roles.proxysql import proxysql
 from peakready.roles.redis import redis
 
@@ -14,6 +16,8 @@ ROLES = [
     (mariadb, ("db_primary", "db_replicas")),
     (redis, ("cache_servers",)),
     (proxysql, ("app_servers",)),  # only where proxysql_enabled
+    (app, ("app_servers",)),
+    (nginx, ("web_servers",)),
 ]
 
 

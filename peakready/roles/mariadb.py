@@ -12,7 +12,7 @@ from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
 from peakready.facts import MariadbAccounts
-from peakready.ops import config_file, restart_or_roll_back
+from peakready.ops import config_file, open_files_limit, restart_or_roll_back
 from peakready.plan import HostPlan
 from peakready.secrets import Secrets
 
@@ -129,13 +129,8 @@ def mariadb(plan: HostPlan, secrets: Secrets):
     data, m = host.data, plan.mariadb
     apt.packages(name="Install MariaDB", packages=["mariadb-server", "mariadb-client", "gzip"], no_recommends=True)
 
-    override = config_file(
-        name=f"MariaDB open files: {plan.nofile['mariadb']}",
-        template="mariadb/systemd-override.conf.j2",
-        dest="/etc/systemd/system/mariadb.service.d/peakready.conf",
-        nofile=plan.nofile["mariadb"],
-    )
-    systemd.daemon_reload(name="Reload systemd units", _if=override.did_change)
+    override = open_files_limit("mariadb", plan.nofile["mariadb"],
+                                "open_files_limit cannot go above the unit's limit")
     files.directory(name="MariaDB's log directory (slow query log)", path="/var/log/mysql",
                     user="mysql", group="adm", mode=2750)
     cnf = config_file(

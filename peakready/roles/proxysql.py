@@ -21,10 +21,9 @@ from pyinfra.api import FileUploadCommand, StringCommand, deploy, operation
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
-from pyinfra.operations.util import any_changed
 
 from peakready.facts import ProxysqlRuntime
-from peakready.ops import config_file
+from peakready.ops import config_file, open_files_limit
 from peakready.plan import HostPlan
 from peakready.roles.mariadb import native_hash
 from peakready.secrets import Secrets
@@ -214,11 +213,7 @@ def proxysql(plan: HostPlan, secrets: Secrets):
         admin_port=ADMIN_PORT, admin_user=ADMIN_USER, admin_password=secrets.get("proxysql_admin_password"),
     )
     install(data)
-    override = config_file(
-        name=f"ProxySQL open files: {plan.nofile['proxysql']}", template="proxysql/systemd-override.conf.j2",
-        dest="/etc/systemd/system/proxysql.service.d/peakready.conf", nofile=plan.nofile["proxysql"],
-    )
-    systemd.daemon_reload(name="Reload systemd units", _if=override.did_change)
+    override = open_files_limit("proxysql", plan.nofile["proxysql"], "the plan's client and backend connections")
     systemd.service(name="ProxySQL on, now and at boot", service="proxysql.service", running=True, enabled=True)
     systemd.service(name="Restart ProxySQL for its open-file limit", service="proxysql.service", restarted=True,
                     _if=override.did_change)

@@ -9,7 +9,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, systemd
 from pyinfra.operations.util import any_changed
 
-from peakready.ops import config_file, restart_or_roll_back
+from peakready.ops import config_file, open_files_limit, restart_or_roll_back
 from peakready.plan import HostPlan
 from peakready.secrets import Secrets
 
@@ -26,13 +26,7 @@ def redis(plan: HostPlan, secrets: Secrets):
     data, r = host.data, plan.redis
     apt.packages(name="Install Redis", packages=["redis-server", "redis-tools"], no_recommends=True)
 
-    override = config_file(
-        name=f"Redis open files: {plan.nofile['redis']}",
-        template="redis/systemd-override.conf.j2",
-        dest="/etc/systemd/system/redis-server.service.d/peakready.conf",
-        nofile=plan.nofile["redis"],
-    )
-    systemd.daemon_reload(name="Reload systemd units", _if=override.did_change)
+    override = open_files_limit("redis-server", plan.nofile["redis"], "Redis needs maxclients + 32 (Redis docs)")
     conf = config_file(
         name=f"Redis config: maxmemory {r['maxmemory_mb']} MB {data.redis_maxmemory_policy}, AOF everysec, ACL",
         template="redis/redis.conf.j2",

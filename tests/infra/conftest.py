@@ -119,6 +119,16 @@ def knobs():
 
 
 @pytest.fixture(scope="session")
+def plan(test_vps):
+    """This VPS's part of the plan, computed from its live facts as the deploy computes it."""
+    from peakready.plan import hosts_from_inventory, make_plan
+
+    os.environ["PEAKREADY_VPS"] = test_vps.name
+    hosts, knobs = hosts_from_inventory("inventories/docker.py")
+    return make_plan(hosts, knobs)[test_vps.name]
+
+
+@pytest.fixture(scope="session")
 def in_container(host):
     return host.run("systemd-detect-virt --container").rc == 0
 

@@ -1,5 +1,6 @@
 """A bad config never leaves a service down: MariaDB's is checked before it replaces the working
-one; Redis's, if Redis will not start with it, is rolled back to the last good one."""
+one, nginx's with `nginx -t` before any reload (and put back when it fails); Redis's, if Redis will
+not start with it, is rolled back to the last good one."""
 
 import os
 import subprocess
@@ -19,6 +20,7 @@ def run_broken(test_vps, which):
 @pytest.mark.parametrize("which,service,config,message", [
     ("mariadb", "mariadb", "/etc/mysql/mariadb.conf.d/60-peakready.cnf", "innodb-buffer-pool-size"),
     ("redis", "redis-server", "/etc/redis/redis.conf", "redis-server did not start with the new"),
+    ("nginx", "nginx", "/etc/nginx/nginx.conf", "nginx -t -q failed: the previous config is back"),
 ])
 def test_a_config_the_service_cannot_take_leaves_it_running_on_the_old_one(test_vps, host, which, service, config,
                                                                           message):
@@ -29,7 +31,7 @@ def test_a_config_the_service_cannot_take_leaves_it_running_on_the_old_one(test_
     assert message in res.stderr
     assert host.file(config).sha256sum == before, "the working config is back in place"
     assert host.service(service).is_running
-    if which == "mariadb":  # never restarted: the bad file never got near the server
+    if which in ("mariadb", "nginx"):  # never restarted: the bad file never got near the server
         assert host.check_output(f"systemctl show -p MainPID --value {service}") == pid
     # And a normal deploy afterwards has nothing to fix.
     again = deploy(test_vps.name)

@@ -12,7 +12,6 @@ import time
 import pytest
 
 from peakready import ROOT
-from peakready.plan import hosts_from_inventory, make_plan
 from peakready.secrets import DIRECTORY
 from tests.infra.conftest import PYINFRA
 
@@ -21,13 +20,6 @@ APP_CNF = "/root/.peakready-test-app.cnf"
 MIGRATE_CNF = "/root/.peakready-test-migrate.cnf"
 REDIS_ADMIN = "/root/.peakready-test-redis-admin"
 REDIS_APP = "/root/.peakready-test-redis-app"
-
-
-@pytest.fixture(scope="module")
-def plan(test_vps):
-    os.environ["PEAKREADY_VPS"] = test_vps.name
-    hosts, knobs = hosts_from_inventory("inventories/docker.py")
-    return make_plan(hosts, knobs)[test_vps.name]
 
 
 @pytest.fixture(scope="module")

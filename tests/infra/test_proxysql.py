@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from peakready.plan import hosts_from_inventory, make_plan
 from peakready.roles.proxysql import READER, WRITER
 from peakready.secrets import DIRECTORY
 
@@ -20,13 +19,6 @@ if not os.environ.get("PEAKREADY_PROXYSQL_DEB"):
 
 APP_CNF = "/root/.peakready-test-proxysql-app.cnf"
 ADMIN = "mariadb --defaults-file=/root/.peakready-proxysql-admin.cnf -N -B -e"
-
-
-@pytest.fixture(scope="module")
-def plan(test_vps):
-    os.environ["PEAKREADY_VPS"] = test_vps.name
-    hosts, knobs = hosts_from_inventory("inventories/docker.py")
-    return make_plan(hosts, knobs)[test_vps.name]
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,15 @@ templates and operations, to prove a bad config never leaves the service down.
                                    replaces the working file
     PEAKREADY_TEST_BREAK=redis     a bind address this host does not have: Redis will not start, so
                                    the last good config is put back and Redis started with it
+    PEAKREADY_TEST_BREAK=nginx     worker_connections nginx rejects: `nginx -t` fails, the old files
+                                   are put back, nginx is never reloaded
 """
 
 import os
 
 from pyinfra import host
 
-from peakready.ops import config_file, restart_or_roll_back
+from peakready.ops import config_file, config_set, restart_or_roll_back
 from peakready.preflight import check_host, inventory_secrets
 from peakready.roles.mariadb import CHECK, CNF
 from peakready.roles.redis import CONF, acl_hash
@@ -25,6 +27,14 @@ if os.environ["PEAKREADY_TEST_BREAK"] == "mariadb":
         m={**plan.mariadb, "innodb_buffer_pool_mb": "lots"}, bind_address="127.0.0.1",
         wait_timeout_s=data.mariadb_wait_timeout_s, max_allowed_packet_mb=data.mariadb_max_allowed_packet_mb,
         long_query_time_s=data.mariadb_long_query_time_s, binlog_expire_s=data.mariadb_binlog_expire_days * 86400,
+    )
+elif os.environ["PEAKREADY_TEST_BREAK"] == "nginx":
+    config_set(
+        name="An nginx config nginx -t rejects", check="nginx -t -q",
+        files=[{"template": "nginx/nginx.conf.j2", "dest": "/etc/nginx/nginx.conf",
+                "data": {"n": {**plan.nginx, "worker_connections": "lots"}, "micro_cache_s": 0,
+                         "client_max_body_size_kb": data.client_max_body_size_kb,
+                         "rate_limit_write_rps": data.rate_limit_write_rps}}],
     )
 else:
     conf = config_file(

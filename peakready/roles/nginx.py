@@ -1,0 +1,93 @@
+"""Role `nginx`, on web_servers: nginx in front of the app, sized by the plan: keepalive upstream,
+rate limits with JSON 429s, gzip, static files, an unknown-Host drop, optional TLS and micro-cache.
+Every change is checked with `nginx -t` before nginx reloads; a failing one is put back."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.files import File
+from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from peakready.facts import Ipv6Enabled
+from peakready.ops import config_set, open_files_limit
+from peakready.plan import HostPlan
+from peakready.secrets import Secrets
+
+SITE = "/etc/nginx/sites-available/peakready"
+TLS_DIR = "/etc/ssl/peakready"
+
+
+def certificate(data) -> tuple[str, str]:
+    """(certificate, key) paths for the tls knob."""
+    if data.tls == "letsencrypt":
+        live = f"/etc/letsencrypt/live/{data.server_names[0]}"
+        return f"{live}/fullchain.pem", f"{live}/privkey.pem"
+    return f"{TLS_DIR}/server.crt", f"{TLS_DIR}/server.key"
+
+
+@deploy("nginx")
+def nginx(plan: HostPlan, secrets: Secrets):
+    data, n = host.data, plan.nginx
+    apt.packages(name="Install nginx", packages=["nginx", "openssl"], no_recommends=True)
+    crt, key = certificate(data)
+    if data.tls != "off":
+        tls(data, crt, key)
+
+    override = open_files_limit("nginx", plan.nofile["nginx"], "worker_rlimit_nofile, from the plan")
+    if data.nginx_micro_cache_s:
+        files.directory(name="Micro-cache directory", path="/var/cache/nginx/micro", user="www-data",
+                        group="www-data", mode=700)
+    # The links first: `nginx -t` below checks the whole tree as nginx will load it.
+    default = files.link(name="No default site", path="/etc/nginx/sites-enabled/default", present=False)
+    site = files.link(name="Enable the site", path="/etc/nginx/sites-enabled/peakready", target=SITE)
+    common = {"n": n, "micro_cache_s": data.nginx_micro_cache_s}
+    configs = config_set(
+        name=f"nginx: {n['worker_processes']} workers x {n['worker_connections']} connections, the site (nginx -t)",
+        check="nginx -t -q",
+        files=[
+            {"template": "nginx/nginx.conf.j2", "dest": "/etc/nginx/nginx.conf",
+             "data": {**common, "client_max_body_size_kb": data.client_max_body_size_kb,
+                      "rate_limit_write_rps": data.rate_limit_write_rps}},
+            {"template": "nginx/site.conf.j2", "dest": SITE,
+             "data": {**common, "server_names": list(data.server_names), "app_port": data.app_port,
+                      "tls": data.tls, "certificate": crt, "certificate_key": key,
+                      "ipv6": host.get_fact(Ipv6Enabled), "limit_conn_per_ip": data.limit_conn_per_ip,
+                      "rate_limit_write_burst": data.rate_limit_write_burst,
+                      "proxy_timeout_s": data.nginx_proxy_timeout_s,
+                      "static_root": f"/srv/{data.app_name}/current/static",
+                      "static_max_age_days": data.static_max_age_days}},
+        ],
+    )
+    started = systemd.service(name="nginx on, now and at boot", service="nginx.service", running=True, enabled=True)
+    systemd.service(name="Restart nginx for its open-file limit", service="nginx.service", restarted=True,
+                    _if=lambda: not started.did_change() and override.did_change())
+    systemd.service(name="Reload nginx (graceful; the config passed nginx -t)", service="nginx.service",
+                    reloaded=True,
+                    _if=lambda: not started.did_change() and not override.did_change()
+                    and any_changed(configs, site, default)())
+
+
+def tls(data, crt: str, key: str) -> None:
+    files.directory(name=f"{TLS_DIR}, root only", path=TLS_DIR, mode=700)
+    if data.tls == "self-signed":
+        names = ",".join(f"DNS:{name}" for name in data.server_names)
+        if not host.get_fact(File, path=crt):
+            server.shell(
+                name=f"Self-signed certificate for {', '.join(data.server_names)}",
+                commands=[f"openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj /CN={data.server_names[0]} "
+                          f"-addext subjectAltName={names} -keyout {key} -out {crt} 2>/dev/null && chmod 600 {key}"],
+            )
+        return
+    # Let's Encrypt: certbot's standalone HTTP-01 answer on port 80, with nginx stopped for those
+    # seconds (also at each renewal, by certbot's own timer and the hooks it keeps). Needs DNS for
+    # the first server name pointing at this host: it cannot run offline.
+    apt.packages(name="certbot", packages=["certbot"], no_recommends=True)
+    if not host.get_fact(File, path=crt):
+        server.shell(
+            name=f"Let's Encrypt certificate for {data.server_names[0]}",
+            commands=[f"certbot certonly --standalone -d {data.server_names[0]} --email {data.letsencrypt_email} "
+                      "--agree-tos --non-interactive --pre-hook 'systemctl stop nginx' "
+                      "--post-hook 'systemctl start nginx'"],
+        )

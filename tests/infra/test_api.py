@@ -1,0 +1,119 @@
+"""The sample app through nginx on the live VPS: the read-through cache and its invalidation, the
+admin API, bookings with idempotency keys, and what happens when Redis or MariaDB goes away."""
+
+import json
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from peakready.secrets import DIRECTORY
+from tests.infra.test_web import request, wait_for
+
+
+def get_json(test_vps, path, **kw):
+    status, headers, body = request(test_vps, path, **kw)
+    return status, headers, json.loads(body) if body else None
+
+
+@pytest.fixture(scope="module")
+def admin_headers():
+    token = json.loads((DIRECTORY / "docker.json").read_text())["app_admin_token"]
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def calm(test_vps):
+    """Stay under the /api/ rate limit between requests."""
+    time.sleep(0.1)
+
+
+def test_menu_is_a_miss_then_a_hit_and_an_admin_update_invalidates_it(test_vps, admin_headers):
+    path = "/api/v1/menu?outlet=2&category=drinks"
+    status, headers, first = get_json(test_vps, path)
+    assert status == 200 and first, "seeded drinks at outlet 2"
+    calm(test_vps)
+    status, headers, _ = get_json(test_vps, path)
+    assert headers["x-cache"] == "hit"
+    item = first["items"][0] if isinstance(first, dict) else first[0]
+    renamed = {"outlet_id": 2, "category": "drinks", "name": f"Es teh {uuid.uuid4().hex[:6]}",
+               "price_idr": item.get("price_idr", 8000)}
+    calm(test_vps)
+    status, _, updated = get_json(test_vps, f"/api/v1/admin/menu/{item['id']}", method="PUT",
+                                  headers=admin_headers, body=json.dumps(renamed))
+    assert status == 200, updated
+    calm(test_vps)
+    status, headers, after = get_json(test_vps, path)
+    assert headers["x-cache"] == "miss", "the write invalidated exactly this list"
+    assert renamed["name"] in json.dumps(after)
+
+
+def test_admin_endpoints_need_the_token(test_vps):
+    status, _, body = get_json(test_vps, "/api/v1/admin/menu", method="POST", body="{}",
+                               headers={"Content-Type": "application/json", "Authorization": "Bearer wrong-token-xx"})
+    assert status == 401 and "error" in body
+
+
+def booking(outlet=1, party=4, name="Siti"):
+    when = (datetime.now(timezone.utc) + timedelta(days=3)).replace(microsecond=0).isoformat()
+    return {"outlet_id": outlet, "name": name, "phone": "+62 812 5550 1234", "party_size": party, "time": when}
+
+
+def test_a_booking_is_idempotent_by_its_key(test_vps):
+    key = {"Idempotency-Key": f"test-{uuid.uuid4().hex}", "Content-Type": "application/json"}
+    body = booking()
+    first = get_json(test_vps, "/api/v1/bookings", method="POST", headers=key, body=json.dumps(body))
+    calm(test_vps)
+    replay = get_json(test_vps, "/api/v1/bookings", method="POST", headers=key, body=json.dumps(body))
+    calm(test_vps)
+    other = get_json(test_vps, "/api/v1/bookings", method="POST", headers=key, body=json.dumps(booking(party=5)))
+    assert (first[0], replay[0], other[0]) == (201, 200, 409)
+    assert first[2]["id"] == replay[2]["id"]
+
+
+@pytest.mark.parametrize("body,headers", [
+    ("{not json", {}),
+    (json.dumps({**booking(), "party_size": 0}), {}),
+    (json.dumps({**booking(), "party_size": "four"}), {}),
+    (json.dumps({**booking(), "time": "yesterday"}), {}),
+    (json.dumps({**booking(), "time": "2001-01-01T10:00:00+00:00"}), {}),
+    (json.dumps(booking()), {"Idempotency-Key": None}),
+    (json.dumps([1, 2]), {}),
+])
+def test_bad_booking_input_is_a_400_with_a_json_error(test_vps, body, headers):
+    base = {"Idempotency-Key": f"bad-{uuid.uuid4().hex}", "Content-Type": "application/json"}
+    merged = {k: v for k, v in {**base, **headers}.items() if v is not None}
+    time.sleep(0.25)  # writes have their own, stricter rate limit
+    status, _, answer = get_json(test_vps, "/api/v1/bookings", method="POST", headers=merged, body=body)
+    assert status == 400 and isinstance(answer.get("error"), str), answer
+
+
+def test_metrics_count_requests_and_cache_and_are_private(host, test_vps):
+    text = host.check_output("curl -s -H 'Host: localhost' http://127.0.0.1/metrics")
+    assert "cache_hits" in text or "cache_hit" in text
+    assert "_bucket" in text, "a latency histogram"
+    assert request(test_vps, "/metrics")[0] == 403, "not from outside the host"
+
+
+def test_redis_down_the_menu_is_still_served_and_health_is_degraded(host, test_vps):
+    host.run_expect([0], "systemctl stop redis-server")
+    try:
+        status, headers, _ = get_json(test_vps, "/api/v1/menu?outlet=3")
+        assert status == 200 and headers["x-cache"] == "bypass"
+        status, _, health = get_json(test_vps, "/health")
+        assert status == 200 and health["status"] == "degraded" and health["redis"] == "down"
+    finally:
+        host.run_expect([0], "systemctl start redis-server")
+    assert wait_for(lambda: get_json(test_vps, "/health")[2]["status"] == "ok", 15.0, step=0.5)
+
+
+def test_mariadb_down_health_is_503_the_app_stays_up_and_recovers(host, test_vps):
+    host.run_expect([0], "systemctl stop mariadb")
+    try:
+        status, _, health = get_json(test_vps, "/health")
+        assert status == 503 and health["mariadb"] == "down"
+        assert host.service("peakready-app").is_running
+    finally:
+        host.run_expect([0], "systemctl start mariadb")
+    assert wait_for(lambda: get_json(test_vps, "/health")[0] == 200, 30.0, step=0.5)
+    assert get_json(test_vps, "/api/v1/outlets/1")[0] == 200

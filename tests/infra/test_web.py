@@ -1,0 +1,249 @@
+"""The web tier on the live VPS: the app under gunicorn/systemd, and nginx in front of it.
+
+HTTP goes from this machine to the VPS's HTTP port published on 127.0.0.1 (with Host: localhost,
+the server name nginx serves); load runs inside the VPS against its own loopback. Both bounded.
+"""
+
+import gzip
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from peakready import ROOT
+from tests.infra.conftest import PYINFRA, deploy
+
+UNIT = "peakready-app"
+LOAD = Path(__file__).with_name("load.py")
+
+
+def request(test_vps, path, method="GET", host="localhost", headers=None, body=None, timeout=10):
+    """(status, headers, body) of one request to nginx through the published port."""
+    conn = http.client.HTTPConnection("127.0.0.1", test_vps.info["ports"]["http"], timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers={"Host": host, **(headers or {})})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def workers(host):
+    master = host.check_output(f"systemctl show -p MainPID --value {UNIT}")
+    return master, sorted(host.check_output(f"pgrep -P {master} || true").split())
+
+
+def wait_for(condition, timeout, step=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return False
+
+
+# --- the app service ------------------------------------------------------------------------------
+
+
+def test_the_app_runs_the_planned_workers_as_its_own_user(host, plan):
+    master, pids = workers(host)
+    assert len(pids) == plan.app["workers"]
+    assert host.check_output(f"ps -o user= -p {master}") == "peakready"
+    assert host.socket("tcp://127.0.0.1:8000").is_listening
+    assert not host.socket("tcp://0.0.0.0:8000").is_listening
+    props = dict(line.split("=", 1) for line in host.check_output(
+        f"systemctl show {UNIT} -p MemoryMax -p LimitNOFILE -p Restart -p NoNewPrivileges -p ProtectSystem").splitlines())
+    assert int(props["MemoryMax"]) == plan.app["memory_max_mb"] * 1024 * 1024
+    assert int(props["LimitNOFILE"]) == plan.nofile["app"]
+    assert props["Restart"] == "always" and props["NoNewPrivileges"] == "yes" and props["ProtectSystem"] == "strict"
+    env = host.file("/etc/peakready/app.env")
+    assert env.mode == 0o640 and env.user == "root" and env.group == "peakready"
+
+
+def test_a_killed_worker_is_replaced_within_2_s(host, plan):
+    master, before = workers(host)
+    host.run_expect([0], f"kill -9 {before[0]}")
+    assert wait_for(lambda: len(workers(host)[1]) == plan.app["workers"] and before[0] not in workers(host)[1], 2.0)
+    assert workers(host)[0] == master
+
+
+def test_a_killed_master_is_restarted_by_systemd_within_5_s(host, plan):
+    master, _ = workers(host)
+    host.run_expect([0], f"kill -9 {master}")
+    assert wait_for(lambda: workers(host)[0] not in ("0", master) and host.service(UNIT).is_running, 5.0)
+    assert wait_for(lambda: len(workers(host)[1]) == plan.app["workers"], 10.0)
+
+
+def test_a_reload_under_load_fails_no_request(host, test_vps):
+    """300 000 requests at most, 20 s at most, 16 clients on the VPS's loopback through nginx, while
+    the app reloads (HUP: new workers first) and nginx reloads."""
+    subprocess.run(["docker", "exec", "-i", test_vps.name, "sh", "-c", "cat > /root/peakready-load.py"],
+                   input=LOAD.read_text(), text=True, check=True)
+    run = subprocess.Popen(["docker", "exec", test_vps.name, "python3", "/root/peakready-load.py",
+                            "http://localhost/health", "20", "300000", "16"], stdout=subprocess.PIPE, text=True)
+    time.sleep(4)
+    _, before = workers(host)
+    host.run_expect([0], f"systemctl reload {UNIT}")
+    assert wait_for(lambda: not set(workers(host)[1]) & set(before), 15.0), "the old workers were replaced"
+    host.run_expect([0], "systemctl reload nginx")
+    out, _ = run.communicate(timeout=60)
+    result = json.loads(out)
+    assert result["ok"] > 1000, result
+    assert result["failed"] == 0, result
+
+
+def test_a_worker_over_its_memory_cap_is_recycled(host, test_vps):
+    """A cap below what a worker needs: the master recycles workers (SIGTERM) as PM2 did."""
+    lowered = deploy(test_vps.name, "--data", "app_worker_memory_mb=32")
+    try:
+        assert lowered.returncode == 0, lowered.log[-2000:]
+        _, before = workers(host)
+        assert wait_for(lambda: "over its 32 MB cap: recycling it" in host.check_output(
+            f"journalctl -u {UNIT} --since -30s --no-pager"), 20.0, step=1.0)
+        assert wait_for(lambda: set(workers(host)[1]) - set(before), 10.0), "new workers replaced them"
+    finally:
+        restored = deploy(test_vps.name)
+        assert restored.returncode == 0, restored.log[-2000:]
+
+
+def app_copy(tmp_name: str, marker: str) -> str:
+    """A copy of the bundled app inside the repository (app_source must be one) with a marker."""
+    target = ROOT / ".peakready" / "test-apps" / tmp_name
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(ROOT / "app", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (target / "static").mkdir(exist_ok=True)
+    (target / "static" / "release.txt").write_text(marker)
+    return str(target.relative_to(ROOT))
+
+
+def test_a_new_release_then_rollback_serves_the_previous_one(host, test_vps):
+    first, second = app_copy("one", "release one"), app_copy("two", "release two")
+    try:
+        for source in (first, second):
+            res = deploy(test_vps.name, "--data", f"app_source={source}")
+            assert res.returncode == 0, res.log[-2000:]
+        assert request(test_vps, "/static/release.txt")[2] == b"release two"
+        res = subprocess.run([PYINFRA, "-y", "inventories/docker.py", "rollback.py"], cwd=ROOT,
+                             env={**os.environ, "PEAKREADY_VPS": test_vps.name}, capture_output=True, text=True,
+                             timeout=300)
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert request(test_vps, "/static/release.txt")[2] == b"release one"
+        assert request(test_vps, "/health")[0] == 200
+    finally:
+        back = deploy(test_vps.name)
+        assert back.returncode == 0, back.log[-2000:]
+
+
+def test_a_failed_migration_leaves_the_old_release_serving(host, test_vps):
+    broken = app_copy("broken", "broken release")
+    migrate = ROOT / broken / "peakready_app" / "migrate.py"
+    migrate.write_text("import sys\nsys.exit('peakready test: this migration fails')\n")
+    live = host.check_output("readlink /srv/peakready/current")
+    res = deploy(test_vps.name, "--data", f"app_source={broken}")
+    assert res.returncode != 0 and "this migration fails" in res.log
+    assert host.check_output("readlink /srv/peakready/current") == live
+    assert request(test_vps, "/health")[0] == 200
+    assert request(test_vps, "/static/release.txt")[0] == 404
+
+
+# --- nginx ----------------------------------------------------------------------------------------
+
+
+def test_nginx_runs_the_planned_sizes(host, plan):
+    conf = host.check_output("nginx -T 2>/dev/null")
+    assert f"worker_processes {plan.nginx['worker_processes']};" in conf
+    assert f"worker_connections {plan.nginx['worker_connections']};" in conf
+    assert f"worker_rlimit_nofile {plan.nginx['worker_rlimit_nofile']};" in conf
+    assert f"keepalive {plan.nginx['upstream_keepalive']};" in conf
+    assert "server_tokens off;" in conf
+
+
+def test_an_unknown_host_is_dropped_and_headers_are_safe(test_vps):
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        request(test_vps, "/health", host="attacker.example")
+    status, headers, _ = request(test_vps, "/health")
+    assert status == 200
+    assert headers["server"] == "nginx"  # no version
+    assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+
+
+def test_json_is_gzipped(test_vps):
+    status, headers, body = request(test_vps, "/api/v1/menu", headers={"Accept-Encoding": "gzip"})
+    assert status == 200 and headers.get("content-encoding") == "gzip"
+    assert json.loads(gzip.decompress(body))
+
+
+def test_a_static_file_is_served_by_nginx_even_without_the_app(host, test_vps):
+    host.run_expect([0], f"systemctl stop {UNIT}")
+    try:
+        css = host.check_output("cd /srv/peakready/current/static && ls | head -n 1")
+        status, headers, _ = request(test_vps, f"/static/{css}")
+        assert status == 200 and "max-age=" in headers["cache-control"]
+        assert request(test_vps, "/health")[0] == 502
+    finally:
+        host.run_expect([0], f"systemctl start {UNIT}")
+    assert wait_for(lambda: request(test_vps, "/health")[0] == 200, 10.0)
+
+
+def test_a_burst_above_the_rate_limit_gets_429s_and_traffic_below_it_none(test_vps, plan):
+    n = plan.nginx
+    time.sleep(1 + n["rate_limit_burst"] / n["rate_limit_rps"])  # the bucket is empty again
+    calm = [request(test_vps, "/api/v1/outlets")[0] for _ in range(5) if not time.sleep(2.0 / n["rate_limit_rps"])]
+    assert 429 not in calm
+    burst = [request(test_vps, "/api/v1/outlets") for _ in range(n["rate_limit_burst"] + 3 * n["rate_limit_rps"])]
+    limited = [r for r in burst if r[0] == 429]
+    assert limited, "a burst above rate + burst is limited"
+    assert json.loads(limited[0][2]) == {"error": "too many requests"}
+    assert limited[0][1]["content-type"] == "application/json"
+
+
+def test_an_oversized_body_never_reaches_the_app(test_vps, knobs):
+    body = b"x" * (knobs["client_max_body_size_kb"] * 1024 + 1)
+    status, _, _ = request(test_vps, "/api/v1/bookings", method="POST", body=body,
+                           headers={"Content-Type": "application/json"})
+    assert status == 413
+
+
+def test_stub_status_answers_on_loopback_only(host):
+    assert "Active connections" in host.check_output("curl -s http://127.0.0.1:8081/nginx_status")
+    assert host.socket("tcp://127.0.0.1:8081").is_listening
+    assert not host.socket("tcp://0.0.0.0:8081").is_listening
+
+
+def test_self_signed_tls_then_back_to_plain_http(host, test_vps):
+    import ssl
+
+    on = deploy(test_vps.name, "--data", "tls=self-signed")
+    try:
+        assert on.returncode == 0, on.log[-2000:]
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # self-signed: no CA to check against
+        conn = http.client.HTTPSConnection("127.0.0.1", test_vps.info["ports"]["https"], timeout=10, context=context)
+        conn.request("GET", "/health", headers={"Host": "localhost"})
+        response = conn.getresponse()
+        assert response.status == 200 and "max-age" in response.getheader("strict-transport-security", "")
+        assert "localhost" in host.check_output("openssl x509 -noout -subject -in /etc/ssl/peakready/server.crt")
+        assert host.file("/etc/ssl/peakready/server.key").mode == 0o600
+        conn.close()
+    finally:
+        off = deploy(test_vps.name)
+        assert off.returncode == 0, off.log[-2000:]
+    assert request(test_vps, "/health")[0] == 200
+
+
+def test_the_micro_cache_answers_repeated_public_gets_when_on(host, test_vps):
+    on = deploy(test_vps.name, "--data", "nginx_micro_cache_s=5")
+    try:
+        assert on.returncode == 0, on.log[-2000:]
+        for _ in range(3):
+            assert request(test_vps, "/api/v1/outlets?micro=1")[0] == 200
+        log = host.check_output("grep 'outlets?micro=1' /var/log/nginx/access.log | tail -n 3")
+        assert "cache=HIT" in log, log
+    finally:
+        off = deploy(test_vps.name)
+        assert off.returncode == 0, off.log[-2000:]

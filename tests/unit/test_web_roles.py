@@ -1,0 +1,110 @@
+"""The web tier's decisions without a host: release ids, URLs, rendered gunicorn/systemd/nginx files."""
+
+import ast
+import re
+from types import SimpleNamespace
+from urllib.parse import unquote, urlsplit
+
+from peakready import knobs
+from peakready.plan import HostFacts, make_plan
+from peakready.render import render
+from peakready.roles.app import database_urls, release_tarball
+
+PLAN = make_plan([HostFacts("vps", 2, 4096)], {})["vps"]
+DATA = SimpleNamespace(**knobs.defaults())
+
+
+def test_a_release_id_depends_on_the_code_only(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "main.py").write_text("app = 1\n")
+    (tmp_path / "requirements.txt").write_text("gunicorn==1\n")
+    first = release_tarball(tmp_path)
+    (tmp_path / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "pkg" / "__pycache__" / "main.cpython-311.pyc").write_bytes(b"junk")
+    assert release_tarball(tmp_path) == first, "caches are not part of a release"
+    (tmp_path / "pkg" / "main.py").write_text("app = 2\n")
+    assert release_tarball(tmp_path)[0] != first[0]
+
+
+class Secrets:
+    def get(self, name):
+        return {"mariadb_app_password": "a/b+c=d-e_f.g~h0123"}.get(name, "x" * 20)
+
+
+def test_database_urls_go_through_proxysql_when_it_is_on_and_encode_passwords():
+    on = make_plan([HostFacts("vps", 2, 4096)], {"proxysql_enabled": True})["vps"]
+    app_url, migrate_url = database_urls(on, DATA, Secrets())
+    assert urlsplit(app_url).port == 6033 and urlsplit(migrate_url).port == 3306
+    assert unquote(urlsplit(app_url).password) == "a/b+c=d-e_f.g~h0123"
+    off = make_plan([HostFacts("vps", 2, 4096)], {"proxysql_enabled": False})["vps"]
+    assert urlsplit(database_urls(off, DATA, Secrets())[0]).port == 3306
+
+
+def test_gunicorn_config_is_python_with_the_planned_numbers():
+    text = render("app/gunicorn.conf.py.j2", app_name="peakready", unit="peakready-app.service",
+                  root="/srv/peakready", port=8000, a=PLAN.app, worker_class="uvicorn_worker.UvicornWorker",
+                  env_file="/etc/peakready/app.env", max_requests=10000, max_requests_jitter=1000)
+    tree = ast.parse(text)
+    values = {n.targets[0].id: ast.literal_eval(n.value) for n in tree.body
+              if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)}
+    assert values["workers"] == PLAN.app["workers"] and values["timeout"] == PLAN.app["timeout_s"]
+    assert values["keepalive"] > PLAN.nginx["upstream_keepalive_timeout_s"]
+    assert values["bind"] == "127.0.0.1:8000" and values["preload_app"] is False
+    assert values["WORKER_MEMORY_MB"] == PLAN.app["worker_memory_mb"]
+
+
+def test_the_unit_caps_memory_and_is_hardened():
+    text = render("app/app.service.j2", app_name="peakready", app_user="peakready", root="/srv/peakready",
+                  conf="/etc/peakready/gunicorn.conf.py", module="peakready_app.main:app", a=PLAN.app, nofile=4096)
+    settings = dict(re.findall(r"^(\w+)=(.*)$", text, re.M))
+    assert settings["MemoryMax"] == f"{PLAN.app['memory_max_mb']}M" and settings["Restart"] == "always"
+    assert settings["User"] == "peakready" and settings["NoNewPrivileges"] == "yes"
+    assert settings["ProtectSystem"] == "strict" and settings["PrivateTmp"] == "yes"
+    assert settings["ExecReload"] == "/bin/kill -s HUP $MAINPID"
+
+
+def nginx_site(**overrides):
+    data = dict(n=PLAN.nginx, micro_cache_s=0, server_names=["shop.example"], app_port=8000, tls="off",
+                certificate="c", certificate_key="k", ipv6=True, limit_conn_per_ip=100, rate_limit_write_burst=10,
+                proxy_timeout_s=30, static_root="/srv/peakready/current/static", static_max_age_days=7)
+    return render("nginx/site.conf.j2", **{**data, **overrides})
+
+
+def test_nginx_site_keeps_upstream_connections_and_drops_unknown_hosts():
+    text = nginx_site()
+    assert f"keepalive {PLAN.nginx['upstream_keepalive']};" in text
+    assert 'proxy_set_header Connection "";' in text and "proxy_http_version 1.1;" in text
+    assert "server_name _;\n    return 444;" in text and "server_name shop.example;" in text
+    assert f"limit_req zone=api burst={PLAN.nginx['rate_limit_burst']} nodelay;" in text
+    assert "ssl" not in text and "proxy_cache" not in text
+    assert "[::]" not in nginx_site(ipv6=False)
+
+
+def test_nginx_tls_and_micro_cache_when_asked():
+    text = nginx_site(tls="self-signed", micro_cache_s=2)
+    assert "listen 443 ssl http2;" in text and "Strict-Transport-Security" in text
+    assert "proxy_cache_valid 200 2s;" in text and "proxy_no_cache $http_authorization;" in text
+
+
+def test_a_git_source_is_checked_out_at_its_ref(tmp_path, monkeypatch):
+    import subprocess
+
+    import importlib
+
+    app_role = importlib.import_module("peakready.roles.app")  # the module, not the role it exports
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = lambda *a: subprocess.run(["git", "-C", str(repo), *a], check=True, capture_output=True)  # noqa: E731
+    git("init", "-q", "-b", "main")
+    (repo / "requirements.txt").write_text("gunicorn==27.0.1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    git("tag", "v1")
+    (repo / "requirements.txt").write_text("gunicorn==27.0.2\n")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "two")
+    monkeypatch.setattr(app_role, "CACHE", tmp_path / "cache")
+    data = SimpleNamespace(app_source=f"file://{repo}", app_ref="v1")
+    assert (app_role.source_dir(data) / "requirements.txt").read_text() == "gunicorn==27.0.1\n"
+    data.app_ref = "main"
+    assert (app_role.source_dir(data) / "requirements.txt").read_text() == "gunicorn==27.0.2\n"
