@@ -16,6 +16,15 @@ from peakready.facts import TimezoneIs
 from peakready.render import render
 
 
+def compare(dest: str, content: str, mode: int, user: str, group: str) -> tuple[bool, bool]:
+    """(same content, same mode and owner) of `dest` on the host and what is wanted there."""
+    current = host.get_fact(File, path=dest)
+    if not current:
+        return False, False
+    same_content = host.get_fact(Sha1File, path=dest) == hashlib.sha1(content.encode()).hexdigest()
+    return same_content, (current["mode"], current["user"], current["group"]) == (mode, user, group)
+
+
 @operation()
 def config_file(template: str, dest: str, check: str | None = None, mode: int = 644,
                 user: str = "root", group: str = "root", keep_last_good: bool = False, **data):
@@ -40,10 +49,7 @@ def config_file(template: str, dest: str, check: str | None = None, mode: int = 
         )
     """
     content = render(template, **data)
-    wanted_sha = hashlib.sha1(content.encode()).hexdigest()
-    current = host.get_fact(File, path=dest)
-    same_content = bool(current) and host.get_fact(Sha1File, path=dest) == wanted_sha
-    same_meta = bool(current) and (current["mode"], current["user"], current["group"]) == (mode, user, group)
+    same_content, same_meta = compare(dest, content, mode, user, group)
     if same_content and same_meta:
         host.noop(f"{dest} is up to date")
         return
@@ -62,7 +68,8 @@ def config_file(template: str, dest: str, check: str | None = None, mode: int = 
         if keep_last_good:
             # The last good file, or none when there was none (then rolling back removes dest).
             last_good = shlex.quote(f"{dest}.peakready-last-good")
-            yield StringCommand(f"cp -p {shlex.quote(dest)} {last_good}" if current else f"rm -f {last_good}")
+            d = shlex.quote(dest)
+            yield StringCommand(f"if [ -e {d} ]; then cp -p {d} {last_good}; else rm -f {last_good}; fi")
         yield StringCommand("mv", "-f", shlex.quote(target), shlex.quote(dest))
 
 
@@ -127,10 +134,7 @@ def config_set(files: list[dict], check: str):
     for f in files:
         mode, user, group = f.get("mode", 644), f.get("user", "root"), f.get("group", "root")
         content = render(f["template"], **f.get("data", {}))
-        current = host.get_fact(File, path=f["dest"])
-        same = (bool(current) and host.get_fact(Sha1File, path=f["dest"]) == hashlib.sha1(content.encode()).hexdigest()
-                and (current["mode"], current["user"], current["group"]) == (mode, user, group))
-        if not same:
+        if compare(f["dest"], content, mode, user, group) != (True, True):
             changed.append((f["dest"], content, mode, user, group))
     if not changed:
         host.noop("every file is up to date")

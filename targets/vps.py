@@ -291,8 +291,9 @@ def up(name: str, release: str, network: str, memory: str = DEFAULT_MEMORY, cpus
     ensure_network(network)
     state = container_state(name)
     if state is not None:
-        current = run(["docker", "inspect", "-f", "{{.Config.Image}}", name]).stdout.strip()
-        if current != image or state != "running":
+        current = run(["docker", "inspect", "-f", f"{{{{.Config.Image}}}} {{{{index .Config.Labels \"{LABEL}.size\"}}}}",
+                       name]).stdout.strip()
+        if current != f"{image} {memory}/{cpus}" or state != "running":
             log(f"{name}: replacing the existing container ({state}, {current})")
             run(["docker", "rm", "-f", name])
             state = None
@@ -300,7 +301,8 @@ def up(name: str, release: str, network: str, memory: str = DEFAULT_MEMORY, cpus
         log(f"{name}: starting from {image}")
         publish = [arg for port in PORTS.values() for arg in ("-p", f"127.0.0.1::{port}")]
         run(["docker", "run", "-d", "--name", name, "--hostname", name, "--network", network,
-             "--label", LABEL, "--memory", memory, "--cpus", cpus, *RUN_FLAGS, *publish, image])
+             "--label", LABEL, "--label", f"{LABEL}.size={memory}/{cpus}", "--memory", memory, "--cpus", cpus,
+             *RUN_FLAGS, *publish, image])
     status = wait_for_boot(name)
 
     pubkey = ssh_key().with_suffix(".pub").read_text().strip()
