@@ -188,9 +188,15 @@ app_port = 8000
 # Releases kept in /srv/<app_name>/releases (the live one and those to roll back to).
 app_releases_kept = 5
 # A worker is replaced after this many requests (plus up to app_max_requests_jitter more, so they
-# do not all restart at once): bounds slow leaks.
-app_max_requests = 10000
+# do not all restart at once); 0: never. Off by default: the memory cap above already replaces a
+# worker that leaks, and under a spike 10000 requests come every few seconds; each replacement
+# closes the worker's idle keep-alive connections, and a request nginx sends on one as it closes
+# can fail (bench/ saw 1 in 142 000 with recycling every 4 s).
+app_max_requests = 0
 app_max_requests_jitter = 1000
+# The app's read-through cache in Redis (CACHE=redis). False: CACHE=off, every read goes to MariaDB
+# and app_servers need no cache_servers (what bench/'s baseline measures).
+app_cache = True
 # Cache lifetimes of the sample app's read-through Redis cache (s): outlets, one outlet, menu, featured.
 app_cache_ttl_outlets_s = 300
 app_cache_ttl_outlet_s = 300
@@ -213,6 +219,9 @@ rate_limit_write_rps = 5
 rate_limit_write_burst = 10
 # Connections one client address may hold open at once.
 limit_conn_per_ip = 100
+# Client networks exempt from the rate and connection limits above (CIDR): your own monitoring or
+# load generator. Empty: every client is limited. Never a network the public arrives from.
+rate_limit_exempt = []
 # Largest request body accepted (KB); bigger ones get 413 and never reach the app.
 client_max_body_size_kb = 1024
 # How long nginx waits for the app to answer (s) before a 504.

@@ -8,6 +8,7 @@ wrong value stops the deploy while nothing on the host has been touched yet.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -82,6 +83,14 @@ def list_of(item: Check, what: str) -> Check:
         return None
 
     return check
+
+
+def network(value: Any, _data: dict) -> str | None:
+    try:
+        ipaddress.ip_network(value)
+    except (TypeError, ValueError):
+        return "a network"
+    return None
 
 
 def port_range(value: Any, data: dict) -> str | None:
@@ -217,6 +226,7 @@ CHECKS: dict[str, Check] = {
     "app_releases_kept": integer(2, 100),
     "app_max_requests": integer(0, 10_000_000),
     "app_max_requests_jitter": integer(0, 10_000_000),
+    "app_cache": boolean,
     "app_cache_ttl_outlets_s": integer(1, 86400),
     "app_cache_ttl_outlet_s": integer(1, 86400),
     "app_cache_ttl_menu_s": integer(1, 86400),
@@ -227,6 +237,7 @@ CHECKS: dict[str, Check] = {
     "rate_limit_write_rps": integer(1, 1_000_000),
     "rate_limit_write_burst": integer(0, 1_000_000),
     "limit_conn_per_ip": integer(1, 1_000_000),
+    "rate_limit_exempt": list_of(network, 'networks such as "127.0.0.1/32" or "10.0.0.0/8"'),
     "client_max_body_size_kb": integer(1, 1 << 20),
     "nginx_proxy_timeout_s": integer(1, 3600),
     "nginx_micro_cache_s": integer(0, 5),

@@ -124,7 +124,7 @@ def make_plan(hosts: list[HostFacts], knobs: dict) -> Plan:
     if not hosts:
         raise PlanError("the inventory has no hosts: add at least one.")
     by_role = {role: [h for h in hosts if role in h.roles] for role in ROLE_NAMES}
-    check_topology(hosts, by_role)
+    check_topology(hosts, by_role, k)
     proxysql = k["proxysql_enabled"]
     web_clients = math.ceil(k["target_concurrency"] / len(by_role["web"])) if by_role["web"] else 0
     # One accept queue for every listener: a burst of all target clients arriving at once must fit
@@ -145,7 +145,7 @@ def make_plan(hosts: list[HostFacts], knobs: dict) -> Plan:
     return plan
 
 
-def check_topology(hosts: list[HostFacts], by_role: dict[str, list[HostFacts]]) -> None:
+def check_topology(hosts: list[HostFacts], by_role: dict[str, list[HostFacts]], k: dict) -> None:
     primaries = [h for h in hosts if "db_primary" in h.groups]
     if len(primaries) > 1:
         raise PlanError(f"inventory group db_primary has {len(primaries)} hosts: keep one, put the others in db_replicas.")
@@ -153,7 +153,7 @@ def check_topology(hosts: list[HostFacts], by_role: dict[str, list[HostFacts]]) 
         raise PlanError("inventory: web_servers need app_servers to send requests to: add a host to app_servers.")
     if by_role["app"] and not primaries:
         raise PlanError("inventory: app_servers need a database: add a host to db_primary.")
-    if by_role["app"] and not by_role["cache"]:
+    if by_role["app"] and not by_role["cache"] and k["app_cache"]:
         raise PlanError("inventory: app_servers need a cache: add a host to cache_servers.")
     if any("db_replicas" in h.groups for h in hosts) and not primaries:
         raise PlanError("inventory: db_replicas need a db_primary to replicate from: add one.")

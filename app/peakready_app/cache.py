@@ -136,3 +136,21 @@ class Cache:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+class NoCache:
+    """CACHE=off: every read is served from MariaDB (what a setup without Redis does)."""
+
+    async def read_through(
+        self, name: str, key: str, ttl_s: int, load: Callable[[], Awaitable[Any]],
+    ) -> tuple[bytes, str]:
+        return dump_json(await load()), "off"
+
+    async def invalidate(self, keys: Iterable[str]) -> None:
+        pass
+
+    async def ping(self) -> bool | None:
+        return None
+
+    async def close(self) -> None:
+        pass

@@ -39,7 +39,7 @@ class RedisURL:
 @dataclass(frozen=True)
 class Settings:
     database: DatabaseURL
-    redis: RedisURL
+    redis: RedisURL | None  # None: CACHE=off, every read goes to MariaDB
     db_pool_size: int
     db_pool_overflow: int
     admin_token: str
@@ -121,9 +121,12 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
     token = _required(env, "ADMIN_TOKEN")
     if len(token) < 16:
         raise ConfigError("ADMIN_TOKEN must be at least 16 characters")
+    cache = env.get("CACHE", "redis").strip() or "redis"
+    if cache not in ("redis", "off"):
+        raise ConfigError("CACHE must be redis or off")
     return Settings(
         database=parse_database_url("DATABASE_URL", _required(env, "DATABASE_URL")),
-        redis=parse_redis_url("REDIS_URL", _required(env, "REDIS_URL")),
+        redis=parse_redis_url("REDIS_URL", _required(env, "REDIS_URL")) if cache == "redis" else None,
         db_pool_size=_int(env, "DB_POOL_SIZE", 1),
         db_pool_overflow=_int(env, "DB_POOL_OVERFLOW", 0),
         admin_token=token,

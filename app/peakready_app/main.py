@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
 from . import admin, bookings, public  # noqa: E402
-from .cache import Cache  # noqa: E402
+from .cache import Cache, NoCache  # noqa: E402
 from .db import Database, DatabaseUnavailable  # noqa: E402
 from .metrics import MetricsMiddleware, render  # noqa: E402
 from .openapi import OPENAPI  # noqa: E402
@@ -54,11 +54,13 @@ def _setup_logging() -> None:
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     s = SETTINGS
-    services = Services(s, Database(s.database, s.db_pool_size, s.db_pool_overflow), Cache(s.redis))
+    cache = Cache(s.redis) if s.redis else NoCache()
+    services = Services(s, Database(s.database, s.db_pool_size, s.db_pool_overflow), cache)
     app.state.services = services
     log.info("worker started: mariadb %s (pool %d + overflow %d), redis %s, cache ttl outlets %ds "
              "outlet %ds menu %ds featured %ds", s.database.describe(), s.db_pool_size, s.db_pool_overflow,
-             s.redis.describe(), s.ttl_outlets_s, s.ttl_outlet_s, s.ttl_menu_s, s.ttl_featured_s)
+             s.redis.describe() if s.redis else "off (CACHE=off)", s.ttl_outlets_s, s.ttl_outlet_s,
+             s.ttl_menu_s, s.ttl_featured_s)
     try:
         yield
     finally:
@@ -99,10 +101,12 @@ async def _internal(_request: Request, _exc: Exception) -> JSONResponse:
 def create_app() -> Starlette:
     routes = [
         Route("/health", public.health),
+        Route("/health/live", public.live),
         Route("/metrics", metrics),
         Route("/openapi.json", openapi),
         Route("/api/v1/outlets", public.list_outlets),
         Route("/api/v1/outlets/{id}", public.get_outlet),
+        Route("/api/v1/outlets/{id}/availability", public.availability),
         Route("/api/v1/menu", public.list_menu),
         Route("/api/v1/menu/featured", public.list_featured),
         Route("/api/v1/admin/menu", admin.create_item, methods=["POST"]),

@@ -23,8 +23,8 @@ def _list_of(name: str) -> dict[str, Any]:
 
 
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-X_CACHE = {"X-Cache": {"description": "hit, miss, or bypass (Redis unavailable)",
-                       "schema": {"type": "string", "enum": ["hit", "miss", "bypass"]}}}
+X_CACHE = {"X-Cache": {"description": "hit, miss, bypass (Redis unavailable) or off (CACHE=off)",
+                       "schema": {"type": "string", "enum": ["hit", "miss", "bypass", "off"]}}}
 UNAVAILABLE = _error("MariaDB is unavailable")
 
 
@@ -51,6 +51,8 @@ OPENAPI: dict[str, Any] = {
         "/health": {"get": {"summary": "MariaDB and Redis reachability", "responses": {
             "200": _json(_ref("Health"), "ok, or degraded (Redis down, reads served from MariaDB)"),
             "503": _json(_ref("Health"), "MariaDB is down")}}},
+        "/health/live": {"get": {"summary": "The worker answers (no I/O)", "responses": {
+            "200": _json({"type": "object", "properties": {"status": {"enum": ["ok"]}}}, "alive")}}},
         "/metrics": {"get": {"summary": "Prometheus metrics of all workers", "responses": {
             "200": {"description": "text exposition format",
                     "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
@@ -59,6 +61,15 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/outlets/{id}": {"get": {"summary": "One outlet", "parameters": [_path_id("outlet id")], "responses": {
             "200": _cached(_ref("Outlet"), "the outlet"), "400": _error("id is not a valid integer"),
             "404": _error("no such outlet"), "503": UNAVAILABLE}}},
+        "/api/v1/outlets/{id}/availability": {"get": {
+            "summary": "Seats booked and free per hour on one day (never cached)",
+            "parameters": [_path_id("outlet id"),
+                           {"name": "date", "in": "query", "required": True,
+                            "description": "YYYY-MM-DD (UTC), within a year from today",
+                            "schema": {"type": "string", "format": "date"}}],
+            "responses": {"200": _json(_ref("Availability"), "the outlet's hours"),
+                          "400": _error("invalid id or date"), "404": _error("no such outlet"),
+                          "503": UNAVAILABLE}}},
         "/api/v1/menu": {"get": {
             "summary": "Available menu items, optionally of one outlet and/or category",
             "parameters": [
@@ -99,7 +110,12 @@ OPENAPI: dict[str, Any] = {
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
             "Health": {"type": "object", "properties": {
                 "status": {"enum": ["ok", "degraded", "down"]}, "mariadb": {"enum": ["ok", "down"]},
-                "redis": {"enum": ["ok", "down"]}}},
+                "redis": {"enum": ["ok", "down", "off"]}}},
+            "Availability": {"type": "object", "properties": {
+                "outlet_id": ID, "date": {"type": "string", "format": "date"}, "seats": {"type": "integer"},
+                "hours": {"type": "array", "items": {"type": "object", "properties": {
+                    "hour": {"type": "string", "examples": ["19:00"]}, "booked": {"type": "integer"},
+                    "free": {"type": "integer"}}}}}},
             "Outlet": {"type": "object", "properties": {
                 "id": ID, "slug": {"type": "string"}, "name": {"type": "string"}, "city": {"type": "string"},
                 "address": {"type": "string"}, "phone": {"type": "string"},

@@ -1,4 +1,4 @@
-"""Health and the public, cached reads: outlets and menus."""
+"""Health, the public cached reads (outlets and menus) and the uncached one (availability)."""
 
 import asyncio
 
@@ -8,16 +8,22 @@ from starlette.responses import JSONResponse, Response
 from . import repo
 from .cache import featured_key, menu_key, outlet_key, outlets_key
 from .services import error, services
-from .validation import parse_id, parse_menu_filters
+from .validation import parse_date, parse_id, parse_menu_filters
 
 HEALTH_TIMEOUT_S = 1.0
 
 
+async def live(_request: Request) -> JSONResponse:
+    """The worker answers: no I/O at all (readiness, with MariaDB and Redis, is /health)."""
+    return JSONResponse({"status": "ok"})
+
+
 async def health(request: Request) -> JSONResponse:
-    """200 ok; 200 degraded when only Redis is down (reads go to MariaDB); 503 when MariaDB is down."""
+    """200 ok; 200 degraded when only Redis is down (reads go to MariaDB); 503 when MariaDB is down.
+    With CACHE=off Redis is "off" and does not count."""
     s = services(request)
 
-    async def redis_ok() -> bool:
+    async def redis_ok() -> bool | None:
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT_S):
                 return await s.cache.ping()
@@ -26,9 +32,9 @@ async def health(request: Request) -> JSONResponse:
 
     db_up, redis_up = await asyncio.gather(s.db.ping(HEALTH_TIMEOUT_S), redis_ok())
     body = {
-        "status": "ok" if db_up and redis_up else "degraded" if db_up else "down",
+        "status": "ok" if db_up and redis_up is not False else "degraded" if db_up else "down",
         "mariadb": "ok" if db_up else "down",
-        "redis": "ok" if redis_up else "down",
+        "redis": "off" if redis_up is None else "ok" if redis_up else "down",
     }
     return JSONResponse(body, status_code=200 if db_up else 503)
 
@@ -93,3 +99,15 @@ async def list_featured(request: Request) -> Response:
         return {"items": items, "count": len(items)}
 
     return _cached(*await s.cache.read_through("featured", featured_key(), s.settings.ttl_featured_s, load))
+
+
+async def availability(request: Request) -> JSONResponse:
+    """?date=YYYY-MM-DD: seats booked and free per hour, read from MariaDB on every request
+    (bookings change by the second: never cached, Cache-Control: no-store)."""
+    s = services(request)
+    outlet_id = parse_id(request.path_params["id"])
+    day = parse_date(request.query_params.get("date"))
+    found = await repo.availability(s.db, outlet_id, day)
+    if found is None:
+        return error(404, "outlet not found")
+    return JSONResponse(found, headers={"Cache-Control": "no-store"})

@@ -1,6 +1,6 @@
 """The app's SQL, and rows turned into the JSON the API returns."""
 
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from .db import Database, Row, Transaction
@@ -153,3 +153,24 @@ async def insert_booking(db: Database, key: str, request_hash: str, booking: Boo
 
 async def find_booking(db: Database, key: str) -> Row | None:
     return await db.fetch_one(f"SELECT {BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = %s", (key,))
+
+
+async def availability(db: Database, outlet_id: int, day: date) -> dict[str, Any] | None:
+    """Seats booked and free for each hour the outlet is open on `day` (UTC): read from the
+    bookings as they are now, never cached. None for an outlet that does not exist."""
+    outlet = await db.fetch_one("SELECT opens_at, closes_at, seats FROM outlets WHERE id = %s", (outlet_id,))
+    if outlet is None:
+        return None
+    start = datetime.combine(day, time())
+    rows = await db.fetch_all(
+        "SELECT HOUR(booked_for) AS hour, SUM(party_size) AS booked FROM bookings "
+        "WHERE outlet_id = %s AND booked_for >= %s AND booked_for < %s GROUP BY HOUR(booked_for)",
+        (outlet_id, start, start + timedelta(days=1)),
+    )
+    booked = {int(r["hour"]): int(r["booked"]) for r in rows}
+    opens = int(outlet["opens_at"].total_seconds()) // 3600
+    closes = -(-int(outlet["closes_at"].total_seconds()) // 3600)  # an hour that has begun counts
+    seats = outlet["seats"]
+    hours = [{"hour": f"{h:02d}:00", "booked": booked.get(h, 0), "free": max(seats - booked.get(h, 0), 0)}
+             for h in range(opens, min(closes, 24))]
+    return {"outlet_id": outlet_id, "date": day.isoformat(), "seats": seats, "hours": hours}

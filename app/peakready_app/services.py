@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from .cache import Cache
+from .cache import Cache, NoCache
 from .config import Settings
 from .db import Database
 
@@ -15,7 +15,7 @@ from .db import Database
 class Services:
     settings: Settings
     db: Database
-    cache: Cache
+    cache: Cache | NoCache
 
 
 def services(request: Request) -> Services:

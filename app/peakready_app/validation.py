@@ -5,7 +5,7 @@ import json
 import re
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 MAX_ID = 2**31 - 1
@@ -37,6 +37,21 @@ def parse_menu_filters(query: Mapping[str, str]) -> tuple[int | None, str | None
     outlet = parse_id(query["outlet"], "outlet") if "outlet" in query else None
     category = parse_category(query["category"]) if "category" in query else None
     return outlet, category
+
+
+def parse_date(raw: str | None, what: str = "date") -> date:
+    """YYYY-MM-DD, from a year ago to a year ahead (bookings are taken up to a year ahead)."""
+    shape = f"{what} must be a date YYYY-MM-DD within a year from today"
+    if raw is None or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
+        raise InvalidInput(shape)
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(shape) from None
+    today = datetime.now(UTC).date()
+    if abs(day - today) > MAX_BOOKING_AHEAD:
+        raise InvalidInput(shape)
+    return day
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:

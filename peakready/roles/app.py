@@ -222,7 +222,7 @@ def app(plan: HostPlan, secrets: Secrets):
         group=data.app_name, app_name=data.app_name, app_user=data.app_name, a=a,
         database_url=database_url, migrate_database_url=migrate_url,
         redis_url=f"redis://{quote(data.redis_app_user, safe='')}:{quote(secrets.get('redis_app_password'), safe='')}"
-                  "@127.0.0.1:6379/0",
+                  "@127.0.0.1:6379/0" if data.app_cache else "",
         admin_token=secrets.get("app_admin_token"),
         ttl={"outlets": data.app_cache_ttl_outlets_s, "outlet": data.app_cache_ttl_outlet_s,
              "menu": data.app_cache_ttl_menu_s, "featured": data.app_cache_ttl_featured_s},

@@ -49,7 +49,8 @@ def nginx(plan: HostPlan, secrets: Secrets):
         files=[
             {"template": "nginx/nginx.conf.j2", "dest": "/etc/nginx/nginx.conf",
              "data": {**common, "client_max_body_size_kb": data.client_max_body_size_kb,
-                      "rate_limit_write_rps": data.rate_limit_write_rps}},
+                      "rate_limit_write_rps": data.rate_limit_write_rps,
+                      "rate_limit_exempt": list(data.rate_limit_exempt)}},
             {"template": "nginx/site.conf.j2", "dest": SITE,
              "data": {**common, "server_names": list(data.server_names), "app_port": data.app_port,
                       "tls": data.tls, "certificate": crt, "certificate_key": key,

@@ -118,3 +118,37 @@ def test_mariadb_down_health_is_503_the_app_stays_up_and_recovers(host, test_vps
         host.run_expect([0], "systemctl start mariadb")
     assert wait_for(lambda: get_json(test_vps, "/health")[0] == 200, 30.0, step=0.5)
     assert get_json(test_vps, "/api/v1/outlets/1")[0] == 200
+
+
+def test_availability_is_read_from_the_bookings_on_every_request(test_vps):
+    when = (datetime.now(timezone.utc) + timedelta(days=9)).replace(hour=19, minute=30, second=0, microsecond=0)
+    path = f"/api/v1/outlets/5/availability?date={when.date().isoformat()}"
+    status, headers, before = get_json(test_vps, path)
+    assert status == 200 and headers["cache-control"] == "no-store" and "x-cache" not in headers
+    hour = next(h for h in before["hours"] if h["hour"] == "19:00")
+    calm()
+    body = {**booking(outlet=5, party=6), "time": when.isoformat()}
+    status, _, _ = get_json(test_vps, "/api/v1/bookings", method="POST", body=json.dumps(body),
+                            headers={"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex})
+    assert status == 201
+    calm()
+    _, _, after = get_json(test_vps, path)
+    now = next(h for h in after["hours"] if h["hour"] == "19:00")
+    assert now["booked"] == hour["booked"] + 6 and now["free"] == before["seats"] - now["booked"]
+    for bad in ("date=2026-13-01", "date=tomorrow", "", f"date={(when + timedelta(days=800)).date()}"):
+        calm()
+        status, headers, err = get_json(test_vps, f"/api/v1/outlets/5/availability?{bad}")
+        assert status == 400 and "date" in err["error"] and headers["content-type"] == "application/json"
+    calm()
+    assert get_json(test_vps, path.replace("/5/", "/999999/"))[0] == 404
+
+
+def test_liveness_answers_without_touching_mariadb_or_redis(test_vps, host):
+    host.run_expect([0], "systemctl stop redis-server mariadb")
+    try:
+        status, _, body = get_json(test_vps, "/health/live")
+        assert status == 200 and body == {"status": "ok"}
+        assert get_json(test_vps, "/health")[0] == 503
+    finally:
+        host.run_expect([0], "systemctl start mariadb redis-server")
+    assert wait_for(lambda: get_json(test_vps, "/health")[2] == {"status": "ok", "mariadb": "ok", "redis": "ok"}, 30)

@@ -108,3 +108,41 @@ def test_a_git_source_is_checked_out_at_its_ref(tmp_path, monkeypatch):
     assert (app_role.source_dir(data) / "requirements.txt").read_text() == "gunicorn==27.0.1\n"
     data.app_ref = "main"
     assert (app_role.source_dir(data) / "requirements.txt").read_text() == "gunicorn==27.0.2\n"
+
+
+def nginx_conf(**overrides):
+    data = dict(n=PLAN.nginx, micro_cache_s=0, client_max_body_size_kb=1024, rate_limit_write_rps=5,
+                rate_limit_exempt=[])
+    return render("nginx/nginx.conf.j2", **{**data, **overrides})
+
+
+def test_rate_limits_count_every_client_unless_its_network_is_exempt():
+    text = nginx_conf()
+    geo = re.search(r"geo \$limited \{(.*?)\}", text, re.S).group(1)
+    assert geo.split() == ["default", "1;"]
+    assert "limit_req_zone $limited_client zone=api" in text and "limit_conn_zone $limited_client" in text
+    text = nginx_conf(rate_limit_exempt=["127.0.0.1/32", "::1/128"])
+    geo = re.search(r"geo \$limited \{(.*?)\}", text, re.S).group(1)
+    assert "127.0.0.1/32 0;" in geo and "::1/128 0;" in geo
+    # Writes are limited per address too, and only for limited clients.
+    assert '"~^1:(POST|PUT|PATCH|DELETE)$" $binary_remote_addr;' in text
+
+
+def test_rate_limit_exempt_takes_networks_only():
+    assert knobs.check({"rate_limit_exempt": ["10.0.0.0/8", "::1/128"]})["rate_limit_exempt"]
+    for bad in (["10.0.0.300/8"], "127.0.0.1/32", [None]):
+        try:
+            knobs.check({"rate_limit_exempt": bad})
+        except knobs.KnobError as exc:
+            assert "rate_limit_exempt" in str(exc)
+        else:
+            raise AssertionError(f"{bad!r} was accepted")
+
+
+def test_without_the_cache_the_app_gets_no_redis_and_needs_no_cache_server():
+    env = render("app/app.env.j2", app_name="peakready", app_user="peakready", a=PLAN.app, database_url="d",
+                 migrate_database_url="m", redis_url="", admin_token="t", ttl={"outlets": 1, "outlet": 1,
+                                                                              "menu": 1, "featured": 1})
+    assert "CACHE='off'" in env and "REDIS_URL" not in env
+    hosts = [HostFacts("a", 2, 4096, ("app_servers", "db_primary", "web_servers"))]
+    assert make_plan(hosts, {"app_cache": False})["a"].app["workers"] >= 1
