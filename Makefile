@@ -9,7 +9,7 @@ VPS     ?= peakready-vps
 # What `make plan` sizes: the local VPS by default, or INVENTORY=inventories/prod.py.
 INVENTORY ?= inventories/docker.py
 
-.PHONY: venv up deploy plan restore rollback down test unit infra clean
+.PHONY: venv up deploy plan restore rollback down test unit infra bench bench-short clean
 
 venv: $(VENV)/.installed
 
@@ -49,14 +49,25 @@ down:
 	$(PYTHON) targets/vps.py down --name $(VPS)
 
 # Unit tests, then a fresh test VPS (never $(VPS)): deploy, testinfra, a second deploy that must
-# change nothing, teardown. The phase timings are printed at the end.
-test: unit infra
+# change nothing, the fault suite, teardown (the phase timings are printed at the end); then the
+# benchmark's short run.
+test: unit infra bench-short
 
 unit: venv
 	$(BIN)/pytest tests/unit
 
 infra: venv
 	$(BIN)/pytest tests/infra
+
+# Baseline vs peakready on two fresh local VPSes, one run (about 17 minutes with 30 s runs):
+# bench/results/<date>.json, .md (the report) and .png (the plot).
+DURATION ?= 30
+bench: venv
+	$(BIN)/python bench/run.py --duration $(DURATION)
+
+# The same, a few seconds a run, into .peakready/bench-short/: proves the benchmark still runs.
+bench-short: venv
+	$(BIN)/python bench/run.py --short --out .peakready/bench-short
 
 # Also removes the cached images and the virtualenv.
 clean: down

@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+"""`make bench`: the naive setup and peakready side by side, in one run, on two local VPSes.
+
+    .venv/bin/python bench/run.py                 # 30 s a run (about 17 minutes in all)
+    .venv/bin/python bench/run.py --duration 60   # longer runs
+    .venv/bin/python bench/run.py --short         # a few seconds a run: make test's smoke run
+
+Profiles (each on its own local VPS, 2 CPUs and 4 GB, the same sample app and release):
+  baseline   where the runbooks start (bench/baseline/deploy.py): one app worker, no Redis cache,
+             no ProxySQL, Debian's default MariaDB and nginx (no upstream keepalive);
+  peakready  `pyinfra inventories/docker.py deploy.py`: the full planned stack.
+References, on the peakready VPS: L0, nginx answering a constant JSON itself; L1, the app's
+/health/live (a constant JSON, no I/O) through nginx.
+
+wrk (targets/wrk.py) runs on this machine inside each VPS's network namespace against its
+127.0.0.1, one thread (at most one core), alternating the profiles scenario by scenario. During
+each run the CPU and memory of every service are sampled from this machine (/proc, the VPS's
+cgroups), so that each result names what it ran out of.
+
+Writes <out>/<date>.json, <out>/<date>.md and <out>/<date>.png (bench/results by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
+from targets import vps, wrk  # noqa: E402
+
+PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+NETWORK = "peakready-bench"
+DEFAULT_DURATION_S = 30  # each measured run; the knob is --duration (make bench DURATION=...)
+DEFAULT_WARMUP_S = 5  # before each measured run, not measured
+SHORT_DURATION_S, SHORT_WARMUP_S = 3, 1
+# Connection counts of the cached-menu sweep and of the L0/L1 references: the plot's x axis.
+SWEEP = (50, 100, 200, 1000)
+# Each run stops at this many requests if its time has not run out first.
+BUDGET = 3_000_000
+WRK_THREADS = 1
+L0_PORT = 8090
+UNITS = {"nginx": "nginx.service", "app": "peakready-app.service", "mariadb": "mariadb.service",
+         "redis": "redis-server.service", "proxysql": "proxysql.service"}
+BOOKING_DAY = 30  # bookings are made this many days ahead, at 19:00 UTC
+AVAILABILITY_DAY = 7  # the uncached read asks about this day (no bench booking on it)
+
+
+def scenarios() -> list[dict]:
+    """What is measured, in order. `on`: the profiles or the reference it runs against."""
+    day = (dt.date.today() + dt.timedelta(days=AVAILABILITY_DAY)).isoformat()
+    both = ("baseline", "peakready")
+    runs = [{"name": "health", "path": "/health", "connections": 100, "on": both}]
+    runs += [{"name": "menu (cached)", "path": "/api/v1/menu?outlet=3", "connections": c, "on": both} for c in SWEEP]
+    runs += [{"name": "availability (uncached read)", "path": f"/api/v1/outlets/3/availability?date={day}",
+              "connections": 200, "on": both},
+             {"name": "booking (write)", "path": "/api/v1/bookings", "connections": 50, "on": both, "write": True}]
+    runs += [{"name": "L0 nginx constant", "path": "/", "connections": c, "on": ("L0",)} for c in SWEEP]
+    runs += [{"name": "L1 app constant", "path": "/health/live", "connections": c, "on": ("L1",)} for c in SWEEP]
+    return runs
+
+
+# --- the VPSes ------------------------------------------------------------------------------------
+
+
+def timed_deploy(name: str, deploy_file: str, *extra: str) -> dict:
+    start = time.monotonic()
+    res = subprocess.run([PYINFRA, "-y", "--json", "inventories/docker.py", deploy_file, *extra],
+                         cwd=ROOT, env=dict(os.environ, PEAKREADY_VPS=name), capture_output=True, text=True,
+                         timeout=1200)
+    seconds = round(time.monotonic() - start, 1)
+    if res.returncode != 0:
+        raise SystemExit(f"bench: deploying {deploy_file} onto {name} failed:\n{res.stderr[-3000:]}")
+    ops = json.loads(res.stdout)["results"]["operations"]
+    return {"seconds": seconds, "operations": len(ops), "changed": sum(1 for op in ops if op["success"])}
+
+
+BASELINE_DATA = ("--data", "app_workers=1", "--data", "app_cache=false", "--data", "proxysql_enabled=false")
+L0_CONF = ("server {\n    listen 127.0.0.1:%d;\n    access_log off;\n    default_type application/json;\n"
+           "    location / { return 200 '{\"status\":\"ok\"}'; }\n}\n" % L0_PORT)
+
+
+def add_l0(name: str) -> None:
+    """The L0 reference: a server in the peakready VPS's own nginx that answers without upstream."""
+    subprocess.run(["docker", "exec", "-i", name, "sh", "-c",
+                    "cat > /etc/nginx/conf.d/peakready-bench-l0.conf && nginx -t -q && systemctl reload nginx"],
+                   input=L0_CONF, text=True, check=True)
+    time.sleep(1)  # the reload is graceful: new workers take over
+
+
+def vexec(name: str, script: str, stdin: str = "") -> str:
+    return subprocess.run(["docker", "exec", "-i", name, "sh", "-c", script], input=stdin, text=True,
+                          capture_output=True, timeout=60).stdout
+
+
+# --- what the services do during a run -----------------------------------------------------------
+
+
+class Sampler(threading.Thread):
+    """CPU seconds and peak RSS of each unit of a VPS, read every 0.5 s from this machine: the
+    unit's processes (its systemd cgroup) and their /proc/<pid>/stat and status."""
+
+    def __init__(self, name: str):
+        super().__init__(daemon=True)
+        cid = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        self.procs = {u: Path(f"/sys/fs/cgroup/systemd/docker/{cid}/system.slice/{unit}/cgroup.procs")
+                      for u, unit in UNITS.items()}
+        self.cpuacct = Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage")
+        self.ticks = os.sysconf("SC_CLK_TCK")
+        self.first: dict[int, int] = {}
+        self.last: dict[int, int] = {}
+        self.unit_of: dict[int, str] = {}
+        self.rss_peak = {u: 0 for u in UNITS}
+        self.nproc = {u: 0 for u in UNITS}
+        self.stop = threading.Event()
+        self._sample(initial=True)
+        self.vps_ns0, self.busy0, self.t0 = int(self.cpuacct.read_text()), busy_ticks(), time.monotonic()
+
+    def _sample(self, initial: bool = False) -> None:
+        for unit, path in self.procs.items():
+            try:
+                pids = [int(p) for p in path.read_text().split()]
+            except OSError:
+                continue
+            rss = 0
+            for pid in pids:
+                try:
+                    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                cpu = int(stat[11]) + int(stat[12])  # utime + stime
+                if pid not in self.first:
+                    self.first[pid] = cpu if initial else 0
+                    self.unit_of[pid] = unit
+                self.last[pid] = cpu
+                match = re.search(r"VmRSS:\s+(\d+) kB", status)
+                rss += int(match.group(1)) if match else 0
+            self.rss_peak[unit] = max(self.rss_peak[unit], rss)
+            self.nproc[unit] = max(self.nproc[unit], len(pids))
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            self._sample()
+
+    def result(self) -> dict:
+        self.stop.set()
+        self.join()
+        self._sample()
+        seconds = time.monotonic() - self.t0
+        vps_cores = (int(self.cpuacct.read_text()) - self.vps_ns0) / 1e9 / seconds
+        machine_cores = (busy_ticks() - self.busy0) / self.ticks / seconds
+        cpu = {u: 0.0 for u in UNITS}
+        for pid, unit in self.unit_of.items():
+            cpu[unit] += (self.last[pid] - self.first[pid]) / self.ticks
+        present = [u for u in UNITS if self.nproc[u]]
+        return {"cores": {u: round(cpu[u] / seconds, 2) for u in present} | {"vps_total": round(vps_cores, 2)},
+                "machine_busy_cores": round(machine_cores, 2),
+                "rss_mb": {u: round(self.rss_peak[u] / 1024, 1) for u in present},
+                "processes": {u: self.nproc[u] for u in present}}
+
+
+def busy_ticks() -> int:
+    """Clock ticks every CPU of this machine spent not idle (/proc/stat), whoever used them."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields) - fields[3] - fields[4]  # minus idle and iowait
+
+
+def db_stats_reset(name: str) -> None:
+    vexec(name, "mariadb -e 'FLUSH STATUS'")
+
+
+def db_stats(name: str, secrets, proxysql: bool) -> dict:
+    out = vexec(name, "mariadb -N -B -e \"SHOW GLOBAL STATUS WHERE Variable_name IN "
+                      "('Max_used_connections','Threads_connected','Questions')\"")
+    status = dict(line.split("\t") for line in out.splitlines() if "\t" in line)
+    stats = {"mariadb_peak_threads_connected": int(status.get("Max_used_connections", 0))}
+    if proxysql:
+        # Credentials on stdin, into a 0600 file that is removed at once: never on a command line.
+        out = vexec(name, "f=$(mktemp) && cat > $f && mariadb --defaults-extra-file=$f -h 127.0.0.1 -P 6032 -N -B "
+                          "-e 'SELECT SUM(ConnUsed), SUM(ConnFree), SUM(MaxConnUsed) FROM stats_mysql_connection_pool'"
+                          "; rm -f $f",
+                    stdin=f"[client]\nuser=admin\npassword={secrets.get('proxysql_admin_password')}\n")
+        used, free, peak = (out.split() + ["?"] * 3)[:3]
+        stats["proxysql_backend"] = {"used": used, "free": free, "max_used": peak}
+    return stats
+
+
+def redis_counts(name: str, secrets) -> tuple[int, int] | None:
+    out = vexec(name, "read -r REDISCLI_AUTH && export REDISCLI_AUTH && redis-cli --no-auth-warning INFO stats",
+                stdin=secrets.get("redis_admin_password") + "\n")
+    found = dict(re.findall(r"(keyspace_hits|keyspace_misses):(\d+)", out))
+    if not found:
+        return None
+    return int(found["keyspace_hits"]), int(found["keyspace_misses"])
+
+
+# --- one run ---------------------------------------------------------------------------------------
+
+
+def bottleneck(r: dict, machine_cores: int) -> str:
+    """What this run ran out of, from its own numbers."""
+    cores = r["cores"]
+    total = cores["vps_total"] + r["wrk_cpu_s"] / r["seconds"]
+    others = r["machine_busy_cores"] - total  # other processes of this machine
+    units = sorted(((v, u) for u, v in cores.items() if u != "vps_total"), reverse=True)
+    top = ", ".join(f"{u} {v:.2f}" for v, u in units[:3])
+    failed = r["socket_errors"] + r["non2xx"]
+    if failed > 0.01 * max(r["requests"], 1):
+        return f"errors: {failed} of {r['requests'] + r['socket_errors']} failed ({report.fail_kinds(r)})"
+    app_procs = max(r["processes"].get("app", 1) - 1, 1)  # the master does not serve
+    if "app" in cores and cores["app"] >= 0.85 * app_procs and app_procs < machine_cores:
+        return f"the app's {app_procs} worker(s) at {cores['app']:.2f} cores: one process cannot use more"
+    busy = f"wrk {r['wrk_cpu_s'] / r['seconds']:.2f}; {top}" + (f"; other processes {others:.2f}" if others > 0.1 else "")
+    if r["machine_busy_cores"] >= 0.85 * machine_cores:
+        return f"CPU: {r['machine_busy_cores']:.2f} of {machine_cores} cores busy ({busy})"
+    return f"not CPU ({r['machine_busy_cores']:.2f} of {machine_cores} cores busy): waiting on I/O or locks ({busy})"
+
+
+def measure(target: str, name: str, sc: dict, duration: float, warmup: float, secrets, proxysql: bool,
+            run_id: str) -> dict:
+    kw: dict = {"threads": WRK_THREADS, "budget": BUDGET}
+    path = sc["path"]
+    if target == "L0":
+        kw["port"] = L0_PORT
+    if sc.get("write"):
+        when = (dt.datetime.now(dt.UTC) + dt.timedelta(days=BOOKING_DAY)).strftime("%Y-%m-%dT19:00:00Z")
+        kw["mode"] = ("booking", f"bench{run_id}{target}w", when)
+    if warmup:
+        warm = dict(kw)
+        if sc.get("write"):
+            warm["mode"] = ("booking", f"bench{run_id}{target}u", kw["mode"][2])
+        wrk.run(name, path, sc["connections"], warmup, **warm)
+    db_stats_reset(name)
+    redis_before = redis_counts(name, secrets) if target == "peakready" else None
+    sampler = Sampler(name)
+    sampler.start()
+    result = wrk.run(name, path, sc["connections"], duration, **kw)
+    result |= sampler.result()
+    result |= db_stats(name, secrets, proxysql and target != "baseline")
+    if redis_before:
+        after = redis_counts(name, secrets)
+        hits, misses = after[0] - redis_before[0], after[1] - redis_before[1]
+        result["redis_hit_ratio"] = round(hits / (hits + misses), 4) if hits + misses else None
+    return result
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    model = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
+    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    virt = subprocess.run(["systemd-detect-virt"], capture_output=True, text=True).stdout.strip() or "unknown"
+    docker = subprocess.run(["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True,
+                            text=True).stdout.strip()
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    return {"cores": os.cpu_count(), "cpu": model.group(1) if model else "?", "ram_gb": round(mem_kb / 2**20, 1),
+            "kernel": platform.release(), "virtualization": virt, "docker": docker, "wrk": wrk_version.strip()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION_S", DEFAULT_DURATION_S)))
+    ap.add_argument("--warmup", type=float, default=DEFAULT_WARMUP_S)
+    ap.add_argument("--short", action="store_true", help="a few seconds a run: checks the benchmark runs")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--release", default=vps.DEFAULT_RELEASE)
+    ap.add_argument("--keep", action="store_true", help="leave the two VPSes running")
+    args = ap.parse_args(argv)
+    if args.short:
+        args.duration, args.warmup = SHORT_DURATION_S, SHORT_WARMUP_S
+    if not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 120:
+        ap.error("--duration must be 1 to 600 s and --warmup 0 to 120 s")
+
+    from peakready.secrets import Secrets
+
+    started = dt.datetime.now(dt.UTC)
+    run_id = str(os.getpid())
+    names = {p: f"peakready-bench-{p}-{run_id}" for p in ("baseline", "peakready")}
+    t0 = time.monotonic()
+    vps.ensure_engine()
+    wrk.ensure_wrk()
+    vps.vps_image(args.release)
+    log(f"engine, wrk and image ready ({time.monotonic() - t0:.0f} s)")
+    results: dict = {"date": started.isoformat(timespec="seconds"), "machine": machine(),
+                     "command": " ".join(["bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
+                     "duration_s": args.duration, "warmup_s": args.warmup, "wrk_threads": WRK_THREADS,
+                     "runs": [], "deploy": {}}
+    try:
+        for profile, name in names.items():
+            vps.up(name, args.release, NETWORK)
+        log("deploying peakready (fresh), then again (no change), then the baseline")
+        results["deploy"]["peakready first"] = timed_deploy(names["peakready"], "deploy.py")
+        results["deploy"]["peakready re-run"] = timed_deploy(names["peakready"], "deploy.py")
+        results["deploy"]["baseline first"] = timed_deploy(names["baseline"], "bench/baseline/deploy.py",
+                                                           *BASELINE_DATA)
+        for what, d in results["deploy"].items():
+            log(f"  {what}: {d['seconds']} s, {d['changed']} of {d['operations']} operations changed")
+        add_l0(names["peakready"])
+        secrets = Secrets("docker")
+        proxysql = bool(os.environ.get("PEAKREADY_PROXYSQL_DEB"))
+        order = 0
+        for sc in scenarios():
+            targets = list(sc["on"])
+            if len(targets) == 2 and order % 2:
+                targets.reverse()  # alternate which profile goes first
+            order += 1
+            for target in targets:
+                name = names["baseline" if target == "baseline" else "peakready"]
+                r = measure(target, name, sc, args.duration, args.warmup, secrets, proxysql, run_id)
+                r |= {"scenario": sc["name"], "target": target, "connections": sc["connections"], "path": sc["path"]}
+                r["bottleneck"] = bottleneck(r, results["machine"]["cores"])
+                results["runs"].append(r)
+                log(f"  {sc['name']:<30} c={sc['connections']:<5} {target:<10} {r['rps']:>9.1f} r/s  "
+                    f"p99 {r['p99_ms']:8.1f} ms  failed {r['socket_errors'] + r['non2xx']}")
+    finally:
+        if not args.keep:
+            for name in names.values():
+                vps.down(name)
+    results["total_s"] = round(time.monotonic() - t0, 1)
+    paths = report.write(results, args.out, started.strftime("%Y-%m-%d"))
+    log("wrote " + ", ".join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in paths))
+    broken = broken_runs(results)
+    if broken:
+        log("the benchmark itself is broken: " + "; ".join(broken))
+        return 1
+    return 0
+
+
+def broken_runs(results: dict) -> list[str]:
+    """Runs that measured nothing: no answer at all, or none that succeeded at the lowest load.
+    The numbers are not judged (the short run's are noise); a scenario that cannot run is."""
+    problems = []
+    for r in results["runs"]:
+        ok = r["requests"] - r["non2xx"]
+        if r["requests"] == 0 or (r["connections"] <= 200 and ok < r["requests"] / 2):
+            problems.append(f"{r['scenario']} c={r['connections']} on {r['target']}: {r['requests']} answers, "
+                            f"{ok} of them 2xx")
+    return problems
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

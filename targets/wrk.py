@@ -1,0 +1,113 @@
+"""wrk against a local VPS, from inside the VPS's own network namespace, to its 127.0.0.1.
+
+The load generator runs on this machine (the wrk binary from Debian) but in the container's network
+namespace (nsenter --net): its traffic goes to the VPS's loopback and nowhere else, does not pass
+through Docker's port proxy, and meets nginx as a local client (the docker inventory exempts
+127.0.0.1 from the per-address limits, see inventories/docker.py). Every run is bounded in time
+(-d) and in count (a request budget per thread, enforced by targets/wrk.lua).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+LUA = Path(__file__).with_name("wrk.lua")
+# Latencies above this are counted by wrk as timeouts (errors), not as slow answers.
+TIMEOUT_S = 10
+
+
+class LoadError(RuntimeError):
+    pass
+
+
+def ensure_wrk() -> None:
+    """wrk from Debian, installed with apt when missing (as root on Debian)."""
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"],
+                       check=True, env=env, stdout=subprocess.DEVNULL)
+        return
+    raise LoadError("wrk is not installed: `apt-get install wrk` (Debian) and run again.")
+
+
+def netns_pid(name: str) -> int:
+    """The PID (on this machine) of the VPS's init: its network namespace is the VPS's."""
+    out = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", name],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    if not out.isdigit() or out == "0":
+        raise LoadError(f"{name} is not running")
+    return int(out)
+
+
+def in_vps(name: str, argv: list[str]) -> list[str]:
+    """argv run on this machine inside the VPS's network namespace only."""
+    return ["nsenter", f"--target={netns_pid(name)}", "--net", *argv]
+
+
+class Run:
+    """One wrk run, started at once; result() waits for it (bounded) and parses its summary."""
+
+    def __init__(self, name: str, path: str, connections: int, duration_s: float, *, threads: int = 1,
+                 budget: int = 2_000_000, mode: tuple[str, ...] = ("get",), acked_file: Path | None = None,
+                 port: int = 80):
+        if not path.startswith("/"):
+            raise ValueError("a path on the VPS's 127.0.0.1, e.g. /health")
+        self.duration_s = duration_s
+        per_thread = max(1, budget // threads)
+        argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", f"--timeout={TIMEOUT_S}s",
+                "--latency", "-s", str(LUA), f"http://127.0.0.1:{port}{path}", "--", str(per_thread), *mode]
+        env = dict(os.environ)
+        if acked_file is not None:
+            env["WRK_ACKED"] = str(acked_file)
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        # nsenter execs wrk: the child is wrk itself, whose CPU time os.wait4 reports.
+        self.proc = subprocess.Popen(in_vps(name, argv), stdout=subprocess.PIPE, stderr=self._stderr,
+                                     text=True, env=env)
+
+    def result(self) -> dict:
+        """requests, rps, latency percentiles (ms), errors, statuses, and wrk's own CPU seconds."""
+        limit = self.duration_s + 60
+        killer = threading.Timer(limit, self.proc.kill)  # our own child, by its PID
+        killer.start()
+        try:
+            out = self.proc.stdout.read()
+            _, status, usage = os.wait4(self.proc.pid, 0)
+        finally:
+            killer.cancel()
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self._stderr.seek(0)
+        err = self._stderr.read()
+        self._stderr.close()
+        line = next((l for l in out.splitlines() if l.startswith("WRK-JSON ")), None)
+        if self.proc.returncode != 0 or line is None:
+            raise LoadError(f"wrk failed ({self.proc.returncode}, limit {limit} s): {err.strip() or out.strip()}")
+        raw = json.loads(line.removeprefix("WRK-JSON "))
+        seconds = raw["duration_us"] / 1e6
+        statuses = {int(k): v for k, v in raw["statuses"].items()}
+        non2xx = sum(v for k, v in statuses.items() if not 200 <= k < 300)
+        errors = raw["errors"]
+        return {
+            "requests": raw["requests"],
+            "seconds": round(seconds, 2),
+            "rps": round(raw["requests"] / seconds, 1) if seconds else 0.0,
+            "p50_ms": raw["latency_us"]["p50"] / 1000, "p95_ms": raw["latency_us"]["p95"] / 1000,
+            "p99_ms": raw["latency_us"]["p99"] / 1000, "max_ms": raw["latency_us"]["max"] / 1000,
+            "socket_errors": errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
+            "errors": {k: errors[k] for k in ("connect", "read", "write", "timeout")},
+            "non2xx": non2xx,
+            "statuses": statuses,
+            "acked": raw["acked"],
+            "wrk_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        }
+
+
+def run(name: str, path: str, connections: int, duration_s: float, **kw) -> dict:
+    return Run(name, path, connections, duration_s, **kw).result()
