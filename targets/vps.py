@@ -326,6 +326,14 @@ def up(name: str, release: str, network: str, memory: str = DEFAULT_MEMORY, cpus
     return info
 
 
+def restart(name: str) -> dict:
+    """Reboot the VPS: systemd shuts down cleanly (STOPSIGNAL SIGRTMIN+3), the container starts
+    again and boots. Its published ports and address may change: the state is written again."""
+    info = json.loads(state_file(name).read_text())
+    run(["docker", "restart", "-t", "60", name])
+    return up(name, info["release"], info["network"], info["memory"], info["cpus"])
+
+
 def down(name: str) -> None:
     if shutil.which("docker") and engine_answers():
         if container_state(name) is not None:

@@ -133,7 +133,16 @@ def in_container(host):
     return host.run("systemd-detect-virt --container").rc == 0
 
 
+def pytest_collection_modifyitems(items):
+    """The fault suite restarts the services and, last, the VPS itself: it runs after the rest."""
+    items.sort(key=lambda item: item.path.name == "test_faults.py")  # stable: each keeps its order
+
+
 def pytest_terminal_summary(terminalreporter):
+    faults = ROOT / ".peakready" / "faults.md"
+    if faults.exists() and faults.stat().st_mtime > time.time() - (time.monotonic() - SESSION_START):
+        terminalreporter.section("fault suite")
+        terminalreporter.write_line(faults.read_text())
     if "first deploy" not in TIMINGS:
         return
     total = time.monotonic() - SESSION_START
