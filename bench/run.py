@@ -198,6 +198,19 @@ def db_stats(name: str, secrets, proxysql: bool) -> dict:
     return stats
 
 
+def nginx_errors(name: str, offset: int) -> dict[str, int]:
+    """What nginx's error log said during the run: each kind of message and how often."""
+    out = vexec(name, f"tail -c +{offset + 1} /var/log/nginx/error.log 2>/dev/null | "
+                      "sed -E 's/^[0-9\\/: ]+\\[[a-z]+\\] [0-9#]+: (\\*[0-9]+ )?//; s/(, client|: [0-9]|\\().*//' | "
+                      "sort | uniq -c | sort -rn | head -5")
+    kinds = {}
+    for line in out.splitlines():
+        count, _, message = line.strip().partition(" ")
+        if count.isdigit():
+            kinds[message[:100]] = int(count)
+    return kinds
+
+
 def redis_counts(name: str, secrets) -> tuple[int, int] | None:
     out = vexec(name, "read -r REDISCLI_AUTH && export REDISCLI_AUTH && redis-cli --no-auth-warning INFO stats",
                 stdin=secrets.get("redis_admin_password") + "\n")
@@ -219,7 +232,8 @@ def bottleneck(r: dict, machine_cores: int) -> str:
     top = ", ".join(f"{u} {v:.2f}" for v, u in units[:3])
     failed = r["socket_errors"] + r["non2xx"]
     if failed > 0.01 * max(r["requests"], 1):
-        return f"errors: {failed} of {r['requests'] + r['socket_errors']} failed ({report.fail_kinds(r)})"
+        said = "; nginx: " + ", ".join(f"{m} ×{n}" for m, n in r["nginx_errors"].items()) if r["nginx_errors"] else ""
+        return f"errors: {failed} of {r['requests'] + r['socket_errors']} failed ({report.fail_kinds(r)}{said})"
     app_procs = max(r["processes"].get("app", 1) - 1, 1)  # the master does not serve
     if "app" in cores and cores["app"] >= 0.85 * app_procs and app_procs < machine_cores:
         return f"the app's {app_procs} worker(s) at {cores['app']:.2f} cores: one process cannot use more"
@@ -244,12 +258,14 @@ def measure(target: str, name: str, sc: dict, duration: float, warmup: float, se
             warm["mode"] = ("booking", f"bench{run_id}{target}u", kw["mode"][2])
         wrk.run(name, path, sc["connections"], warmup, **warm)
     db_stats_reset(name)
+    log_offset = int(vexec(name, "stat -c %s /var/log/nginx/error.log 2>/dev/null || echo 0").strip() or 0)
     redis_before = redis_counts(name, secrets) if target == "peakready" else None
     sampler = Sampler(name)
     sampler.start()
     result = wrk.run(name, path, sc["connections"], duration, **kw)
     result |= sampler.result()
     result |= db_stats(name, secrets, proxysql and target != "baseline")
+    result["nginx_errors"] = nginx_errors(name, log_offset)
     if redis_before:
         after = redis_counts(name, secrets)
         hits, misses = after[0] - redis_before[0], after[1] - redis_before[1]
