@@ -112,12 +112,14 @@ def proxysql_deb(value: Any, _data: dict) -> str | None:
 
 
 def app_source(value: Any, _data: dict) -> str | None:
-    """A directory of this repository with the app, or a git URL."""
+    """A directory of this repository with the app, or a git URL. Whether it holds an app
+    (requirements.txt) is checked by the pre-flight (peakready/roles/app.py checked_source)."""
     if isinstance(value, str) and re.fullmatch(r"(https://|git@|ssh://|file://)[\w.@:/~+-]+", value):
         return None
-    if isinstance(value, str) and value and (ROOT / value).is_dir():
+    # Inside the repository only: "/etc" or "../elsewhere" would upload whatever is there.
+    if isinstance(value, str) and value and (ROOT / value).is_dir() and (ROOT / value).resolve().is_relative_to(ROOT):
         return None
-    return "a directory of this repository (this one does not exist) or a git URL (https://... or git@...)"
+    return "a directory of this repository (this one does not exist or is outside it) or a git URL (https://... or git@...)"
 
 
 HOST = r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"

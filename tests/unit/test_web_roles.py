@@ -5,7 +5,9 @@ import re
 from types import SimpleNamespace
 from urllib.parse import unquote, urlsplit
 
-from peakready import knobs
+import pytest
+
+from peakready import ROOT, knobs
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
 from peakready.roles.app import database_urls, release_tarball
@@ -108,3 +110,22 @@ def test_a_git_source_is_checked_out_at_its_ref(tmp_path, monkeypatch):
     assert (app_role.source_dir(data) / "requirements.txt").read_text() == "gunicorn==27.0.1\n"
     data.app_ref = "main"
     assert (app_role.source_dir(data) / "requirements.txt").read_text() == "gunicorn==27.0.2\n"
+
+
+def test_a_source_without_requirements_or_unreachable_is_a_knob_error_naming_app_source(tmp_path, monkeypatch):
+    """The pre-flight calls checked_source: these stop the deploy before its first change."""
+    import importlib
+
+    from peakready.knobs import KnobError
+
+    app_role = importlib.import_module("peakready.roles.app")
+    monkeypatch.setattr(app_role, "CACHE", tmp_path / "cache")
+    with pytest.raises(KnobError, match=r"^app_source templates has no requirements.txt"):
+        app_role.checked_source("templates", "main")
+    with pytest.raises(KnobError, match=r"^app_source file:///nonexistent/x.git at app_ref main could not be fetched"):
+        app_role.checked_source("file:///nonexistent/x.git", "main")
+    # Credentials in a URL never reach the message.
+    with pytest.raises(KnobError) as err:
+        app_role.checked_source("file://deploy:tok3n-value@/nonexistent/x.git", "main")
+    assert "tok3n-value" not in str(err.value) and "***@" in str(err.value)
+    assert app_role.checked_source("app", "main") == ROOT / "app"
