@@ -17,6 +17,7 @@ never be printed (a secret).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -32,7 +33,7 @@ class Case:
 
     @property
     def id(self) -> str:
-        return self.name.replace(" ", "-")
+        return re.sub(r"[^A-Za-z0-9_.]+", "-", self.name).strip("-")
 
 
 SECRET = "PEAKREADY_SECRET_"
