@@ -8,6 +8,7 @@ wrong value stops the deploy while nothing on the host has been touched yet.
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import re
 from pathlib import Path
@@ -121,15 +122,80 @@ def proxysql_deb(value: Any, _data: dict) -> str | None:
 
 
 def app_source(value: Any, _data: dict) -> str | None:
-    """A directory of this repository with the app, or a git URL."""
+    """A directory of this repository with the app, or a git URL. Whether it holds an app
+    (requirements.txt) is checked by the pre-flight (peakready/roles/app.py checked_source)."""
     if isinstance(value, str) and re.fullmatch(r"(https://|git@|ssh://|file://)[\w.@:/~+-]+", value):
         return None
-    if isinstance(value, str) and value and (ROOT / value).is_dir():
+    # Inside the repository only: "/etc" or "../elsewhere" would upload whatever is there.
+    if isinstance(value, str) and value and (ROOT / value).is_dir() and (ROOT / value).resolve().is_relative_to(ROOT):
         return None
-    return "a directory of this repository (this one does not exist) or a git URL (https://... or git@...)"
+    return "a directory of this repository (this one does not exist or is outside it) or a git URL (https://... or git@...)"
+
+
+def timezone(value: Any, _data: dict) -> str | None:
+    """An IANA zone this machine's tz database knows (Debian's tzdata has the same names)."""
+    shape = r"UTC|[A-Z][A-Za-z_+-]*(/[A-Za-z0-9_+-]+){1,2}"
+    known = available_timezones()
+    if isinstance(value, str) and re.fullmatch(shape, value) and (not known or value in known):
+        return None
+    close = difflib.get_close_matches(value, known, n=1) if isinstance(value, str) and known else []
+    hint = f" (the closest is {close[0]!r})" if close else ""
+    return f'an IANA name such as "UTC" or "Asia/Jakarta"{hint}'
+
+
+@functools.cache
+def available_timezones() -> frozenset[str]:
+    try:
+        import zoneinfo
+
+        return frozenset(zoneinfo.available_timezones())
+    except Exception:  # no tz database here: the shape check alone
+        return frozenset()
 
 
 HOST = r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+
+
+def server_names(value: Any, data: dict) -> str | None:
+    """At least one host name; with Let's Encrypt, only names it can certify (public DNS names)."""
+    if not isinstance(value, (list, tuple)) or not value or any(
+            not isinstance(v, str) or not re.fullmatch(HOST, v) for v in value):
+        return "a non-empty list of host names (example.com, localhost)"
+    if data.get("tls") == "letsencrypt":
+        private = [v for v in value if "." not in v or re.fullmatch(r"[0-9.]+", v)
+                   or v.rsplit(".", 1)[-1] in ("localhost", "local", "test", "invalid", "example", "internal")]
+        if private:
+            return f"public DNS names with tls = \"letsencrypt\" (Let's Encrypt cannot certify {private[0]!r})"
+    return None
+
+
+# Directories a backup_dir must never be (the role makes it 0700 root) nor lie under.
+SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run", "/sbin", "/sys", "/tmp", "/usr")
+SHARED_DIRS = ("/home", "/media", "/mnt", "/opt", "/root", "/srv", "/var", "/var/backups", "/var/cache", "/var/lib",
+               "/var/log", "/var/spool", "/var/tmp")
+
+
+def backup_dir(value: Any, _data: dict) -> str | None:
+    what = "a directory of its own, e.g. /var/backups/mariadb (absolute, no . or .. parts, not a system directory)"
+    if not isinstance(value, str) or not re.fullmatch(r"(/[A-Za-z0-9_][A-Za-z0-9._-]*)+", value):
+        return what
+    # (The pattern already refuses . and .. parts: no name starts with a dot.)
+    if value in SYSTEM_DIRS or value in SHARED_DIRS or value.startswith(tuple(d + "/" for d in SYSTEM_DIRS)):
+        return what
+    return None
+
+
+# Ports the stack's own services listen on: the app must not take one of them.
+STACK_PORTS = {3306: "MariaDB", 6379: "Redis", 6032: "ProxySQL admin", 6033: "ProxySQL", 8081: "nginx status"}
+
+
+def app_port(value: Any, data: dict) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1024 <= value <= 65535:
+        return "a whole number from 1024 to 65535"
+    taken = {**STACK_PORTS, data.get("sshd_port"): "sshd"}
+    if value in taken:
+        return f"a port no other service uses ({value} is {taken[value]}'s)"
+    return None
 
 
 def letsencrypt_email(value: Any, data: dict) -> str | None:
@@ -143,7 +209,7 @@ def letsencrypt_email(value: Any, data: dict) -> str | None:
 PORT = integer(1, 65535)
 USER = r"[a-z_][a-z0-9_]{0,31}"
 CHECKS: dict[str, Check] = {
-    "timezone": matching(r"UTC|[A-Z][A-Za-z_+-]*(/[A-Za-z0-9_+-]+){1,2}", 'an IANA name such as "UTC" or "Asia/Jakarta"'),
+    "timezone": timezone,
     "apt_cache_valid_s": integer(0, 7 * 86400),
     "base_packages": list_of(matching(r"[a-z0-9][a-z0-9+.-]+", "a package name"), "Debian package names"),
     "unattended_upgrades": boolean,
@@ -206,7 +272,7 @@ CHECKS: dict[str, Check] = {
     "mariadb_binlog_expire_days": integer(1, 99),
     "backup_time": matching(r"([01]\d|2[0-3]):[0-5]\d", 'a time "HH:MM"'),
     "backup_retention_days": integer(1, 3650),
-    "backup_dir": matching(r"/[A-Za-z0-9._/-]+", "an absolute path"),
+    "backup_dir": backup_dir,
     # Redis docs (eviction policies): the policies Redis knows.
     "redis_maxmemory_policy": one_of("allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru",
                                      "volatile-lfu", "volatile-random", "volatile-ttl", "noeviction"),
@@ -222,7 +288,7 @@ CHECKS: dict[str, Check] = {
     "app_module": matching(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", '"module:object", e.g. peakready_app.main:app'),
     "app_worker_class": one_of("uvicorn", "sync", "gthread"),
     "app_migrate_module": matching(r"([A-Za-z_][\w.]*)?", "a Python module name, or \"\""),
-    "app_port": integer(1024, 65535),
+    "app_port": app_port,
     "app_releases_kept": integer(2, 100),
     "app_max_requests": integer(0, 10_000_000),
     "app_max_requests_jitter": integer(0, 10_000_000),
@@ -231,7 +297,7 @@ CHECKS: dict[str, Check] = {
     "app_cache_ttl_outlet_s": integer(1, 86400),
     "app_cache_ttl_menu_s": integer(1, 86400),
     "app_cache_ttl_featured_s": integer(1, 86400),
-    "server_names": list_of(matching(HOST, "a host name"), "host names (example.com, localhost)"),
+    "server_names": server_names,
     "tls": one_of("off", "self-signed", "letsencrypt"),
     "letsencrypt_email": letsencrypt_email,
     "rate_limit_write_rps": integer(1, 1_000_000),

@@ -196,6 +196,20 @@ def plan_memory_and_services(p: HostPlan, k: dict, web_clients: int, backlog: in
     # What is left is shared by the app, MariaDB and Redis, by weight, among the roles present.
     weights = {role: k[f"memory_weight_{role}"] for role in ("app", "db", "cache") if role in roles}
     left = h.ram_mb - sum(p.memory_mb.values())
+    # The least each weighted role runs with: one worker, the smallest Redis, the smallest buffer pool.
+    least = {"app": APP_MASTER_MB + k["app_worker_memory_mb"],
+             "cache": REDIS_BASE_MB + math.ceil(MIN_REDIS_MB * (1 + k["redis_fork_headroom"])),
+             "db": MARIADB_BASE_MB + MIN_BUFFER_POOL_MB}
+    need = sum(least[role] for role in weights)
+    if left < need < h.ram_mb - left:
+        # Not a matter of weights: what is taken before the share (OS, nginx, ProxySQL) is too big
+        # (bigger than what the roles need), and the knob behind the biggest of those is to blame.
+        # The other way round, the roles' own checks below name their knobs.
+        part, mb = max(p.memory_mb.items(), key=lambda item: item[1])
+        raise PlanError(
+            f"on {h.name} ({h.ram_mb} MB), {', '.join(f'{n} {v} MB' for n, v in p.memory_mb.items())} leave "
+            f"{left} MB, less than the {need} MB the {', '.join(ROLE_NAMES[r] for r in weights)} need at the least: "
+            f"lower {MEMORY_KNOBS[part]} or give the host more RAM.")
     share = {role: left * w / sum(weights.values()) for role, w in weights.items()} if weights else {}
 
     if "app" in roles:

@@ -1,6 +1,6 @@
 """Checks that run for every host before the first operation, so bad input changes nothing.
 
-`check_host()` validates the inventory, the knobs and the secrets, then sizes the whole inventory with the
+`check_host()` validates the inventory, the knobs, the app's source and the secrets, then sizes the whole inventory with the
 capacity plan from live facts (every host's cores and RAM) and returns this host's part of it.
 """
 
@@ -14,6 +14,7 @@ from pyinfra import host, state
 from peakready import knobs
 from peakready.facts import HostSize, ListeningTcpPorts
 from peakready.plan import GROUP_ROLES, HostFacts, HostPlan, make_plan
+from peakready.roles.app import checked_source
 from peakready.secrets import Secrets
 
 # RFC 1123 host names (or an IPv4/IPv6 address, or a connector name such as @docker/x).
@@ -22,15 +23,7 @@ HOSTNAME = re.compile(r"(@[a-z]+/)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)
 
 def check_host() -> HostPlan:
     """This host's plan, or KnobError (one sentence naming the setting) when it cannot be deployed."""
-    if not HOSTNAME.fullmatch(host.name):
-        raise knobs.KnobError(f"host {host.name!r} in the inventory is not a valid host name or address.")
-    for group in host.groups:
-        # pyinfra also puts a host in a group named after its inventory file: only a name close
-        # to one of ours is a typo (a host in "web_server" would silently get no web role).
-        close = difflib.get_close_matches(group, GROUP_ROLES, n=1, cutoff=0.8)
-        if group not in GROUP_ROLES and close:
-            raise knobs.KnobError(f"host {host.name} is in inventory group {group!r}: did you mean {close[0]!r}?")
-    data = knobs.check(host.data.dict())
+    data = check_inputs(host.name, host.groups, host.data.dict())
     if data["firewall"]:
         # The firewall opens sshd_port: it must be the port sshd really listens on, or the deploy
         # would lock itself (and the operator) out.
@@ -49,6 +42,24 @@ def check_host() -> HostPlan:
                 f"{service} on {host.name} would serve app_servers on other hosts, which peakready does not "
                 "set up yet: put app_servers, db_primary and cache_servers on one host for now.")
     return plan
+
+
+def check_inputs(name: str, groups, data: dict) -> dict:
+    """What is checked without asking the host: its name and groups in the inventory, the knobs, and
+    the app's source (it exists, is fetched, has requirements.txt). Returns the knobs (defaults
+    overlaid with `data`), or raises KnobError."""
+    if not HOSTNAME.fullmatch(name):
+        raise knobs.KnobError(f"host {name!r} in the inventory is not a valid host name or address.")
+    for group in groups:
+        # pyinfra also puts a host in a group named after its inventory file: only a name close
+        # to one of ours is a typo (a host in "web_server" would silently get no web role).
+        close = difflib.get_close_matches(group, GROUP_ROLES, n=1, cutoff=0.8)
+        if group not in GROUP_ROLES and close:
+            raise knobs.KnobError(f"host {name} is in inventory group {group!r}: did you mean {close[0]!r}?")
+    checked = knobs.check(data)
+    if "app_servers" in groups:
+        checked_source(checked["app_source"], checked["app_ref"])
+    return checked
 
 
 def inventory_secrets() -> Secrets:

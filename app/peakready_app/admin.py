@@ -76,6 +76,11 @@ async def replace_item(request: Request) -> JSONResponse:
     return JSONResponse(repo.menu_item_json(after))
 
 
+async def item(request: Request) -> JSONResponse:
+    """PUT replaces the item, DELETE deletes it (the route allows only these two)."""
+    return await (replace_item if request.method == "PUT" else delete_item)(request)
+
+
 async def delete_item(request: Request) -> JSONResponse:
     require_admin(request)
     item_id = parse_id(request.path_params["id"])

@@ -110,8 +110,9 @@ def create_app() -> Starlette:
         Route("/api/v1/menu", public.list_menu),
         Route("/api/v1/menu/featured", public.list_featured),
         Route("/api/v1/admin/menu", admin.create_item, methods=["POST"]),
-        Route("/api/v1/admin/menu/{id}", admin.replace_item, methods=["PUT"]),
-        Route("/api/v1/admin/menu/{id}", admin.delete_item, methods=["DELETE"]),
+        # One route for both methods, so a 405 there answers Allow: PUT, DELETE (two routes each
+        # answered with their own method only).
+        Route("/api/v1/admin/menu/{id}", admin.item, methods=["PUT", "DELETE"]),
         Route("/api/v1/bookings", bookings.create_booking, methods=["POST"]),
     ]
     handlers = {

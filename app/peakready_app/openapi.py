@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from .validation import CATEGORIES, MAX_ID, MAX_PRICE_IDR
+from .validation import CATEGORIES, CONTROL, CONTROL_BUT_LINES, MAX_ID, MAX_PRICE_IDR
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -23,6 +23,14 @@ def _list_of(name: str) -> dict[str, Any]:
 
 
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+def _text(low: int, high: int, pattern: str = CONTROL, **extra: Any) -> dict[str, Any]:
+    """A string of low to high characters (low counted without surrounding spaces) without control
+    characters (a description may hold tabs and line breaks): what validation.py accepts."""
+    return {"type": "string", "minLength": low, "maxLength": high, "pattern": f"^[^{pattern}]*$", **extra}
+
+
 X_CACHE = {"X-Cache": {"description": "hit, miss, bypass (Redis unavailable) or off (CACHE=off)",
                        "schema": {"type": "string", "enum": ["hit", "miss", "bypass", "off"]}}}
 UNAVAILABLE = _error("MariaDB is unavailable")
@@ -131,8 +139,8 @@ OPENAPI: dict[str, Any] = {
                 "required": ["outlet_id", "category", "name", "price_idr"],
                 "properties": {
                     "outlet_id": ID, "category": {"enum": list(CATEGORIES)},
-                    "name": {"type": "string", "minLength": 1, "maxLength": 120},
-                    "description": {"type": "string", "maxLength": 500, "default": ""},
+                    "name": _text(1, 120),
+                    "description": _text(0, 500, CONTROL_BUT_LINES, default=""),
                     "price_idr": {"type": "integer", "minimum": 1, "maximum": MAX_PRICE_IDR},
                     "is_featured": {"type": "boolean", "default": False},
                     "is_available": {"type": "boolean", "default": True}}},
@@ -140,8 +148,9 @@ OPENAPI: dict[str, Any] = {
                 "type": "object", "additionalProperties": False,
                 "required": ["outlet_id", "name", "phone", "party_size", "time"],
                 "properties": {
-                    "outlet_id": ID, "name": {"type": "string", "minLength": 1, "maxLength": 100},
-                    "phone": {"type": "string", "examples": ["+62 812 3456 7890"]},
+                    "outlet_id": ID, "name": _text(1, 100),
+                    "phone": _text(6, 32, examples=["+62 812 3456 7890"],
+                                   description="digits, spaces, ()- and an optional leading +"),
                     "party_size": {"type": "integer", "minimum": 1, "maximum": 20},
                     "time": {"type": "string", "format": "date-time",
                              "description": "with a UTC offset; in the future, within a year"}}},

@@ -80,10 +80,27 @@ def _int(data: Mapping[str, Any], name: str, low: int, high: int) -> int:
     return value
 
 
-def _str(data: Mapping[str, Any], name: str, low: int, high: int) -> str:
+# Control characters (C0, DEL, C1) have no place in a name or a phone number; a description may
+# hold tabs and line breaks. openapi.py publishes the same rules as JSON Schema patterns.
+CONTROL = r"\x00-\x1f\x7f-\x9f"
+CONTROL_BUT_LINES = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+LINE_TEXT = re.compile(f"[^{CONTROL}]*")
+MULTILINE_TEXT = re.compile(f"[^{CONTROL_BUT_LINES}]*")
+
+
+def _str(data: Mapping[str, Any], name: str, low: int, high: int, text: re.Pattern[str] = LINE_TEXT) -> str:
+    """The value stripped: at most `high` characters as sent, at least `low` once stripped."""
     value = data[name]
-    if not isinstance(value, str) or not low <= len(value.strip()) <= high:
+    if not isinstance(value, str) or len(value) > high or len(value.strip()) < low:
         raise InvalidInput(f"{name} must be a string of {low} to {high} characters")
+    # JSON can carry lone UTF-16 surrogates ("\ud800"): valid in a Python str, not in UTF-8, so
+    # the database driver would fail to encode them (a 500 before this check).
+    if not text.fullmatch(value):
+        raise InvalidInput(f"{name} must be text without control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{name} must be valid Unicode text (no lone surrogates)") from None
     return value.strip()
 
 
@@ -115,7 +132,7 @@ class MenuItemInput:
             outlet_id=_int(data, "outlet_id", 1, MAX_ID),
             category=parse_category(data["category"]),
             name=_str(data, "name", 1, 120),
-            description=_str(data, "description", 0, 500) if "description" in data else "",
+            description=_str(data, "description", 0, 500, MULTILINE_TEXT) if "description" in data else "",
             price_idr=_int(data, "price_idr", 1, MAX_PRICE_IDR),
             is_featured=_bool(data, "is_featured", False),
             is_available=_bool(data, "is_available", True),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import re
 import shlex
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from peakready import ROOT
+from peakready.knobs import KnobError
 from peakready.ops import config_file
 from peakready.plan import HostPlan
 from peakready.secrets import Secrets
@@ -44,6 +46,7 @@ CACHE = ROOT / ".peakready"
 READY = ".peakready-release"  # written last: a release without it is incomplete
 WORKER_CLASSES = {"uvicorn": "uvicorn_worker.UvicornWorker", "sync": "sync", "gthread": "gthread"}
 SKIP = {"__pycache__", ".git", ".venv", "venv", ".pytest_cache", ".mypy_cache"}
+GIT_TIMEOUT_S = 120
 
 
 def paths(data) -> dict[str, str]:
@@ -58,19 +61,56 @@ def paths(data) -> dict[str, str]:
 
 def source_dir(data) -> Path:
     """The app's code on this machine: the repository's directory, or a checkout of the git URL."""
-    if "://" not in data.app_source and not data.app_source.startswith("git@"):
-        return ROOT / data.app_source
-    checkout = CACHE / "src" / hashlib.sha256(data.app_source.encode()).hexdigest()[:16]
+    return checked_source(data.app_source, data.app_ref)
+
+
+# (cache directory, app_source, app_ref) -> its checkout, fetched once per run.
+_FETCHED: dict[tuple[str, str, str], Path] = {}
+
+
+def redact(url: str) -> str:
+    """A URL without the credentials it may carry (https://user:token@host/...)."""
+    return re.sub(r"//[^/@]*@", "//***@", url)
+
+
+def checked_source(source: str, ref: str) -> Path:
+    """
+    The app's code on this machine, checked before the first change (the pre-flight calls this):
+    a directory of the repository, or a git URL fetched at `ref` (once per run; each ref has its
+    own checkout). Raises KnobError naming app_source when it cannot be fetched or holds no
+    requirements.txt.
+    """
+    if "://" not in source and not source.startswith("git@"):
+        src = ROOT / source
+    else:
+        key = (str(CACHE), source, ref)
+        if key not in _FETCHED:
+            _FETCHED[key] = fetch(source, ref)
+        src = _FETCHED[key]
+    if not (src / "requirements.txt").is_file():
+        raise KnobError(f"app_source {redact(source)} has no requirements.txt: pin the app's dependencies there "
+                        "(pip freeze > requirements.txt).")
+    return src
+
+
+def fetch(source: str, ref: str) -> Path:
+    checkout = CACHE / "src" / hashlib.sha256(f"{source}\0{ref}".encode()).hexdigest()[:16]
     try:
         if not (checkout / ".git").exists():
-            subprocess.run(["git", "clone", "--quiet", data.app_source, str(checkout)], check=True, capture_output=True)
-        subprocess.run(["git", "-C", str(checkout), "fetch", "--quiet", "origin", data.app_ref], check=True,
-                       capture_output=True)
+            subprocess.run(["git", "clone", "--quiet", "--no-checkout", source, str(checkout)], check=True,
+                           capture_output=True, timeout=GIT_TIMEOUT_S)
+        subprocess.run(["git", "-C", str(checkout), "fetch", "--quiet", "origin", ref], check=True,
+                       capture_output=True, timeout=GIT_TIMEOUT_S)
         subprocess.run(["git", "-C", str(checkout), "checkout", "--quiet", "--force", "FETCH_HEAD"], check=True,
-                       capture_output=True)
+                       capture_output=True, timeout=GIT_TIMEOUT_S)
     except subprocess.CalledProcessError as exc:
-        raise PyinfraError(f"app_source {data.app_source} at app_ref {data.app_ref} could not be fetched: "
-                           f"{exc.stderr.decode(errors='replace').strip().splitlines()[-1:]}") from None
+        lines = exc.stderr.decode(errors="replace").strip().splitlines()
+        why = next((line for line in lines if line.startswith("fatal:")), lines[-1] if lines else "git failed")
+        raise KnobError(f"app_source {redact(source)} at app_ref {ref} could not be fetched ({redact(why)}): "
+                        "check the URL, its access and app_ref.") from None
+    except subprocess.TimeoutExpired:
+        raise KnobError(f"app_source {redact(source)} at app_ref {ref} could not be fetched in {GIT_TIMEOUT_S} s: "
+                        "check the URL and that this machine reaches it.") from None
     return checkout
 
 
@@ -228,9 +268,7 @@ def app(plan: HostPlan, secrets: Secrets):
              "menu": data.app_cache_ttl_menu_s, "featured": data.app_cache_ttl_featured_s},
     )
 
-    src = source_dir(data)
-    if not (src / "requirements.txt").is_file():
-        raise PyinfraError(f"app_source {data.app_source} has no requirements.txt: pin the app's dependencies there.")
+    src = source_dir(data)  # checked by the pre-flight: it exists and has requirements.txt
     release_id, tarball = release_tarball(src)
     # The full version: markers such as python_full_version < "3.11.3" (bookworm has 3.11.2) count.
     python = host.get_fact(Command, command="python3 -c 'import platform; print(platform.python_version())'")

@@ -8,9 +8,13 @@ import gzip
 import http.client
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -163,13 +167,40 @@ def test_nginx_runs_the_planned_sizes(host, plan):
     assert "server_tokens off;" in conf
 
 
-def test_an_unknown_host_is_dropped_and_headers_are_safe(test_vps):
+def requests_reaching_the_app(host, knobs) -> int:
+    """Requests the app itself counted (peakready_http_requests_total of every worker), read from
+    inside the VPS straight from the app, less its own /metrics reads."""
+    text = host.check_output(f"curl -s http://127.0.0.1:{knobs['app_port']}/metrics")
+    counts = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith("peakready_http_requests_total{") and 'route="/metrics"' not in line]
+    assert counts, "the app counts its requests"
+    return int(sum(counts))
+
+
+def logged(host, probe: str) -> str:
+    """nginx's access-log line of the request whose URL holds `probe` (one request, one line)."""
+    lines = host.check_output(f"grep -F {probe} /var/log/nginx/access.log || true").splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def new_probe() -> str:
+    return f"probe={uuid.uuid4().hex}"
+
+
+def test_an_unknown_host_is_dropped_before_the_app_and_headers_are_safe(host, test_vps, knobs):
+    before = requests_reaching_the_app(host, knobs)
+    probe = new_probe()
     with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
-        request(test_vps, "/health", host="attacker.example")
+        request(test_vps, f"/health?{probe}", host="attacker.example")
+    # 444: closed without an answer; urt=-: no upstream was asked.
+    assert " 444 " in logged(host, probe) and "urt=- " in logged(host, probe)
     status, headers, _ = request(test_vps, "/health")
     assert status == 200
     assert headers["server"] == "nginx"  # no version
     assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+    # The counter counts: the good request is in it, the dropped one is not.
+    assert requests_reaching_the_app(host, knobs) == before + 1
 
 
 def test_json_is_gzipped(test_vps):
@@ -205,11 +236,71 @@ def test_a_burst_above_the_rate_limit_gets_429s_and_traffic_below_it_none(test_v
     assert limited[0][1]["content-type"] == "application/json"
 
 
-def test_an_oversized_body_never_reaches_the_app(test_vps, knobs):
+def test_an_oversized_body_never_reaches_the_app(host, test_vps, knobs):
+    before = requests_reaching_the_app(host, knobs)
+    probe = new_probe()
     body = b"x" * (knobs["client_max_body_size_kb"] * 1024 + 1)
-    status, _, _ = request(test_vps, "/api/v1/bookings", method="POST", body=body,
+    status, _, _ = request(test_vps, f"/api/v1/bookings?{probe}", method="POST", body=body,
                            headers={"Content-Type": "application/json"})
     assert status == 413
+    assert " 413 " in logged(host, probe) and "urt=- " in logged(host, probe)
+    assert requests_reaching_the_app(host, knobs) == before
+
+
+def nginx_timeout_s(host, directive: str) -> int:
+    conf = host.check_output("nginx -T 2>/dev/null")
+    return int(re.search(rf"^\s*{directive} (\d+)s;", conf, re.M).group(1))
+
+
+def slow_client(test_vps, head: bytes, dribble, bound_s: float) -> tuple[float, bytes]:
+    """Send `head`, then every 2 s `dribble(i)` (if any) until nginx closes the connection:
+    (seconds from the first byte until it closed, what it sent before closing)."""
+    sock = socket.create_connection(("127.0.0.1", test_vps.info["ports"]["http"]), timeout=bound_s)
+    start = time.monotonic()
+    try:
+        sock.sendall(head)
+        for i in range(int(bound_s)):
+            sock.settimeout(2 if dribble else bound_s)
+            try:
+                answer = sock.recv(4096)  # b"" once nginx has closed
+                return time.monotonic() - start, answer
+            except TimeoutError:
+                if dribble:
+                    sock.sendall(dribble(i))
+        raise AssertionError(f"nginx kept a slow client for {bound_s} s")
+    except (BrokenPipeError, ConnectionResetError):
+        return time.monotonic() - start, b""
+    finally:
+        sock.close()
+
+
+def test_slow_clients_are_cut_off_by_nginx_and_never_reach_the_app(host, test_vps, knobs):
+    """Slowloris: headers dribbled (a line every 2 s, never finished) are cut off once
+    client_header_timeout has passed since the first byte, however steadily they come; a body that
+    stalls longer than client_body_timeout between two reads is cut off too. nginx logs 408 with no
+    upstream, and the app counts neither."""
+    header_timeout = nginx_timeout_s(host, "client_header_timeout")
+    body_timeout = nginx_timeout_s(host, "client_body_timeout")
+    bound = max(header_timeout, body_timeout) + 10
+    header_probe, body_probe = new_probe(), new_probe()
+    head = f"GET /health?{header_probe} HTTP/1.1\r\nHost: localhost\r\n".encode()
+    post = (f"POST /api/v1/bookings?{body_probe} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            f"Idempotency-Key: slow-{body_probe[-12:]}\r\nContent-Length: 100\r\n\r\n{{\"outlet_id\": 1").encode()
+
+    before = requests_reaching_the_app(host, knobs)
+    with ThreadPoolExecutor(2) as pool:  # side by side: one wait for both
+        headers = pool.submit(slow_client, test_vps, head, lambda i: b"X-Slow-%d: x\r\n" % i, bound)
+        body = pool.submit(slow_client, test_vps, post, None, bound)  # 15 bytes of 100, then nothing
+        (header_s, header_answer), (body_s, body_answer) = headers.result(), body.result()
+
+    # Cut off by the timeouts (not before, not long after), with no answer worth sending.
+    assert header_timeout - 1 <= header_s <= header_timeout + 5, header_s
+    assert body_timeout - 1 <= body_s <= body_timeout + 5, body_s
+    for answer in (header_answer, body_answer):
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), answer[:100]
+    for probe in (header_probe, body_probe):
+        assert " 408 " in logged(host, probe) and "urt=- " in logged(host, probe)
+    assert requests_reaching_the_app(host, knobs) == before
 
 
 def test_stub_status_answers_on_loopback_only(host):

@@ -82,3 +82,20 @@ def test_error_is_one_sentence():
     with pytest.raises(knobs.KnobError) as err:
         knobs.check({"vm_swappiness": 500})
     assert "\n" not in str(err.value) and re.search(r"\.$|\?$", str(err.value))
+
+
+# The validators that look at more than one value (or at this machine) must not refuse good input:
+# tests/bad_input.py holds what they refuse.
+@pytest.mark.parametrize("data", [
+    {"timezone": "Asia/Jakarta"},
+    {"timezone": "America/Argentina/Buenos_Aires"},
+    {"backup_dir": "/var/backups/peakready"},
+    {"backup_dir": "/srv/backups"},
+    {"app_port": 8001},
+    {"sshd_port": 8022, "app_port": 8000},
+    {"server_names": ["localhost", "10.0.0.5"]},
+    {"tls": "letsencrypt", "letsencrypt_email": "ops@shop.example.com",
+     "server_names": ["shop.example.com", "www.shop.example.com"]},
+], ids=repr)
+def test_good_values_of_the_checked_together_knobs_pass(data):
+    assert knobs.check(data).items() >= data.items()

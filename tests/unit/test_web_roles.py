@@ -5,7 +5,9 @@ import re
 from types import SimpleNamespace
 from urllib.parse import unquote, urlsplit
 
-from peakready import knobs
+import pytest
+
+from peakready import ROOT, knobs
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
 from peakready.roles.app import database_urls, release_tarball
@@ -146,3 +148,22 @@ def test_without_the_cache_the_app_gets_no_redis_and_needs_no_cache_server():
     assert "CACHE='off'" in env and "REDIS_URL" not in env
     hosts = [HostFacts("a", 2, 4096, ("app_servers", "db_primary", "web_servers"))]
     assert make_plan(hosts, {"app_cache": False})["a"].app["workers"] >= 1
+
+
+def test_a_source_without_requirements_or_unreachable_is_a_knob_error_naming_app_source(tmp_path, monkeypatch):
+    """The pre-flight calls checked_source: these stop the deploy before its first change."""
+    import importlib
+
+    from peakready.knobs import KnobError
+
+    app_role = importlib.import_module("peakready.roles.app")
+    monkeypatch.setattr(app_role, "CACHE", tmp_path / "cache")
+    with pytest.raises(KnobError, match=r"^app_source templates has no requirements.txt"):
+        app_role.checked_source("templates", "main")
+    with pytest.raises(KnobError, match=r"^app_source file:///nonexistent/x.git at app_ref main could not be fetched"):
+        app_role.checked_source("file:///nonexistent/x.git", "main")
+    # Credentials in a URL never reach the message.
+    with pytest.raises(KnobError) as err:
+        app_role.checked_source("file://deploy:tok3n-value@/nonexistent/x.git", "main")
+    assert "tok3n-value" not in str(err.value) and "***@" in str(err.value)
+    assert app_role.checked_source("app", "main") == ROOT / "app"
