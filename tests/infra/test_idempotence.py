@@ -53,6 +53,11 @@ def out_of_line(host, test_vps, knobs):
 BAD_INPUT = {
     "a knob out of range": ({}, ["--data", "vm_swappiness=500"], "knob vm_swappiness"),
     "a firewall that would lock us out": ({}, ["--data", "sshd_port=2222"], "knob sshd_port = 2222 but sshd"),
+    "root logins off while the deploy logs in as root": ({}, ["--data", "sshd_permit_root_login=no"],
+                                                         "knob sshd_permit_root_login = 'no' but pyinfra logs in"),
+    "password logins off while the deploy logs in with one": (
+        {}, ["--data", "ssh_password=peakready-test-not-a-secret"],
+        "knob sshd_password_authentication = False but pyinfra logs in"),
     "an unknown knob": ({}, ["--data", "firewal=false"], "unknown knob 'firewal'"),
     "an impossible plan": ({}, ["--data", "app_workers=40"], "lower app_workers"),
     "an empty secret": ({"PEAKREADY_SECRET_REDIS_APP_PASSWORD": ""}, [],
