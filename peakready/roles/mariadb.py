@@ -85,7 +85,9 @@ def accounts_drift(current: dict | None, accounts: dict, db: str) -> list[str]:
 
 
 def accounts_sql(accounts: dict, db: str) -> str:
-    """Idempotent SQL for the whole desired state (passwords only ever in this uploaded file)."""
+    """Idempotent SQL for the whole desired state. Passwords go in as their stored hash (IDENTIFIED BY
+    PASSWORD), never in clear: MariaDB writes these statements to its binary log as they are, where
+    replicas, mariadb-binlog and any user with BINLOG MONITOR (SHOW BINLOG EVENTS) would read them."""
     lines = [
         # mysql_secure_installation's steps: no anonymous users, no remote root, no test database.
         "DELETE FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host <> 'localhost');",
@@ -99,7 +101,7 @@ def accounts_sql(accounts: dict, db: str) -> str:
             account = f"'{user}'@'{where}'"
             lines += [
                 f"CREATE USER IF NOT EXISTS {account};",
-                f"ALTER USER {account} IDENTIFIED BY '{password}';",
+                f"ALTER USER {account} IDENTIFIED BY PASSWORD '{native_hash(password)}';",
                 f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account};",
             ]
             if global_privs - {"USAGE"}:
@@ -113,7 +115,7 @@ def accounts_sql(accounts: dict, db: str) -> str:
 def accounts(data, secrets: Secrets):
     """
     The app's database and users, and mysql_secure_installation's clean-up, as root over the unix
-    socket. Runs only when MariadbAccounts shows a difference; the SQL (with the passwords) is
+    socket. Runs only when MariadbAccounts shows a difference; the SQL (with the passwords' hashes) is
     uploaded 0600, run and removed: it is in no command line and in no output.
     """
     wanted = desired_accounts(data, secrets)
