@@ -9,8 +9,10 @@ the app's Redis user cannot FLUSHALL, CONFIG, DEBUG or KEYS. This file does not 
 from __future__ import annotations
 
 import asyncio
+import json
 import resource
 import socket
+import subprocess
 import time
 
 import pytest
@@ -112,21 +114,17 @@ def test_data_tier_and_app_listen_on_loopback_only(host, plan):
 
 
 @pytest.fixture(scope="module")
-def redis_passwords(test_vps):
-    import json
-
+def redis_secrets(test_vps):
     from peakready.secrets import DIRECTORY
+    from tests.leaks import Redacted
 
-    secrets = json.loads((DIRECTORY / "docker.json").read_text())
-    return secrets["redis_admin_password"], secrets["redis_app_password"]
+    return Redacted(json.loads((DIRECTORY / "docker.json").read_text()))
 
 
-def resp(host, test_vps, *commands: list[str]) -> list[str]:
-    """Send RESP commands to Redis on the VPS's loopback in one connection (python3 in the VPS);
-    the replies' first lines. Passwords go through stdin, never a command line."""
-    import json
-    import subprocess
-
+def resp(test_vps, secrets, *commands: list[str]) -> list[str]:
+    """Send RESP commands to Redis on the VPS's loopback in one connection (python3 in the VPS); the
+    replies' first lines. A secret is named in a command as {secret_name} and put in here, so no
+    traceback or assertion shows it; the commands reach the VPS through stdin, never a command line."""
     script = (
         "import json, socket, sys\n"
         "cmds = json.load(sys.stdin)\n"
@@ -139,27 +137,36 @@ def resp(host, test_vps, *commands: list[str]) -> list[str]:
         "    out.append(f.readline().decode().strip())\n"
         "print(json.dumps(out))\n"
     )
+    filled = [[arg.format_map(secrets) for arg in cmd] for cmd in commands]
     res = subprocess.run(["docker", "exec", "-i", test_vps.name, "python3", "-c", script],
-                         input=json.dumps(list(commands)), capture_output=True, text=True, timeout=30)
+                         input=json.dumps(filled), capture_output=True, text=True, timeout=30)
     assert res.returncode == 0, res.stderr[-500:]
     return json.loads(res.stdout)
 
 
-def test_redis_answers_nothing_without_a_login(host, test_vps):
-    replies = resp(host, test_vps, ["PING"], ["GET", "menu:1"], ["INFO"], ["CONFIG", "GET", "*"])
+def test_redis_answers_nothing_without_a_login(test_vps, redis_secrets):
+    replies = resp(test_vps, redis_secrets, ["PING"], ["GET", "menu:1"], ["INFO"], ["CONFIG", "GET", "*"])
     assert all(r.startswith("-NOAUTH") for r in replies), replies
 
 
-def test_redis_default_user_takes_no_password_but_its_own(host, test_vps, redis_passwords, knobs):
-    admin, app = redis_passwords
-    wrong = ["AUTH", "default", ""], ["AUTH", "default", "not-the-password"], ["AUTH", "not-the-password"], \
-        ["AUTH", "default", app], ["AUTH", app]  # the app's password is not the default user's
-    for attempt in wrong:
-        replies = resp(host, test_vps, attempt, ["PING"])  # replies only in messages: never the attempt
-        assert replies[0].startswith("-WRONGPASS") or replies[0].startswith("-ERR"), replies
-        assert replies[1].startswith("-NOAUTH"), f"still logged out after a refused AUTH: {replies}"
-    # The control: the right passwords do log in, so the refusals above are about the password.
-    # (Replies computed outside the asserts: pytest would print the call's arguments, passwords included.)
-    as_admin = resp(host, test_vps, ["AUTH", "default", admin], ["PING"])
-    as_app = resp(host, test_vps, ["AUTH", knobs["redis_app_user"], app], ["PING"])
-    assert as_admin == ["+OK", "+PONG"] and as_app == ["+OK", "+PONG"]
+WRONG_LOGINS = {
+    "default, no password": ["AUTH", "default", ""],
+    "default, a wrong password": ["AUTH", "default", "not-the-password"],
+    "a wrong password, no user": ["AUTH", "not-the-password"],
+    "default, the app's password": ["AUTH", "default", "{redis_app_password}"],
+    "the app's password, no user": ["AUTH", "{redis_app_password}"],
+}
+
+
+@pytest.mark.parametrize("login", WRONG_LOGINS)
+def test_redis_default_user_takes_no_password_but_its_own(test_vps, redis_secrets, login):
+    replies = resp(test_vps, redis_secrets, WRONG_LOGINS[login], ["PING"])
+    assert replies[0].startswith(("-WRONGPASS", "-ERR")), replies
+    assert replies[1].startswith("-NOAUTH"), f"still logged out after a refused AUTH: {replies}"
+
+
+def test_redis_right_logins_work(test_vps, redis_secrets, knobs):
+    """The control: the right user and password do log in, so the refusals above are the password's."""
+    assert resp(test_vps, redis_secrets, ["AUTH", "default", "{redis_admin_password}"], ["PING"]) == ["+OK", "+PONG"]
+    assert resp(test_vps, redis_secrets, ["AUTH", knobs["redis_app_user"], "{redis_app_password}"], ["PING"]) == \
+        ["+OK", "+PONG"]

@@ -13,6 +13,8 @@ import subprocess
 import paramiko
 import pytest
 
+from tests.leaks import Hidden
+
 PROBE = "peakready-probe"
 # sshd -T prints prohibit-password under its old name.
 SSHD_T_NAMES = {"prohibit-password": "without-password", "no": "no"}
@@ -34,7 +36,7 @@ def test_sshd_applies_the_login_policy(host, knobs):
 @pytest.fixture
 def probe_password(host, test_vps):
     """A user with a password: exactly what a password login needs, if sshd allowed one."""
-    password = secrets.token_urlsafe(18)
+    password = Hidden(secrets.token_urlsafe(18))  # its repr hides it (tests/leaks.py)
     subprocess.run(["docker", "exec", "-i", test_vps.name, "sh", "-c",
                     f"useradd --create-home --shell /bin/sh {PROBE} && chpasswd"],
                    input=f"{PROBE}:{password}\n", text=True, check=True)
