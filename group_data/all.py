@@ -21,6 +21,12 @@ unattended_reboot_time = "04:30"
 
 # The port sshd listens on; the firewall keeps it open so the deploy never locks itself out.
 sshd_port = 22
+# sshd accepts passwords (true) or keys only (false, the default: passwords can be guessed). The
+# deploy refuses to turn them off while it logs in with ssh_password itself.
+sshd_password_authentication = False
+# Whether root may log in over SSH: "prohibit-password" (by key only, the default) or "no" (log in as a
+# sudo user). The deploy refuses "no" while it logs in as root itself (ssh_user).
+sshd_permit_root_login = "prohibit-password"
 # nftables on every host: inbound traffic is dropped except sshd_port and firewall_tcp_ports.
 firewall = True
 # Inbound TCP ports open to everyone besides sshd_port: HTTP and HTTPS.

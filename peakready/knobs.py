@@ -216,6 +216,10 @@ CHECKS: dict[str, Check] = {
     "unattended_reboot": boolean,
     "unattended_reboot_time": matching(r"([01]\d|2[0-3]):[0-5]\d", 'a time "HH:MM"'),
     "sshd_port": PORT,
+    "sshd_password_authentication": boolean,
+    # sshd_config(5) also knows "yes" and "forced-commands-only": a root password login is what
+    # this knob exists to forbid, and forced commands are not how anyone deploys.
+    "sshd_permit_root_login": one_of("prohibit-password", "no"),
     "firewall": boolean,
     "firewall_tcp_ports": list_of(PORT, "port numbers from 1 to 65535"),
     "firewall_allow_dhcp_client": boolean,

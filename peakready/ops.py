@@ -168,3 +168,26 @@ def open_files_limit(unit: str, nofile: int, why: str):
     )
     systemd.daemon_reload(name=f"Reload systemd units for {service}", _if=dropin.did_change)
     return dropin
+
+
+def hardening(unit: str, template: str, **data):
+    """
+    A sandbox for a unit the distribution ships (nginx, mariadb): templates/<template> as the drop-in
+    <unit>.d/peakready-hardening.conf, systemd reloaded when it changes. Returns the drop-in's
+    operation, for the role to restart the service `_if` it changed (a sandbox applies at start).
+
+    **Example:**
+
+    .. code:: python
+
+        sandbox = hardening("nginx", "nginx/hardening.conf.j2", writable=["/var/log/nginx"])
+    """
+    from pyinfra.operations import systemd
+
+    service = unit.removesuffix(".service")
+    dropin = config_file(
+        name=f"{service} sandboxed (systemd-analyze security)", template=template,
+        dest=f"/etc/systemd/system/{service}.service.d/peakready-hardening.conf", **data,
+    )
+    systemd.daemon_reload(name=f"Reload systemd units for {service}'s sandbox", _if=dropin.did_change)
+    return dropin

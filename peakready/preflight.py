@@ -34,6 +34,12 @@ def check_host() -> HostPlan:
                 f"knob sshd_port = {data['sshd_port']} but sshd on {host.name} listens on "
                 f"{', '.join(map(str, sshd_ports))}: set sshd_port to that port, or the firewall would lock you out."
             )
+    from pyinfra.connectors.ssh import SSHConnector
+
+    problem = ssh_lockout(data, host.name, issubclass(host.connector_cls, SSHConnector),
+                          host.data.get("ssh_user"), bool(host.data.get("ssh_password")))
+    if problem:
+        raise knobs.KnobError(problem)
     inventory_secrets().check_all()
     plan = inventory_plan(data)[host.name]
     for service, part in (("MariaDB", plan.mariadb), ("Redis", plan.redis)):
@@ -60,6 +66,31 @@ def check_inputs(name: str, groups, data: dict) -> dict:
     if "app_servers" in groups:
         checked_source(checked["app_source"], checked["app_ref"])
     return checked
+
+
+def ssh_lockout(data: dict, host_name: str, via_ssh: bool, ssh_user: str | None, ssh_password: bool) -> str | None:
+    """The sentence that stops a deploy whose sshd login policy would refuse the login the deploy
+    itself uses (and lock the operator out with it), or None.
+
+    The login is the inventory's: ssh_user (unset counts as root, pyinfra's usual login on a fresh
+    VPS, so an unknown user errs on the side of refusing) and ssh_password (set: a password login,
+    whatever keys paramiko may also try). Other connectors (@docker, @local) use no sshd login.
+    """
+    if not via_ssh:
+        return None
+    user = ssh_user or "root"
+    if user == "root" and data["sshd_permit_root_login"] == "no":
+        return (f"knob sshd_permit_root_login = 'no' but pyinfra logs in to {host_name} as root (ssh_user): "
+                "log in as a sudo user (ssh_user, _sudo) first, or keep sshd_permit_root_login = 'prohibit-password'.")
+    if ssh_password and not data["sshd_password_authentication"]:
+        return (f"knob sshd_password_authentication = False but pyinfra logs in to {host_name} with a password "
+                "(ssh_password): authorise a key for it (ssh-copy-id, then ssh_key) and drop ssh_password, or "
+                "set sshd_password_authentication = True.")
+    if ssh_password and user == "root":
+        return (f"knob sshd_permit_root_login = 'prohibit-password' lets root in by key only but pyinfra logs in to "
+                f"{host_name} as root with a password (ssh_password): authorise a key for root (ssh-copy-id, then "
+                "ssh_key) and drop ssh_password.")
+    return None
 
 
 def inventory_secrets() -> Secrets:
@@ -90,6 +121,6 @@ def inventory_plan(data: dict):
 # Knobs make_plan reads: they must be the same on every host.
 PLAN_KNOBS = set(knobs.CHECKS) - {
     "timezone", "apt_cache_valid_s", "base_packages", "unattended_upgrades", "unattended_reboot",
-    "unattended_reboot_time", "sshd_port", "firewall", "firewall_tcp_ports", "firewall_allow_dhcp_client",
-    "swap_file_mb", "swap_when_ram_below_mb",
+    "unattended_reboot_time", "sshd_port", "sshd_password_authentication", "sshd_permit_root_login",
+    "firewall", "firewall_tcp_ports", "firewall_allow_dhcp_client", "swap_file_mb", "swap_when_ram_below_mb",
 }

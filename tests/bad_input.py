@@ -109,6 +109,11 @@ CASES = [
     Case("an app module without its object", {"app_module": "peakready_app.main"}, ("knob app_module",)),
     # --- only the live host can tell --------------------------------------------------------------
     Case("a firewall that would lock us out", {"sshd_port": 2222}, ("knob sshd_port = 2222 but sshd",), live=True),
+    # The deploy logs in to the local VPS as root, by key (inventories/docker.py).
+    Case("root logins off while the deploy logs in as root", {"sshd_permit_root_login": "no"},
+         ("knob sshd_permit_root_login = 'no' but pyinfra logs in",), live=True),
+    Case("password logins off while the deploy logs in with one", {"ssh_password": "peakready-test-not-a-secret"},
+         ("knob sshd_password_authentication = False but pyinfra logs in",), live=True),
 ]
 
 assert len({c.name for c in CASES}) == len(CASES), "case names are unique"

@@ -54,11 +54,17 @@ class Pool:
 
     async def _connect(self) -> Any:
         url = self._url
-        conn = await asyncmy.connect(
-            host=url.host, port=url.port, user=url.user, password=url.password, database=url.database,
-            charset="utf8mb4", autocommit=True, connect_timeout=self._connect_timeout_s,
-            init_command="SET time_zone = '+00:00'",
-        )
+        try:
+            conn = await asyncmy.connect(
+                host=url.host, port=url.port, user=url.user, password=url.password, database=url.database,
+                charset="utf8mb4", autocommit=True, connect_timeout=self._connect_timeout_s,
+                init_command="SET time_zone = '+00:00'",
+            )
+        except RuntimeError as exc:
+            # asyncmy reads the new transport's socket to set keepalive; when the server closed the
+            # connection at once (MariaDB shutting down) it raises "Transport does not expose socket
+            # instance": a lost connection (503, retry), not a bug in the request (500).
+            raise ConnectionResetError(f"connection closed while connecting: {exc}") from exc
         DB_OPEN.inc()
         return conn
 

@@ -17,6 +17,17 @@ from peakready.secrets import Secrets
 # which nft reads names from; minimal images lack it).
 ROLE_PACKAGES = ["netbase", "nftables", "procps", "systemd-timesyncd", "tzdata", "unattended-upgrades"]
 SWAP_FILE = "/swapfile"
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/10-peakready.conf"
+# The staged drop-in is checked as sshd will read it: first, then the whole current config
+# (`sshd -t` on a throwaway main file including both); and the main file must include
+# sshd_config.d/*.conf at all, or the drop-in would be silently ignored.
+SSHD_CHECK = (
+    "t=$(mktemp) && printf 'Include %s\\nInclude /etc/ssh/sshd_config\\n' {path} > \"$t\" && sshd -t -f \"$t\"; "
+    "rc=$?; rm -f \"$t\"; [ $rc -eq 0 ] || exit 1; "
+    "grep -Eq '^[[:space:]]*Include[[:space:]]+/etc/ssh/sshd_config\\.d/\\*\\.conf' /etc/ssh/sshd_config || "
+    "{{ echo 'peakready: /etc/ssh/sshd_config does not include sshd_config.d/*.conf: add that Include line at its "
+    "top, or the login policy would not apply' >&2; exit 1; }}"
+)
 
 
 def sysctls(plan: HostPlan, current_file_max: int | None) -> dict[str, object]:
@@ -75,6 +86,7 @@ def base(plan: HostPlan, secrets: Secrets):
 
     swap(data, container, left_to_host)
     firewall(data, container)
+    sshd(data)
 
     config_file(
         name="Security updates every day (unattended-upgrades)",
@@ -127,6 +139,23 @@ def swap(data, container: str | None, left_to_host: list[str]) -> None:
         server.shell(name=f"Turn on swap at {SWAP_FILE}", commands=[f"swapon {SWAP_FILE}"])
     files.line(name="Keep the swap file on at boot", path="/etc/fstab",
                line=f"{SWAP_FILE} none swap sw 0 0")
+
+
+def sshd(data) -> None:
+    """Who may log in over SSH: keys only and root by key only by default (pre-flight has already
+    refused a policy that would lock this deploy out). Checked with `sshd -t` before sshd reloads."""
+    dropin = config_file(
+        name=f"SSH logins: passwords {'on' if data.sshd_password_authentication else 'off'}, "
+             f"root {data.sshd_permit_root_login} ({SSHD_DROPIN})",
+        template="base/sshd.conf.j2",
+        dest=SSHD_DROPIN,
+        check=SSHD_CHECK,
+        password_authentication=data.sshd_password_authentication,
+        permit_root_login=data.sshd_permit_root_login,
+    )
+    # A reload (HUP) keeps the sessions that are open, this deploy's own included.
+    systemd.service(name="Reload sshd for its login policy", service="ssh.service", reloaded=True,
+                    _if=dropin.did_change)
 
 
 def firewall(data, container: str | None) -> None:

@@ -12,11 +12,14 @@ from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
 from peakready.facts import MariadbAccounts
-from peakready.ops import config_file, open_files_limit, restart_or_roll_back
+from peakready.ops import config_file, hardening, open_files_limit, restart_or_roll_back
 from peakready.plan import HostPlan
 from peakready.secrets import Secrets
 
 CNF = "/etc/mysql/mariadb.conf.d/60-peakready.cnf"
+LOG_DIR = "/var/log/mysql"
+# All MariaDB writes under its sandbox: data (and binary logs), logs, the socket's directory.
+WRITABLE = ["/var/lib/mysql", LOG_DIR, "/run/mysqld"]
 # mariadbd reads the new file after all the others and reports any unknown or bad value.
 CHECK = ("out=$(mariadbd --defaults-extra-file={path} --help --verbose 2>&1); "
          "if [ $? -ne 0 ] || printf '%s' \"$out\" | grep -q '\\[ERROR\\]'; then "
@@ -82,7 +85,9 @@ def accounts_drift(current: dict | None, accounts: dict, db: str) -> list[str]:
 
 
 def accounts_sql(accounts: dict, db: str) -> str:
-    """Idempotent SQL for the whole desired state (passwords only ever in this uploaded file)."""
+    """Idempotent SQL for the whole desired state. Passwords go in as their stored hash (IDENTIFIED BY
+    PASSWORD), never in clear: MariaDB writes these statements to its binary log as they are, where
+    replicas, mariadb-binlog and any user with BINLOG MONITOR (SHOW BINLOG EVENTS) would read them."""
     lines = [
         # mysql_secure_installation's steps: no anonymous users, no remote root, no test database.
         "DELETE FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host <> 'localhost');",
@@ -96,7 +101,7 @@ def accounts_sql(accounts: dict, db: str) -> str:
             account = f"'{user}'@'{where}'"
             lines += [
                 f"CREATE USER IF NOT EXISTS {account};",
-                f"ALTER USER {account} IDENTIFIED BY '{password}';",
+                f"ALTER USER {account} IDENTIFIED BY PASSWORD '{native_hash(password)}';",
                 f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account};",
             ]
             if global_privs - {"USAGE"}:
@@ -110,7 +115,7 @@ def accounts_sql(accounts: dict, db: str) -> str:
 def accounts(data, secrets: Secrets):
     """
     The app's database and users, and mysql_secure_installation's clean-up, as root over the unix
-    socket. Runs only when MariadbAccounts shows a difference; the SQL (with the passwords) is
+    socket. Runs only when MariadbAccounts shows a difference; the SQL (with the passwords' hashes) is
     uploaded 0600, run and removed: it is in no command line and in no output.
     """
     wanted = desired_accounts(data, secrets)
@@ -131,8 +136,9 @@ def mariadb(plan: HostPlan, secrets: Secrets):
 
     override = open_files_limit("mariadb", plan.nofile["mariadb"],
                                 "open_files_limit cannot go above the unit's limit")
-    files.directory(name="MariaDB's log directory (slow query log)", path="/var/log/mysql",
+    files.directory(name="MariaDB's log directory (slow query log)", path=LOG_DIR,
                     user="mysql", group="adm", mode=2750)
+    sandbox = hardening("mariadb", "mariadb/hardening.conf.j2", writable=WRITABLE)
     cnf = config_file(
         name=f"MariaDB config: buffer pool {m['innodb_buffer_pool_mb']} MB, {m['max_connections']} connections",
         template="mariadb/60-peakready.cnf.j2",
@@ -148,7 +154,7 @@ def mariadb(plan: HostPlan, secrets: Secrets):
     )
     systemd.service(name="MariaDB on, now and at boot", service="mariadb.service", running=True, enabled=True)
     restart_or_roll_back(name="Restart MariaDB for its new config", service="mariadb", config=CNF,
-                         _if=any_changed(cnf, override))
+                         _if=any_changed(cnf, override, sandbox))
 
     if m["primary"]:
         # Replicas get the database and users from the primary's binary log.
@@ -169,7 +175,7 @@ def backups(data) -> None:
         )
     service = config_file(
         name="Backup service", template="mariadb/peakready-mariadb-backup.service.j2",
-        dest="/etc/systemd/system/peakready-mariadb-backup.service", db=db,
+        dest="/etc/systemd/system/peakready-mariadb-backup.service", db=db, backup_dir=data.backup_dir,
     )
     timer = config_file(
         name=f"Backup every day at {data.backup_time}", template="mariadb/peakready-mariadb-backup.timer.j2",

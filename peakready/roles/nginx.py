@@ -11,12 +11,16 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from peakready.facts import Ipv6Enabled
-from peakready.ops import config_set, open_files_limit
+from peakready.ops import config_set, hardening, open_files_limit
 from peakready.plan import HostPlan
 from peakready.secrets import Secrets
 
 SITE = "/etc/nginx/sites-available/peakready"
 TLS_DIR = "/etc/ssl/peakready"
+CACHE_DIR = "/var/cache/nginx"
+# All nginx writes under its sandbox (the rest of the filesystem is read-only to it): the pid file
+# (/run/nginx.pid, which Debian's unit names), logs, temp files for big bodies, the micro-cache.
+WRITABLE = ["/run", "/var/log/nginx", "/var/lib/nginx", CACHE_DIR]
 
 
 def certificate(data) -> tuple[str, str]:
@@ -36,8 +40,12 @@ def nginx(plan: HostPlan, secrets: Secrets):
         tls(data, crt, key)
 
     override = open_files_limit("nginx", plan.nofile["nginx"], "worker_rlimit_nofile, from the plan")
+    # Always there, micro-cache or not: the sandbox's writable paths are fixed when nginx starts,
+    # and a later reload (micro-cache turned on) keeps them.
+    files.directory(name=f"{CACHE_DIR} (nginx's caches)", path=CACHE_DIR, user="root", group="root", mode=755)
+    sandbox = hardening("nginx", "nginx/hardening.conf.j2", writable=WRITABLE)
     if data.nginx_micro_cache_s:
-        files.directory(name="Micro-cache directory", path="/var/cache/nginx/micro", user="www-data",
+        files.directory(name="Micro-cache directory", path=f"{CACHE_DIR}/micro", user="www-data",
                         group="www-data", mode=700)
     # The links first: `nginx -t` below checks the whole tree as nginx will load it.
     default = files.link(name="No default site", path="/etc/nginx/sites-enabled/default", present=False)
@@ -62,12 +70,13 @@ def nginx(plan: HostPlan, secrets: Secrets):
         ],
     )
     started = systemd.service(name="nginx on, now and at boot", service="nginx.service", running=True, enabled=True)
-    systemd.service(name="Restart nginx for its open-file limit", service="nginx.service", restarted=True,
-                    _if=lambda: not started.did_change() and override.did_change())
+    # Limits and sandbox apply at start only.
+    restart = lambda: not started.did_change() and any_changed(override, sandbox)()  # noqa: E731
+    systemd.service(name="Restart nginx for its open-file limit or sandbox", service="nginx.service",
+                    restarted=True, _if=restart)
     systemd.service(name="Reload nginx (graceful; the config passed nginx -t)", service="nginx.service",
                     reloaded=True,
-                    _if=lambda: not started.did_change() and not override.did_change()
-                    and any_changed(configs, site, default)())
+                    _if=lambda: not started.did_change() and not restart() and any_changed(configs, site, default)())
 
 
 def tls(data, crt: str, key: str) -> None:

@@ -134,8 +134,11 @@ def in_container(host):
 
 
 def pytest_collection_modifyitems(items):
-    """The fault suite restarts the services and, last, the VPS itself: it runs after the rest."""
-    items.sort(key=lambda item: item.path.name == "test_faults.py")  # stable: each keeps its order
+    """Last, in this order: the secret searches (test_leaks.py), which search what every other test
+    left behind (before a reboot could wipe a volatile journal); then the fault suite, which restarts
+    the services and, last, the VPS itself."""
+    last = {"test_leaks.py": 1, "test_faults.py": 2}
+    items.sort(key=lambda item: last.get(item.path.name, 0))  # stable: each keeps its order
 
 
 def pytest_terminal_summary(terminalreporter):

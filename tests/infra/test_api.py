@@ -10,6 +10,7 @@ import pytest
 
 from peakready.secrets import DIRECTORY
 from tests.infra.test_web import request, wait_for
+from tests.leaks import Redacted
 
 
 def get_json(test_vps, path, **kw):
@@ -20,7 +21,8 @@ def get_json(test_vps, path, **kw):
 @pytest.fixture(scope="module")
 def admin_headers():
     token = json.loads((DIRECTORY / "docker.json").read_text())["app_admin_token"]
-    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    # Redacted: a failing test's traceback prints its arguments, and these hold the token.
+    return Redacted({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
 
 
 def calm():

@@ -14,6 +14,7 @@ import pytest
 from peakready import ROOT
 from peakready.secrets import DIRECTORY
 from tests.infra.conftest import PYINFRA
+from tests.leaks import Redacted
 
 MB = 1024 * 1024
 APP_CNF = "/root/.peakready-test-app.cnf"
@@ -24,7 +25,7 @@ REDIS_APP = "/root/.peakready-test-redis-app"
 
 @pytest.fixture(scope="module")
 def secrets():
-    return json.loads((DIRECTORY / "docker.json").read_text())
+    return Redacted(json.loads((DIRECTORY / "docker.json").read_text()))  # a failure names, never shows, them
 
 
 @pytest.fixture(scope="module")

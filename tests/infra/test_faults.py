@@ -26,6 +26,7 @@ import pytest
 from peakready import ROOT
 from peakready.secrets import DIRECTORY
 from targets import vps, wrk
+from tests.leaks import Hidden
 
 READ_CONNECTIONS, WRITE_CONNECTIONS = 180, 20
 WINDOW_S = 20  # each fault's load run
@@ -210,7 +211,8 @@ def test_an_nginx_restart_costs_only_its_downtime(test_vps):
 def test_after_a_reboot_every_service_is_back_with_its_data(test_vps, host):
     """Last: the VPS restarts (systemd shuts down and boots), its ports may change."""
     token = os.urandom(8).hex()
-    redis_auth = json.loads((DIRECTORY / "docker.json").read_text())["redis_admin_password"] + "\n"
+    # Hidden: an assertion on vexec(..., stdin=redis_auth) would otherwise print the password.
+    redis_auth = Hidden(json.loads((DIRECTORY / "docker.json").read_text())["redis_admin_password"] + "\n")
     redis = "read -r REDISCLI_AUTH && export REDISCLI_AUTH && redis-cli --no-auth-warning "
     assert vexec(test_vps.name, redis + f"SET peakready:reboot-check {token}", stdin=redis_auth).strip() == "OK"
     vexec(test_vps.name, redis + "BGREWRITEAOF >/dev/null; sleep 1", stdin=redis_auth)

@@ -83,6 +83,14 @@ def test_the_sql_grants_least_privilege_and_cleans_up():
     assert text.count("REVOKE ALL PRIVILEGES") == 3 * len(LOCAL)
 
 
+def test_the_sql_holds_password_hashes_never_passwords():
+    """MariaDB binlogs these statements verbatim: a clear password there is readable by BINLOG MONITOR."""
+    text = accounts_sql(ACCOUNTS, DB)
+    for user, (password, _, _) in ACCOUNTS.items():
+        assert password not in text
+        assert f"ALTER USER '{user}'@'127.0.0.1' IDENTIFIED BY PASSWORD '{native_hash(password)}';" in text
+
+
 def test_mariadb_config_takes_every_size_from_the_plan():
     m = PLAN.mariadb
     text = render("mariadb/60-peakready.cnf.j2", m=m, bind_address="127.0.0.1", wait_timeout_s=600,

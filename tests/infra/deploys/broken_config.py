@@ -34,7 +34,8 @@ elif os.environ["PEAKREADY_TEST_BREAK"] == "nginx":
         files=[{"template": "nginx/nginx.conf.j2", "dest": "/etc/nginx/nginx.conf",
                 "data": {"n": {**plan.nginx, "worker_connections": "lots"}, "micro_cache_s": 0,
                          "client_max_body_size_kb": data.client_max_body_size_kb,
-                         "rate_limit_write_rps": data.rate_limit_write_rps}}],
+                         "rate_limit_write_rps": data.rate_limit_write_rps,
+                         "rate_limit_exempt": list(data.rate_limit_exempt)}}],
     )
 else:
     conf = config_file(

@@ -1,0 +1,85 @@
+"""The SSH login policy: its knobs, its drop-in, and the pre-flight guard that refuses a policy
+which would lock the deploy (and the operator) out of the host."""
+
+import re
+
+import pytest
+
+from peakready import knobs
+from peakready.preflight import ssh_lockout
+from peakready.render import render
+
+DEFAULTS = knobs.defaults()
+
+
+def lockout(ssh_user="root", ssh_password=False, via_ssh=True, **knob_values):
+    return ssh_lockout(knobs.check(knob_values), "vps1", via_ssh, ssh_user, ssh_password)
+
+
+def test_defaults_are_keys_only_and_root_by_key_only():
+    assert DEFAULTS["sshd_password_authentication"] is False
+    assert DEFAULTS["sshd_permit_root_login"] == "prohibit-password"
+
+
+@pytest.mark.parametrize("knob,value", [
+    ("sshd_permit_root_login", "yes"),
+    ("sshd_permit_root_login", "without-password"),
+    ("sshd_permit_root_login", False),
+    ("sshd_password_authentication", "no"),
+    ("sshd_password_authentication", 0),
+])
+def test_bad_values_are_refused_naming_the_knob(knob, value):
+    with pytest.raises(knobs.KnobError, match=rf"^knob {knob} = "):
+        knobs.check({knob: value})
+
+
+def test_the_default_policy_lets_the_usual_key_logins_in():
+    assert lockout() is None  # root by key: a fresh cloud VPS
+    assert lockout(ssh_user=None) is None  # unset user counts as root, allowed by key
+    assert lockout(ssh_user="deploy") is None
+    assert lockout(ssh_user="deploy", sshd_permit_root_login="no") is None
+
+
+def test_root_login_off_while_logging_in_as_root_is_refused():
+    for user in ("root", None):
+        problem = lockout(ssh_user=user, sshd_permit_root_login="no")
+        assert problem.startswith("knob sshd_permit_root_login = 'no' but pyinfra logs in to vps1 as root")
+
+
+def test_passwords_off_while_logging_in_with_one_is_refused():
+    problem = lockout(ssh_user="deploy", ssh_password=True)
+    assert problem.startswith("knob sshd_password_authentication = False but pyinfra logs in to vps1 with a password")
+    assert lockout(ssh_user="deploy", ssh_password=True, sshd_password_authentication=True) is None
+
+
+def test_root_with_a_password_is_refused_even_with_passwords_on():
+    """prohibit-password: root by key only, whatever PasswordAuthentication says."""
+    problem = lockout(ssh_password=True, sshd_password_authentication=True)
+    assert problem.startswith("knob sshd_permit_root_login = 'prohibit-password' lets root in by key only")
+    assert "ssh_password" in problem
+
+
+def test_connectors_without_sshd_are_not_guarded():
+    assert lockout(via_ssh=False, sshd_permit_root_login="no", ssh_password=True) is None
+
+
+@pytest.mark.parametrize("case", [
+    dict(sshd_permit_root_login="no"),
+    dict(ssh_user="deploy", ssh_password=True),
+    dict(ssh_password=True, sshd_password_authentication=True),
+])
+def test_each_refusal_is_one_sentence(case):
+    problem = lockout(**case)
+    assert "\n" not in problem and problem.endswith(".") and len(re.findall(r"\. [A-Z]", problem)) == 0
+
+
+@pytest.mark.parametrize("password,root", [(False, "prohibit-password"), (True, "no")])
+def test_drop_in_says_what_the_knobs_say(password, root):
+    text = render("base/sshd.conf.j2", password_authentication=password, permit_root_login=root)
+    settings = dict(line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    assert settings == {
+        "PasswordAuthentication": "yes" if password else "no",
+        "KbdInteractiveAuthentication": "no",  # PAM's password prompt by another name: never
+        "PermitEmptyPasswords": "no",
+        "PermitRootLogin": root,
+    }
