@@ -77,7 +77,7 @@ def test_nginx_site_keeps_upstream_connections_and_drops_unknown_hosts():
     assert f"keepalive {PLAN.nginx['upstream_keepalive']};" in text
     assert 'proxy_set_header Connection "";' in text and "proxy_http_version 1.1;" in text
     assert "server_name _;\n    return 444;" in text and "server_name shop.example;" in text
-    assert f"limit_req zone=api burst={PLAN.nginx['rate_limit_burst']} nodelay;" in text
+    assert f"limit_req zone=reads burst={PLAN.nginx['rate_limit_burst']} nodelay;" in text
     assert "ssl" not in text and "proxy_cache" not in text
     assert "[::]" not in nginx_site(ipv6=False)
 
@@ -122,7 +122,7 @@ def test_rate_limits_count_every_client_unless_its_network_is_exempt():
     text = nginx_conf()
     geo = re.search(r"geo \$limited \{(.*?)\}", text, re.S).group(1)
     assert geo.split() == ["default", "1;"]
-    assert "limit_req_zone $limited_client zone=api" in text and "limit_conn_zone $limited_client" in text
+    assert "limit_req_zone $limited_client zone=reads" in text and "limit_conn_zone $limited_client" in text
     text = nginx_conf(rate_limit_exempt=["127.0.0.1/32", "::1/128"])
     geo = re.search(r"geo \$limited \{(.*?)\}", text, re.S).group(1)
     assert "127.0.0.1/32 0;" in geo and "::1/128 0;" in geo
