@@ -289,8 +289,8 @@ def machine() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION_S", DEFAULT_DURATION_S)))
-    ap.add_argument("--warmup", type=float, default=DEFAULT_WARMUP_S)
+    ap.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION_S", DEFAULT_DURATION_S)))
+    ap.add_argument("--warmup", type=int, default=DEFAULT_WARMUP_S)
     ap.add_argument("--short", action="store_true", help="a few seconds a run: checks the benchmark runs")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument("--release", default=vps.DEFAULT_RELEASE)

@@ -52,18 +52,26 @@ def in_vps(name: str, argv: list[str]) -> list[str]:
     return ["nsenter", f"--target={netns_pid(name)}", "--net", *argv]
 
 
+def wrk_argv(path: str, connections: int, duration_s: float, *, threads: int = 1, budget: int = 2_000_000,
+             mode: tuple[str, ...] = ("get",), port: int = 80) -> list[str]:
+    """wrk's command line: whole seconds, a path on 127.0.0.1, the budget split over the threads."""
+    if not path.startswith("/"):
+        raise ValueError("a path on the VPS's 127.0.0.1, e.g. /health")
+    if duration_s != int(duration_s) or duration_s < 1:
+        raise ValueError("wrk takes whole seconds (-d30s, not -d30.0s)")
+    per_thread = max(1, budget // threads)
+    return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(duration_s)}s", f"--timeout={TIMEOUT_S}s",
+            "--latency", "-s", str(LUA), f"http://127.0.0.1:{port}{path}", "--", str(per_thread), *mode]
+
+
 class Run:
     """One wrk run, started at once; result() waits for it (bounded) and parses its summary."""
 
     def __init__(self, name: str, path: str, connections: int, duration_s: float, *, threads: int = 1,
                  budget: int = 2_000_000, mode: tuple[str, ...] = ("get",), acked_file: Path | None = None,
                  port: int = 80):
-        if not path.startswith("/"):
-            raise ValueError("a path on the VPS's 127.0.0.1, e.g. /health")
-        self.duration_s = duration_s
-        per_thread = max(1, budget // threads)
-        argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", f"--timeout={TIMEOUT_S}s",
-                "--latency", "-s", str(LUA), f"http://127.0.0.1:{port}{path}", "--", str(per_thread), *mode]
+        self.duration_s = int(duration_s)
+        argv = wrk_argv(path, connections, duration_s, threads=threads, budget=budget, mode=mode, port=port)
         env = dict(os.environ)
         if acked_file is not None:
             env["WRK_ACKED"] = str(acked_file)
