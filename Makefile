@@ -59,7 +59,7 @@ unit: venv
 infra: venv
 	$(BIN)/pytest tests/infra
 
-# Baseline vs peakready on two fresh local VPSes, one run (about 17 minutes with 30 s runs):
+# Baseline vs peakready on two fresh local VPSes, one run (about 15 minutes with 30 s runs):
 # bench/results/<date>.json, .md (the report) and .png (the plot).
 DURATION ?= 30
 bench: venv

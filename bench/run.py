@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench`: the naive setup and peakready side by side, in one run, on two local VPSes.
 
-    .venv/bin/python bench/run.py                 # 30 s a run (about 17 minutes in all)
+    .venv/bin/python bench/run.py                 # 30 s a run (about 15 minutes in all)
     .venv/bin/python bench/run.py --duration 60   # longer runs
     .venv/bin/python bench/run.py --short         # a few seconds a run: make test's smoke run
 
