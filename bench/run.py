@@ -33,6 +33,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -93,15 +94,9 @@ L0_CONF = ("server {\n    listen 127.0.0.1:%d;\n    access_log off;\n    default
 
 def add_l0(name: str) -> None:
     """The L0 reference: a server in the peakready VPS's own nginx that answers without upstream."""
-    subprocess.run(["docker", "exec", "-i", name, "sh", "-c",
-                    "cat > /etc/nginx/conf.d/peakready-bench-l0.conf && nginx -t -q && systemctl reload nginx"],
-                   input=L0_CONF, text=True, check=True)
+    vps.sh(name, "cat > /etc/nginx/conf.d/peakready-bench-l0.conf && nginx -t -q && systemctl reload nginx",
+           stdin=L0_CONF)
     time.sleep(1)  # the reload is graceful: new workers take over
-
-
-def vexec(name: str, script: str, stdin: str = "") -> str:
-    return subprocess.run(["docker", "exec", "-i", name, "sh", "-c", script], input=stdin, text=True,
-                          capture_output=True, timeout=60).stdout
 
 
 # --- what the services do during a run -----------------------------------------------------------
@@ -113,11 +108,8 @@ class Sampler(threading.Thread):
 
     def __init__(self, name: str):
         super().__init__(daemon=True)
-        cid = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True,
-                             check=True).stdout.strip()
-        self.procs = {u: Path(f"/sys/fs/cgroup/systemd/docker/{cid}/system.slice/{unit}/cgroup.procs")
-                      for u, unit in UNITS.items()}
-        self.cpuacct = Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage")
+        units_root, self.cpu_usage = vps_cgroups(wrk.netns_pid(name))
+        self.procs = {u: units_root / "system.slice" / unit / "cgroup.procs" for u, unit in UNITS.items()}
         self.ticks = os.sysconf("SC_CLK_TCK")
         self.first: dict[int, int] = {}
         self.last: dict[int, int] = {}
@@ -126,7 +118,7 @@ class Sampler(threading.Thread):
         self.nproc = {u: 0 for u in UNITS}
         self.stop = threading.Event()
         self._sample(initial=True)
-        self.vps_ns0, self.busy0, self.t0 = int(self.cpuacct.read_text()), busy_ticks(), time.monotonic()
+        self.vps_ns0, self.busy0, self.t0 = self.cpu_usage(), busy_ticks(), time.monotonic()
 
     def _sample(self, initial: bool = False) -> None:
         for unit, path in self.procs.items():
@@ -160,7 +152,7 @@ class Sampler(threading.Thread):
         self.join()
         self._sample()
         seconds = time.monotonic() - self.t0
-        vps_cores = (int(self.cpuacct.read_text()) - self.vps_ns0) / 1e9 / seconds
+        vps_cores = (self.cpu_usage() - self.vps_ns0) / 1e9 / seconds
         machine_cores = (busy_ticks() - self.busy0) / self.ticks / seconds
         cpu = {u: 0.0 for u in UNITS}
         for pid, unit in self.unit_of.items():
@@ -172,6 +164,20 @@ class Sampler(threading.Thread):
                 "processes": {u: self.nproc[u] for u in present}}
 
 
+def vps_cgroups(init_pid: int) -> tuple[Path, Callable[[], int]]:
+    """Where the VPS's systemd puts its units' cgroups, and a reader of the whole VPS's CPU time
+    (ns), both found from the cgroups of its init as this machine sees them: cgroup v1 (the
+    name=systemd and cpuacct hierarchies) or v2 (one hierarchy, cpu.stat's usage_usec)."""
+    paths = dict(line.split(":", 2)[1:] for line in Path(f"/proc/{init_pid}/cgroup").read_text().splitlines())
+    if "name=systemd" in paths:
+        units = Path("/sys/fs/cgroup/systemd" + paths["name=systemd"]).parent  # .../init.scope's parent
+        usage = Path("/sys/fs/cgroup/cpuacct" + (paths.get("cpuacct") or paths["cpu,cpuacct"]), "cpuacct.usage")
+        return units, lambda: int(usage.read_text())
+    units = Path("/sys/fs/cgroup" + paths[""]).parent
+    stat = units / "cpu.stat"
+    return units, lambda: int(re.search(r"usage_usec (\d+)", stat.read_text()).group(1)) * 1000
+
+
 def busy_ticks() -> int:
     """Clock ticks every CPU of this machine spent not idle (/proc/stat), whoever used them."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -179,17 +185,17 @@ def busy_ticks() -> int:
 
 
 def db_stats_reset(name: str) -> None:
-    vexec(name, "mariadb -e 'FLUSH STATUS'")
+    vps.sh(name, "mariadb -e 'FLUSH STATUS'")
 
 
 def db_stats(name: str, secrets, proxysql: bool) -> dict:
-    out = vexec(name, "mariadb -N -B -e \"SHOW GLOBAL STATUS WHERE Variable_name IN "
+    out = vps.sh(name, "mariadb -N -B -e \"SHOW GLOBAL STATUS WHERE Variable_name IN "
                       "('Max_used_connections','Threads_connected','Questions')\"")
     status = dict(line.split("\t") for line in out.splitlines() if "\t" in line)
     stats = {"mariadb_peak_threads_connected": int(status.get("Max_used_connections", 0))}
     if proxysql:
         # Credentials on stdin, into a 0600 file that is removed at once: never on a command line.
-        out = vexec(name, "f=$(mktemp) && cat > $f && mariadb --defaults-extra-file=$f -h 127.0.0.1 -P 6032 -N -B "
+        out = vps.sh(name, "f=$(mktemp) && cat > $f && mariadb --defaults-extra-file=$f -h 127.0.0.1 -P 6032 -N -B "
                           "-e 'SELECT SUM(ConnUsed), SUM(ConnFree), SUM(MaxConnUsed) FROM stats_mysql_connection_pool'"
                           "; rm -f $f",
                     stdin=f"[client]\nuser=admin\npassword={secrets.get('proxysql_admin_password')}\n")
@@ -200,7 +206,7 @@ def db_stats(name: str, secrets, proxysql: bool) -> dict:
 
 def nginx_errors(name: str, offset: int) -> dict[str, int]:
     """What nginx's error log said during the run: each kind of message and how often."""
-    out = vexec(name, f"tail -c +{offset + 1} /var/log/nginx/error.log 2>/dev/null | "
+    out = vps.sh(name, f"tail -c +{offset + 1} /var/log/nginx/error.log 2>/dev/null | "
                       "sed -E 's/^[0-9\\/: ]+\\[[a-z]+\\] [0-9#]+: (\\*[0-9]+ )?//; s/(, client|: [0-9]|\\().*//' | "
                       "sort | uniq -c | sort -rn | head -5")
     kinds = {}
@@ -212,7 +218,7 @@ def nginx_errors(name: str, offset: int) -> dict[str, int]:
 
 
 def redis_counts(name: str, secrets) -> tuple[int, int] | None:
-    out = vexec(name, "read -r REDISCLI_AUTH && export REDISCLI_AUTH && redis-cli --no-auth-warning INFO stats",
+    out = vps.sh(name, "read -r REDISCLI_AUTH && export REDISCLI_AUTH && redis-cli --no-auth-warning INFO stats",
                 stdin=secrets.get("redis_admin_password") + "\n")
     found = dict(re.findall(r"(keyspace_hits|keyspace_misses):(\d+)", out))
     if not found:
@@ -258,7 +264,7 @@ def measure(target: str, name: str, sc: dict, duration: float, warmup: float, se
             warm["mode"] = ("booking", f"bench{run_id}{target}u", kw["mode"][2])
         wrk.run(name, path, sc["connections"], warmup, **warm)
     db_stats_reset(name)
-    log_offset = int(vexec(name, "stat -c %s /var/log/nginx/error.log 2>/dev/null || echo 0").strip() or 0)
+    log_offset = int(vps.sh(name, "stat -c %s /var/log/nginx/error.log 2>/dev/null || echo 0").strip() or 0)
     redis_before = redis_counts(name, secrets) if target == "peakready" else None
     sampler = Sampler(name)
     sampler.start()

@@ -326,6 +326,16 @@ def up(name: str, release: str, network: str, memory: str = DEFAULT_MEMORY, cpus
     return info
 
 
+def sh(name: str, script: str, stdin: str = "", timeout: int = 120) -> str:
+    """`sh -c script` as root in the VPS (stdin fed in: how credentials reach it, never on a command
+    line); its stdout, or VpsError with its stderr."""
+    res = subprocess.run(["docker", "exec", "-i", name, "sh", "-c", script], input=stdin, text=True,
+                         capture_output=True, timeout=timeout)
+    if res.returncode != 0:
+        raise VpsError(f"{name}: `{script}` failed ({res.returncode}): {res.stderr.strip()}")
+    return res.stdout
+
+
 def restart(name: str) -> dict:
     """Reboot the VPS: systemd shuts down cleanly (STOPSIGNAL SIGRTMIN+3), the container starts
     again and boots. Its published ports and address may change: the state is written again."""

@@ -43,13 +43,6 @@ HEALTH = ("import http.client as h; c = h.HTTPConnection('127.0.0.1', 80, timeou
 RECOVERY_BOUND_S = {"worker": 2, "redis": 5, "mariadb": 30, "proxysql": 10, "nginx-reload": 1, "nginx-restart": 5}
 
 
-def vexec(name: str, script: str, stdin: str = "") -> str:
-    res = subprocess.run(["docker", "exec", "-i", name, "sh", "-c", script], input=stdin, text=True,
-                         capture_output=True, timeout=120)
-    assert res.returncode == 0, f"{script}: {res.stderr}"
-    return res.stdout
-
-
 @pytest.fixture(scope="module", autouse=True)
 def table():
     wrk.ensure_wrk()
@@ -124,7 +117,7 @@ def under_load(test_vps, fault: str, inject) -> dict:
     transitions = [json.loads(line) for line in out.splitlines() if line.strip()]
     acked = set(acked_file.read_text().split())
     acked_file.unlink()
-    stored = set(vexec(name, f"mariadb -N -B -e \"SELECT name FROM peakready.bookings WHERE name LIKE '{prefix}-%'\"")
+    stored = set(vps.sh(name, f"mariadb -N -B -e \"SELECT name FROM peakready.bookings WHERE name LIKE '{prefix}-%'\"")
                  .split())
     row = {
         "fault": fault, "reads_ok": r["requests"] - r["non2xx"], "reads_failed": failed(r),
@@ -143,7 +136,7 @@ def test_killing_app_workers_costs_at_most_the_requests_they_held(test_vps, host
         held = []
         for _ in range(3):
             # The victim's open connections from nginx: each holds at most one request.
-            out = vexec(test_vps.name,
+            out = vps.sh(test_vps.name,
                         f"pid=$(pgrep -P $(systemctl show -p MainPID --value {APP}) | shuf -n 1); "
                         "n=$(ss -Htnp state established '( sport = :8000 )' | grep -c \"pid=$pid,\"); "
                         "kill -9 $pid && echo $n")
@@ -161,14 +154,14 @@ def test_killing_app_workers_costs_at_most_the_requests_they_held(test_vps, host
 
 
 def test_a_redis_restart_fails_no_request(test_vps):
-    row = under_load(test_vps, "redis", lambda: vexec(test_vps.name, "systemctl restart redis-server"))
+    row = under_load(test_vps, "redis", lambda: vps.sh(test_vps.name, "systemctl restart redis-server"))
     row["bound"] = "no failed request (reads fall back to MariaDB)"
     ROWS.append(row)
     assert row["reads_failed"] == 0 and row["writes_failed"] == 0, row
 
 
 def test_a_mariadb_restart_keeps_cached_reads_and_loses_no_booking(test_vps):
-    row = under_load(test_vps, "mariadb", lambda: vexec(test_vps.name, "systemctl restart mariadb"))
+    row = under_load(test_vps, "mariadb", lambda: vps.sh(test_vps.name, "systemctl restart mariadb"))
     row["bound"] = "no failed read (cached); bookings may get 503 while it restarts, none acknowledged is lost"
     ROWS.append(row)
     assert row["reads_failed"] == 0, row
@@ -178,7 +171,7 @@ def test_a_mariadb_restart_keeps_cached_reads_and_loses_no_booking(test_vps):
 @pytest.mark.skipif(not os.environ.get("PEAKREADY_PROXYSQL_DEB"),
                     reason="no ProxySQL on the local VPS without PEAKREADY_PROXYSQL_DEB (see README)")
 def test_a_proxysql_restart_loses_no_booking(test_vps):
-    row = under_load(test_vps, "proxysql", lambda: vexec(test_vps.name, "systemctl restart proxysql"))
+    row = under_load(test_vps, "proxysql", lambda: vps.sh(test_vps.name, "systemctl restart proxysql"))
     row["bound"] = "reads from the cache; bookings may get 503 while it restarts, none acknowledged is lost"
     ROWS.append(row)
     assert row["reads_failed"] == 0, row
@@ -189,7 +182,7 @@ def test_an_nginx_reload_answers_every_request_it_reads(test_vps):
     connections. A request a client sends on one in that instant is never read: the client sees
     the connection close without an answer, which HTTP clients retry (RFC 9112 9.3.1) and wrk counts
     as a read error. So: no answer other than 2xx, and at most one lost send per open connection."""
-    row = under_load(test_vps, "nginx-reload", lambda: vexec(test_vps.name, "systemctl reload nginx"))
+    row = under_load(test_vps, "nginx-reload", lambda: vps.sh(test_vps.name, "systemctl reload nginx"))
     connections = READ_CONNECTIONS + WRITE_CONNECTIONS
     row["bound"] = (f"every answer 2xx; failed ≤ {connections}: sends racing the close of an idle keep-alive "
                     "connection, never read")
@@ -202,7 +195,7 @@ def test_an_nginx_restart_costs_only_its_downtime(test_vps):
     """Debian's unit stops nginx gracefully (QUIT): what it has read it answers. Between the old
     master's exit and the new one's listen, connects are refused; wrk retries at once and counts
     every refusal, so the failures measure the downtime, which is bounded."""
-    row = under_load(test_vps, "nginx-restart", lambda: vexec(test_vps.name, "systemctl restart nginx"))
+    row = under_load(test_vps, "nginx-restart", lambda: vps.sh(test_vps.name, "systemctl restart nginx"))
     row["bound"] = f"every answer 2xx; down ≤ {RECOVERY_BOUND_S['nginx-restart']} s (connections refused meanwhile)"
     ROWS.append(row)
     assert all(200 <= int(s) < 300 for kind in row["statuses"].values() for s in kind), row
@@ -211,13 +204,13 @@ def test_an_nginx_restart_costs_only_its_downtime(test_vps):
 def test_after_a_reboot_every_service_is_back_with_its_data(test_vps, host):
     """Last: the VPS restarts (systemd shuts down and boots), its ports may change."""
     token = os.urandom(8).hex()
-    # Hidden: an assertion on vexec(..., stdin=redis_auth) would otherwise print the password.
+    # Hidden: an assertion on vps.sh(..., stdin=redis_auth) would otherwise print the password.
     redis_auth = Hidden(json.loads((DIRECTORY / "docker.json").read_text())["redis_admin_password"] + "\n")
     redis = "read -r REDISCLI_AUTH && export REDISCLI_AUTH && redis-cli --no-auth-warning "
-    assert vexec(test_vps.name, redis + f"SET peakready:reboot-check {token}", stdin=redis_auth).strip() == "OK"
-    vexec(test_vps.name, redis + "BGREWRITEAOF >/dev/null; sleep 1", stdin=redis_auth)
+    assert vps.sh(test_vps.name, redis + f"SET peakready:reboot-check {token}", stdin=redis_auth).strip() == "OK"
+    vps.sh(test_vps.name, redis + "BGREWRITEAOF >/dev/null; sleep 1", stdin=redis_auth)
     count = "mariadb -N -B -e 'SELECT COUNT(*) FROM peakready.bookings'"
-    rows_before = int(vexec(test_vps.name, count))
+    rows_before = int(vps.sh(test_vps.name, count))
 
     start = time.monotonic()
     test_vps.info.update(vps.restart(test_vps.name))
@@ -233,10 +226,10 @@ def test_after_a_reboot_every_service_is_back_with_its_data(test_vps, host):
     states = {u: (host.service(u).is_enabled, host.service(u).is_running) for u in units}
     ROWS.append({"fault": "reboot (docker restart: clean shutdown, boot)", "reads_ok": "-", "reads_failed": "-",
                  "writes_ok": "-", "writes_failed": "-", "not_2xx": "-", "recovery_s": healthy_after or -1,
-                 "acked": rows_before, "lost": rows_before - int(vexec(test_vps.name, count)),
+                 "acked": rows_before, "lost": rows_before - int(vps.sh(test_vps.name, count)),
                  "bound": "healthy within 30 s; every service enabled and running; Redis key and rows kept"})
     assert healthy_after is not None and healthy_after <= 30, f"healthy after {healthy_after} s"
     assert all(enabled and running for enabled, running in states.values()), states
-    assert vexec(test_vps.name, redis + "GET peakready:reboot-check", stdin=redis_auth).strip() == token
-    assert int(vexec(test_vps.name, count)) == rows_before
+    assert vps.sh(test_vps.name, redis + "GET peakready:reboot-check", stdin=redis_auth).strip() == token
+    assert int(vps.sh(test_vps.name, count)) == rows_before
     assert host.run("systemctl is-system-running").stdout.strip() == "running"
