@@ -134,7 +134,7 @@ app_db_name = "peakready"
 mariadb_app_user = "app"
 # The user the app's migrations run as: DDL on app_db_name, nothing elsewhere.
 mariadb_migrate_user = "app_migrate"
-# The user ProxySQL monitors MariaDB with: USAGE and REPLICATION CLIENT only.
+# The user ProxySQL monitors MariaDB with: SLAVE MONITOR only (SHOW SLAVE STATUS for replication lag).
 mariadb_monitor_user = "monitor"
 # Idle connections are closed after this many seconds (wait_timeout, interactive_timeout).
 mariadb_wait_timeout_s = 600

@@ -33,8 +33,11 @@ MIGRATE_PRIVILEGES = APP_PRIVILEGES | {
     "CREATE", "DROP", "ALTER", "INDEX", "REFERENCES", "CREATE VIEW", "SHOW VIEW", "TRIGGER",
     "CREATE TEMPORARY TABLES", "LOCK TABLES",
 }
-# REPLICATION CLIENT is called BINLOG MONITOR since MariaDB 10.5 (the old name still works).
-MONITOR_GLOBAL = {"BINLOG MONITOR"}
+# What ProxySQL's monitor runs: connect, ping, SELECT @@global.read_only (no privilege needed) and,
+# for replication lag, SHOW SLAVE STATUS, which since MariaDB 10.5.9 needs SLAVE MONITOR (REPLICATION
+# CLIENT became BINLOG MONITOR in 10.5 and no longer allows it; it would let the monitor read the
+# binary log's data with SHOW BINLOG EVENTS instead). Nothing else.
+MONITOR_GLOBAL = {"SLAVE MONITOR"}
 
 
 def native_hash(password: str) -> str:

@@ -78,7 +78,7 @@ def test_the_sql_grants_least_privilege_and_cleans_up():
     text = accounts_sql(ACCOUNTS, DB)
     assert "DELETE FROM mysql.global_priv WHERE User = ''" in text and "DROP DATABASE IF EXISTS test;" in text
     assert "GRANT DELETE, INSERT, SELECT, UPDATE ON `peakready`.* TO 'app'@'localhost';" in text
-    assert "GRANT BINLOG MONITOR ON *.* TO 'monitor'@'127.0.0.1';" in text
+    assert "GRANT SLAVE MONITOR ON *.* TO 'monitor'@'127.0.0.1';" in text
     assert not re.search(r"GRANT [^;]* ON \*\.\* TO 'app'", text), "the app has no global privilege"
     assert text.count("REVOKE ALL PRIVILEGES") == 3 * len(LOCAL)
 
