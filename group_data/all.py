@@ -168,8 +168,10 @@ redis_aof_rewrite_min_mb = 64
 # --- ProxySQL (role proxysql, on app_servers when proxysql_enabled) ---------------------------------
 # Threads and connection limits come from the plan above.
 
-# ProxySQL's release series, from its official apt repository (pinned: upgrades are a decision).
-proxysql_series = "2.7.x"
+# ProxySQL's release series, from its official apt repository (pinned: upgrades are a decision);
+# "": the series built for the host's Debian release (2.7.x on bookworm, 3.0.x on trixie, which
+# 2.7.x has no build for).
+proxysql_series = ""
 # A ProxySQL .deb on this machine to install instead (hosts without internet); "": the repository.
 proxysql_deb = ""
 

@@ -171,7 +171,8 @@ class ProxysqlRuntime(FactBase):
     SHA-256, so -vvv output never shows them.
 
     {"servers": [(hostgroup_id, hostname, port, weight, max_connections)], "users": [...],
-     "rules": [...], "replication": [...], "variables": {name: value}}
+     "rules": [...], "replication": [...], "variables": {name: value},
+     "workers": the MySQL threads running (mysql-threads is only taken at start)}
     """
 
     def command(self, names: list[str]) -> str:
@@ -188,6 +189,7 @@ q "SELECT DISTINCT username, password, active, default_hostgroup, transaction_pe
     while IFS="$tab" read -r user pass rest; do printf 'U\t%s\t%s\t%s\n' "$user" "$(hash "$pass")" "$rest"; done
 q "SELECT rule_id, active, match_digest, destination_hostgroup, apply FROM runtime_mysql_query_rules" | sed "s/^/R$tab/"
 q "SELECT writer_hostgroup, reader_hostgroup, check_type FROM runtime_mysql_replication_hostgroups" | sed "s/^/H$tab/"
+q "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = 'MySQL_Thread_Workers'" | sed "s/^/W$tab/"
 q "SELECT variable_name, variable_value FROM runtime_global_variables WHERE variable_name IN ({wanted})" |
     while IFS="$tab" read -r name value; do
         case $name in *password*|*credentials*) value=$(hash "$value");; esac
@@ -204,6 +206,8 @@ q "SELECT variable_name, variable_value FROM runtime_global_variables WHERE vari
             kind, *fields = line.split("\t")
             if kind == "V":
                 found["variables"][fields[0]] = fields[1] if len(fields) > 1 else ""
+            elif kind == "W":
+                found["workers"] = int(fields[0])
             elif kind in parts:
                 found[parts[kind]].append(tuple(fields))
         for part in parts.values():

@@ -284,7 +284,7 @@ CHECKS: dict[str, Check] = {
     "redis_app_user": matching(USER, "a user name of a-z, 0-9 and _ (at most 32)"),
     "redis_aof_rewrite_percentage": integer(0, 1000),
     "redis_aof_rewrite_min_mb": integer(1, 1 << 16),
-    "proxysql_series": matching(r"[23]\.\d+\.x", 'a release series such as "2.7.x"'),
+    "proxysql_series": matching(r"([23]\.\d+\.x)?", 'a release series such as "2.7.x", or "" for the release\'s own'),
     "proxysql_deb": proxysql_deb,
     "app_name": matching(r"[a-z][a-z0-9-]{0,30}", "a name of a-z, 0-9 and - (at most 31)"),
     "app_source": app_source,

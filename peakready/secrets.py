@@ -29,6 +29,7 @@ NAMES = {
     "redis_admin_password": "Redis's default user (administration)",
     "redis_app_password": "the app's Redis ACL user",
     "proxysql_admin_password": "ProxySQL's admin interface",
+    "proxysql_stats_password": "ProxySQL's read-only stats login (upstream's default is stats:stats)",
     "app_admin_token": "the bearer token of the app's admin API",
 }
 # Quoted safely in every config file and SQL statement the stack writes.

@@ -21,16 +21,18 @@ from pyinfra.api import FileUploadCommand, StringCommand, deploy, operation
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
 
 from peakready.facts import ProxysqlRuntime
-from peakready.ops import config_file, open_files_limit
+from peakready.ops import config_file, hardening, open_files_limit
 from peakready.plan import HostPlan
 from peakready.roles.mariadb import native_hash
 from peakready.secrets import Secrets
 
 ADMIN_PORT, MYSQL_PORT = 6032, 6033
-ADMIN_USER = "admin"
+ADMIN_USER, STATS_USER = "admin", "stats"
 ADMIN_CNF = "/root/.peakready-proxysql-admin.cnf"
+READY_TIMEOUT_S = 30  # a start waits this long at most for both ports to answer
 WRITER, READER = 10, 20  # hostgroups: the primary takes writes, replicas take reads
 KEYRING = "/etc/apt/keyrings/proxysql.gpg"
 # Variables ProxySQL only takes at start (PROXYSQL RESTART / systemctl restart), not at LOAD.
@@ -54,6 +56,8 @@ def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers:
     q = plan.proxysql_cfg
     variables = {
         "admin-admin_credentials": f"{ADMIN_USER}:{secrets.get('proxysql_admin_password')}",
+        # Upstream's stats:stats lets any local process read the processlist and query digests.
+        "admin-stats_credentials": f"{STATS_USER}:{secrets.get('proxysql_stats_password')}",
         "admin-mysql_ifaces": f"127.0.0.1:{ADMIN_PORT}",
         "mysql-interfaces": f"127.0.0.1:{MYSQL_PORT}",
         "mysql-threads": str(q["mysql_threads"]),
@@ -92,7 +96,7 @@ def sha(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-SECRET_VARIABLES = {"admin-admin_credentials", "mysql-monitor_password"}
+SECRET_VARIABLES = {"admin-admin_credentials", "admin-stats_credentials", "mysql-monitor_password"}
 
 
 def as_runtime(d: Desired) -> dict:
@@ -138,12 +142,16 @@ def admin_sql(d: Desired, parts: set[str]) -> str:
             out += [f"INSERT INTO {table} ({', '.join(r)}) VALUES ({_values(r)});" for r in rows]
             if load not in loads:
                 loads.append(load)
+    for load in loads:
+        out += [f"LOAD {load} TO RUNTIME;", f"SAVE {load} TO DISK;"]
     if "variables" in parts:
         out += [f"UPDATE global_variables SET variable_value = '{v}' WHERE variable_name = '{k}';"
                 for k, v in d.variables.items()]
-        loads += ["MYSQL VARIABLES", "ADMIN VARIABLES"]
-    for load in loads:
-        out += [f"LOAD {load} TO RUNTIME;", f"SAVE {load} TO DISK;"]
+        # Saved before they are loaded: LOAD puts the running value of a variable ProxySQL only takes
+        # at start (mysql-threads) back into the main table, and a SAVE after it would keep the old
+        # value on disk for ever (seen with ProxySQL 2.7.2). The restart that follows reads the disk.
+        for load in ("MYSQL VARIABLES", "ADMIN VARIABLES"):
+            out += [f"SAVE {load} TO DISK;", f"LOAD {load} TO RUNTIME;"]
     return "\n".join(out + [""])
 
 
@@ -156,6 +164,9 @@ def runtime(d: Desired):
     """
     current = host.get_fact(ProxysqlRuntime, names=sorted(d.variables))
     parts = drift(current, d)
+    if not parts and needs_restart(current, d):
+        yield StringCommand("systemctl restart proxysql")
+        return
     if not parts:
         host.noop("ProxySQL's runtime is as wanted")
         return
@@ -164,10 +175,17 @@ def runtime(d: Desired):
     # MariaDB is on this host (preflight refuses other topologies for now): root asks it its version.
     live = f"v=$(mariadb -N -B -e 'SELECT VERSION()' | {VERSION_SED}) && sed -i \"s/{LIVE_VERSION}/$v/\" {path} && "
     yield StringCommand(f"{live}mariadb --defaults-file={ADMIN_CNF} < {path}; rc=$?; rm -f {path}; exit $rc")
-    restart = current is not None and any(
-        current["variables"].get(k) != d.variables[k] for k in RESTART_VARIABLES if k in d.variables)
-    if restart:
+    if needs_restart(current, d):
         yield StringCommand("systemctl restart proxysql")
+
+
+def needs_restart(current: dict | None, d: Desired) -> bool:
+    """A variable ProxySQL only takes at start differs, or it runs another number of MySQL threads
+    than it was told (a restart that an earlier run did not get to)."""
+    if current is None:  # not running yet: its first start reads the bootstrap cnf
+        return False
+    return (any(current["variables"].get(k) != d.variables[k] for k in RESTART_VARIABLES if k in d.variables)
+            or current.get("workers") not in (None, int(d.variables["mysql-threads"])))
 
 
 # Until MariaDB is installed (a fresh host), ProxySQL takes the version from the live server while
@@ -214,10 +232,25 @@ def proxysql(plan: HostPlan, secrets: Secrets):
     )
     install(data)
     override = open_files_limit("proxysql", plan.nofile["proxysql"], "the plan's client and backend connections")
+    sandbox = hardening("proxysql", "proxysql/hardening.conf.j2", proxysql={
+        "admin_port": ADMIN_PORT, "mysql_port": MYSQL_PORT, "ready_tries": READY_TIMEOUT_S * 10})
     systemd.service(name="ProxySQL on, now and at boot", service="proxysql.service", running=True, enabled=True)
-    systemd.service(name="Restart ProxySQL for its open-file limit", service="proxysql.service", restarted=True,
-                    _if=override.did_change)
+    systemd.service(name="Restart ProxySQL for its open-file limit and sandbox", service="proxysql.service",
+                    restarted=True, _if=any_changed(override, sandbox))
     runtime(name="ProxySQL runtime: servers, users, query rules, variables (LOAD TO RUNTIME, SAVE TO DISK)", d=want)
+
+
+# The series ProxySQL builds for each Debian release (proxysql_series = ""): 2.7.x stops at
+# bookworm, trixie starts with 3.0.x.
+SERIES_BY_CODENAME = {"bookworm": "2.7.x", "trixie": "3.0.x"}
+REPOSITORY = "https://repo.proxysql.com/ProxySQL"
+
+
+def repository(series: str, codename: str) -> dict:
+    """ProxySQL's apt repository for `codename`: {"series", "url" (deb822 URIs), "key"}."""
+    series = series or SERIES_BY_CODENAME.get(codename, SERIES_BY_CODENAME["trixie"])
+    return {"series": series, "codename": codename, "url": f"{REPOSITORY}/proxysql-{series}/{codename}/",
+            "key": f"{REPOSITORY}/proxysql-{series}/repo_pub_key.gpg"}
 
 
 def install(data) -> None:
@@ -237,14 +270,11 @@ def install(data) -> None:
                                    f"{shlex.quote(remote)}"])
         return
     codename = host.get_fact(LinuxDistribution)["release_meta"].get("VERSION_CODENAME", "bookworm")
+    repo = repository(data.proxysql_series, codename)
     files.directory(name="apt keyrings directory", path="/etc/apt/keyrings", mode=755)
-    files.download(
-        name=f"ProxySQL {data.proxysql_series} repository key",
-        src=f"https://repo.proxysql.com/ProxySQL/proxysql-{data.proxysql_series}/repo_pub_key.gpg",
-        dest=KEYRING, mode=644,
-    )
-    source = config_file(name=f"ProxySQL {data.proxysql_series} repository ({codename})",
+    files.download(name=f"ProxySQL {repo['series']} repository key", src=repo["key"], dest=KEYRING, mode=644)
+    source = config_file(name=f"ProxySQL {repo['series']} repository ({codename})",
                          template="proxysql/proxysql.sources.j2", dest="/etc/apt/sources.list.d/proxysql.sources",
-                         series=data.proxysql_series, codename=codename, keyring=KEYRING)
+                         proxysql=repo | {"keyring": KEYRING})
     apt.update(name="Refresh apt for the ProxySQL repository", _if=source.did_change)
     apt.packages(name="Install ProxySQL", packages=["proxysql"], extra_install_args=keep_our_cnf)

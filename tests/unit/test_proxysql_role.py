@@ -1,9 +1,6 @@
 """ProxySQL without the binary: the desired state from the plan, the rendered cnf read back as
 libconfig, the admin SQL for each kind of drift, and bad .deb input refused before any change."""
 
-import gzip
-import io
-import tarfile
 from types import SimpleNamespace
 
 import pytest
@@ -12,7 +9,10 @@ from peakready import knobs
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
 from peakready.roles.mariadb import native_hash
-from peakready.roles.proxysql import (READER, WRITER, admin_sql, as_runtime, desired, drift)
+from peakready.debfile import unfit_for
+from peakready.roles.proxysql import (READER, WRITER, admin_sql, as_runtime, desired, drift, needs_restart,
+                                      repository)
+from tests import bad_input
 from tests.unit.libconfig import parse
 
 PLAN = make_plan([HostFacts("vps", 2, 4096)], {"proxysql_enabled": True})["vps"]
@@ -111,20 +111,7 @@ def test_a_hashed_password_in_the_runtime_is_no_drift():
 
 
 def fake_deb(tmp_path, package="proxysql", version="2.7.1", member="control.tar.gz"):
-    control = f"Package: {package}\nVersion: {version}\nArchitecture: amd64\n".encode()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo("./control")
-        info.size = len(control)
-        tar.addfile(info, io.BytesIO(control))
-    members = [("debian-binary", b"2.0\n"), (member, buf.getvalue()), ("data.tar.gz", gzip.compress(b""))]
-    out = b"!<arch>\n"
-    for name, body in members:
-        out += f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(body):<10}`\n".encode() + body
-        out += b"\n" if len(body) % 2 else b""
-    path = tmp_path / f"{package}_{version}_amd64.deb"
-    path.write_bytes(out)
-    return str(path)
+    return bad_input.fake_deb(tmp_path, {"Package": package, "Version": version}, member)
 
 
 def written(path, text):
@@ -146,3 +133,68 @@ def test_a_bad_deb_is_refused_naming_the_knob(tmp_path, make, message):
     with pytest.raises(knobs.KnobError, match="knob proxysql_deb") as err:
         knobs.check({"proxysql_deb": make(tmp_path)})
     assert message in str(err.value)
+
+
+def test_start_only_variables_are_saved_before_they_are_loaded():
+    """LOAD MYSQL VARIABLES TO RUNTIME puts mysql-threads' running value back into the main table
+    (ProxySQL 2.7.2: "Impossible to set variable threads"), so a SAVE after it kept the old value on
+    disk and the restart brought it back: the new value must reach the disk first."""
+    d = want()
+    runtime = as_runtime(d)
+    runtime["variables"]["mysql-threads"] = "4"
+    sql = admin_sql(d, drift(runtime, d)).splitlines()
+    update = sql.index("UPDATE global_variables SET variable_value = '2' WHERE variable_name = 'mysql-threads';")
+    save, load = sql.index("SAVE MYSQL VARIABLES TO DISK;"), sql.index("LOAD MYSQL VARIABLES TO RUNTIME;")
+    assert update < save < load
+    assert sql.count("SAVE MYSQL VARIABLES TO DISK;") == 1
+
+
+def test_a_restart_follows_a_start_only_variable_or_a_thread_count_that_differs():
+    d = want()
+    current = as_runtime(d) | {"workers": 2}
+    assert not needs_restart(current, d)
+    assert not needs_restart(None, d), "its first start reads the bootstrap cnf"
+    assert needs_restart(current | {"variables": {**current["variables"], "mysql-threads": "4"}}, d)
+    # An earlier run changed the variable but never got to the restart: the threads still differ.
+    assert needs_restart(current | {"workers": 4}, d)
+
+
+def test_upstreams_stats_login_is_replaced():
+    d = want()
+    assert d.variables["admin-stats_credentials"].startswith("stats:")
+    assert d.variables["admin-stats_credentials"] != "stats:stats"
+    assert "stats:stats" not in str(as_runtime(d)), "compared as a hash"
+
+
+@pytest.mark.parametrize("fields,arch,libc,problem", [
+    ({"Architecture": "amd64", "Depends": "libc6 (>= 2.34), libgcc-s1"}, "amd64", "2.36-9+deb12u7", None),
+    ({"Architecture": "all"}, "arm64", "2.36-9", None),
+    ({"Architecture": "arm64"}, "amd64", "2.36-9", "built for arm64 and the host is amd64"),
+    ({"Architecture": "amd64", "Depends": "libc6 (>= 2.38)"}, "amd64", "2.36-9+deb12u7",
+     "needs glibc 2.38 or newer and the host has 2.36"),
+    ({"Architecture": "amd64", "Depends": "libc6 (>= 2.36)"}, "amd64", "2.36-9+deb12u7", None),
+    ({"Architecture": "amd64", "Depends": "libc6 (>= 2.34)"}, "amd64", "2.41-12", None),
+])
+def test_a_package_is_judged_against_the_hosts_architecture_and_glibc(fields, arch, libc, problem):
+    found = unfit_for(fields, arch, libc)
+    assert (found is None) if problem is None else (problem in found)
+
+
+@pytest.mark.parametrize("series,codename,url", [
+    ("", "bookworm", "https://repo.proxysql.com/ProxySQL/proxysql-2.7.x/bookworm/"),
+    ("", "trixie", "https://repo.proxysql.com/ProxySQL/proxysql-3.0.x/trixie/"),
+    ("3.0.x", "bookworm", "https://repo.proxysql.com/ProxySQL/proxysql-3.0.x/bookworm/"),
+])
+def test_the_repository_follows_the_debian_release(series, codename, url):
+    repo = repository(series, codename)
+    assert repo["url"] == url
+    assert repo["key"] == url.rsplit("/", 2)[0] + "/repo_pub_key.gpg"
+    text = render("proxysql/proxysql.sources.j2", proxysql=repo | {"keyring": "/etc/apt/keyrings/proxysql.gpg"})
+    assert f"URIs: {url}\n" in text and "Signed-By: /etc/apt/keyrings/proxysql.gpg\n" in text
+
+
+def test_the_series_knob_defaults_to_the_releases_own():
+    assert knobs.defaults()["proxysql_series"] == ""
+    knobs.check({"proxysql_series": "3.0.x"})
+    with pytest.raises(knobs.KnobError, match="knob proxysql_series"):
+        knobs.check({"proxysql_series": "latest"})
