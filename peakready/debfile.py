@@ -6,6 +6,7 @@ A .deb is an ar archive: debian-binary, control.tar.{gz,xz,zst,bz2,} and data.ta
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import tarfile
@@ -48,3 +49,22 @@ def _fields(text: str) -> dict[str, str]:
             key, value = line.split(":", 1)
             fields[key] = value.strip()
     return fields
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    """The upstream part of a Debian version as numbers: "2.36-9+deb12u7" -> (2, 36)."""
+    upstream = version.split(":", 1)[-1].rsplit("-", 1)[0]
+    return tuple(int(n) for n in re.findall(r"\d+", upstream))
+
+
+def unfit_for(fields: dict[str, str], arch: str, libc: str | None) -> str | None:
+    """Why a package with these control fields cannot be installed on a host of architecture `arch`
+    with glibc `libc` (libc6's installed version), or None. Only what fails on the host after the
+    upload is judged: the architecture and the glibc it was linked against."""
+    wanted = fields.get("Architecture", "")
+    if wanted not in (arch, "all"):
+        return f"it is built for {wanted or 'no architecture'} and the host is {arch}"
+    need = re.search(r"\blibc6 \(>=\s*([^)\s]+)\)", fields.get("Depends", ""))
+    if need and libc and _numbers(libc) < _numbers(need.group(1)):
+        return f"it needs glibc {need.group(1)} or newer and the host has {libc.split('-', 1)[0]}"
+    return None

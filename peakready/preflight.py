@@ -10,8 +10,10 @@ import difflib
 import re
 
 from pyinfra import host, state
+from pyinfra.facts.deb import DebArch, DebPackages
 
 from peakready import knobs
+from peakready.debfile import control, unfit_for
 from peakready.facts import HostSize, ListeningTcpPorts
 from peakready.plan import GROUP_ROLES, HostFacts, HostPlan, make_plan
 from peakready.roles.app import checked_source
@@ -40,6 +42,8 @@ def check_host() -> HostPlan:
                           host.data.get("ssh_user"), bool(host.data.get("ssh_password")))
     if problem:
         raise knobs.KnobError(problem)
+    if "app_servers" in host.groups and data["proxysql_enabled"] and data["proxysql_deb"]:
+        check_proxysql_deb(data["proxysql_deb"])
     inventory_secrets().check_all()
     plan = inventory_plan(data)[host.name]
     for service, part in (("MariaDB", plan.mariadb), ("Redis", plan.redis)):
@@ -48,6 +52,16 @@ def check_host() -> HostPlan:
                 f"{service} on {host.name} would serve app_servers on other hosts, which peakready does not "
                 "set up yet: put app_servers, db_primary and cache_servers on one host for now.")
     return plan
+
+
+def check_proxysql_deb(path: str) -> None:
+    """A package that installs but cannot run on this host (another architecture, a newer glibc)
+    would fail after MariaDB, Redis and the rest were changed: refused now instead."""
+    libc = sorted(host.get_fact(DebPackages).get("libc6", [])) or [None]
+    problem = unfit_for(control(path), host.get_fact(DebArch), libc[-1])
+    if problem:
+        raise knobs.KnobError(f"knob proxysql_deb = {path} cannot run on {host.name}: {problem}; "
+                              "give a package built for the host's Debian release, or \"\" for ProxySQL's repository.")
 
 
 def check_inputs(name: str, groups, data: dict) -> dict:

@@ -17,8 +17,12 @@ never be printed (a secret).
 
 from __future__ import annotations
 
+import gzip
+import io
 import re
+import tarfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,13 @@ class Case:
     host: str | None = None  # the host's name in the inventory, instead of the VPS's
     live: bool = False  # judged from the host's live facts only (not offline)
     never_printed: str | None = None  # a value that must not appear in any output
+    deb: dict | None = None  # control fields of a package the runner builds: its path becomes proxysql_deb
+
+    def host_data(self, directory: Path) -> dict:
+        """The data the case lays over the VPS's, with its package (if any) built in `directory`."""
+        if self.deb is None:
+            return self.data
+        return {**self.data, "proxysql_deb": fake_deb(directory, self.deb)}
 
     @property
     def id(self) -> str:
@@ -37,6 +48,26 @@ class Case:
 
 
 SECRET = "PEAKREADY_SECRET_"
+
+
+def fake_deb(directory: Path, fields: dict, member: str = "control.tar.gz") -> str:
+    """A .deb that dpkg-deb would read, with these control fields and no files: enough for every
+    check made before the first change (which never installs it)."""
+    fields = {"Package": "proxysql", "Version": "2.7.1", "Architecture": "amd64", **fields}
+    control = "".join(f"{k}: {v}\n" for k, v in fields.items()).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("./control")
+        info.size = len(control)
+        tar.addfile(info, io.BytesIO(control))
+    out = b"!<arch>\n"
+    for name, body in (("debian-binary", b"2.0\n"), (member, buf.getvalue()), ("data.tar.gz", gzip.compress(b""))):
+        out += f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(body):<10}`\n".encode() + body
+        out += b"\n" if len(body) % 2 else b""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{fields['Package']}_{fields['Version']}_{fields['Architecture']}.deb"
+    path.write_bytes(out)
+    return str(path)
 
 CASES = [
     # --- wrong types ------------------------------------------------------------------------------
@@ -107,6 +138,13 @@ CASES = [
     Case("a timezone one letter short", {"timezone": "Asia/Jakart"}, ("knob timezone", "'Asia/Jakarta'")),
     Case("an app name with capitals", {"app_name": "PeakReady"}, ("knob app_name",)),
     Case("an app module without its object", {"app_module": "peakready_app.main"}, ("knob app_module",)),
+    # --- a ProxySQL package that is not one, or not for this host ----------------------------------
+    Case("proxysql_deb is another package", {}, ("knob proxysql_deb", "not nginx 1.22"),
+         deb={"Package": "nginx", "Version": "1.22"}),
+    Case("proxysql_deb for another architecture", {}, ("knob proxysql_deb", "built for arm64 and the host is amd64"),
+         deb={"Architecture": "arm64"}, live=True),
+    Case("proxysql_deb needs a newer glibc", {}, ("knob proxysql_deb", "needs glibc 2.99 or newer"),
+         deb={"Depends": "libc6 (>= 2.99), libgcc-s1"}, live=True),
     # --- only the live host can tell --------------------------------------------------------------
     Case("a firewall that would lock us out", {"sshd_port": 2222}, ("knob sshd_port = 2222 but sshd",), live=True),
     # The deploy logs in to the local VPS as root, by key (inventories/docker.py).

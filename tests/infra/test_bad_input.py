@@ -36,8 +36,9 @@ MARKER = "/root/peakready-bad-input.marker"
 # Written by the running services on their own (InnoDB's background flushes, Redis persistence,
 # the journal of each SSH login), whatever a deploy does.
 QUIET_FILES = re.compile(r"^(/var/log/journal/.*|/var/lib/mysql/(ib_logfile\d+|ibdata\d+|ib_buffer_pool|undo\d+|"
-                         r"aria_log\.\d+|aria_log_control|.*\.ibd)|/var/lib/redis/.*|/var/log/(wtmp|btmp|lastlog))$")
-SERVICES = ("mariadb", "redis-server", "nginx", "peakready-app", "ssh")
+                         r"aria_log\.\d+|aria_log_control|.*\.ibd)|/var/lib/redis/.*|/var/log/(wtmp|btmp|lastlog)|"
+                         r"/var/lib/proxysql/(proxysql\.log|proxysql_stats\.db.*))$")
+SERVICES = ("mariadb", "redis-server", "nginx", "peakready-app", "ssh", "proxysql")
 
 WRAPPER = """# A bad-input case (tests/infra/test_bad_input.py): the local VPS with {case!r}'s data.
 import runpy
@@ -63,7 +64,7 @@ def run_case(case: Case, vps_name: str, directory) -> Run:
     directory.mkdir()
     inventory = directory / "docker.py"
     inventory.write_text(WRAPPER.format(case=case.name, inventory=str(ROOT / "inventories" / "docker.py"),
-                                        host=repr(case.host), data=case.data))
+                                        host=repr(case.host), data=case.host_data(directory)))
     # The most verbose output where a value must not show: every command and its output.
     verbosity = ["-vvv"] if case.never_printed else []
     res = subprocess.run([PYINFRA, "-y", "--json", *verbosity, str(inventory), "deploy.py"], cwd=ROOT,

@@ -32,7 +32,7 @@ def test_the_local_vps_as_it_is_passes(tmp_path):
 @pytest.mark.parametrize("case", OFFLINE, ids=[c.id for c in OFFLINE])
 def test_bad_input_is_refused_in_one_sentence_naming_the_setting(tmp_path, case):
     with pytest.raises(KnobError) as err:
-        preflight(tmp_path, case.host or "vps", case.data, case.env)
+        preflight(tmp_path, case.host or "vps", case.host_data(tmp_path / "debs"), case.env)
     message = str(err.value)
     for word in case.words:
         assert word in message
