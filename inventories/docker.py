@@ -14,18 +14,20 @@ import sys
 from pathlib import Path
 
 name = os.environ.get("PEAKREADY_VPS", "peakready-vps")
-state = Path(__file__).resolve().parent.parent / ".peakready" / "vps" / f"{name}.json"
+ROOT = Path(__file__).resolve().parent.parent
+state = ROOT / ".peakready" / "vps" / f"{name}.json"
 if not state.exists():
     sys.exit(f"peakready: no local VPS named {name}: run `make up` "
              f"(or `python3 targets/vps.py up --name {name}`) first.")
 vps = json.loads(state.read_text())
+sys.path.insert(0, str(ROOT))
+from targets.packages import proxysql_package  # noqa: E402
 
-# ProxySQL is in no package registry this machine reaches (../shared/DESIGN.md): the local VPS
-# runs it only when a .deb is given; otherwise the app talks to MariaDB directly.
-proxysql_deb = os.environ.get("PEAKREADY_PROXYSQL_DEB", "")
-if not proxysql_deb:
-    print("peakready: PEAKREADY_PROXYSQL_DEB is not set: no ProxySQL on this local VPS, "
-          "the app connects to MariaDB directly.", file=sys.stderr)
+# ProxySQL is in no package registry this machine reaches (../shared/DESIGN.md): a package you give
+# (PEAKREADY_PROXYSQL_DEB), else the one in ../shared/packages/, else ProxySQL's repository, else
+# none (targets/packages.py says the order and why). One line says which.
+proxysql = proxysql_package(vps["release"])
+print(f"peakready: {proxysql.why}.", file=sys.stderr)
 
 _host = [(name, {
     "ssh_hostname": "127.0.0.1",
@@ -36,8 +38,7 @@ _host = [(name, {
     "ssh_strict_host_key_checking": "yes",
     "ssh_look_for_keys": False,
     "ssh_allow_agent": False,
-    "proxysql_enabled": bool(proxysql_deb),
-    "proxysql_deb": proxysql_deb,
+    **proxysql.data,
     # The load generators of bench/ and tests/faults/ run in the VPS's own network namespace and
     # reach nginx on 127.0.0.1: 1000 connections from one address stand for 1000 visitors from
     # 1000 addresses, each of whom the per-address limits would let through. Traffic from outside

@@ -1,0 +1,51 @@
+"""Where the local VPS's ProxySQL comes from (targets/packages.py), in the order the README gives:
+PEAKREADY_PROXYSQL_DEB, the shared package (bookworm only), the official repository, none."""
+
+import pytest
+
+from targets import packages
+
+
+@pytest.fixture
+def shared(tmp_path, monkeypatch):
+    monkeypatch.setattr(packages, "SHARED_PACKAGES", tmp_path)
+    monkeypatch.delenv("PEAKREADY_PROXYSQL_DEB", raising=False)
+    return tmp_path
+
+
+def offline(monkeypatch, answers=False):
+    monkeypatch.setattr(packages, "repository_answers", lambda: answers)
+
+
+def test_a_given_package_comes_first(shared, monkeypatch):
+    (shared / "proxysql_2.7.2-local1_amd64.deb").write_bytes(b"")
+    monkeypatch.setenv("PEAKREADY_PROXYSQL_DEB", "/tmp/mine.deb")
+    offline(monkeypatch, answers=True)
+    choice = packages.proxysql_package("bookworm")
+    assert choice.data == {"proxysql_enabled": True, "proxysql_deb": "/tmp/mine.deb"}
+
+
+def test_then_the_shared_package_on_bookworm(shared, monkeypatch):
+    deb = shared / "proxysql_2.7.2-local1_amd64.deb"
+    deb.write_bytes(b"")
+    offline(monkeypatch, answers=True)
+    assert packages.proxysql_package("bookworm").data == {"proxysql_enabled": True, "proxysql_deb": str(deb)}
+
+
+def test_then_the_repository(shared, monkeypatch):
+    (shared / "proxysql_2.7.2-local1_amd64.deb").write_bytes(b"")
+    offline(monkeypatch, answers=True)
+    choice = packages.proxysql_package("trixie")  # the shared package is a bookworm build
+    assert choice.data == {"proxysql_enabled": True, "proxysql_deb": ""}
+    assert "official repository" in choice.why
+
+
+@pytest.mark.parametrize("with_shared,reason", [(True, "is a bookworm build and this VPS runs trixie"),
+                                                (False, "PEAKREADY_PROXYSQL_DEB is not set")])
+def test_else_off_and_it_says_why(shared, monkeypatch, with_shared, reason):
+    if with_shared:
+        (shared / "proxysql_2.7.2-local1_amd64.deb").write_bytes(b"")
+    offline(monkeypatch)
+    choice = packages.proxysql_package("trixie")
+    assert choice.data == {"proxysql_enabled": False, "proxysql_deb": ""}
+    assert reason in choice.why and "\n" not in choice.why
