@@ -201,12 +201,22 @@ class Database:
 
         return await self.run(in_transaction, retry=False)
 
-    async def ping(self, timeout_s: float) -> bool:
+    async def ping(self, timeout_s: float) -> str | None:
+        """How MariaDB answers, "proxysql" (through ProxySQL) or "direct", or None when it does not.
+
+        SELECT 1 reaches MariaDB either way. ProxySQL answers the mysql client's greeting query,
+        `select @@version_comment limit 1` (exactly so spelled), itself with "(ProxySQL)"; MariaDB
+        with its own comment."""
+        async def check(conn: Any) -> str:
+            t = Transaction(conn)
+            await t.fetch_one("SELECT 1")
+            row = await t.fetch_one("select @@version_comment limit 1")
+            return "proxysql" if row and "(ProxySQL)" in map(str, row.values()) else "direct"
+
         try:
-            await self.run(lambda conn: Transaction(conn).fetch_one("SELECT 1"), timeout_s=timeout_s)
+            return await self.run(check, timeout_s=timeout_s)
         except DatabaseUnavailable:
-            return False
-        return True
+            return None
 
     async def close(self) -> None:
         self._pool.drop_idle()

@@ -118,7 +118,8 @@ OPENAPI: dict[str, Any] = {
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
             "Health": {"type": "object", "properties": {
                 "status": {"enum": ["ok", "degraded", "down"]}, "mariadb": {"enum": ["ok", "down"]},
-                "redis": {"enum": ["ok", "down", "off"]}}},
+                "redis": {"enum": ["ok", "down", "off"]},
+                "mariadb_via": {"enum": ["proxysql", "direct"], "description": "how MariaDB answered"}}},
             "Availability": {"type": "object", "properties": {
                 "outlet_id": ID, "date": {"type": "string", "format": "date"}, "seats": {"type": "integer"},
                 "hours": {"type": "array", "items": {"type": "object", "properties": {

@@ -20,7 +20,7 @@ async def live(_request: Request) -> JSONResponse:
 
 async def health(request: Request) -> JSONResponse:
     """200 ok; 200 degraded when only Redis is down (reads go to MariaDB); 503 when MariaDB is down.
-    With CACHE=off Redis is "off" and does not count."""
+    With CACHE=off Redis is "off" and does not count. mariadb_via: "proxysql" or "direct"."""
     s = services(request)
 
     async def redis_ok() -> bool | None:
@@ -30,12 +30,15 @@ async def health(request: Request) -> JSONResponse:
         except TimeoutError:
             return False
 
-    db_up, redis_up = await asyncio.gather(s.db.ping(HEALTH_TIMEOUT_S), redis_ok())
+    db_via, redis_up = await asyncio.gather(s.db.ping(HEALTH_TIMEOUT_S), redis_ok())
+    db_up = db_via is not None
     body = {
         "status": "ok" if db_up and redis_up is not False else "degraded" if db_up else "down",
         "mariadb": "ok" if db_up else "down",
         "redis": "off" if redis_up is None else "ok" if redis_up else "down",
     }
+    if db_up:
+        body["mariadb_via"] = db_via
     return JSONResponse(body, status_code=200 if db_up else 503)
 
 
