@@ -253,9 +253,30 @@ def repository(series: str, codename: str) -> dict:
             "key": f"{REPOSITORY}/proxysql-{series}/repo_pub_key.gpg"}
 
 
+KEEP_OUR_CNF = "-o Dpkg::Options::=--force-confold"
+
+
+@operation()
+def local_deb(path: str, version: str):
+    """
+    Install the ProxySQL package uploaded at `path` unless `version` is installed: with apt (not
+    dpkg -i), so its dependencies come from the host's mirror, keeping the cnf written before it.
+    One operation whether or not it has work to do, so every run has the same operations.
+
+    **Example:**
+
+    .. code:: python
+
+        local_deb(name="Install ProxySQL", path="/var/cache/peakready/proxysql_2.7.2_amd64.deb", version="2.7.2")
+    """
+    if version in host.get_fact(DebPackages).get("proxysql", []):
+        host.noop(f"ProxySQL {version} is installed")
+        return
+    yield f"DEBIAN_FRONTEND=noninteractive apt-get install -y {KEEP_OUR_CNF} {shlex.quote(path)}"
+
+
 def install(data) -> None:
     """From a local .deb (proxysql_deb) or ProxySQL's official repository (proxysql_series)."""
-    keep_our_cnf = "-o Dpkg::Options::=--force-confold"
     if data.proxysql_deb:
         from peakready.debfile import control
 
@@ -263,11 +284,7 @@ def install(data) -> None:
         remote = f"/var/cache/peakready/{posixpath.basename(data.proxysql_deb)}"
         files.put(name=f"Upload {posixpath.basename(data.proxysql_deb)}", src=data.proxysql_deb, dest=remote,
                   create_remote_dir=True)
-        if version not in host.get_fact(DebPackages).get("proxysql", []):
-            # apt (not dpkg -i) so the package's dependencies are resolved from the mirror.
-            server.shell(name=f"Install ProxySQL {version} from the local package",
-                         commands=[f"DEBIAN_FRONTEND=noninteractive apt-get install -y {keep_our_cnf} "
-                                   f"{shlex.quote(remote)}"])
+        local_deb(name=f"Install ProxySQL {version} from the local package", path=remote, version=version)
         return
     codename = host.get_fact(LinuxDistribution)["release_meta"].get("VERSION_CODENAME", "bookworm")
     repo = repository(data.proxysql_series, codename)
@@ -277,4 +294,4 @@ def install(data) -> None:
                          template="proxysql/proxysql.sources.j2", dest="/etc/apt/sources.list.d/proxysql.sources",
                          proxysql=repo | {"keyring": KEYRING})
     apt.update(name="Refresh apt for the ProxySQL repository", _if=source.did_change)
-    apt.packages(name="Install ProxySQL", packages=["proxysql"], extra_install_args=keep_our_cnf)
+    apt.packages(name="Install ProxySQL", packages=["proxysql"], extra_install_args=KEEP_OUR_CNF)
