@@ -128,6 +128,17 @@ def plan(test_vps):
     return make_plan(hosts, knobs)[test_vps.name]
 
 
+def proxysql_or_skip(plan) -> None:
+    """Skip a ProxySQL test only where no package is available for the VPS's release
+    (targets/packages.py); where one is, ProxySQL must be in the plan, and a skip would hide that."""
+    from targets.packages import proxysql_package
+
+    choice = proxysql_package(RELEASE)
+    if not choice.enabled:
+        pytest.skip(choice.why)
+    assert plan.proxysql, f"a package is available ({choice.why}) but the plan has no ProxySQL"
+
+
 @pytest.fixture(scope="session")
 def in_container(host):
     return host.run("systemd-detect-virt --container").rc == 0

@@ -2,24 +2,32 @@
 MEDIUM or better, and the running services really run in that sandbox (the unit file alone proves
 nothing about a process started before it). docs/security.md has the numbers, before and after.
 
-ProxySQL's unit is left out: it runs here only when a .deb is given (PEAKREADY_PROXYSQL_DEB).
+ProxySQL's unit is checked where ProxySQL runs (a package is available for the VPS's release).
 """
 
 import re
 
 import pytest
 
+from tests.infra.conftest import proxysql_or_skip
+
 # systemd-analyze security's verdicts, best first. MEDIUM is the worst one accepted here, and
 # 6.9 the highest exposure accepted (of 10).
 ACCEPTED = ("PERFECT", "SAFE", "OK", "MEDIUM")
 MAX_EXPOSURE = 6.9
 # Distro units peakready sandboxes with a drop-in, and the paths each may write.
-DROPINS = {"nginx": ("/var/log/nginx", "/etc/nginx"), "mariadb": ("/var/lib/mysql", "/etc/mysql")}
+DROPINS = {"nginx": ("/var/log/nginx", "/etc/nginx"), "mariadb": ("/var/lib/mysql", "/etc/mysql"),
+           "proxysql": ("/var/lib/proxysql", "/etc")}
 
 
 def units(knobs):
     return [f"{knobs['app_name']}-app.service", "peakready-mariadb-backup.service",
-            "nginx.service", "mariadb.service", "redis-server.service"]
+            "nginx.service", "mariadb.service", "redis-server.service", "proxysql.service"]
+
+
+def skip_without_proxysql(plan, service: str) -> None:
+    if service.startswith("proxysql"):
+        proxysql_or_skip(plan)
 
 
 def exposure(host, unit: str) -> tuple[float, str]:
@@ -29,9 +37,10 @@ def exposure(host, unit: str) -> tuple[float, str]:
     return float(match.group(1)), match.group(2)
 
 
-@pytest.mark.parametrize("index", range(5), ids=["app", "backup", "nginx", "mariadb", "redis"])
-def test_unit_exposure_is_medium_or_better(host, knobs, index):
+@pytest.mark.parametrize("index", range(6), ids=["app", "backup", "nginx", "mariadb", "redis", "proxysql"])
+def test_unit_exposure_is_medium_or_better(host, knobs, plan, index):
     unit = units(knobs)[index]
+    skip_without_proxysql(plan, unit)
     value, verdict = exposure(host, unit)
     print(f"{unit}: {value} {verdict}")
     assert value <= MAX_EXPOSURE and verdict in ACCEPTED, f"{unit}: exposure {value} {verdict}"
@@ -55,8 +64,9 @@ def main_pid(host, service: str) -> str:
     return pid
 
 
-@pytest.mark.parametrize("service", ["nginx", "mariadb", "redis-server", "app"])
-def test_the_running_service_is_in_its_sandbox(host, knobs, service):
+@pytest.mark.parametrize("service", ["nginx", "mariadb", "redis-server", "app", "proxysql"])
+def test_the_running_service_is_in_its_sandbox(host, knobs, plan, service):
+    skip_without_proxysql(plan, service)
     service = f"{knobs['app_name']}-app" if service == "app" else service
     pid = main_pid(host, service)
     status = dict(line.split(":\t", 1) for line in host.check_output(f"cat /proc/{pid}/status").splitlines()
@@ -67,8 +77,9 @@ def test_the_running_service_is_in_its_sandbox(host, knobs, service):
 
 
 @pytest.mark.parametrize("service", DROPINS)
-def test_a_sandboxed_distro_service_writes_only_its_own_paths(host, service):
+def test_a_sandboxed_distro_service_writes_only_its_own_paths(host, plan, service):
     """Seen from inside the running service's mount namespace: its config is read-only, its data not."""
+    skip_without_proxysql(plan, service)
     writable, config = DROPINS[service]
     pid = main_pid(host, service)
     probe = "peakready-sandbox-probe"

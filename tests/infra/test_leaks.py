@@ -1,6 +1,6 @@
 """No secret where it could leak from, searched for by name after every other test has run (conftest
-orders this file last): the repository, the VPS's journal, its world-readable files and MariaDB's
-binary log. pyinfra's -vvv output of both deploys is searched in test_idempotence.py.
+orders this file last): the repository, the VPS's journal, its world-readable files, MariaDB's
+binary log, and ProxySQL's datadir and stats login. pyinfra's -vvv output of both deploys is searched in test_idempotence.py.
 
 Every secret of the inventory is searched for (peakready/secrets.py NAMES, read back from
 .peakready/secrets/docker.json as the first deploy wrote it), as it is and percent-encoded
@@ -10,11 +10,13 @@ search also gets a planted canary it must find, so a search that silently read n
 
 import json
 import secrets as random
+import subprocess
 
 import pytest
 
 from peakready import ROOT
 from peakready.secrets import DIRECTORY, NAMES
+from tests.infra.conftest import proxysql_or_skip
 from tests.leaks import Redacted, Vps, in_repo
 
 # Where the stack and its operators write (find ROOTS -xdev -type f -perm -o+r).
@@ -80,3 +82,54 @@ def test_no_secret_in_mariadbs_binary_log(host, test_vps, generated, knobs):
     assert "canary" in hits, "the search did not find what was planted in the binary log"
     assert hits == {"canary"}, f"secrets in MariaDB's binary log: {sorted(hits - {'canary'})}"
     print(f"binary log: {searched} bytes searched")
+
+
+PROXYSQL_DATADIR = "/var/lib/proxysql"
+
+
+def test_no_secret_in_proxysqls_log_and_stats_and_its_database_is_private(host, test_vps, generated, plan):
+    """proxysql.db holds the admin, stats and monitor credentials by design (ProxySQL reads them
+    from it at every start): only the proxysql user may read it. Its log and stats history must
+    hold none."""
+    proxysql_or_skip(plan)
+    vps = Vps(test_vps.name)
+    stored, _ = vps.in_output(f"cat {PROXYSQL_DATADIR}/proxysql.db", generated)
+    assert "proxysql_admin_password" in stored, "the search did not find what proxysql.db must hold"
+    hits, searched = vps.in_output(f"cat {PROXYSQL_DATADIR}/proxysql.log {PROXYSQL_DATADIR}/proxysql_stats.db",
+                                   generated)
+    assert hits == set(), f"secrets in ProxySQL's log or stats history: {sorted(hits)}"
+    readable = host.check_output(f"find {PROXYSQL_DATADIR} -type f -perm -o+r").split()
+    assert readable in ([], [f"{PROXYSQL_DATADIR}/proxysql.pid"]), readable
+    db = host.file(f"{PROXYSQL_DATADIR}/proxysql.db")
+    assert (db.user, db.group) == ("proxysql", "proxysql") and db.mode & 0o007 == 0, oct(db.mode)
+    assert host.check_output("getent group proxysql").split(":")[3] == "", "nobody else is in group proxysql"
+    print(f"ProxySQL log and stats: {searched} bytes searched")
+
+
+def test_no_secret_through_proxysqls_stats_login(host, test_vps, generated, plan, knobs):
+    """The read-only stats login (upstream's stats:stats, which peakready replaces) sees the
+    processlist, the query digests and the errors: every table it can read, dumped and searched, with
+    a canary planted as a failed query's table name (it lands in the digests and the errors)."""
+    proxysql_or_skip(plan)
+    planted = canary("stats").replace("-", "_")
+    stats_cnf, app_cnf = "/root/.peakready-test-stats.cnf", "/root/.peakready-test-app.cnf"
+    for path, user, secret, port in ((stats_cnf, "stats", "proxysql_stats_password", 6032),
+                                     (app_cnf, knobs["mariadb_app_user"], "mariadb_app_password", 6033)):
+        host_write(test_vps, path, f"[client]\nhost=127.0.0.1\nport={port}\nuser={user}\n"
+                                   f"password={generated[secret]}\n")
+    try:
+        host.run(f"mariadb --defaults-file={app_cnf} {knobs['app_db_name']} -e 'SELECT 1 FROM {planted}'")
+        dump = (f"for t in $(mariadb --defaults-file={stats_cnf} -N -B -e 'SHOW TABLES'); do "
+                f"mariadb --defaults-file={stats_cnf} -B -e \"SELECT * FROM $t\" || exit 1; done")
+        hits, searched = Vps(test_vps.name).in_output(dump, Redacted(generated, canary=planted))
+    finally:
+        host.run(f"rm -f {stats_cnf} {app_cnf}")
+    assert "canary" in hits, "the search did not find what was planted in the stats tables"
+    assert hits == {"canary"}, f"secrets through ProxySQL's stats login: {sorted(hits - {'canary'})}"
+    print(f"ProxySQL stats tables: {searched} bytes searched")
+
+
+def host_write(test_vps, path: str, content: str) -> None:
+    """A 0600 file in the VPS, its content through stdin (never a command line)."""
+    subprocess.run(["docker", "exec", "-i", test_vps.name, "sh", "-c", f"umask 077; cat > {path}"],
+                   input=content, text=True, check=True)

@@ -1,10 +1,10 @@
-"""ProxySQL live on the VPS: needs the package (PEAKREADY_PROXYSQL_DEB=/path/to/proxysql_2.x.deb),
-which no registry this machine reaches has (../shared/DESIGN.md). Without it these tests are
-skipped and say why; what can be checked without the binary is in tests/unit/test_proxysql_role.py.
+"""ProxySQL live on the VPS, from the package targets/packages.py finds (PEAKREADY_PROXYSQL_DEB, the
+one in ../shared/packages/, or the official repository). Where none is available for the VPS's
+release these tests skip and say why; where one is, ProxySQL must be on and none of them may skip.
+What can be checked without the binary is in tests/unit/test_proxysql_role.py.
 """
 
 import json
-import os
 import subprocess
 import time
 
@@ -12,24 +12,40 @@ import pytest
 
 from peakready.roles.proxysql import READER, WRITER
 from peakready.secrets import DIRECTORY
-
-if not os.environ.get("PEAKREADY_PROXYSQL_DEB"):
-    pytest.skip("PEAKREADY_PROXYSQL_DEB is not set: no ProxySQL package to install (none is in a registry "
-                "this machine reaches), so the live ProxySQL tests do not run", allow_module_level=True)
+from tests.infra.conftest import deploy, phase, proxysql_or_skip
+from tests.infra.test_api import get_json
 
 APP_CNF = "/root/.peakready-test-proxysql-app.cnf"
+MONITOR_CNF = "/root/.peakready-test-proxysql-monitor.cnf"
 ADMIN = "mariadb --defaults-file=/root/.peakready-proxysql-admin.cnf -N -B -e"
+CLIENTS = 200
+
+
+@pytest.fixture(scope="module", autouse=True)
+def proxysql_on(plan):
+    proxysql_or_skip(plan)
+
+
+def client_cnf(test_vps, path: str, user: str, password: str, port: int) -> None:
+    content = f"[client]\nhost=127.0.0.1\nport={port}\nuser={user}\npassword={password}\n"
+    subprocess.run(["docker", "exec", "-i", test_vps.name, "sh", "-c", f"umask 077; cat > {path}"],
+                   input=content, text=True, check=True)
 
 
 @pytest.fixture(scope="module")
 def app_cnf(test_vps, knobs):
     secrets = json.loads((DIRECTORY / "docker.json").read_text())
-    content = (f"[client]\nhost=127.0.0.1\nport=6033\nuser={knobs['mariadb_app_user']}\n"
-               f"password={secrets['mariadb_app_password']}\n")
-    subprocess.run(["docker", "exec", "-i", test_vps.name, "sh", "-c", f"umask 077; cat > {APP_CNF}"],
-                   input=content, text=True, check=True)
+    client_cnf(test_vps, APP_CNF, knobs["mariadb_app_user"], secrets["mariadb_app_password"], 6033)
     yield APP_CNF
     subprocess.run(["docker", "exec", test_vps.name, "rm", "-f", APP_CNF], check=True)
+
+
+@pytest.fixture(scope="module")
+def monitor_cnf(test_vps, knobs):
+    secrets = json.loads((DIRECTORY / "docker.json").read_text())
+    client_cnf(test_vps, MONITOR_CNF, knobs["mariadb_monitor_user"], secrets["mariadb_monitor_password"], 3306)
+    yield MONITOR_CNF
+    subprocess.run(["docker", "exec", test_vps.name, "rm", "-f", MONITOR_CNF], check=True)
 
 
 def admin(host, query):
@@ -49,9 +65,19 @@ def test_the_app_reads_and_writes_through_6033(host, app_cnf, knobs):
     assert int(host.check_output(f"mariadb -N {db} -e \"SELECT COUNT(*) FROM proxysql_probe\"")) >= 1
 
 
-def test_admin_admin_is_refused_and_the_admin_port_is_private(host):
-    res = host.run("mariadb -h 127.0.0.1 -P 6032 -u admin -padmin -e 'SELECT 1'")
-    assert res.rc != 0 and "denied" in res.stderr.lower()
+def test_health_says_the_app_reaches_mariadb_through_proxysql(host, test_vps, knobs):
+    status, _, health = get_json(test_vps, "/health")
+    assert status == 200 and health["mariadb"] == "ok" and health["mariadb_via"] == "proxysql", health
+    env = host.file(f"/etc/{knobs['app_name']}/app.env").content_string
+    assert "@127.0.0.1:6033/" in env.split("DATABASE_URL=", 1)[1].split("\n", 1)[0]
+    assert "proxysql" in host.check_output("ss -Hltnp 'sport = :6033'")
+
+
+def test_default_logins_are_refused_and_the_ports_are_private(host):
+    for user in ("admin:admin", "stats:stats"):  # upstream's defaults
+        name, password = user.split(":")
+        res = host.run(f"mariadb -h 127.0.0.1 -P 6032 -u {name} -p{password} -e 'SELECT 1'")
+        assert res.rc != 0 and "denied" in res.stderr.lower(), user
     assert host.socket("tcp://127.0.0.1:6032").is_listening
     assert not host.socket("tcp://0.0.0.0:6032").is_listening
     assert host.socket("tcp://127.0.0.1:6033").is_listening
@@ -70,37 +96,102 @@ def test_runtime_tables_match_the_plan(host, plan, knobs):
     assert str(READER) not in servers
     variables = dict(line.split("\t") for line in admin(
         host, "SELECT variable_name, variable_value FROM runtime_global_variables WHERE variable_name IN "
-              "('mysql-threads', 'mysql-max_connections', 'mysql-free_connections_pct')").split("\n"))
+              "('mysql-threads', 'mysql-max_connections', 'mysql-free_connections_pct', 'mysql-server_version')"
+    ).split("\n"))
+    version = host.check_output("mariadb -N -B -e 'SELECT VERSION()'").split("-MariaDB")[0] + "-MariaDB"
     assert variables == {"mysql-threads": str(q["mysql_threads"]), "mysql-max_connections": str(q["max_connections"]),
-                         "mysql-free_connections_pct": str(q["free_connections_pct"])}
+                         "mysql-free_connections_pct": str(q["free_connections_pct"]),
+                         "mysql-server_version": version}
     status = admin(host, "SELECT status FROM stats_mysql_connection_pool WHERE hostgroup = 10")
     assert status.split() == ["ONLINE"]
+
+
+def test_the_monitor_user_may_do_what_the_monitor_does_and_nothing_else(host, monitor_cnf, knobs):
+    """ProxySQL's monitor connects, pings, reads @@global.read_only and, for replication lag, runs
+    SHOW SLAVE STATUS (MariaDB 10.5.9+: SLAVE MONITOR)."""
+    user = knobs["mariadb_monitor_user"]
+    grants = host.check_output(f"mariadb -N -B -e \"SHOW GRANTS FOR '{user}'@'127.0.0.1'\"").split("\n")
+    assert [g.split(" IDENTIFIED")[0] for g in grants] == [f"GRANT SLAVE MONITOR ON *.* TO `{user}`@`127.0.0.1`"]
+    as_monitor = f"mariadb --defaults-file={monitor_cnf} -N -B -e"
+    for allowed in ("SELECT @@global.read_only", "SHOW SLAVE STATUS", "SELECT 1"):
+        res = host.run(f"{as_monitor} '{allowed}'")
+        assert res.rc == 0, f"{allowed}: {res.stderr}"
+    for denied in ("SHOW BINLOG EVENTS", f"SELECT * FROM {knobs['app_db_name']}.bookings LIMIT 1",
+                   "SELECT user FROM mysql.user LIMIT 1"):
+        res = host.run(f"{as_monitor} '{denied}'")
+        assert res.rc != 0 and "denied" in res.stderr.lower(), f"{denied} was allowed"
+
+
+def test_the_monitor_logs_no_error_since_mariadb_last_started(host):
+    """Connect (every 60 s) and ping (every 10 s) checks after MariaDB became active (the suite
+    restarts it before this), and at least one of each."""
+    since = host.check_output("date -d \"$(systemctl show -p ActiveEnterTimestamp --value mariadb)\" +%s")
+    since_us = (int(since) + 2) * 1_000_000
+    deadline = time.monotonic() + 90
+    while True:
+        logs = {t: admin(host, f"SELECT COUNT(*), SUM(IFNULL({t.split('_')[2]}_error, '') <> '') FROM "
+                                f"monitor.{t} WHERE time_start_us > {since_us}").split("\t")
+                for t in ("mysql_server_connect_log", "mysql_server_ping_log")}
+        if all(int(n) > 0 for n, _ in logs.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    print(f"monitor checks since MariaDB started: {logs}")
+    assert all(int(n) > 0 for n, _ in logs.values()), logs
+    assert all(int(errors or 0) == 0 for _, errors in logs.values()), admin(
+        host, "SELECT * FROM monitor.mysql_server_ping_log ORDER BY time_start_us DESC LIMIT 5")
+    read_only_errors = admin(host, "SELECT COUNT(*) FROM monitor.mysql_server_read_only_log WHERE error IS NOT NULL "
+                                   f"AND time_start_us > {since_us}")
+    assert read_only_errors == "0"
 
 
 def test_200_clients_hold_no_more_backend_connections_than_planned(host, app_cnf, plan):
     """200 concurrent clients, each holding a 2 s query: ProxySQL queues them onto its backends."""
     allowed = plan.proxysql_cfg["backend_max_connections"]
-    host.run_expect([0], f"for i in $(seq 200); do mariadb --defaults-file={app_cnf} -e 'SELECT SLEEP(2)' "
+    host.run_expect([0], f"for i in $(seq {CLIENTS}); do mariadb --defaults-file={app_cnf} -e 'SELECT SLEEP(2)' "
                          ">/dev/null 2>&1 & done; echo started")
-    peak_pool, peak_threads = 0, 0
-    deadline = time.monotonic() + 30
+    peak_pool, peak_threads, peak_clients = 0, 0, 0
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        used = admin(host, "SELECT SUM(ConnUsed + ConnFree) FROM stats_mysql_connection_pool")
+        used, clients = admin(host, "SELECT (SELECT SUM(ConnUsed + ConnFree) FROM stats_mysql_connection_pool), "
+                                    "(SELECT Variable_Value FROM stats_mysql_global "
+                                    "WHERE Variable_Name = 'Client_Connections_connected')").split("\t")
         threads = host.check_output("mariadb -N -B -e \"SHOW GLOBAL STATUS LIKE 'Threads_connected'\"").split()[1]
         peak_pool, peak_threads = max(peak_pool, int(used or 0)), max(peak_threads, int(threads))
+        peak_clients = max(peak_clients, int(clients))
         if host.run("pgrep -f 'SELECT SLEEP' >/dev/null").rc != 0:
             break
         time.sleep(0.5)
+    print(f"{peak_clients} client connections to ProxySQL at most -> {peak_pool} backend connections at most "
+          f"(plan: {allowed}), {peak_clients / max(peak_pool, 1):.1f} clients per backend; MariaDB "
+          f"Threads_connected at most {peak_threads}")
+    assert peak_clients >= CLIENTS * 0.9, "the clients did not all connect at once"
     assert 0 < peak_pool <= allowed
     # MariaDB sees ProxySQL's backends plus its monitor and this test's root session, never 200.
     assert peak_threads <= allowed + plan.mariadb["reserved_connections"]
 
 
-def test_restart_keeps_the_configuration(host, plan):
+def test_a_restart_returns_only_when_proxysql_answers_and_keeps_its_configuration(host):
+    """The first deploy once failed with ERROR 2002 on 6032 right after a restart: systemd called
+    the forking service started before its listeners were open."""
     before = admin(host, "SELECT hostgroup_id, hostname, max_connections FROM runtime_mysql_servers")
-    host.run_expect([0], "systemctl restart proxysql")
-    for _ in range(60):
-        if host.run(f"{ADMIN} 'SELECT 1'").rc == 0:
-            break
-        time.sleep(0.5)
+    res = host.run(f"systemctl restart proxysql && {ADMIN} 'SELECT 1'")
+    assert res.rc == 0, res.stderr
     assert admin(host, "SELECT hostgroup_id, hostname, max_connections FROM runtime_mysql_servers") == before
+
+
+def test_a_changed_thread_count_is_restarted_into(host, test_vps, plan):
+    """mysql-threads is taken only at start: the deploy puts it back on disk and restarts ProxySQL."""
+    wanted = plan.proxysql_cfg["mysql_threads"]
+    other = wanted + 2
+    admin(host, f"UPDATE global_variables SET variable_value = '{other}' WHERE variable_name = 'mysql-threads'; "
+                "SAVE MYSQL VARIABLES TO DISK")
+    host.run_expect([0], "systemctl restart proxysql")
+    workers = "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = 'MySQL_Thread_Workers'"
+    assert admin(host, workers) == str(other)
+    with phase("proxysql re-deploy"):
+        fixed = deploy(test_vps.name)
+    assert fixed.returncode == 0, fixed.log[-3000:]
+    assert [op for op in fixed.changed if "ProxySQL runtime" in op], fixed.changed
+    assert admin(host, workers) == str(wanted)
+    assert admin(host, "SELECT variable_value FROM disk.global_variables WHERE variable_name = 'mysql-threads'") == \
+        str(wanted)
