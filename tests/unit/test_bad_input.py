@@ -11,7 +11,8 @@ from peakready.preflight import check_inputs
 from peakready.secrets import Secrets
 from tests.bad_input import CASES
 
-# The local VPS as inventories/docker.py describes it (without ProxySQL: no .deb given).
+# The local VPS as inventories/docker.py describes it, ProxySQL off (its package need not be on
+# this machine; tests/infra/test_bad_input.py runs the corpus with it).
 GROUPS = ("web_servers", "app_servers", "db_primary", "cache_servers", "docker")
 VPS_DATA = {"proxysql_enabled": False, "proxysql_deb": ""}
 OFFLINE = [c for c in CASES if not c.live]
