@@ -163,19 +163,17 @@ def runtime(d: Desired):
     uploaded 0600 under /root, run and removed: it is in no command line and in no output.
     """
     current = host.get_fact(ProxysqlRuntime, names=sorted(d.variables))
-    parts = drift(current, d)
-    if not parts and needs_restart(current, d):
-        yield StringCommand("systemctl restart proxysql")
-        return
-    if not parts:
+    parts, restart = drift(current, d), needs_restart(current, d)
+    if not parts and not restart:
         host.noop("ProxySQL's runtime is as wanted")
         return
-    path = "/root/.peakready-proxysql.sql"
-    yield FileUploadCommand(StringIO(admin_sql(d, parts)), path, remote_temp_filename=host.get_temp_filename(path))
-    # MariaDB is on this host (preflight refuses other topologies for now): root asks it its version.
-    live = f"v=$(mariadb -N -B -e 'SELECT VERSION()' | {VERSION_SED}) && sed -i \"s/{LIVE_VERSION}/$v/\" {path} && "
-    yield StringCommand(f"{live}mariadb --defaults-file={ADMIN_CNF} < {path}; rc=$?; rm -f {path}; exit $rc")
-    if needs_restart(current, d):
+    if parts:
+        path = "/root/.peakready-proxysql.sql"
+        yield FileUploadCommand(StringIO(admin_sql(d, parts)), path, remote_temp_filename=host.get_temp_filename(path))
+        # MariaDB is on this host (preflight refuses other topologies for now): root asks it its version.
+        live = f"v=$(mariadb -N -B -e 'SELECT VERSION()' | {VERSION_SED}) && sed -i \"s/{LIVE_VERSION}/$v/\" {path} && "
+        yield StringCommand(f"{live}mariadb --defaults-file={ADMIN_CNF} < {path}; rc=$?; rm -f {path}; exit $rc")
+    if restart:  # after the SQL: the restart reads what it saved to disk
         yield StringCommand("systemctl restart proxysql")
 
 
