@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 

@@ -3,7 +3,6 @@ mysql_secure_installation would, the app's database and least-privilege users, d
 
 from __future__ import annotations
 
-import hashlib
 from io import StringIO
 
 from pyinfra import host
@@ -12,6 +11,7 @@ from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
 from peakready.facts import MariadbAccounts
+from peakready.hashes import native_hash, sha256
 from peakready.ops import config_file, hardening, open_files_limit, restart_or_roll_back
 from peakready.plan import HostPlan
 from peakready.secrets import Secrets
@@ -40,11 +40,6 @@ MIGRATE_PRIVILEGES = APP_PRIVILEGES | {
 MONITOR_GLOBAL = {"SLAVE MONITOR"}
 
 
-def native_hash(password: str) -> str:
-    """mysql_native_password's stored form: '*' + upper hex SHA1(SHA1(password))."""
-    return "*" + hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest().upper()
-
-
 def desired_accounts(data, secrets: Secrets) -> dict:
     """user -> (password, global privileges, privileges on the app's database)."""
     return {
@@ -70,7 +65,7 @@ def accounts_drift(current: dict | None, accounts: dict, db: str) -> list[str]:
         drift.append(f"no database {db}")
     ours = set()
     for user, (password, global_privs, db_privs) in accounts.items():
-        wanted_sha = hashlib.sha256(native_hash(password).encode()).hexdigest()
+        wanted_sha = sha256(native_hash(password))
         for where in LOCAL:
             grantee = f"'{user}'@'{where}'"
             ours.add(grantee)

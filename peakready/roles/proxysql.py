@@ -10,7 +10,6 @@ it, LOAD ... TO RUNTIME and SAVE ... TO DISK.
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import shlex
 from dataclasses import dataclass, field
@@ -24,9 +23,9 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from peakready.facts import ProxysqlRuntime
+from peakready.hashes import native_hash, sha256
 from peakready.ops import config_file, hardening, open_files_limit
 from peakready.plan import HostPlan
-from peakready.roles.mariadb import native_hash
 from peakready.secrets import Secrets
 
 ADMIN_PORT, MYSQL_PORT = 6032, 6033
@@ -92,10 +91,6 @@ def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers:
     return Desired(variables, servers, users, rules, replication)
 
 
-def sha(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
 SECRET_VARIABLES = {"admin-admin_credentials", "admin-stats_credentials", "mysql-monitor_password"}
 
 
@@ -104,12 +99,12 @@ def as_runtime(d: Desired) -> dict:
     rows = lambda items, keys: sorted(tuple(str(i[k]) for k in keys) for i in items)  # noqa: E731
     return {
         "servers": rows(d.servers, ("hostgroup_id", "hostname", "port", "weight", "max_connections")),
-        "users": sorted((u["username"], sha(u["password"]), *(str(u[k]) for k in
+        "users": sorted((u["username"], sha256(u["password"]), *(str(u[k]) for k in
                         ("active", "default_hostgroup", "transaction_persistent", "max_connections")))
                         for u in d.users),
         "rules": rows(d.rules, ("rule_id", "active", "match_digest", "destination_hostgroup", "apply")),
         "replication": rows(d.replication, ("writer_hostgroup", "reader_hostgroup", "check_type")),
-        "variables": {k: sha(v) if k in SECRET_VARIABLES else v for k, v in d.variables.items()},
+        "variables": {k: sha256(v) if k in SECRET_VARIABLES else v for k, v in d.variables.items()},
     }
 
 

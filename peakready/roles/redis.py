@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, systemd
 from pyinfra.operations.util import any_changed
 
+from peakready.hashes import acl_hash
 from peakready.ops import config_file, open_files_limit, restart_or_roll_back
 from peakready.plan import HostPlan
 from peakready.secrets import Secrets
 
 CONF = "/etc/redis/redis.conf"
-
-
-def acl_hash(password: str) -> str:
-    """How a Redis ACL rule stores a password (#<sha256 hex>): the file never holds it in clear."""
-    return hashlib.sha256(password.encode()).hexdigest()
 
 
 @deploy("redis")

@@ -6,11 +6,11 @@ import re
 import pytest
 
 from peakready import knobs
+from peakready.hashes import acl_hash, native_hash
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
 from peakready.roles.mariadb import (APP_PRIVILEGES, LOCAL, MIGRATE_PRIVILEGES, MONITOR_GLOBAL, accounts_drift,
-                                     accounts_sql, native_hash)
-from peakready.roles.redis import acl_hash
+                                     accounts_sql)
 
 PLAN = make_plan([HostFacts("vps", 2, 4096)], {})["vps"]
 DB = "peakready"

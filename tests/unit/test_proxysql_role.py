@@ -6,10 +6,10 @@ from types import SimpleNamespace
 import pytest
 
 from peakready import knobs
+from peakready.debfile import unfit_for
+from peakready.hashes import native_hash
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
-from peakready.roles.mariadb import native_hash
-from peakready.debfile import unfit_for
 from peakready.roles.proxysql import (READER, WRITER, admin_sql, as_runtime, desired, drift, needs_restart,
                                       repository)
 from tests import bad_input

@@ -13,10 +13,11 @@ import os
 
 from pyinfra import host
 
+from peakready.hashes import acl_hash
 from peakready.ops import config_file, config_set, restart_or_roll_back
 from peakready.preflight import check_host, inventory_secrets
 from peakready.roles.mariadb import CHECK, CNF
-from peakready.roles.redis import CONF, acl_hash
+from peakready.roles.redis import CONF
 
 plan = check_host()
 data, secrets = host.data, inventory_secrets()
