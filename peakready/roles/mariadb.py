@@ -143,7 +143,7 @@ def mariadb(plan: HostPlan, secrets: Secrets):
         dest=CNF,
         check=CHECK,
         keep_last_good=True,
-        m=m,
+        mariadb=m,
         bind_address="127.0.0.1",
         wait_timeout_s=data.mariadb_wait_timeout_s,
         max_allowed_packet_mb=data.mariadb_max_allowed_packet_mb,

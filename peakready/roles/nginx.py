@@ -50,7 +50,7 @@ def nginx(plan: HostPlan, secrets: Secrets):
     # The links first: `nginx -t` below checks the whole tree as nginx will load it.
     default = files.link(name="No default site", path="/etc/nginx/sites-enabled/default", present=False)
     site = files.link(name="Enable the site", path="/etc/nginx/sites-enabled/peakready", target=SITE)
-    common = {"n": n, "micro_cache_s": data.nginx_micro_cache_s}
+    common = {"nginx": n, "micro_cache_s": data.nginx_micro_cache_s}
     configs = config_set(
         name=f"nginx: {n['worker_processes']} workers x {n['worker_connections']} connections, the site (nginx -t)",
         check="nginx -t -q",

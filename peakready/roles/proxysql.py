@@ -216,8 +216,8 @@ def proxysql(plan: HostPlan, secrets: Secrets):
     config_file(
         name="ProxySQL bootstrap config (/etc/proxysql.cnf, read at first start only)",
         template="proxysql/proxysql.cnf.j2", dest="/etc/proxysql.cnf", mode=640, group="proxysql",
-        v={k: v for k, v in want.variables.items() if k != "mysql-server_version"},
-        servers=want.servers, users=want.users, rules=want.rules, replication=want.replication,
+        proxysql={"variables": {k: v for k, v in want.variables.items() if k != "mysql-server_version"},
+                  "servers": want.servers, "users": want.users, "rules": want.rules, "replication": want.replication},
     )
     config_file(
         name="Admin client config for root (0600)", template="proxysql/admin.cnf.j2", dest=ADMIN_CNF, mode=600,

@@ -28,7 +28,7 @@ def redis(plan: HostPlan, secrets: Secrets):
         mode=640,
         group="redis",
         keep_last_good=True,
-        r=r,
+        redis=r,
         bind="127.0.0.1 -::1",
         policy=data.redis_maxmemory_policy,
         samples=data.redis_maxmemory_samples,

@@ -93,7 +93,7 @@ def test_the_sql_holds_password_hashes_never_passwords():
 
 def test_mariadb_config_takes_every_size_from_the_plan():
     m = PLAN.mariadb
-    text = render("mariadb/60-peakready.cnf.j2", m=m, bind_address="127.0.0.1", wait_timeout_s=600,
+    text = render("mariadb/60-peakready.cnf.j2", mariadb=m, bind_address="127.0.0.1", wait_timeout_s=600,
                   max_allowed_packet_mb=64, long_query_time_s=1.0, binlog_expire_s=604800)
     settings = dict(re.findall(r"^(\w+)\s*=\s*(\S+)", text, re.M))
     assert settings["innodb_buffer_pool_size"] == f"{m['innodb_buffer_pool_mb']}M"
@@ -104,7 +104,7 @@ def test_mariadb_config_takes_every_size_from_the_plan():
 
 def test_redis_config_stores_no_password_and_denies_admin_commands_to_the_app():
     d = knobs.defaults()
-    text = render("redis/redis.conf.j2", r=PLAN.redis, bind="127.0.0.1 -::1", policy=d["redis_maxmemory_policy"],
+    text = render("redis/redis.conf.j2", redis=PLAN.redis, bind="127.0.0.1 -::1", policy=d["redis_maxmemory_policy"],
                   samples=5, aof_rewrite_percentage=100, aof_rewrite_min_mb=64, app_user="app",
                   admin_hash=acl_hash("admin-secret-0123456789"), app_hash=acl_hash("app-secret-0123456789"))
     assert "secret" not in text

@@ -57,8 +57,9 @@ def test_reads_go_to_replicas_only_when_there_are_replicas():
 
 def test_rendered_cnf_reads_back_as_the_plan():
     d = want()
-    text = render("proxysql/proxysql.cnf.j2", v=d.variables, servers=d.servers, users=d.users, rules=d.rules,
-                  replication=d.replication)
+    text = render("proxysql/proxysql.cnf.j2", proxysql={"variables": d.variables, "servers": d.servers,
+                                                        "users": d.users, "rules": d.rules,
+                                                        "replication": d.replication})
     cnf = parse(text)
     assert cnf["datadir"] == "/var/lib/proxysql"
     assert cnf["admin_variables"]["mysql_ifaces"] == "127.0.0.1:6032"

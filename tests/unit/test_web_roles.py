@@ -44,7 +44,7 @@ def test_database_urls_go_through_proxysql_when_it_is_on_and_encode_passwords():
 
 def test_gunicorn_config_is_python_with_the_planned_numbers():
     text = render("app/gunicorn.conf.py.j2", app_name="peakready", unit="peakready-app.service",
-                  root="/srv/peakready", port=8000, a=PLAN.app, worker_class="uvicorn_worker.UvicornWorker",
+                  root="/srv/peakready", port=8000, app=PLAN.app, worker_class="uvicorn_worker.UvicornWorker",
                   env_file="/etc/peakready/app.env", max_requests=10000, max_requests_jitter=1000)
     tree = ast.parse(text)
     values = {n.targets[0].id: ast.literal_eval(n.value) for n in tree.body
@@ -57,7 +57,7 @@ def test_gunicorn_config_is_python_with_the_planned_numbers():
 
 def test_the_unit_caps_memory_and_is_hardened():
     text = render("app/app.service.j2", app_name="peakready", app_user="peakready", root="/srv/peakready",
-                  conf="/etc/peakready/gunicorn.conf.py", module="peakready_app.main:app", a=PLAN.app, nofile=4096)
+                  conf="/etc/peakready/gunicorn.conf.py", module="peakready_app.main:app", app=PLAN.app, nofile=4096)
     settings = dict(re.findall(r"^(\w+)=(.*)$", text, re.M))
     assert settings["MemoryMax"] == f"{PLAN.app['memory_max_mb']}M" and settings["Restart"] == "always"
     assert settings["User"] == "peakready" and settings["NoNewPrivileges"] == "yes"
@@ -66,7 +66,7 @@ def test_the_unit_caps_memory_and_is_hardened():
 
 
 def nginx_site(**overrides):
-    data = dict(n=PLAN.nginx, micro_cache_s=0, server_names=["shop.example"], app_port=8000, tls="off",
+    data = dict(nginx=PLAN.nginx, micro_cache_s=0, server_names=["shop.example"], app_port=8000, tls="off",
                 certificate="c", certificate_key="k", ipv6=True, limit_conn_per_ip=100, rate_limit_write_burst=10,
                 proxy_timeout_s=30, static_root="/srv/peakready/current/static", static_max_age_days=7)
     return render("nginx/site.conf.j2", **{**data, **overrides})
@@ -113,7 +113,7 @@ def test_a_git_source_is_checked_out_at_its_ref(tmp_path, monkeypatch):
 
 
 def nginx_conf(**overrides):
-    data = dict(n=PLAN.nginx, micro_cache_s=0, client_max_body_size_kb=1024, rate_limit_write_rps=5,
+    data = dict(nginx=PLAN.nginx, micro_cache_s=0, client_max_body_size_kb=1024, rate_limit_write_rps=5,
                 rate_limit_exempt=[])
     return render("nginx/nginx.conf.j2", **{**data, **overrides})
 
@@ -142,7 +142,7 @@ def test_rate_limit_exempt_takes_networks_only():
 
 
 def test_without_the_cache_the_app_gets_no_redis_and_needs_no_cache_server():
-    env = render("app/app.env.j2", app_name="peakready", app_user="peakready", a=PLAN.app, database_url="d",
+    env = render("app/app.env.j2", app_name="peakready", app_user="peakready", app=PLAN.app, database_url="d",
                  migrate_database_url="m", redis_url="", admin_token="t", ttl={"outlets": 1, "outlet": 1,
                                                                               "menu": 1, "featured": 1})
     assert "CACHE='off'" in env and "REDIS_URL" not in env
