@@ -16,7 +16,7 @@ from peakready import knobs
 from peakready.debfile import control, unfit_for
 from peakready.facts import HostSize, ListeningTcpPorts
 from peakready.plan import GROUP_ROLES, HostFacts, HostPlan, make_plan
-from peakready.roles.app import checked_source
+from peakready.release import checked_source
 from peakready.secrets import Secrets
 
 # RFC 1123 host names (or an IPv4/IPv6 address, or a connector name such as @docker/x).

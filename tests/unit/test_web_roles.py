@@ -10,7 +10,8 @@ import pytest
 from peakready import ROOT, knobs
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
-from peakready.roles.app import database_urls, release_tarball
+from peakready.release import release_tarball
+from peakready.roles.app import database_urls
 
 PLAN = make_plan([HostFacts("vps", 2, 4096)], {})["vps"]
 DATA = SimpleNamespace(**knobs.defaults())
@@ -93,7 +94,7 @@ def test_a_git_source_is_checked_out_at_its_ref(tmp_path, monkeypatch):
 
     import importlib
 
-    app_role = importlib.import_module("peakready.roles.app")  # the module, not the role it exports
+    release = importlib.import_module("peakready.release")  # the module, not a function of it
 
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -105,11 +106,11 @@ def test_a_git_source_is_checked_out_at_its_ref(tmp_path, monkeypatch):
     git("tag", "v1")
     (repo / "requirements.txt").write_text("gunicorn==27.0.2\n")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "two")
-    monkeypatch.setattr(app_role, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(release, "CACHE", tmp_path / "cache")
     data = SimpleNamespace(app_source=f"file://{repo}", app_ref="v1")
-    assert (app_role.source_dir(data) / "requirements.txt").read_text() == "gunicorn==27.0.1\n"
+    assert (release.source_dir(data) / "requirements.txt").read_text() == "gunicorn==27.0.1\n"
     data.app_ref = "main"
-    assert (app_role.source_dir(data) / "requirements.txt").read_text() == "gunicorn==27.0.2\n"
+    assert (release.source_dir(data) / "requirements.txt").read_text() == "gunicorn==27.0.2\n"
 
 
 def nginx_conf(**overrides):
@@ -156,14 +157,14 @@ def test_a_source_without_requirements_or_unreachable_is_a_knob_error_naming_app
 
     from peakready.knobs import KnobError
 
-    app_role = importlib.import_module("peakready.roles.app")
-    monkeypatch.setattr(app_role, "CACHE", tmp_path / "cache")
+    release = importlib.import_module("peakready.release")  # the module, not a function of it
+    monkeypatch.setattr(release, "CACHE", tmp_path / "cache")
     with pytest.raises(KnobError, match=r"^app_source templates has no requirements.txt"):
-        app_role.checked_source("templates", "main")
+        release.checked_source("templates", "main")
     with pytest.raises(KnobError, match=r"^app_source file:///nonexistent/x.git at app_ref main could not be fetched"):
-        app_role.checked_source("file:///nonexistent/x.git", "main")
+        release.checked_source("file:///nonexistent/x.git", "main")
     # Credentials in a URL never reach the message.
     with pytest.raises(KnobError) as err:
-        app_role.checked_source("file://deploy:tok3n-value@/nonexistent/x.git", "main")
+        release.checked_source("file://deploy:tok3n-value@/nonexistent/x.git", "main")
     assert "tok3n-value" not in str(err.value) and "***@" in str(err.value)
-    assert app_role.checked_source("app", "main") == ROOT / "app"
+    assert release.checked_source("app", "main") == ROOT / "app"
