@@ -1,9 +1,10 @@
 """The roles, in the order a host gets them: each may rely on every role before it.
 
-Each entry is (role, groups): a host in any of `groups` gets the role; None means every host.
-The groups are the inventory's (peakready.plan.GROUP_ROLES).
+Each entry is (role, tier): a host gets the role when one of its inventory groups is of that tier
+(peakready.plan.GROUP_ROLES, the one table of groups); None means every host.
 """
 
+from peakready.plan import GROUP_ROLES
 from peakready.roles.app import app
 from peakready.roles.base import base
 from peakready.roles.mariadb import mariadb
@@ -13,14 +14,15 @@ from peakready.roles.redis import redis
 
 ROLES = [
     (base, None),
-    (mariadb, ("db_primary", "db_replicas")),
-    (redis, ("cache_servers",)),
-    (proxysql, ("app_servers",)),  # only where proxysql_enabled
-    (app, ("app_servers",)),
-    (nginx, ("web_servers",)),
+    (mariadb, "db"),
+    (redis, "cache"),
+    (proxysql, "app"),  # only where proxysql_enabled
+    (app, "app"),
+    (nginx, "web"),
 ]
 
 
 def roles_for(host_groups) -> list:
     """The roles a host in `host_groups` gets, in dependency order."""
-    return [role for role, groups in ROLES if groups is None or set(groups) & set(host_groups)]
+    tiers = {GROUP_ROLES[g] for g in host_groups if g in GROUP_ROLES}
+    return [role for role, tier in ROLES if tier is None or tier in tiers]

@@ -14,6 +14,14 @@ def test_base_runs_first_on_every_host_whatever_its_groups():
         assert roles_for(groups)[0] is ROLES[0][0]
 
 
+def test_each_group_gets_its_tiers_roles_from_the_one_group_table():
+    names = lambda groups: [role.__name__ for role in roles_for(groups)]  # noqa: E731
+    assert names(["db_replicas"]) == names(["db_primary"]) == ["base", "mariadb"]
+    assert names(["app_servers"]) == ["base", "proxysql", "app"]
+    assert names(["web_servers", "cache_servers"]) == ["base", "redis", "nginx"]
+    assert names(list(GROUP_ROLES)) == ["base", "mariadb", "redis", "proxysql", "app", "nginx"]
+
+
 def test_file_max_is_a_floor_never_lowered():
     planned = PLAN.sysctl["fs.file-max"]
     assert sysctls(PLAN, 1000)["fs.file-max"] == planned
