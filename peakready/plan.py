@@ -41,6 +41,20 @@ GROUP_ROLES = {
     "cache_servers": "cache",
 }
 ROLE_NAMES = {"web": "nginx", "app": "app", "db": "MariaDB", "cache": "Redis"}
+# The knobs make_plan reads, and only those: the plan sizes every host together, so each must be the
+# same on every host of an inventory (the pre-flight refuses it otherwise). A unit test keeps this
+# list equal to what make_plan reads.
+PLAN_KNOBS = frozenset({
+    "app_cache", "app_graceful_timeout_s", "app_timeout_s", "app_worker_concurrency", "app_worker_memory_mb",
+    "app_workers", "db_pool_overflow", "db_pool_size", "file_max_min", "ip_local_port_range", "listen_backlog",
+    "mariadb_buffer_pool_mb", "mariadb_max_connections", "mariadb_reserved_connections", "mariadb_wait_timeout_s",
+    "memory_weight_app", "memory_weight_cache", "memory_weight_db", "nginx_keepalive_timeout_s",
+    "nginx_upstream_keepalive", "nginx_upstream_keepalive_timeout_s", "nginx_worker_connections",
+    "nginx_worker_rlimit_nofile", "os_reserve_mb", "proxysql_backend_share", "proxysql_enabled",
+    "proxysql_free_connections_pct", "proxysql_max_connections", "rate_limit_burst", "rate_limit_rps",
+    "redis_fork_headroom", "redis_maxclients", "redis_maxmemory_mb", "somaxconn", "target_concurrency",
+    "tcp_max_syn_backlog", "vm_overcommit_memory", "vm_swappiness",
+})
 
 # What each service uses beyond the sizes the plan sets, in MB: estimates, kept on the high side.
 NGINX_BASE_MB = 16  # master process and the shared zones (a 10 MB rate-limit zone)

@@ -15,7 +15,7 @@ from pyinfra.facts.deb import DebArch, DebPackages
 from peakready import knobs
 from peakready.debfile import control, unfit_for
 from peakready.facts import HostSize, ListeningTcpPorts
-from peakready.plan import GROUP_ROLES, HostFacts, HostPlan, make_plan
+from peakready.plan import GROUP_ROLES, PLAN_KNOBS, HostFacts, HostPlan, make_plan
 from peakready.release import checked_source
 from peakready.secrets import Secrets
 
@@ -130,11 +130,3 @@ def inventory_plan(data: dict):
         size = other.get_fact(HostSize)
         hosts.append(HostFacts(other.name, size["cores"], size["ram_mb"], tuple(other.groups)))
     return make_plan(hosts, data)
-
-
-# Knobs make_plan reads: they must be the same on every host.
-PLAN_KNOBS = set(knobs.CHECKS) - {
-    "timezone", "apt_cache_valid_s", "base_packages", "unattended_upgrades", "unattended_reboot",
-    "unattended_reboot_time", "sshd_port", "sshd_password_authentication", "sshd_permit_root_login",
-    "firewall", "firewall_tcp_ports", "firewall_allow_dhcp_client", "swap_file_mb", "swap_when_ram_below_mb",
-}

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from peakready import ROOT, plan as P
+from peakready import ROOT, knobs, plan as P
 from peakready.plan import HostFacts, PlanError, make_plan
 
 SIZES = [(1, 1024), (2, 4096), (4, 8192), (16, 65536)]
@@ -203,3 +203,40 @@ def test_cli_refuses_a_broken_knob_with_one_sentence(args, named):
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert res.returncode == 1 and res.stdout == ""
     assert named in res.stderr and res.stderr.count("\n") == 1
+
+
+class Recording(dict):
+    """The knobs, remembering which ones were read."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
+@pytest.mark.parametrize("proxysql", [True, False])
+def test_plan_knobs_are_exactly_what_make_plan_reads(monkeypatch, proxysql):
+    """PLAN_KNOBS decides which knobs must be equal on every host: a knob the plan reads but the
+    list lacks could differ between hosts and split one budget two ways."""
+    import peakready.plan as plan_mod
+
+    seen, original = [], knobs.check
+
+    def check(data):
+        seen.append(Recording(original(data)))
+        return seen[-1]
+
+    monkeypatch.setattr(plan_mod.knobs_mod, "check", check)
+    hosts = [HostFacts("web", 2, 4096, ("web_servers",)), HostFacts("app", 2, 4096, ("app_servers",)),
+             HostFacts("db", 2, 4096, ("db_primary", "cache_servers"))]
+    make_plan(hosts, {"proxysql_enabled": proxysql})
+    make_plan([HostFacts("vps", 2, 4096)], {"proxysql_enabled": proxysql})
+    make_plan([HostFacts("no-redis", 2, 4096, ("web_servers", "app_servers", "db_primary"))],
+              {"proxysql_enabled": proxysql, "app_cache": False})
+    read = set().union(*(r.read for r in seen))
+    assert read <= plan_mod.PLAN_KNOBS, f"read but not in PLAN_KNOBS: {sorted(read - plan_mod.PLAN_KNOBS)}"
+    if proxysql:
+        assert plan_mod.PLAN_KNOBS <= read, f"in PLAN_KNOBS, never read: {sorted(plan_mod.PLAN_KNOBS - read)}"
