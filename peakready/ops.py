@@ -191,3 +191,23 @@ def hardening(unit: str, template: str, **data):
     )
     systemd.daemon_reload(name=f"Reload systemd units for {service}'s sandbox", _if=dropin.did_change)
     return dropin
+
+
+def when_changed(*ops, unless=()):
+    """
+    An `_if=` condition: true when one of `ops` changed and nothing in `unless` holds (each an
+    operation that changed, or a condition that is true). A service `unless` just started already
+    runs what is new; a restart `unless` made makes a reload needless.
+
+    **Example:**
+
+    .. code:: python
+
+        restart = when_changed(unit, unless=[started])
+        systemd.service(name="Reload the app", service="app", reloaded=True,
+                        _if=when_changed(conf, env, unless=[started, restart]))
+    """
+    def holds(item) -> bool:
+        return item.did_change() if hasattr(item, "did_change") else item()
+
+    return lambda: any(op.did_change() for op in ops) and not any(holds(item) for item in unless)

@@ -28,9 +28,8 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import File, Link, Sha1File
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
-from pyinfra.operations.util import any_changed
 
-from peakready.ops import config_file
+from peakready.ops import config_file, when_changed
 from peakready.plan import HostPlan
 from peakready.release import release_tarball, source_dir, wheelhouse
 from peakready.secrets import Secrets
@@ -190,11 +189,10 @@ def app(plan: HostPlan, secrets: Secrets):
     switched = switch(name=f"Go live: current -> releases/{release_id}", data=data, release_id=release_id)
     started = systemd.service(name=f"{p['unit']} on, now and at boot", service=p["unit"], running=True, enabled=True)
     # Just started: it runs all that is new already.
-    restart = lambda: not started.did_change() and (unit.did_change() or (new_packages and switched.did_change()))  # noqa: E731
+    restart = when_changed(unit, *([switched] if new_packages else []), unless=[started])
     systemd.service(name="Restart the app (new unit or new packages)", service=p["unit"], restarted=True, _if=restart)
     # Code, config or environment: reload (HUP), new workers up before the old ones go.
     systemd.service(name="Reload the app (graceful: new workers up before old ones go)", service=p["unit"],
-                    reloaded=True,
-                    _if=lambda: not started.did_change() and not restart() and any_changed(switched, conf, env)())
+                    reloaded=True, _if=when_changed(switched, conf, env, unless=[started, restart]))
     prune(name=f"Keep the last {data.app_releases_kept} releases", data=data, keep=data.app_releases_kept,
           live=release_id)

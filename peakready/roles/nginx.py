@@ -8,10 +8,9 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server, systemd
-from pyinfra.operations.util import any_changed
 
 from peakready.facts import Ipv6Enabled
-from peakready.ops import config_set, hardening, open_files_limit
+from peakready.ops import config_set, hardening, open_files_limit, when_changed
 from peakready.plan import HostPlan
 from peakready.secrets import Secrets
 
@@ -71,12 +70,11 @@ def nginx(plan: HostPlan, secrets: Secrets):
     )
     started = systemd.service(name="nginx on, now and at boot", service="nginx.service", running=True, enabled=True)
     # Limits and sandbox apply at start only.
-    restart = lambda: not started.did_change() and any_changed(override, sandbox)()  # noqa: E731
+    restart = when_changed(override, sandbox, unless=[started])
     systemd.service(name="Restart nginx for its open-file limit or sandbox", service="nginx.service",
                     restarted=True, _if=restart)
     systemd.service(name="Reload nginx (graceful; the config passed nginx -t)", service="nginx.service",
-                    reloaded=True,
-                    _if=lambda: not started.did_change() and not restart() and any_changed(configs, site, default)())
+                    reloaded=True, _if=when_changed(configs, site, default, unless=[started, restart]))
 
 
 def tls(data, crt: str, key: str) -> None:

@@ -94,9 +94,13 @@ def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers:
 SECRET_VARIABLES = {"admin-admin_credentials", "admin-stats_credentials", "mysql-monitor_password"}
 
 
+def rows(items: list[dict], keys: tuple[str, ...]) -> list[tuple]:
+    """Table rows as ProxysqlRuntime reads them: the `keys` columns as text, sorted."""
+    return sorted(tuple(str(i[k]) for k in keys) for i in items)
+
+
 def as_runtime(d: Desired) -> dict:
     """The desired state as ProxysqlRuntime reads it (secrets as SHA-256), for comparison."""
-    rows = lambda items, keys: sorted(tuple(str(i[k]) for k in keys) for i in items)  # noqa: E731
     return {
         "servers": rows(d.servers, ("hostgroup_id", "hostname", "port", "weight", "max_connections")),
         "users": sorted((u["username"], sha256(u["password"]), *(str(u[k]) for k in

@@ -83,3 +83,22 @@ def test_a_fixture_that_lies_fails(monkeypatch):
     fake = FakeHost(case["facts"], rendered_files("config_file", case["args"]))
     monkeypatch.setattr(ops, "host", fake)
     assert [as_text(c) for c in ops.config_file._inner(**case["args"])] != []
+
+
+class Op:
+    def __init__(self, changed: bool):
+        self.changed = changed
+
+    def did_change(self) -> bool:
+        return self.changed
+
+
+@pytest.mark.parametrize("changed,started,restarted,expected", [
+    ((True, False), False, False, True),   # a config changed: reload
+    ((False, False), False, False, False),  # nothing changed
+    ((True, True), True, False, False),    # just started: it runs what is new already
+    ((True, False), False, True, False),   # restarted: a reload is needless
+])
+def test_when_changed_is_one_of_changed_and_none_of_unless(changed, started, restarted, expected):
+    condition = ops.when_changed(*(Op(c) for c in changed), unless=[Op(started), lambda: restarted])
+    assert condition() is expected
