@@ -25,6 +25,20 @@ def compare(dest: str, content: str, mode: int, user: str, group: str) -> tuple[
     return same_content, (current["mode"], current["user"], current["group"]) == (mode, user, group)
 
 
+def staged(dest: str) -> str:
+    """Where a new version of `dest` waits, beside it (same filesystem: the final mv is atomic)."""
+    return f"{dest}.peakready-new"
+
+
+def stage(dest: str, content: str, mode: int, user: str, group: str):
+    """The commands that put `content` beside `dest` (staged(dest)), with its mode and owner, for
+    config_file and config_set to check and swap in."""
+    new = staged(dest)
+    yield StringCommand("mkdir", "-p", shlex.quote(posixpath.dirname(dest)))
+    yield FileUploadCommand(StringIO(content), new, remote_temp_filename=host.get_temp_filename(new))
+    yield StringCommand(f"chown {user}:{group} {shlex.quote(new)} && chmod {mode} {shlex.quote(new)}")
+
+
 @operation()
 def config_file(template: str, dest: str, check: str | None = None, mode: int = 644,
                 user: str = "root", group: str = "root", keep_last_good: bool = False, **data):
@@ -54,23 +68,18 @@ def config_file(template: str, dest: str, check: str | None = None, mode: int = 
         host.noop(f"{dest} is up to date")
         return
 
-    target = dest
-    if not same_content:
-        target = f"{dest}.peakready-new"
-        yield StringCommand("mkdir", "-p", shlex.quote(posixpath.dirname(dest)))
-        yield FileUploadCommand(StringIO(content), target, remote_temp_filename=host.get_temp_filename(target))
-    yield StringCommand("chown", f"{user}:{group}", shlex.quote(target))
-    yield StringCommand("chmod", str(mode), shlex.quote(target))
-    if not same_content:
-        if check:
-            staged = shlex.quote(target)
-            yield StringCommand(f"( {check.format(path=staged)} ) || {{ rm -f {staged}; exit 1; }}")
-        if keep_last_good:
-            # The last good file, or none when there was none (then rolling back removes dest).
-            last_good = shlex.quote(f"{dest}.peakready-last-good")
-            d = shlex.quote(dest)
-            yield StringCommand(f"if [ -e {d} ]; then cp -p {d} {last_good}; else rm -f {last_good}; fi")
-        yield StringCommand("mv", "-f", shlex.quote(target), shlex.quote(dest))
+    if same_content:  # only the mode or owner differ
+        yield StringCommand(f"chown {user}:{group} {shlex.quote(dest)} && chmod {mode} {shlex.quote(dest)}")
+        return
+    yield from stage(dest, content, mode, user, group)
+    new, d = shlex.quote(staged(dest)), shlex.quote(dest)
+    if check:  # on the staged file: a file that fails it never replaces the working one
+        yield StringCommand(f"( {check.format(path=new)} ) || {{ rm -f {new}; exit 1; }}")
+    if keep_last_good:
+        # The last good file, or none when there was none (then rolling back removes dest).
+        last_good = shlex.quote(f"{dest}.peakready-last-good")
+        yield StringCommand(f"if [ -e {d} ]; then cp -p {d} {last_good}; else rm -f {last_good}; fi")
+    yield StringCommand(f"mv -f {new} {d}")
 
 
 @operation()
@@ -141,11 +150,8 @@ def config_set(files: list[dict], check: str):
         return
     swap, undo = [], []
     for dest, content, mode, user, group in changed:
-        new, old, d = (shlex.quote(f"{dest}.peakready-new"), shlex.quote(f"{dest}.peakready-old"), shlex.quote(dest))
-        yield StringCommand("mkdir", "-p", shlex.quote(posixpath.dirname(dest)))
-        yield FileUploadCommand(StringIO(content), f"{dest}.peakready-new",
-                                remote_temp_filename=host.get_temp_filename(dest))
-        yield StringCommand(f"chown {user}:{group} {new} && chmod {mode} {new}")
+        new, old, d = (shlex.quote(staged(dest)), shlex.quote(f"{dest}.peakready-old"), shlex.quote(dest))
+        yield from stage(dest, content, mode, user, group)
         swap.append(f"rm -f {old}; if [ -e {d} ]; then cp -p {d} {old}; fi; mv -f {new} {d}")
         undo.append(f"if [ -e {old} ]; then mv -f {old} {d}; else rm -f {d}; fi")
     olds = " ".join(shlex.quote(f"{dest}.peakready-old") for dest, *_ in changed)
