@@ -76,8 +76,14 @@ def markdown(results: dict, plot_name: str) -> str:
             f"{ratio(pr['rps'], base['rps'])} | {ratio(pr['rps'], l0 and l0['rps'])} | "
             f"{ratio(pr['rps'], l1 and l1['rps'])} | {base['p50_ms']:.1f} / {pr['p50_ms']:.1f} | "
             f"{base['p99_ms']:.1f} / {pr['p99_ms']:.1f} | {failed(base)} / {failed(pr)} |")
-    lines += ["", "References (peakready VPS):", "",
-              "| reference | conns | r/s | p50 | p99 | failed |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    # wrk stops at the request budget (run.py BUDGET): such a run's r/s is budget / duration, a floor.
+    capped = [r for r in results["runs"] if r["target"] in ("L0", "L1")
+              and r["requests"] >= 0.99 * results.get("budget", float("inf"))]
+    lines += ["", "References (peakready VPS):", ""]
+    if capped:
+        lines += [f"{len(capped)} reference run(s) reached the request budget ({results['budget']:,} a run) before "
+                  "their time ran out: their r/s is a floor, not the ceiling.", ""]
+    lines += ["| reference | conns | r/s | p50 | p99 | failed |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in results["runs"]:
         if r["target"] in ("L0", "L1"):
             lines.append(f"| {r['scenario']} | {r['connections']} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | "
@@ -103,17 +109,56 @@ def markdown(results: dict, plot_name: str) -> str:
             f"**{target}** ({r['rps']:,.0f} r/s, p99 {r['p99_ms']:.1f} ms, {failed(r)} failed: {fail_kinds(r)}):",
             "",
             f"- MariaDB peak Threads_connected: {r['mariadb_peak_threads_connected']}",
-            "- ProxySQL backend connections: " + (
-                f"{proxysql['max_used']} at most in use ({proxysql['used']} used, {proxysql['free']} free at the end)"
-                if proxysql else "no ProxySQL in this profile"),
+            "- ProxySQL: " + (
+                f"{proxysql.get('clients', '?')} client connections from the app's pools onto at most "
+                f"{proxysql['max_used']} backend connections ({client_ratio(proxysql)} clients per backend; "
+                f"{proxysql['used']} used, {proxysql['free']} free at the end)"
+                if proxysql else "none in this profile"),
             "- Redis hit ratio: " + (f"{r['redis_hit_ratio']:.1%}" if r.get("redis_hit_ratio") is not None
                                      else "no Redis cache in this profile"),
             f"- CPU (cores): {cpu}; wrk {r['wrk_cpu_s'] / r['seconds']:.2f}; the whole VPS {r['cores']['vps_total']:.2f}",
             f"- peak RSS: {rss}",
             "",
         ]
+    lines += proxysql_section(results)
     lines += [f"![throughput and p99 against connections]({plot_name})", ""]
     return "\n".join(lines)
+
+
+def client_ratio(proxysql: dict) -> str:
+    try:
+        return f"{int(proxysql['clients']) / max(int(proxysql['max_used']), 1):.1f}"
+    except (KeyError, ValueError):
+        return "?"
+
+
+def proxysql_section(results: dict) -> list[str]:
+    """ProxySQL's multiplexing in each DB scenario, and its cost or gain against MariaDB direct."""
+    lines = ["## ProxySQL", ""]
+    rows = [r for r in results["runs"] if r["target"] == "peakready" and r.get("proxysql_backend")]
+    if not rows:
+        return lines + ["No ProxySQL in this run (no package for the VPS's release: targets/packages.py).", ""]
+    lines += ["The app's pools connect to ProxySQL (clients: the pools' connections open after the run, overflow "
+              "ones closed); ProxySQL serves them from its backends to MariaDB (the most in use during the run, "
+              "MaxConnUsed). A ratio below 1 means the run's bursts opened more than the idle pools hold.", "",
+              "| scenario | conns | ProxySQL clients after | backends at most | clients per backend | "
+              "MariaDB peak threads |",
+              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        p = r["proxysql_backend"]
+        lines.append(f"| {r['scenario']} | {r['connections']} | {p.get('clients', '?')} | {p['max_used']} | "
+                     f"{client_ratio(p)} | {r['mariadb_peak_threads_connected']} |")
+    path = results.get("db_path")
+    if path:
+        through, direct = path["ports"].get("6033", {}), path["ports"].get("3306", {})
+        lines += ["", f"The same read (`{path['query']}`), {path['queries']:,} queries from {path['concurrency']} "
+                      "clients each on one connection (mariadb-slap in the VPS), through ProxySQL and straight to "
+                      "MariaDB:", "", "| path | seconds | queries/s |", "| --- | ---: | ---: |"]
+        for label, r in (("through ProxySQL (6033)", through), ("straight to MariaDB (3306)", direct)):
+            lines.append(f"| {label} | {r.get('seconds', r.get('error', '?'))} | {r.get('qps', '-')} |")
+        if through.get("qps") and direct.get("qps"):
+            lines += ["", f"ProxySQL / direct: {through['qps'] / direct['qps']:.2f}× the queries a second."]
+    return lines + [""]
 
 
 def fail_kinds(r: dict) -> str:

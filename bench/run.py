@@ -8,9 +8,11 @@
 Profiles (each on its own local VPS, 2 CPUs and 4 GB, the same sample app and release):
   baseline   where the runbooks start (bench/baseline/deploy.py): one app worker, no Redis cache,
              no ProxySQL, Debian's default MariaDB and nginx (no upstream keepalive);
-  peakready  `pyinfra inventories/docker.py deploy.py`: the full planned stack.
+  peakready  `pyinfra inventories/docker.py deploy.py`: the full planned stack, ProxySQL included
+             when a package is available (targets/packages.py).
 References, on the peakready VPS: L0, nginx answering a constant JSON itself; L1, the app's
-/health/live (a constant JSON, no I/O) through nginx.
+/health/live (a constant JSON, no I/O) through nginx. With ProxySQL: the same SQL read through
+ProxySQL (6033) and straight to MariaDB (3306) at the same concurrency, with mariadb-slap.
 
 wrk (targets/wrk.py) runs on this machine inside each VPS's network namespace against its
 127.0.0.1, one thread (at most one core), alternating the profiles scenario by scenario. During
@@ -40,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
 from targets import vps, wrk  # noqa: E402
+from targets.packages import proxysql_package  # noqa: E402
 
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
 NETWORK = "peakready-bench"
@@ -184,8 +187,18 @@ def busy_ticks() -> int:
     return sum(fields) - fields[3] - fields[4]  # minus idle and iowait
 
 
-def db_stats_reset(name: str) -> None:
+def proxysql_admin(name: str, secrets, sql: str) -> str:
+    """`sql` on the VPS's ProxySQL admin interface. Credentials on stdin, into a 0600 file that is
+    removed at once: never on a command line."""
+    return vps.sh(name, "f=$(mktemp) && cat > $f && mariadb --defaults-extra-file=$f -h 127.0.0.1 -P 6032 -N -B "
+                        f"-e \"{sql}\"; rc=$?; rm -f $f; exit $rc",
+                  stdin=f"[client]\nuser=admin\npassword={secrets.get('proxysql_admin_password')}\n")
+
+
+def db_stats_reset(name: str, secrets, proxysql: bool) -> None:
     vps.sh(name, "mariadb -e 'FLUSH STATUS'")
+    if proxysql:  # reading the _reset table zeroes MaxConnUsed
+        proxysql_admin(name, secrets, "SELECT COUNT(*) FROM stats_mysql_connection_pool_reset")
 
 
 def db_stats(name: str, secrets, proxysql: bool) -> dict:
@@ -194,14 +207,42 @@ def db_stats(name: str, secrets, proxysql: bool) -> dict:
     status = dict(line.split("\t") for line in out.splitlines() if "\t" in line)
     stats = {"mariadb_peak_threads_connected": int(status.get("Max_used_connections", 0))}
     if proxysql:
-        # Credentials on stdin, into a 0600 file that is removed at once: never on a command line.
-        out = vps.sh(name, "f=$(mktemp) && cat > $f && mariadb --defaults-extra-file=$f -h 127.0.0.1 -P 6032 -N -B "
-                          "-e 'SELECT SUM(ConnUsed), SUM(ConnFree), SUM(MaxConnUsed) FROM stats_mysql_connection_pool'"
-                          "; rm -f $f",
-                    stdin=f"[client]\nuser=admin\npassword={secrets.get('proxysql_admin_password')}\n")
-        used, free, peak = (out.split() + ["?"] * 3)[:3]
-        stats["proxysql_backend"] = {"used": used, "free": free, "max_used": peak}
+        out = proxysql_admin(name, secrets, "SELECT SUM(ConnUsed), SUM(ConnFree), SUM(MaxConnUsed), (SELECT "
+                                            "Variable_Value FROM stats_mysql_global WHERE Variable_Name = "
+                                            "'Client_Connections_connected') FROM stats_mysql_connection_pool")
+        used, free, peak, clients = (out.split() + ["?"] * 4)[:4]
+        stats["proxysql_backend"] = {"used": used, "free": free, "max_used": peak, "clients": clients}
     return stats
+
+
+# The same read, through ProxySQL (6033) and straight to MariaDB (3306), at the same concurrency:
+# mariadb-slap in the peakready VPS, as the app's user, each client on one connection (as the app's
+# pools are). The concurrency is about what the app's pools open; ProxySQL refuses clients beyond its
+# frontend max_connections and MariaDB beyond its own, so a higher one measures the limits instead.
+DB_PATH_QUERY = "SELECT id, name, price_idr FROM menu_items WHERE outlet_id = 3 AND category = 'mains' ORDER BY name"
+DB_PATH_CONCURRENCY = 20
+DB_PATH_QUERIES, SHORT_DB_PATH_QUERIES = 40_000, 2_000
+DB_PATH_TIMEOUT_S = 300
+
+
+def db_path(name: str, secrets, queries: int) -> dict:
+    """{"6033": {...}, "3306": {...}}: queries a second and seconds for `queries` queries."""
+    out = {}
+    for port in (6033, 3306):
+        script = (f"f=$(mktemp) && cat > $f && timeout {DB_PATH_TIMEOUT_S} mariadb-slap --defaults-extra-file=$f "
+                  f"-h 127.0.0.1 -P {port} --create-schema=peakready --concurrency={DB_PATH_CONCURRENCY} "
+                  f"--number-of-queries={queries} --iterations=1 --query=\"{DB_PATH_QUERY}\"; rc=$?; rm -f $f; exit $rc")
+        # The password on stdin, into a 0600 file removed at once: never on a command line.
+        res = subprocess.run(["docker", "exec", "-i", name, "sh", "-c", script], capture_output=True, text=True,
+                             input=f"[client]\nuser=app\npassword={secrets.get('mariadb_app_password')}\n",
+                             timeout=DB_PATH_TIMEOUT_S + 30)
+        took = re.search(r"Average number of seconds to run all queries: ([\d.]+)", res.stdout)
+        if res.returncode != 0 or not took:
+            out[str(port)] = {"error": (res.stderr.strip() or res.stdout.strip())[-200:]}
+            continue
+        seconds = float(took.group(1))
+        out[str(port)] = {"seconds": seconds, "qps": round(queries / seconds, 1)}
+    return {"query": DB_PATH_QUERY, "concurrency": DB_PATH_CONCURRENCY, "queries": queries, "ports": out}
 
 
 def nginx_errors(name: str, offset: int) -> dict[str, int]:
@@ -263,7 +304,7 @@ def measure(target: str, name: str, sc: dict, duration: float, warmup: float, se
         if sc.get("write"):
             warm["mode"] = ("booking", f"bench{run_id}{target}u", kw["mode"][2])
         wrk.run(name, path, sc["connections"], warmup, **warm)
-    db_stats_reset(name)
+    db_stats_reset(name, secrets, proxysql and target != "baseline")
     log_offset = int(vps.sh(name, "stat -c %s /var/log/nginx/error.log 2>/dev/null || echo 0").strip() or 0)
     redis_before = redis_counts(name, secrets) if target == "peakready" else None
     sampler = Sampler(name)
@@ -320,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"date": started.isoformat(timespec="seconds"), "machine": machine(),
                      "command": " ".join(["bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
                      "duration_s": args.duration, "warmup_s": args.warmup, "wrk_threads": WRK_THREADS,
+                     "budget": BUDGET,
                      "runs": [], "deploy": {}}
     try:
         for profile, name in names.items():
@@ -333,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
             log(f"  {what}: {d['seconds']} s, {d['changed']} of {d['operations']} operations changed")
         add_l0(names["peakready"])
         secrets = Secrets("docker")
-        proxysql = bool(os.environ.get("PEAKREADY_PROXYSQL_DEB"))
+        proxysql = proxysql_package(args.release)
+        log(proxysql.why)
+        proxysql = proxysql.enabled
         order = 0
         for sc in scenarios():
             targets = list(sc["on"])
@@ -348,6 +392,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["runs"].append(r)
                 log(f"  {sc['name']:<30} c={sc['connections']:<5} {target:<10} {r['rps']:>9.1f} r/s  "
                     f"p99 {r['p99_ms']:8.1f} ms  failed {r['socket_errors'] + r['non2xx']}")
+        if proxysql:
+            results["db_path"] = db_path(names["peakready"], secrets,
+                                         SHORT_DB_PATH_QUERIES if args.short else DB_PATH_QUERIES)
+            log(f"  the same read through 6033 and 3306: {results['db_path']['ports']}")
     finally:
         if not args.keep:
             for name in names.values():
@@ -371,6 +419,9 @@ def broken_runs(results: dict) -> list[str]:
         if r["requests"] == 0 or (r["connections"] <= 200 and ok < r["requests"] / 2):
             problems.append(f"{r['scenario']} c={r['connections']} on {r['target']}: {r['requests']} answers, "
                             f"{ok} of them 2xx")
+    for port, r in results.get("db_path", {}).get("ports", {}).items():
+        if "error" in r:
+            problems.append(f"the read through {port}: {r['error']}")
     return problems
 
 
