@@ -123,10 +123,22 @@ def inventory_plan(data: dict):
     for other in state.inventory:
         other_data = knobs.check(other.data.dict())
         for key, value in other_data.items():
-            if value != data[key] and key in PLAN_KNOBS:
+            if value != data[key] and key not in HOST_KNOBS:
+                why = ("the plan sizes every host together" if key in PLAN_KNOBS
+                       else "the hosts' services must agree on it")
                 raise knobs.KnobError(
-                    f"knob {key} is {data[key]!r} on {host.name} but {value!r} on {other.name}: the plan sizes "
-                    "every host together, so set it once for all (group_data/all.py).")
+                    f"knob {key} is {data[key]!r} on {host.name} but {value!r} on {other.name}: {why}, "
+                    "so set it once for all (group_data/all.py).")
         size = other.get_fact(HostSize)
         hosts.append(HostFacts(other.name, size["cores"], size["ram_mb"], tuple(other.groups)))
     return make_plan(hosts, data)
+
+
+# The only knobs that may differ between the hosts of an inventory: each host's own base settings.
+# Every other knob is either read by the plan (PLAN_KNOBS) or names something the hosts' services
+# share (database and user names, ports, the app), so it is set once for all.
+HOST_KNOBS = frozenset({
+    "timezone", "apt_cache_valid_s", "base_packages", "unattended_upgrades", "unattended_reboot",
+    "unattended_reboot_time", "sshd_port", "sshd_password_authentication", "sshd_permit_root_login",
+    "firewall", "firewall_tcp_ports", "firewall_allow_dhcp_client", "swap_file_mb", "swap_when_ram_below_mb",
+})

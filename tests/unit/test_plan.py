@@ -240,3 +240,10 @@ def test_plan_knobs_are_exactly_what_make_plan_reads(monkeypatch, proxysql):
     assert read <= plan_mod.PLAN_KNOBS, f"read but not in PLAN_KNOBS: {sorted(read - plan_mod.PLAN_KNOBS)}"
     if proxysql:
         assert plan_mod.PLAN_KNOBS <= read, f"in PLAN_KNOBS, never read: {sorted(plan_mod.PLAN_KNOBS - read)}"
+
+
+def test_no_knob_the_plan_reads_may_differ_between_hosts():
+    from peakready.preflight import HOST_KNOBS
+
+    assert not HOST_KNOBS & P.PLAN_KNOBS
+    assert HOST_KNOBS <= set(knobs.CHECKS), "every per-host knob is a knob"
