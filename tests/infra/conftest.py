@@ -153,10 +153,12 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_terminal_summary(terminalreporter):
-    faults = ROOT / ".peakready" / "faults.md"
-    if faults.exists() and faults.stat().st_mtime > time.time() - (time.monotonic() - SESSION_START):
-        terminalreporter.section("fault suite")
-        terminalreporter.write_line(faults.read_text())
+    this_run = time.time() - (time.monotonic() - SESSION_START)
+    for title, path in (("ProxySQL multiplexing", ROOT / ".peakready" / "proxysql-multiplexing.txt"),
+                        ("fault suite", ROOT / ".peakready" / "faults.md")):
+        if path.exists() and path.stat().st_mtime > this_run:
+            terminalreporter.section(title)
+            terminalreporter.write_line(path.read_text())
     if "first deploy" not in TIMINGS:
         return
     total = time.monotonic() - SESSION_START

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from peakready import ROOT
 from peakready.roles.proxysql import READER, WRITER
 from peakready.secrets import DIRECTORY
 from tests.infra.conftest import deploy, phase, proxysql_or_skip
@@ -19,6 +20,7 @@ APP_CNF = "/root/.peakready-test-proxysql-app.cnf"
 MONITOR_CNF = "/root/.peakready-test-proxysql-monitor.cnf"
 ADMIN = "mariadb --defaults-file=/root/.peakready-proxysql-admin.cnf -N -B -e"
 CLIENTS = 200
+MULTIPLEXING = ROOT / ".peakready" / "proxysql-multiplexing.txt"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -166,10 +168,13 @@ def test_200_clients_hold_no_more_backend_connections_than_planned(host, app_cnf
         time.sleep(0.5)
     refused = int(host.check_output(f"grep -c 'Too many connections' {errors} || true") or 0)
     other = host.check_output(f"grep -v 'Too many connections' {errors} || true; rm -f {errors}")
-    print(f"{CLIENTS} clients: {CLIENTS - refused} admitted (frontend max {frontend}), {refused} refused, {peak_clients} "
-          f"connected at once at most (handshakes included); "
-          f"{peak_pool} backend connections at most (plan: {allowed}): {peak_clients / max(peak_pool, 1):.1f} "
-          f"clients per backend; MariaDB Threads_connected at most {peak_threads}")
+    line = (f"{CLIENTS} clients: {CLIENTS - refused} admitted (frontend max {frontend}), {refused} refused, "
+            f"{peak_clients} connected at once at most (handshakes included); {peak_pool} backend connections at "
+            f"most (plan: {allowed}): {(CLIENTS - refused) / max(peak_pool, 1):.1f} admitted clients per backend; "
+            f"MariaDB Threads_connected at most {peak_threads}")
+    print(line)
+    MULTIPLEXING.parent.mkdir(exist_ok=True)
+    MULTIPLEXING.write_text(line + "\n")  # printed at the end of the run (conftest.py)
     assert other == "", f"clients failed for another reason: {other[:300]}"
     # (The count includes clients in their handshake, refused ones too: it may pass the frontend max.)
     assert peak_clients >= min(CLIENTS, frontend) * 0.8, "the clients were not all there at once"
