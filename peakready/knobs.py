@@ -315,6 +315,30 @@ CHECKS: dict[str, Check] = {
 }
 
 
+# The arguments of the one-off commands (restore.py), given with --data for one run: checked here
+# like the knobs, with the same kind of sentence.
+RUN_ARGS: dict[str, tuple[Any, Check]] = {
+    "restore_into": ("", matching(r"[a-z_][a-z0-9_]{0,63}", "the database to restore into (a-z, 0-9, _), "
+                                                               "e.g. --data restore_into=scratch_db")),
+    "restore_from": ("latest", matching(r"latest|/[A-Za-z0-9._/-]+\.sql\.gz",
+                                        "latest or the path of a .sql.gz dump on the host")),
+    "restore_replace": (False, boolean),
+}
+
+
+def check_args(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The run arguments `names` (RUN_ARGS) from `data`, defaults filled in, or KnobError."""
+    args = {}
+    for name in names:
+        default, validate = RUN_ARGS[name]
+        value = data.get(name, default)
+        problem = validate(value, data)
+        if problem:
+            raise KnobError(f"{name} = {value!r} is not valid: set it to {problem}.")
+        args[name] = value
+    return args
+
+
 def check(data: dict[str, Any]) -> dict[str, Any]:
     """Return the knobs (defaults overlaid with `data`) or raise KnobError for the first bad one."""
     known = defaults()

@@ -99,3 +99,14 @@ def test_error_is_one_sentence():
 ], ids=repr)
 def test_good_values_of_the_checked_together_knobs_pass(data):
     assert knobs.check(data).items() >= data.items()
+
+
+def test_restore_arguments_are_checked_in_the_knobs_module():
+    args = knobs.check_args({"restore_into": "scratch_db"}, ("restore_into", "restore_from", "restore_replace"))
+    assert args == {"restore_into": "scratch_db", "restore_from": "latest", "restore_replace": False}
+    assert knobs.check_args({"restore_from": "/var/backups/mariadb/x.sql.gz"}, ("restore_from",))
+    for bad, words in (({}, "restore_into = '' is not valid"), ({"restore_into": "Drop;"}, "restore_into"),
+                       ({"restore_into": "s", "restore_from": "../x.sql.gz"}, "restore_from"),
+                       ({"restore_into": "s", "restore_replace": "yes"}, "restore_replace")):
+        with pytest.raises(knobs.KnobError, match=re.escape(words)):
+            knobs.check_args(bad, ("restore_into", "restore_from", "restore_replace"))
