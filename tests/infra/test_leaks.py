@@ -10,12 +10,12 @@ search also gets a planted canary it must find, so a search that silently read n
 
 import json
 import secrets as random
-import subprocess
 
 import pytest
 
 from peakready import ROOT
 from peakready.secrets import DIRECTORY, NAMES
+from targets import vps
 from tests.infra.conftest import proxysql_or_skip
 from tests.leaks import Redacted, Vps, in_repo
 
@@ -92,10 +92,10 @@ def test_no_secret_in_proxysqls_log_and_stats_and_its_database_is_private(host, 
     from it at every start): only the proxysql user may read it. Its log and stats history must
     hold none."""
     proxysql_or_skip(plan)
-    vps = Vps(test_vps.name)
-    stored, _ = vps.in_output(f"cat {PROXYSQL_DATADIR}/proxysql.db", generated)
+    search = Vps(test_vps.name)
+    stored, _ = search.in_output(f"cat {PROXYSQL_DATADIR}/proxysql.db", generated)
     assert "proxysql_admin_password" in stored, "the search did not find what proxysql.db must hold"
-    hits, searched = vps.in_output(f"cat {PROXYSQL_DATADIR}/proxysql.log {PROXYSQL_DATADIR}/proxysql_stats.db",
+    hits, searched = search.in_output(f"cat {PROXYSQL_DATADIR}/proxysql.log {PROXYSQL_DATADIR}/proxysql_stats.db",
                                    generated)
     assert hits == set(), f"secrets in ProxySQL's log or stats history: {sorted(hits)}"
     readable = host.check_output(f"find {PROXYSQL_DATADIR} -type f -perm -o+r").split()
@@ -115,8 +115,9 @@ def test_no_secret_through_proxysqls_stats_login(host, test_vps, generated, plan
     stats_cnf, app_cnf = "/root/.peakready-test-stats.cnf", "/root/.peakready-test-app.cnf"
     for path, user, secret, port in ((stats_cnf, "stats", "proxysql_stats_password", 6032),
                                      (app_cnf, knobs["mariadb_app_user"], "mariadb_app_password", 6033)):
-        host_write(test_vps, path, f"[client]\nhost=127.0.0.1\nport={port}\nuser={user}\n"
-                                   f"password={generated[secret]}\n")
+        # A 0600 file, its content through stdin (never a command line).
+        vps.sh(test_vps.name, f"umask 077; cat > {path}",
+               stdin=f"[client]\nhost=127.0.0.1\nport={port}\nuser={user}\npassword={generated[secret]}\n")
     try:
         host.run(f"mariadb --defaults-file={app_cnf} {knobs['app_db_name']} -e 'SELECT 1 FROM {planted}'")
         dump = (f"for t in $(mariadb --defaults-file={stats_cnf} -N -B -e 'SHOW TABLES'); do "
@@ -128,8 +129,3 @@ def test_no_secret_through_proxysqls_stats_login(host, test_vps, generated, plan
     assert hits == {"canary"}, f"secrets through ProxySQL's stats login: {sorted(hits - {'canary'})}"
     print(f"ProxySQL stats tables: {searched} bytes searched")
 
-
-def host_write(test_vps, path: str, content: str) -> None:
-    """A 0600 file in the VPS, its content through stdin (never a command line)."""
-    subprocess.run(["docker", "exec", "-i", test_vps.name, "sh", "-c", f"umask 077; cat > {path}"],
-                   input=content, text=True, check=True)

@@ -5,14 +5,15 @@ What can be checked without the binary is in tests/unit/test_proxysql_role.py.
 """
 
 import json
-import subprocess
 import time
+from contextlib import contextmanager
 
 import pytest
 
 from peakready import ROOT
 from peakready.roles.proxysql import READER, WRITER
 from peakready.secrets import DIRECTORY
+from targets import vps
 from tests.infra.conftest import deploy, phase, proxysql_or_skip
 from tests.infra.test_api import get_json
 
@@ -28,26 +29,28 @@ def proxysql_on(plan):
     proxysql_or_skip(plan)
 
 
-def client_cnf(test_vps, path: str, user: str, password: str, port: int) -> None:
-    content = f"[client]\nhost=127.0.0.1\nport={port}\nuser={user}\npassword={password}\n"
-    subprocess.run(["docker", "exec", "-i", test_vps.name, "sh", "-c", f"umask 077; cat > {path}"],
-                   input=content, text=True, check=True)
+@contextmanager
+def client_cnf(test_vps, path: str, user: str, secret: str, port: int):
+    """A 0600 client config for `user` in the VPS, its password through stdin, removed afterwards."""
+    password = json.loads((DIRECTORY / "docker.json").read_text())[secret]
+    vps.sh(test_vps.name, f"umask 077; cat > {path}",
+           stdin=f"[client]\nhost=127.0.0.1\nport={port}\nuser={user}\npassword={password}\n")
+    try:
+        yield path
+    finally:
+        vps.sh(test_vps.name, f"rm -f {path}")
 
 
 @pytest.fixture(scope="module")
 def app_cnf(test_vps, knobs):
-    secrets = json.loads((DIRECTORY / "docker.json").read_text())
-    client_cnf(test_vps, APP_CNF, knobs["mariadb_app_user"], secrets["mariadb_app_password"], 6033)
-    yield APP_CNF
-    subprocess.run(["docker", "exec", test_vps.name, "rm", "-f", APP_CNF], check=True)
+    with client_cnf(test_vps, APP_CNF, knobs["mariadb_app_user"], "mariadb_app_password", 6033) as path:
+        yield path
 
 
 @pytest.fixture(scope="module")
 def monitor_cnf(test_vps, knobs):
-    secrets = json.loads((DIRECTORY / "docker.json").read_text())
-    client_cnf(test_vps, MONITOR_CNF, knobs["mariadb_monitor_user"], secrets["mariadb_monitor_password"], 3306)
-    yield MONITOR_CNF
-    subprocess.run(["docker", "exec", test_vps.name, "rm", "-f", MONITOR_CNF], check=True)
+    with client_cnf(test_vps, MONITOR_CNF, knobs["mariadb_monitor_user"], "mariadb_monitor_password", 3306) as path:
+        yield path
 
 
 def admin(host, query):
