@@ -95,8 +95,8 @@ def test_no_secret_in_proxysqls_log_and_stats_and_its_database_is_private(host, 
     search = Vps(test_vps.name)
     stored, _ = search.in_output(f"cat {PROXYSQL_DATADIR}/proxysql.db", generated)
     assert "proxysql_admin_password" in stored, "the search did not find what proxysql.db must hold"
-    hits, searched = search.in_output(f"cat {PROXYSQL_DATADIR}/proxysql.log {PROXYSQL_DATADIR}/proxysql_stats.db",
-                                   generated)
+    logs = f"{PROXYSQL_DATADIR}/proxysql.log {PROXYSQL_DATADIR}/proxysql_stats.db"
+    hits, searched = search.in_output(f"cat {logs}", generated)
     assert hits == set(), f"secrets in ProxySQL's log or stats history: {sorted(hits)}"
     readable = host.check_output(f"find {PROXYSQL_DATADIR} -type f -perm -o+r").split()
     assert readable in ([], [f"{PROXYSQL_DATADIR}/proxysql.pid"]), readable
