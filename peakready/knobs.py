@@ -7,6 +7,7 @@ wrong value stops the deploy while nothing on the host has been touched yet.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import ipaddress
@@ -28,7 +29,14 @@ class KnobError(PyinfraError):
 
 
 def defaults() -> dict[str, Any]:
-    """The knobs and their defaults, read from group_data/all.py as pyinfra reads it."""
+    """The knobs and their defaults, read from group_data/all.py as pyinfra reads it (once per
+    process: a deploy checks every host's knobs, and each host's plan again). A copy each time, so
+    no caller can change another's defaults."""
+    return copy.deepcopy(_defaults())
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
     namespace: dict[str, Any] = {}
     exec(compile(ALL_FILE.read_text(), str(ALL_FILE), "exec"), namespace)
     return {k: v for k, v in namespace.items() if not k.startswith("__")}
