@@ -53,6 +53,10 @@ down:
 # benchmark's short run.
 test: unit infra bench-short
 
+# A test run sends nothing beyond this machine: ProxySQL's repository is not even tried for the
+# local VPS (targets/packages.py); the package comes from PEAKREADY_PROXYSQL_DEB or ../shared/packages/.
+test unit infra bench-short: export PEAKREADY_PROXYSQL_REPOSITORY := off
+
 unit: venv
 	$(BIN)/pytest tests/unit
 

@@ -5,7 +5,9 @@ In this order, the first that applies:
   2. a proxysql_*.deb in ../shared/packages/ beside the repository (a Debian 12 build: used on a
      bookworm VPS only);
   3. ProxySQL's official apt repository, when it answers (a machine with internet gets the real
-     thing, the release series following the VPS's Debian release, as on a real server);
+     thing, the release series following the VPS's Debian release, as on a real server); not even
+     tried with PEAKREADY_PROXYSQL_REPOSITORY=off, which `make test` sets: a test run sends nothing
+     beyond this machine;
   4. none: ProxySQL off on this VPS, the app talking to MariaDB directly, and one line says why.
 
 inventories/docker.py, the tests and bench/run.py all ask `proxysql_package(release)`.
@@ -60,10 +62,13 @@ def proxysql_package(release: str) -> ProxysqlPackage:
     debs = shared_debs()
     if debs and release == SHARED_RELEASE:
         return ProxysqlPackage(True, str(debs[-1]), f"ProxySQL from {debs[-1].name} ({SHARED_PACKAGES})")
-    if repository_answers():
+    offline = os.environ.get("PEAKREADY_PROXYSQL_REPOSITORY") == "off"
+    if not offline and repository_answers():
         return ProxysqlPackage(True, "", "ProxySQL from its official repository")
     reason = (f"the package in {SHARED_PACKAGES} is a {SHARED_RELEASE} build and this VPS runs {release}"
               if debs else "PEAKREADY_PROXYSQL_DEB is not set, no proxysql_*.deb is in "
               f"{SHARED_PACKAGES}")
-    return ProxysqlPackage(False, "", f"no ProxySQL on this VPS: {reason}, and ProxySQL's repository "
-                                      "does not answer; the app connects to MariaDB directly")
+    repository = ("ProxySQL's repository is not tried (PEAKREADY_PROXYSQL_REPOSITORY=off)" if offline
+                  else "ProxySQL's repository does not answer")
+    return ProxysqlPackage(False, "", f"no ProxySQL on this VPS: {reason}, and {repository}; the app connects "
+                                      "to MariaDB directly")

@@ -22,6 +22,8 @@ from peakready import ROOT
 from targets import vps
 
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+# A test run sends nothing beyond this machine, also when run without make (targets/packages.py).
+os.environ.setdefault("PEAKREADY_PROXYSQL_REPOSITORY", "off")
 RELEASE = os.environ.get("PEAKREADY_RELEASE", vps.DEFAULT_RELEASE)
 NETWORK = "peakready-test"
 DEPLOY_TIMEOUT_S = 900

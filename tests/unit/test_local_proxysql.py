@@ -10,6 +10,7 @@ from targets import packages
 def shared(tmp_path, monkeypatch):
     monkeypatch.setattr(packages, "SHARED_PACKAGES", tmp_path)
     monkeypatch.delenv("PEAKREADY_PROXYSQL_DEB", raising=False)
+    monkeypatch.delenv("PEAKREADY_PROXYSQL_REPOSITORY", raising=False)
     return tmp_path
 
 
@@ -49,3 +50,14 @@ def test_else_off_and_it_says_why(shared, monkeypatch, with_shared, reason):
     choice = packages.proxysql_package("trixie")
     assert choice.data == {"proxysql_enabled": False, "proxysql_deb": ""}
     assert reason in choice.why and "\n" not in choice.why
+
+
+def test_a_test_run_never_asks_the_repository(shared, monkeypatch):
+    """make test sets PEAKREADY_PROXYSQL_REPOSITORY=off: no connection leaves the machine."""
+    def connect(*_args, **_kw):
+        raise AssertionError("the repository was asked")
+
+    monkeypatch.setattr(packages, "repository_answers", connect)
+    monkeypatch.setenv("PEAKREADY_PROXYSQL_REPOSITORY", "off")
+    choice = packages.proxysql_package("trixie")
+    assert not choice.enabled and "not tried (PEAKREADY_PROXYSQL_REPOSITORY=off)" in choice.why
