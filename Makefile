@@ -21,9 +21,9 @@ $(VENV)/.installed: pyproject.toml
 
 # A local VPS named $(VPS), deployed, left running: `make down` removes it.
 up: venv
-	$(PYTHON) targets/vps.py up --name $(VPS) --release $(RELEASE) > /dev/null
+	$(BIN)/python targets/vps.py up --name $(VPS) --release $(RELEASE) > /dev/null
 	$(MAKE) --no-print-directory deploy
-	@$(PYTHON) targets/vps.py show --name $(VPS)
+	@$(BIN)/python targets/vps.py show --name $(VPS)
 
 deploy: venv
 	PEAKREADY_VPS=$(VPS) $(BIN)/pyinfra -y inventories/docker.py deploy.py
@@ -45,8 +45,8 @@ restore: venv
 rollback: venv
 	PEAKREADY_VPS=$(VPS) $(BIN)/pyinfra -y $(INVENTORY) rollback.py
 
-down:
-	$(PYTHON) targets/vps.py down --name $(VPS)
+down: venv
+	$(BIN)/python targets/vps.py down --name $(VPS)
 
 # Unit tests, then a fresh test VPS (never $(VPS)): deploy, testinfra, a second deploy that must
 # change nothing, the fault suite, teardown (the phase timings are printed at the end); then the

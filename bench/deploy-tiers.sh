@@ -22,11 +22,11 @@ for role in (base, mariadb, redis):
 PY
 for variant in base data; do
     name=peakready-bench-$variant
-    python3 targets/vps.py up --name "$name" >/dev/null
+    .venv/bin/python targets/vps.py up --name "$name" >/dev/null
     for run in first rerun; do
         start=$(date +%s.%N)
         PEAKREADY_VPS=$name .venv/bin/pyinfra -y inventories/docker.py "$work/deploy_$variant.py" >/dev/null 2>&1
         printf '%s %s %.1f s\n' "$variant" "$run" "$(echo "$(date +%s.%N) - $start" | bc)"
     done
-    python3 targets/vps.py down --name "$name" >/dev/null 2>&1
+    .venv/bin/python targets/vps.py down --name "$name" >/dev/null 2>&1
 done

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 state = ROOT / ".peakready" / "vps" / f"{name}.json"
 if not state.exists():
     sys.exit(f"peakready: no local VPS named {name}: run `make up` "
-             f"(or `python3 targets/vps.py up --name {name}`) first.")
+             f"(or `.venv/bin/python targets/vps.py up --name {name}`) first.")
 vps = json.loads(state.read_text())
 sys.path.insert(0, str(ROOT))
 from targets.packages import proxysql_package  # noqa: E402

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The local test VPS: Debian with systemd as PID 1 and sshd, in a Docker container.
 
-    python3 targets/vps.py up   [--name peakready-vps] [--release bookworm] [--network peakready]
-    python3 targets/vps.py down [--name peakready-vps]
-    python3 targets/vps.py image [--release bookworm]
+    .venv/bin/python targets/vps.py up   [--name peakready-vps] [--release bookworm] [--network peakready]
+    .venv/bin/python targets/vps.py down [--name peakready-vps]
+    .venv/bin/python targets/vps.py image [--release bookworm]
 
 `up` makes everything it needs and nothing more:
   1. a Docker engine: installed with apt (docker.io, debootstrap) when missing and we are root on
@@ -17,7 +17,9 @@
      until `systemctl is-system-running` answers running or degraded.
 
 What a container needs is written to .peakready/vps/<name>.json, which inventories/docker.py
-reads. Standard library only: this runs before the project's virtualenv exists.
+reads. It talks to the engine with the Docker SDK for Python (a dependency of the project: run it
+with the virtualenv's python, as `make up` does), and runs the docker CLI for two things only:
+`docker import` of debootstrap's tar stream, and `docker exec -i` where stdin is fed in (sh()).
 """
 
 from __future__ import annotations
@@ -32,7 +34,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import suppress
+from functools import cache
 from pathlib import Path
+
+try:
+    import docker
+    from docker.errors import BuildError, DockerException, NotFound
+    from docker.models.containers import Container
+except ImportError:  # the system python3, not the project's virtualenv
+    sys.exit("peakready: no Docker SDK for Python here: `make venv`, then .venv/bin/python targets/vps.py.")
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ROOT / "targets"
@@ -59,18 +70,18 @@ BASE_PACKAGES = (
 PORTS = {"ssh": 22, "http": 80, "https": 443}
 # systemd as PID 1 without --privileged (this machine lacks CAP_SYS_RESOURCE). systempaths=unconfined
 # makes /proc/sys writable so per-namespace network sysctls apply to the container only; the image's
-# systemd-sysctl drop-in and the base role keep every global kernel key off the host.
-RUN_FLAGS = [
-    "--cap-add", "ALL",
-    "--cap-drop", "SYS_RESOURCE",
-    "--cap-drop", "SYS_MODULE",
-    "--cap-drop", "SYS_TIME",
-    "--cgroupns=host",
-    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-    "--tmpfs", "/run",
-    "--tmpfs", "/run/lock",
-    "--security-opt", "systempaths=unconfined",
-]
+# systemd-sysctl drop-in and the base role keep every global kernel key off the host. docker run's
+# --cap-add, --cap-drop, --cgroupns, -v and --tmpfs, as the SDK names them; --security-opt
+# systempaths=unconfined is the docker CLI's own: it sends the engine no masked and no read-only
+# path, which the SDK has no argument for (up() adds them to the host config).
+RUN_FLAGS = dict(
+    cap_add=["ALL"],
+    cap_drop=["SYS_RESOURCE", "SYS_MODULE", "SYS_TIME"],
+    cgroupns="host",
+    binds=["/sys/fs/cgroup:/sys/fs/cgroup:rw"],
+    tmpfs=["/run", "/run/lock"],
+)
+SYSTEMPATHS_UNCONFINED = {"MaskedPaths": [], "ReadonlyPaths": []}
 BOOT_TIMEOUT_S = 120
 # The host tools this script runs, and the Debian package of each.
 TOOLS = {"docker": "docker.io", "dockerd": "docker.io", "debootstrap": "debootstrap",
@@ -102,10 +113,17 @@ def is_debian() -> bool:
     return Path("/etc/debian_version").exists()
 
 
+@cache
+def client() -> docker.DockerClient:
+    """The engine's client, made once it answers (DOCKER_HOST and the like are honoured)."""
+    return docker.from_env()
+
+
 def engine_answers() -> bool:
-    if not shutil.which("docker"):
+    try:
+        return client().ping()
+    except (DockerException, OSError):  # no socket, or no engine behind it
         return False
-    return run(["docker", "info", "--format", "{{.ServerVersion}}"], check=False).returncode == 0
 
 
 def ensure_engine() -> None:
@@ -177,7 +195,7 @@ def digest(*parts: str | bytes) -> str:
 
 
 def image_exists(tag: str) -> bool:
-    return run(["docker", "image", "inspect", tag], check=False).returncode == 0
+    return bool(client().images.list(name=tag))
 
 
 def base_image(release: str) -> str:
@@ -223,11 +241,11 @@ def vps_image(release: str) -> str:
     if image_exists(tag):
         return tag
     log(f"building {tag} from targets/Dockerfile")
-    run(
-        ["docker", "build", "--build-arg", f"BASE={base}", "--build-arg", f"MIRROR={mirror}",
-         "-t", tag, str(TARGETS)],
-        env=dict(os.environ, DOCKER_BUILDKIT="0"),
-    )
+    try:  # the classic builder, as DOCKER_BUILDKIT=0 docker build
+        client().images.build(path=str(TARGETS), tag=tag, buildargs={"BASE": base, "MIRROR": mirror}, rm=True)
+    except BuildError as exc:
+        last = [line for line in "".join(c.get("stream", "") for c in exc.build_log).splitlines() if line][-3:]
+        raise VpsError(f"building {tag} failed: {exc.msg} | {' | '.join(last)}") from None
     return tag
 
 
@@ -243,38 +261,53 @@ def ssh_key() -> Path:
 
 
 def ensure_network(network: str) -> None:
-    if run(["docker", "network", "inspect", network], check=False).returncode != 0:
-        run(["docker", "network", "create", "--label", LABEL, network])
+    try:
+        client().networks.get(network)
+    except NotFound:
+        client().networks.create(network, labels={LABEL: ""})
 
 
-def container_state(name: str) -> str | None:
-    res = run(["docker", "inspect", "-f", "{{.State.Status}}", name], check=False)
-    return res.stdout.strip() if res.returncode == 0 else None
+def container(name: str) -> Container | None:
+    try:
+        return client().containers.get(name)
+    except NotFound:
+        return None
 
 
-def wait_for_boot(name: str) -> str:
+def execute(box: Container, *argv: str, check: bool = True) -> str:
+    """`docker exec box argv...`: its stdout; VpsError with its stderr when it fails and check."""
+    try:
+        code, (out, err) = box.exec_run(list(argv), demux=True)
+    except DockerException as exc:  # e.g. the container is not running
+        code, out, err = None, None, str(exc).encode()
+    if check and code != 0:
+        detail = (err or b"").decode().strip()
+        raise VpsError(f"{box.name}: `{' '.join(argv[:4])} ...` failed (exit {code}): {detail}")
+    return (out or b"").decode()
+
+
+def wait_for_boot(box: Container) -> str:
     deadline = time.monotonic() + BOOT_TIMEOUT_S
     status = "unknown"
     while time.monotonic() < deadline:
-        res = run(["docker", "exec", name, "systemctl", "is-system-running"], check=False)
-        status = res.stdout.strip() or "unknown"
+        status = execute(box, "systemctl", "is-system-running", check=False).strip() or "unknown"
         if status in ("running", "degraded"):
             if status == "degraded":
-                failed = run(["docker", "exec", name, "systemctl", "--failed", "--no-legend", "--plain"],
-                             check=False).stdout.strip()
-                log(f"{name}: systemd is degraded; failed units: {failed or 'none listed'}")
+                failed = execute(box, "systemctl", "--failed", "--no-legend", "--plain", check=False).strip()
+                log(f"{box.name}: systemd is degraded; failed units: {failed or 'none listed'}")
             return status
         time.sleep(0.5)
-    raise VpsError(f"{name}: systemd did not reach running within {BOOT_TIMEOUT_S} s (last: {status}); "
-                   f"see `docker logs {name}`.")
+    raise VpsError(f"{box.name}: systemd did not reach running within {BOOT_TIMEOUT_S} s (last: {status}); "
+                   f"see `docker logs {box.name}`.")
 
 
-def published_port(name: str, port: int) -> int:
-    out = run(["docker", "port", name, f"{port}/tcp"]).stdout
-    match = re.search(r"127\.0\.0\.1:(\d+)", out)
-    if not match:
-        raise VpsError(f"{name}: port {port} is not published on 127.0.0.1 ({out.strip()})")
-    return int(match.group(1))
+def published_port(box: Container, port: int) -> int:
+    """The host port Docker picked for `port` (box freshly reloaded)."""
+    bindings = box.ports.get(f"{port}/tcp") or []
+    for binding in bindings:
+        if binding["HostIp"] == "127.0.0.1":
+            return int(binding["HostPort"])
+    raise VpsError(f"{box.name}: port {port} is not published on 127.0.0.1 ({bindings})")
 
 
 def state_file(name: str) -> Path:
@@ -289,33 +322,38 @@ def up(name: str, release: str, network: str, memory: str = DEFAULT_MEMORY, cpus
     ensure_engine()
     image = vps_image(release)
     ensure_network(network)
-    state = container_state(name)
-    if state is not None:
-        current = run(["docker", "inspect", "-f", f"{{{{.Config.Image}}}} {{{{index .Config.Labels \"{LABEL}.size\"}}}}",
-                       name]).stdout.strip()
-        if current != f"{image} {memory}/{cpus}" or state != "running":
-            log(f"{name}: replacing the existing container ({state}, {current})")
-            run(["docker", "rm", "-f", name])
-            state = None
-    if state is None:
+    box = container(name)
+    if box is not None:
+        current = f"{box.attrs['Config']['Image']} {box.labels.get(f'{LABEL}.size')}"
+        if current != f"{image} {memory}/{cpus}" or box.status != "running":
+            log(f"{name}: replacing the existing container ({box.status}, {current})")
+            box.remove(force=True)
+            box = None
+    if box is None:
         log(f"{name}: starting from {image}")
-        publish = [arg for port in PORTS.values() for arg in ("-p", f"127.0.0.1::{port}")]
-        run(["docker", "run", "-d", "--name", name, "--hostname", name, "--network", network,
-             "--label", LABEL, "--label", f"{LABEL}.size={memory}/{cpus}", "--memory", memory, "--cpus", cpus,
-             *RUN_FLAGS, *publish, image])
-    status = wait_for_boot(name)
+        api = client().api  # the low-level API: containers.run() takes no SYSTEMPATHS_UNCONFINED
+        host_config = api.create_host_config(
+            network_mode=network, mem_limit=memory, nano_cpus=round(float(cpus) * 1e9),
+            port_bindings={port: ("127.0.0.1", None) for port in PORTS.values()}, **RUN_FLAGS)
+        host_config.update(SYSTEMPATHS_UNCONFINED)
+        created = api.create_container(image, name=name, hostname=name, ports=list(PORTS.values()),
+                                       labels={LABEL: "", f"{LABEL}.size": f"{memory}/{cpus}"},
+                                       host_config=host_config)
+        box = client().containers.get(created["Id"])
+        box.start()
+    status = wait_for_boot(box)
 
     pubkey = ssh_key().with_suffix(".pub").read_text().strip()
-    run(["docker", "exec", name, "sh", "-c",
-         "install -d -m 700 /root/.ssh && printf '%s\\n' \"$1\" > /root/.ssh/authorized_keys "
-         "&& chmod 600 /root/.ssh/authorized_keys", "sh", pubkey])
-    ports = {label: published_port(name, port) for label, port in PORTS.items()}
-    host_key = run(["docker", "exec", name, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"]).stdout.split()
+    execute(box, "sh", "-c",
+            "install -d -m 700 /root/.ssh && printf '%s\\n' \"$1\" > /root/.ssh/authorized_keys "
+            "&& chmod 600 /root/.ssh/authorized_keys", "sh", pubkey)
+    box.reload()  # the ports Docker picked and the address, known once it runs
+    ports = {label: published_port(box, port) for label, port in PORTS.items()}
+    host_key = execute(box, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").split()
     VPS_STATE.mkdir(parents=True, exist_ok=True)
     known_hosts = VPS_STATE / f"{name}.known_hosts"
     known_hosts.write_text(f"[127.0.0.1]:{ports['ssh']} {host_key[0]} {host_key[1]}\n")
-    address = run(["docker", "inspect", "-f",
-                   "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name]).stdout.split()
+    address = [net["IPAddress"] for net in box.attrs["NetworkSettings"]["Networks"].values() if net["IPAddress"]]
     info = {
         "name": name, "release": release, "image": image, "network": network, "status": status,
         "memory": memory, "cpus": cpus,
@@ -328,7 +366,8 @@ def up(name: str, release: str, network: str, memory: str = DEFAULT_MEMORY, cpus
 
 def sh(name: str, script: str, stdin: str = "", timeout: int = 120) -> str:
     """`sh -c script` as root in the VPS (stdin fed in: how credentials reach it, never on a command
-    line); its stdout, or VpsError with its stderr."""
+    line); its stdout, or VpsError with its stderr. The CLI's `docker exec -i`: the SDK feeds stdin only
+    through a raw socket."""
     res = subprocess.run(["docker", "exec", "-i", name, "sh", "-c", script], input=stdin, text=True,
                          capture_output=True, timeout=timeout)
     if res.returncode != 0:
@@ -340,19 +379,20 @@ def restart(name: str) -> dict:
     """Reboot the VPS: systemd shuts down cleanly (STOPSIGNAL SIGRTMIN+3), the container starts
     again and boots. Its published ports and address may change: the state is written again."""
     info = json.loads(state_file(name).read_text())
-    run(["docker", "restart", "-t", "60", name])
+    client().containers.get(name).restart(timeout=60)
     return up(name, info["release"], info["network"], info["memory"], info["cpus"])
 
 
 def down(name: str) -> None:
-    if shutil.which("docker") and engine_answers():
-        if container_state(name) is not None:
-            run(["docker", "rm", "-f", "-v", name])
+    if engine_answers():
+        if (box := container(name)) is not None:
+            box.remove(force=True, v=True)
             log(f"{name}: removed")
         # The network goes with its last peakready container.
-        for net in run(["docker", "network", "ls", "-q", "--filter", f"label={LABEL}"]).stdout.split():
-            if not json.loads(run(["docker", "network", "inspect", net]).stdout)[0].get("Containers"):
-                run(["docker", "network", "rm", net], check=False)
+        for net in client().networks.list(filters={"label": LABEL}, greedy=True):
+            if not net.attrs.get("Containers"):
+                with suppress(DockerException):  # in use again meanwhile
+                    net.remove()
     for path in (state_file(name), VPS_STATE / f"{name}.known_hosts"):
         path.unlink(missing_ok=True)
 
@@ -403,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
             print(show(args.name))
         else:
             down(args.name)
-    except VpsError as exc:
+    except (VpsError, DockerException) as exc:
         print(f"peakready: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -17,6 +17,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from targets import vps
+
 LUA = Path(__file__).with_name("wrk.lua")
 # Latencies above this are counted by wrk as timeouts (errors), not as slow answers.
 TIMEOUT_S = 10
@@ -40,11 +42,10 @@ def ensure_wrk() -> None:
 
 def netns_pid(name: str) -> int:
     """The PID (on this machine) of the VPS's init: its network namespace is the VPS's."""
-    out = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", name],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    if not out.isdigit() or out == "0":
+    pid = vps.client().containers.get(name).attrs["State"]["Pid"]
+    if not pid:
         raise LoadError(f"{name} is not running")
-    return int(out)
+    return pid
 
 
 def in_vps(name: str, argv: list[str]) -> list[str]:
