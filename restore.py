@@ -10,9 +10,9 @@ overwritten with restore_replace=true (`make restore INTO=... FROM=...` runs thi
 from pyinfra import host
 from pyinfra.operations import server
 
-from peakready.knobs import check_args
+from peakready.validate import run_args
 
-args = check_args(host.data.dict(), ("restore_into", "restore_from", "restore_replace"))
+args = run_args(host.data.dict(), ("restore_into", "restore_from", "restore_replace"))
 into, source = args["restore_into"], args["restore_from"]
 
 if "db_primary" in host.groups:

@@ -9,7 +9,9 @@ A release rolled back from is not chosen by the next rollback; the next deploy g
 
 from pyinfra import host
 
+from peakready import validate
 from peakready.roles.app import roll_back
 
+validate.knob_values(host.data.dict())  # app_name and app_releases_kept decide what is rolled back
 if "app_servers" in host.groups:
     roll_back(name="Roll the app back to the previous release", data=host.data)

@@ -1,173 +1,185 @@
-# Every knob of peakready, with its default and what it does. This is the only place a default lives:
-# roles read these through host.data, templates only print what the role hands them.
+# Every knob of peakready: its default, what it does, and what a valid value is. This is the only
+# place a knob is declared: roles read it through host.data, templates only print what the role
+# hands them, and peakready/knobs.py reads this file to check every value before anything changes.
+#
+#     # What the knob does (the comment above it).
+#     name: "scope: check" = default
+#
+# scope: "host" may differ between the hosts of an inventory; "plan" is read by the capacity plan
+# and "group" is shared by the hosts' services, so both must be the same on every host. check: a
+# validator of peakready/knobs.py (integer(lo, hi), boolean, one_of(...), ...); the ranges are what a
+# sane deploy can ask for, and the plan refuses the combinations that do not fit a host.
 # Override per group in group_data/<group>.py, per host in the inventory, or per run with
-# `pyinfra ... --data knob=value`. peakready/knobs.py checks every value before anything changes.
+# `pyinfra ... --data knob=value` (plain assignments there: the declaration is here).
 
 # --- base: every host ---------------------------------------------------------------------------
 
 # The hosts' timezone (an IANA name: "UTC", "Asia/Jakarta"); logs, cron and timers read it.
-timezone = "UTC"
+timezone: "host: timezone" = "UTC"
 # Refresh the apt cache only when it is older than this many seconds, not on every run.
-apt_cache_valid_s = 3600
+apt_cache_valid_s: "host: integer(0, 7 * 86400)" = 3600
 # Tools an operator needs at 3 am, installed on every host (the roles add their own packages).
-base_packages = ["curl", "htop", "less", "lsof", "rsync", "sudo", "tcpdump", "vim-tiny"]
+base_packages: "host: package_names" = [
+    "curl", "htop", "less", "lsof", "rsync", "sudo", "tcpdump", "vim-tiny",
+]
 
 # Install security updates every day (unattended-upgrades, Debian's origins).
-unattended_upgrades = True
+unattended_upgrades: "host: boolean" = True
 # Reboot by itself when an update needs it, at unattended_reboot_time; off: an operator chooses.
-unattended_reboot = False
+unattended_reboot: "host: boolean" = False
 # When that reboot happens (local time, HH:MM), if unattended_reboot is on.
-unattended_reboot_time = "04:30"
+unattended_reboot_time: "host: clock_time" = "04:30"
 
 # The port sshd listens on; the firewall keeps it open so the deploy never locks itself out.
-sshd_port = 22
+sshd_port: "host: port" = 22
 # sshd accepts passwords (true) or keys only (false, the default: passwords can be guessed). The
 # deploy refuses to turn them off while it logs in with ssh_password itself.
-sshd_password_authentication = False
+sshd_password_authentication: "host: boolean" = False
 # Whether root may log in over SSH: "prohibit-password" (by key only, the default) or "no" (log in as a
-# sudo user). The deploy refuses "no" while it logs in as root itself (ssh_user).
-sshd_permit_root_login = "prohibit-password"
+# sudo user). The deploy refuses "no" while it logs in as root itself (ssh_user). sshd_config(5) also
+# knows "yes" and "forced-commands-only": a root password login is what this knob exists to forbid.
+sshd_permit_root_login: 'host: one_of("prohibit-password", "no")' = "prohibit-password"
 # nftables on every host: inbound traffic is dropped except sshd_port and firewall_tcp_ports.
-firewall = True
+firewall: "host: boolean" = True
 # Inbound TCP ports open to everyone besides sshd_port: HTTP and HTTPS.
-firewall_tcp_ports = [80, 443]
+firewall_tcp_ports: "host: ports" = [80, 443]
 # Accept DHCP replies, for VPSes that get their address by DHCP (most clouds do).
-firewall_allow_dhcp_client = True
+firewall_allow_dhcp_client: "host: boolean" = True
 
 # Kernel settings for many concurrent connections (/etc/sysctl.d/60-peakready.conf).
 # Longest accept queue a listener may ask for (nginx, redis and gunicorn backlogs are capped by it).
-somaxconn = 8192
+somaxconn: "plan: integer(128, 65535)" = 8192
 # Half-open TCP connections kept while a burst of clients connects.
-tcp_max_syn_backlog = 8192
+tcp_max_syn_backlog: "plan: integer(128, 1 << 20)" = 8192
 # Local ports for outgoing connections (nginx -> app, app -> proxysql -> mariadb), "low high".
-ip_local_port_range = "10240 65535"
+ip_local_port_range: "plan: port_range" = "10240 65535"
 # Open files on the whole host, a floor: a kernel whose default is already higher keeps its own.
-file_max_min = 2097152
+file_max_min: "plan: integer(65536, 1 << 31)" = 2097152
 # 1: always allow overcommit, so Redis can fork for AOF rewrites and snapshots (Redis admin docs).
-vm_overcommit_memory = 1
+vm_overcommit_memory: "plan: one_of(0, 1, 2)" = 1
 # How eagerly the kernel swaps: low keeps the app and databases in RAM and drops page cache first.
-vm_swappiness = 10
+vm_swappiness: "plan: integer(0, 100)" = 10
 
 # A swap file (MB) for hosts with little RAM and no swap, so a spike slows the host instead of
 # waking the OOM killer; 0: never create one.
-swap_file_mb = 2048
+swap_file_mb: "host: integer(0, 64 * 1024)" = 2048
 # Create that swap file only on hosts with less RAM than this (MB).
-swap_when_ram_below_mb = 4096
+swap_when_ram_below_mb: "host: integer(0, 1 << 20)" = 4096
 
-# --- the capacity plan (peakready/plan.py): one budget for the whole stack ------------------------
+# --- the capacity plan (peakready/plan/): one budget for the whole stack ------------------------
 # Every size below marked "0: derived" is computed by the plan from each host's cores and RAM;
 # set a number to pin it (the plan still refuses one that cannot work). These knobs shape the plan
 # of every host together, so set them here or in group_data, never differently per host.
 
 # Clients connected at once at the peak you plan for, across all web servers.
-target_concurrency = 1000
+target_concurrency: "plan: integer(1, 1_000_000)" = 1000
 # RAM kept for the OS itself: kernel, sshd, journald, a floor of page cache (MB).
-os_reserve_mb = 256
+os_reserve_mb: "plan: integer(128, 1 << 20)" = 256
 # How the RAM left after the OS, nginx and ProxySQL is shared by the app, MariaDB and Redis on a host
 # (relative weights; only the roles a host has count, so a dedicated DB host gives MariaDB all of it).
-memory_weight_app = 4
-memory_weight_db = 4
-memory_weight_cache = 2
+memory_weight_app: "plan: integer(1, 100)" = 4
+memory_weight_db: "plan: integer(1, 100)" = 4
+memory_weight_cache: "plan: integer(1, 100)" = 2
 
 # App workers per app host; 0: derived, 2 x cores + 1 (gunicorn's advice) or fewer if RAM is short.
-app_workers = 0
+app_workers: "plan: integer(0, 1024)" = 0
 # Memory cap per worker (MB): a worker above it is recycled gracefully (PM2's max_memory_restart).
-app_worker_memory_mb = 192
+app_worker_memory_mb: "plan: integer(32, 1 << 16)" = 192
 # Requests one worker is sized to serve at once (gthread's threads, the open-file limit).
-app_worker_concurrency = 100
+app_worker_concurrency: "plan: integer(1, 100_000)" = 100
 # A worker silent for longer than this (s) is killed and replaced.
-app_timeout_s = 30
+app_timeout_s: "group: integer(1, 3600)" = 30
 # On reload or stop, the time (s) a worker gets to finish the requests it holds.
-app_graceful_timeout_s = 30
+app_graceful_timeout_s: "group: integer(1, 3600)" = 30
 # Database connections each worker keeps open (a pool's pool_size)...
-db_pool_size = 5
+db_pool_size: "plan: integer(1, 1000)" = 5
 # ...and may open beyond that during a burst (max_overflow), closed again when idle.
-db_pool_overflow = 5
+db_pool_overflow: "plan: integer(0, 1000)" = 5
 
 # ProxySQL between the app and MariaDB (pooling, multiplexing); false: the app talks to MariaDB.
-proxysql_enabled = True
+proxysql_enabled: "plan: boolean" = True
 # ProxySQL's frontend max_connections per app host; 0: derived, twice the app's pools (a graceful
 # reload runs the old and the new workers' pools at once) plus headroom.
-proxysql_max_connections = 0
+proxysql_max_connections: "plan: integer(0, 1_000_000)" = 0
 # ProxySQL's connections to MariaDB per app host, as a share of the app's connections to ProxySQL.
 # Below 1, busy clients queue for a backend: measured on the local VPS under the fault suite's load,
 # 0.5 stalled bookings to a 4.9 s p99 with 503s (ProxySQL retried a full pool 140,969 times in 20 s)
 # where 1.0 answered them all at a 180 ms p99. Lower it when many app hosts' mostly idle
 # connections share one MariaDB (multiplexing then saves MariaDB connections).
-proxysql_backend_share = 1.0
+proxysql_backend_share: "plan: number(0.01, 1)" = 1.0
 # Share of idle backend connections ProxySQL keeps for reuse (mysql-free_connections_pct).
-proxysql_free_connections_pct = 10
+proxysql_free_connections_pct: "group: integer(0, 100)" = 10
 
 # MariaDB connections held back for admin, replication and monitoring.
-mariadb_reserved_connections = 10
+mariadb_reserved_connections: "plan: integer(1, 1000)" = 10
 # MariaDB max_connections; 0: derived from the app hosts' pools (or ProxySQL's) plus the reserve.
-mariadb_max_connections = 0
+mariadb_max_connections: "plan: integer(0, 100_000)" = 0
 # InnoDB buffer pool (MB); 0: derived from RAM and the memory weights.
-mariadb_buffer_pool_mb = 0
+mariadb_buffer_pool_mb: "plan: integer(0, 1 << 24)" = 0
 # Redis maxmemory (MB); 0: derived from RAM and the memory weights.
-redis_maxmemory_mb = 0
+redis_maxmemory_mb: "plan: integer(0, 1 << 24)" = 0
 # RAM kept free beside maxmemory for the fork of an AOF rewrite (copy-on-write), share of maxmemory.
-redis_fork_headroom = 0.5
+redis_fork_headroom: "plan: number(0, 1)" = 0.5
 # Most clients Redis accepts at once (maxclients).
-redis_maxclients = 10000
+redis_maxclients: "plan: integer(1, 1_000_000)" = 10000
 
 # Connections per nginx worker; 0: derived from target_concurrency (two per proxied client).
-nginx_worker_connections = 0
+nginx_worker_connections: "plan: integer(0, 1_000_000)" = 0
 # Open files per nginx worker (worker_rlimit_nofile); 0: derived, 2 x worker_connections.
-nginx_worker_rlimit_nofile = 0
+nginx_worker_rlimit_nofile: "plan: integer(0, 1 << 20)" = 0
 # Idle keepalive connections each nginx worker keeps to the app.
-nginx_upstream_keepalive = 32
+nginx_upstream_keepalive: "group: integer(1, 10_000)" = 32
 # How long nginx keeps an idle connection to the app (s); the app keeps its side open longer.
-nginx_upstream_keepalive_timeout_s = 60
+nginx_upstream_keepalive_timeout_s: "plan: integer(1, 3600)" = 60
 # How long nginx keeps an idle client connection (s).
-nginx_keepalive_timeout_s = 15
+nginx_keepalive_timeout_s: "group: integer(0, 3600)" = 15
 # Requests per second allowed per client address...
-rate_limit_rps = 20
+rate_limit_rps: "group: integer(1, 1_000_000)" = 20
 # ...and the burst above that rate served before requests are refused (429).
-rate_limit_burst = 40
+rate_limit_burst: "group: integer(0, 1_000_000)" = 40
 # Accept queue of every listener (nginx, app, Redis, MariaDB); 0: derived from target_concurrency,
 # capped by somaxconn.
-listen_backlog = 0
+listen_backlog: "plan: integer(0, 1 << 20)" = 0
 
 # --- MariaDB (role mariadb, on db_primary and db_replicas) -----------------------------------------
 # Sizes (buffer pool, max_connections, caches, open files) come from the plan above.
 
 # The app's database.
-app_db_name = "peakready"
+app_db_name: "group: database_name" = "peakready"
 # The app's MariaDB user: SELECT, INSERT, UPDATE, DELETE on app_db_name and nothing else.
-mariadb_app_user = "app"
+mariadb_app_user: "group: user_name" = "app"
 # The user the app's migrations run as: DDL on app_db_name, nothing elsewhere.
-mariadb_migrate_user = "app_migrate"
+mariadb_migrate_user: "group: user_name" = "app_migrate"
 # The user ProxySQL monitors MariaDB with: SLAVE MONITOR only (SHOW SLAVE STATUS for replication lag).
-mariadb_monitor_user = "monitor"
+mariadb_monitor_user: "group: user_name" = "monitor"
 # Idle connections are closed after this many seconds (wait_timeout, interactive_timeout).
-mariadb_wait_timeout_s = 600
+mariadb_wait_timeout_s: "plan: integer(10, 31_536_000)" = 600
 # Largest packet or row MariaDB accepts (max_allowed_packet, MB).
-mariadb_max_allowed_packet_mb = 64
+mariadb_max_allowed_packet_mb: "group: integer(1, 1024)" = 64
 # Queries slower than this many seconds go to the slow query log.
-mariadb_long_query_time_s = 1.0
+mariadb_long_query_time_s: "group: number(0, 3600)" = 1.0
 # Binary logs are kept this many days (to rebuild a replica, or recover to a point in time).
-mariadb_binlog_expire_days = 7
+mariadb_binlog_expire_days: "group: integer(1, 99)" = 7
 # The daily backup of app_db_name: when it runs (HH:MM, local time)...
-backup_time = "03:15"
+backup_time: "group: clock_time" = "03:15"
 # ...how many days of dumps are kept...
-backup_retention_days = 7
+backup_retention_days: "group: integer(1, 3650)" = 7
 # ...and where (on the db host, mode 0700).
-backup_dir = "/var/backups/mariadb"
+backup_dir: "group: backup_dir" = "/var/backups/mariadb"
 
 # --- Redis (role redis, on cache_servers) ---------------------------------------------------------
 # maxmemory and maxclients come from the plan above.
 
 # What Redis evicts when full: allkeys-lru suits a cache (the least recently used key goes).
-redis_maxmemory_policy = "allkeys-lru"
+redis_maxmemory_policy: "group: eviction_policy" = "allkeys-lru"
 # Keys sampled per eviction: 5 is Redis's default, 10 is closer to true LRU for more CPU.
-redis_maxmemory_samples = 5
+redis_maxmemory_samples: "group: integer(1, 64)" = 5
 # The app's Redis ACL user (no FLUSHALL, FLUSHDB, CONFIG, DEBUG, KEYS or other admin commands).
-redis_app_user = "app"
+redis_app_user: "group: user_name" = "app"
 # Rewrite the append-only file when it has grown this many percent since the last rewrite...
-redis_aof_rewrite_percentage = 100
+redis_aof_rewrite_percentage: "group: integer(0, 1000)" = 100
 # ...and is at least this big (MB).
-redis_aof_rewrite_min_mb = 64
+redis_aof_rewrite_min_mb: "group: integer(1, 1 << 16)" = 64
 
 # --- ProxySQL (role proxysql, on app_servers when proxysql_enabled) ---------------------------------
 # Threads and connection limits come from the plan above.
@@ -175,70 +187,70 @@ redis_aof_rewrite_min_mb = 64
 # ProxySQL's release series, from its official apt repository (pinned: upgrades are a decision);
 # "": the series built for the host's Debian release (2.7.x on bookworm, 3.0.x on trixie, which
 # 2.7.x has no build for).
-proxysql_series = ""
+proxysql_series: "group: release_series" = ""
 # A ProxySQL .deb on this machine to install instead (hosts without internet); "": the repository.
-proxysql_deb = ""
+proxysql_deb: "group: proxysql_deb" = ""
 
 # --- the app (role app, on app_servers) ------------------------------------------------------------
 # Workers, pools, timeouts, memory caps and open files come from the plan above.
 
 # The app's name: its system user, /srv/<app_name>, /etc/<app_name>, the unit <app_name>-app.service.
-app_name = "peakready"
+app_name: "group: unit_name" = "peakready"
 # Where the app's code comes from: a directory of this repository (the sample app in app/), or a
 # git URL (https://... or git@...), checked out at app_ref.
-app_source = "app"
+app_source: "group: app_source" = "app"
 # The branch, tag or commit of app_source when it is a git URL.
-app_ref = "main"
+app_ref: "group: git_ref" = "main"
 # The ASGI (or WSGI) application gunicorn serves, "module:object".
-app_module = "peakready_app.main:app"
+app_module: "group: module_object" = "peakready_app.main:app"
 # gunicorn's worker class: "uvicorn" for an ASGI app, "sync" or "gthread" for a WSGI one.
-app_worker_class = "uvicorn"
+app_worker_class: 'group: one_of("uvicorn", "sync", "gthread")' = "uvicorn"
 # The module run once per release, before it goes live (migrations); "": none.
-app_migrate_module = "peakready_app.migrate"
+app_migrate_module: "group: module_or_empty" = "peakready_app.migrate"
 # Port the app listens on, on 127.0.0.1 only (nginx in front).
-app_port = 8000
+app_port: "group: app_port" = 8000
 # Releases kept in /srv/<app_name>/releases (the live one and those to roll back to).
-app_releases_kept = 5
+app_releases_kept: "group: integer(2, 100)" = 5
 # A worker is replaced after this many requests (plus up to app_max_requests_jitter more, so they
 # do not all restart at once); 0: never. Off by default: the memory cap above already replaces a
 # worker that leaks, and under a spike 10000 requests come every few seconds; each replacement
 # closes the worker's idle keep-alive connections, and a request nginx sends on one as it closes
 # can fail (bench/ saw 1 in 142 000 with recycling every 4 s).
-app_max_requests = 0
-app_max_requests_jitter = 1000
+app_max_requests: "group: integer(0, 10_000_000)" = 0
+app_max_requests_jitter: "group: integer(0, 10_000_000)" = 1000
 # The app's read-through cache in Redis (CACHE=redis). False: CACHE=off, every read goes to MariaDB
 # and app_servers need no cache_servers (what bench/'s baseline measures).
-app_cache = True
+app_cache: "plan: boolean" = True
 # Cache lifetimes of the sample app's read-through Redis cache (s): outlets, one outlet, menu, featured.
-app_cache_ttl_outlets_s = 300
-app_cache_ttl_outlet_s = 300
-app_cache_ttl_menu_s = 300
-app_cache_ttl_featured_s = 600
+app_cache_ttl_outlets_s: "group: integer(1, 86400)" = 300
+app_cache_ttl_outlet_s: "group: integer(1, 86400)" = 300
+app_cache_ttl_menu_s: "group: integer(1, 86400)" = 300
+app_cache_ttl_featured_s: "group: integer(1, 86400)" = 600
 
 # --- nginx (role nginx, on web_servers) -------------------------------------------------------------
 # worker_processes, worker_connections, open files, backlog, keepalive and the /api/ rate limit
 # (rate_limit_rps, rate_limit_burst) come from the plan above.
 
 # Host names nginx serves; a request for any other Host is dropped (444) by the default server.
-server_names = ["localhost"]
+server_names: "group: server_names" = ["localhost"]
 # HTTPS: "off", "self-signed" (a certificate made on the host: tests, staging) or "letsencrypt"
 # (certbot, for the first of server_names; needs that name's DNS pointing at the host).
-tls = "off"
+tls: 'group: one_of("off", "self-signed", "letsencrypt")' = "off"
 # The address Let's Encrypt writes to about the certificate (tls = "letsencrypt" only).
-letsencrypt_email = ""
+letsencrypt_email: "group: letsencrypt_email" = ""
 # Writes (POST, PUT, PATCH, DELETE) per second allowed per client address, and their burst.
-rate_limit_write_rps = 5
-rate_limit_write_burst = 10
+rate_limit_write_rps: "group: integer(1, 1_000_000)" = 5
+rate_limit_write_burst: "group: integer(0, 1_000_000)" = 10
 # Connections one client address may hold open at once.
-limit_conn_per_ip = 100
+limit_conn_per_ip: "group: integer(1, 1_000_000)" = 100
 # Client networks exempt from the rate and connection limits above (CIDR): your own monitoring or
 # load generator. Empty: every client is limited. Never a network the public arrives from.
-rate_limit_exempt = []
+rate_limit_exempt: "group: networks" = []
 # Largest request body accepted (KB); bigger ones get 413 and never reach the app.
-client_max_body_size_kb = 1024
+client_max_body_size_kb: "group: integer(1, 1 << 20)" = 1024
 # How long nginx waits for the app to answer (s) before a 504.
-nginx_proxy_timeout_s = 30
+nginx_proxy_timeout_s: "group: integer(1, 3600)" = 30
 # Cache public GET answers of /api/ in nginx for this many seconds (1-5: a micro-cache); 0: off.
-nginx_micro_cache_s = 0
+nginx_micro_cache_s: "group: integer(0, 5)" = 0
 # How long browsers may keep static files (days).
-static_max_age_days = 7
+static_max_age_days: "group: integer(0, 365)" = 7

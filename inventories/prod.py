@@ -16,6 +16,9 @@ Host keys are checked against your known_hosts: ssh to each host once first.
 import os
 import sys
 
+from peakready import validate
+from peakready.knobs import KnobError
+
 # ===== EDIT HERE (or leave empty and use the environment variables above) =====================
 HOSTS = []  # one VPS with every role, e.g. ["203.0.113.10"]
 GROUPS = {
@@ -30,25 +33,21 @@ GROUPS = {
 
 def _from_env(name: str, default: list) -> list:
     value = os.environ.get(name)
-    if value is None:
-        return list(default)
-    hosts = [h.strip() for h in value.split(",") if h.strip()]
-    if not hosts:
-        sys.exit(f"peakready: {name} is set but empty: give it host names or addresses, or unset it.")
-    return hosts
+    return list(default) if value is None else validate.host_list(name, value)
 
 
-_groups = {group: _from_env(f"PEAKREADY_{group.upper()}", hosts) for group, hosts in GROUPS.items()}
-if not any(_groups.values()):
-    # A single VPS: every role but replicas on each host of HOSTS.
-    _single = _from_env("PEAKREADY_HOSTS", HOSTS)
-    _groups.update({g: _single for g in _groups if g != "db_replicas"})
-if not any(_groups.values()):
-    sys.exit("peakready: inventories/prod.py has no hosts: set PEAKREADY_HOSTS=<your server> "
-             "(or the PEAKREADY_<GROUP> variables, or HOSTS in inventories/prod.py) and run again.")
-if len(_groups["db_primary"]) > 1:
-    sys.exit(f"peakready: db_primary has {len(_groups['db_primary'])} hosts: MariaDB takes writes on "
-             "exactly one; put the others in db_replicas.")
+try:
+    _groups = {group: _from_env(f"PEAKREADY_{group.upper()}", hosts) for group, hosts in GROUPS.items()}
+    if not any(_groups.values()):
+        # A single VPS: every role but replicas on each host of HOSTS.
+        _single = _from_env("PEAKREADY_HOSTS", HOSTS)
+        _groups.update({g: _single for g in _groups if g != "db_replicas"})
+    if not any(_groups.values()):
+        raise KnobError("inventories/prod.py has no hosts: set PEAKREADY_HOSTS=<your server> "
+                        "(or the PEAKREADY_<GROUP> variables, or HOSTS in inventories/prod.py) and run again.")
+    validate.inventory({h: [g for g, hosts in _groups.items() if h in hosts] for hosts in _groups.values() for h in hosts})
+except KnobError as _error:
+    sys.exit(f"peakready: {_error}")
 
 _user = os.environ.get("PEAKREADY_SSH_USER", "root")
 _ssh = {"ssh_user": _user, "ssh_port": int(os.environ.get("PEAKREADY_SSH_PORT", "22"))}

@@ -1,17 +1,19 @@
-"""Every knob checked before the first change.
+"""Every knob, declared once: its default, check, scope and comment.
 
-The defaults live in group_data/all.py (the one place a knob is defined); this module says what a
-valid value is. `check(data)` raises KnobError with one sentence naming the knob and the fix, so a
-wrong value stops the deploy while nothing on the host has been touched yet.
+group_data/all.py declares each knob (`name: "scope: check" = default`, under the comment saying
+what it does); this module reads those declarations and holds the checks they name, each saying
+what a valid value looks like. peakready/validate.py applies them.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import difflib
 import functools
 import ipaddress
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,18 +30,13 @@ class KnobError(PyinfraError):
     """A knob has a value peakready cannot use; the message names it and says what to set."""
 
 
+class PlanError(KnobError):
+    """The knobs and the inventory ask for a stack that does not fit; the message names what to change."""
+
+
 def defaults() -> dict[str, Any]:
-    """The knobs and their defaults, read from group_data/all.py as pyinfra reads it (once per
-    process: a deploy checks every host's knobs, and each host's plan again). A copy each time, so
-    no caller can change another's defaults."""
-    return copy.deepcopy(_defaults())
-
-
-@functools.cache
-def _defaults() -> dict[str, Any]:
-    namespace: dict[str, Any] = {}
-    exec(compile(ALL_FILE.read_text(), str(ALL_FILE), "exec"), namespace)
-    return {k: v for k, v in namespace.items() if not k.startswith("__")}
+    """The knobs and their defaults (a copy each time, so no caller can change another's)."""
+    return copy.deepcopy({name: knob.default for name, knob in KNOBS.items()})
 
 
 # --- validators: each returns None when the value is fine, else what a valid value looks like ---
@@ -214,117 +211,82 @@ def letsencrypt_email(value: Any, data: dict) -> str | None:
     return None
 
 
-PORT = integer(1, 65535)
+# Checks with a name, for the declarations in group_data/all.py.
+port = integer(1, 65535)
+ports = list_of(port, "port numbers from 1 to 65535")
+clock_time = matching(r"([01]\d|2[0-3]):[0-5]\d", 'a time "HH:MM"')
+package_names = list_of(matching(r"[a-z0-9][a-z0-9+.-]+", "a package name"), "Debian package names")
+networks = list_of(network, 'networks such as "127.0.0.1/32" or "10.0.0.0/8"')
 USER = r"[a-z_][a-z0-9_]{0,31}"
-CHECKS: dict[str, Check] = {
-    "timezone": timezone,
-    "apt_cache_valid_s": integer(0, 7 * 86400),
-    "base_packages": list_of(matching(r"[a-z0-9][a-z0-9+.-]+", "a package name"), "Debian package names"),
-    "unattended_upgrades": boolean,
-    "unattended_reboot": boolean,
-    "unattended_reboot_time": matching(r"([01]\d|2[0-3]):[0-5]\d", 'a time "HH:MM"'),
-    "sshd_port": PORT,
-    "sshd_password_authentication": boolean,
-    # sshd_config(5) also knows "yes" and "forced-commands-only": a root password login is what
-    # this knob exists to forbid, and forced commands are not how anyone deploys.
-    "sshd_permit_root_login": one_of("prohibit-password", "no"),
-    "firewall": boolean,
-    "firewall_tcp_ports": list_of(PORT, "port numbers from 1 to 65535"),
-    "firewall_allow_dhcp_client": boolean,
-    # somaxconn is an int since Linux 5.4; 65535 is as far as any listener here would use.
-    "somaxconn": integer(128, 65535),
-    "tcp_max_syn_backlog": integer(128, 1 << 20),
-    "ip_local_port_range": port_range,
-    "file_max_min": integer(65536, 1 << 31),
-    # proc(5): 0 heuristic, 1 always, 2 never overcommit.
-    "vm_overcommit_memory": one_of(0, 1, 2),
-    "vm_swappiness": integer(0, 100),
-    "swap_file_mb": integer(0, 64 * 1024),
-    "swap_when_ram_below_mb": integer(0, 1 << 20),
-    # The plan's knobs. Ranges are what a sane deploy can ask for; the plan itself refuses the
-    # combinations that do not fit a host.
-    "target_concurrency": integer(1, 1_000_000),
-    "os_reserve_mb": integer(128, 1 << 20),
-    "memory_weight_app": integer(1, 100),
-    "memory_weight_db": integer(1, 100),
-    "memory_weight_cache": integer(1, 100),
-    "app_workers": integer(0, 1024),
-    "app_worker_memory_mb": integer(32, 1 << 16),
-    "app_worker_concurrency": integer(1, 100_000),
-    "app_timeout_s": integer(1, 3600),
-    "app_graceful_timeout_s": integer(1, 3600),
-    "db_pool_size": integer(1, 1000),
-    "db_pool_overflow": integer(0, 1000),
-    "proxysql_enabled": boolean,
-    "proxysql_max_connections": integer(0, 1_000_000),
-    "proxysql_backend_share": number(0.01, 1),
-    "proxysql_free_connections_pct": integer(0, 100),
-    "mariadb_reserved_connections": integer(1, 1000),
-    # MariaDB's own range for max_connections (server system variables).
-    "mariadb_max_connections": integer(0, 100_000),
-    "mariadb_buffer_pool_mb": integer(0, 1 << 24),
-    "redis_maxmemory_mb": integer(0, 1 << 24),
-    "redis_fork_headroom": number(0, 1),
-    "redis_maxclients": integer(1, 1_000_000),
-    "nginx_worker_connections": integer(0, 1_000_000),
-    "nginx_worker_rlimit_nofile": integer(0, 1 << 20),
-    "nginx_upstream_keepalive": integer(1, 10_000),
-    "nginx_upstream_keepalive_timeout_s": integer(1, 3600),
-    "nginx_keepalive_timeout_s": integer(0, 3600),
-    "rate_limit_rps": integer(1, 1_000_000),
-    "rate_limit_burst": integer(0, 1_000_000),
-    "listen_backlog": integer(0, 1 << 20),
-    "app_db_name": matching(r"[a-z_][a-z0-9_]{0,63}", "a database name of a-z, 0-9 and _"),
-    "mariadb_app_user": matching(USER, "a user name of a-z, 0-9 and _ (at most 32)"),
-    "mariadb_migrate_user": matching(USER, "a user name of a-z, 0-9 and _ (at most 32)"),
-    "mariadb_monitor_user": matching(USER, "a user name of a-z, 0-9 and _ (at most 32)"),
-    "mariadb_wait_timeout_s": integer(10, 31_536_000),
-    "mariadb_max_allowed_packet_mb": integer(1, 1024),
-    "mariadb_long_query_time_s": number(0, 3600),
-    "mariadb_binlog_expire_days": integer(1, 99),
-    "backup_time": matching(r"([01]\d|2[0-3]):[0-5]\d", 'a time "HH:MM"'),
-    "backup_retention_days": integer(1, 3650),
-    "backup_dir": backup_dir,
-    # Redis docs (eviction policies): the policies Redis knows.
-    "redis_maxmemory_policy": one_of("allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru",
-                                     "volatile-lfu", "volatile-random", "volatile-ttl", "noeviction"),
-    "redis_maxmemory_samples": integer(1, 64),
-    "redis_app_user": matching(USER, "a user name of a-z, 0-9 and _ (at most 32)"),
-    "redis_aof_rewrite_percentage": integer(0, 1000),
-    "redis_aof_rewrite_min_mb": integer(1, 1 << 16),
-    "proxysql_series": matching(r"([23]\.\d+\.x)?", 'a release series such as "2.7.x", or "" for the release\'s own'),
-    "proxysql_deb": proxysql_deb,
-    "app_name": matching(r"[a-z][a-z0-9-]{0,30}", "a name of a-z, 0-9 and - (at most 31)"),
-    "app_source": app_source,
-    "app_ref": matching(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}", "a branch, tag or commit"),
-    "app_module": matching(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", '"module:object", e.g. peakready_app.main:app'),
-    "app_worker_class": one_of("uvicorn", "sync", "gthread"),
-    "app_migrate_module": matching(r"([A-Za-z_][\w.]*)?", "a Python module name, or \"\""),
-    "app_port": app_port,
-    "app_releases_kept": integer(2, 100),
-    "app_max_requests": integer(0, 10_000_000),
-    "app_max_requests_jitter": integer(0, 10_000_000),
-    "app_cache": boolean,
-    "app_cache_ttl_outlets_s": integer(1, 86400),
-    "app_cache_ttl_outlet_s": integer(1, 86400),
-    "app_cache_ttl_menu_s": integer(1, 86400),
-    "app_cache_ttl_featured_s": integer(1, 86400),
-    "server_names": server_names,
-    "tls": one_of("off", "self-signed", "letsencrypt"),
-    "letsencrypt_email": letsencrypt_email,
-    "rate_limit_write_rps": integer(1, 1_000_000),
-    "rate_limit_write_burst": integer(0, 1_000_000),
-    "limit_conn_per_ip": integer(1, 1_000_000),
-    "rate_limit_exempt": list_of(network, 'networks such as "127.0.0.1/32" or "10.0.0.0/8"'),
-    "client_max_body_size_kb": integer(1, 1 << 20),
-    "nginx_proxy_timeout_s": integer(1, 3600),
-    "nginx_micro_cache_s": integer(0, 5),
-    "static_max_age_days": integer(0, 365),
-}
+user_name = matching(USER, "a user name of a-z, 0-9 and _ (at most 32)")
+database_name = matching(r"[a-z_][a-z0-9_]{0,63}", "a database name of a-z, 0-9 and _")
+unit_name = matching(r"[a-z][a-z0-9-]{0,30}", "a name of a-z, 0-9 and - (at most 31)")
+git_ref = matching(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}", "a branch, tag or commit")
+module_object = matching(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", '"module:object", e.g. peakready_app.main:app')
+module_or_empty = matching(r"([A-Za-z_][\w.]*)?", "a Python module name, or \"\"")
+release_series = matching(r"([23]\.\d+\.x)?", 'a release series such as "2.7.x", or "" for the release\'s own')
+# Redis docs (eviction policies): the policies Redis knows.
+eviction_policy = one_of("allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu",
+                         "volatile-random", "volatile-ttl", "noeviction")
 
 
-# The arguments of the one-off commands (restore.py), given with --data for one run: checked here
-# like the knobs, with the same kind of sentence.
+# --- the declarations: read from group_data/all.py ---------------------------------------------
+
+SCOPES = ("host", "plan", "group")
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    default: Any
+    check: Check
+    scope: str  # host: may differ between hosts; plan, group: the same on every host
+    comment: str
+
+
+def declarations(path: Path = ALL_FILE) -> dict[str, Knob]:
+    """Every knob of `path`, each an annotated assignment `name: "scope: check" = default` under
+    the comment saying what it does. Anything else at the top level is refused, so a knob cannot
+    be added without its check and scope."""
+    source = path.read_text()
+    lines, values = source.splitlines(), {}
+    exec(compile(source, str(path), "exec"), values)
+    validators = {name: obj for name, obj in globals().items() if callable(obj) and not name.startswith("_")}
+    out = {}
+    for node in ast.parse(source).body:
+        where = f"{path.name}:{node.lineno}"
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(node.annotation, ast.Constant) and isinstance(node.annotation.value, str)):
+            raise KnobError(f"{where}: every statement is a knob, written `name: \"scope: check\" = default`.")
+        name = node.target.id
+        scope, _, expr = node.annotation.value.partition(":")
+        if scope not in SCOPES:
+            raise KnobError(f"{where}: knob {name} has scope {scope!r}: use one of {', '.join(SCOPES)}.")
+        check = eval(expr, {"__builtins__": {}}, validators)  # noqa: S307 (the repository's own file)
+        out[name] = Knob(name, values[name], check, scope, comment_above(lines, node.lineno - 1))
+    return out
+
+
+def comment_above(lines: list[str], index: int) -> str:
+    """The comment block over line `index`, shared by the knobs declared right under it."""
+    while index > 0 and re.match(r"\w+: ", lines[index - 1]):
+        index -= 1
+    block = []
+    while index > 0 and lines[index - 1].startswith("# ") and not lines[index - 1].startswith("# ---"):
+        index -= 1
+        block.insert(0, lines[index][2:])
+    return " ".join(block)
+
+
+KNOBS = declarations()
+# The knobs the capacity plan reads (each the same on every host: the plan sizes them together), and
+# the only ones that may differ between the hosts of an inventory (each host's own base settings).
+PLAN_KNOBS = frozenset(name for name, knob in KNOBS.items() if knob.scope == "plan")
+HOST_KNOBS = frozenset(name for name, knob in KNOBS.items() if knob.scope == "host")
+
+
+# The arguments of the one-off commands (restore.py), given with --data for one run: declared here,
+# default and check, and checked like the knobs (peakready/validate.py run_args).
 RUN_ARGS: dict[str, tuple[Any, Check]] = {
     "restore_into": ("", matching(r"[a-z_][a-z0-9_]{0,63}", "the database to restore into (a-z, 0-9, _), "
                                                                "e.g. --data restore_into=scratch_db")),
@@ -332,34 +294,3 @@ RUN_ARGS: dict[str, tuple[Any, Check]] = {
                                         "latest or the path of a .sql.gz dump on the host")),
     "restore_replace": (False, boolean),
 }
-
-
-def check_args(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    """The run arguments `names` (RUN_ARGS) from `data`, defaults filled in, or KnobError."""
-    args = {}
-    for name in names:
-        default, validate = RUN_ARGS[name]
-        value = data.get(name, default)
-        problem = validate(value, data)
-        if problem:
-            raise KnobError(f"{name} = {value!r} is not valid: set it to {problem}.")
-        args[name] = value
-    return args
-
-
-def check(data: dict[str, Any]) -> dict[str, Any]:
-    """Return the knobs (defaults overlaid with `data`) or raise KnobError for the first bad one."""
-    known = defaults()
-    for key in data:
-        if key in known or key.startswith(FOREIGN_PREFIXES):
-            continue
-        close = difflib.get_close_matches(key, known, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "see group_data/all.py for every knob."
-        raise KnobError(f"unknown knob {key!r}: {hint}")
-    merged = {**known, **{k: v for k, v in data.items() if k in known}}
-    for key, validate in CHECKS.items():
-        problem = validate(merged[key], merged)
-        if problem:
-            raise KnobError(f"knob {key} = {merged[key]!r} is not valid: set it to {problem} "
-                            "(group_data/all.py says what it does).")
-    return merged

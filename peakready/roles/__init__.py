@@ -1,10 +1,10 @@
 """The roles, in the order a host gets them: each may rely on every role before it.
 
 Each entry is (role, tier): a host gets the role when one of its inventory groups is of that tier
-(peakready.plan.GROUP_ROLES, the one table of groups); None means every host.
+(peakready.GROUP_ROLES, the one table of groups); None means every host.
 """
 
-from peakready.plan import GROUP_ROLES
+from peakready import GROUP_ROLES
 from peakready.roles.app import app
 from peakready.roles.base import base
 from peakready.roles.mariadb import mariadb

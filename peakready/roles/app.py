@@ -151,7 +151,8 @@ def app(plan: HostPlan, secrets: Secrets):
     database_url, migrate_url = database_urls(plan, data, secrets)
     env = config_file(
         name=f"Environment {p['env']} (0640)", template="app/app.env.j2", dest=p["env"], mode=640,
-        group=data.app_name, app_name=data.app_name, app_user=data.app_name, app=a,
+        group=data.app_name, app_name=data.app_name, app_user=data.app_name,
+        db_pool_size=data.db_pool_size, db_pool_overflow=data.db_pool_overflow,
         database_url=database_url, migrate_database_url=migrate_url,
         redis_url=f"redis://{quote(data.redis_app_user, safe='')}:{quote(secrets.get('redis_app_password'), safe='')}"
                   "@127.0.0.1:6379/0" if data.app_cache else "",
@@ -171,14 +172,17 @@ def app(plan: HostPlan, secrets: Secrets):
             tarball=tarball, wheels=f"{p['wheels']}/{key}", migrate_env=p["env"])
 
     conf = config_file(
-        name=f"gunicorn: {a['workers']} {data.app_worker_class} workers", template="app/gunicorn.conf.py.j2",
+        name=f"gunicorn: {a.workers} {data.app_worker_class} workers", template="app/gunicorn.conf.py.j2",
         dest=p["conf"], mode=640, group=data.app_name, app_name=data.app_name, unit=p["unit"], root=p["root"],
         port=data.app_port, app=a, worker_class=WORKER_CLASSES[data.app_worker_class], env_file=p["env"],
+        app_worker_concurrency=data.app_worker_concurrency, app_timeout_s=data.app_timeout_s,
+        app_graceful_timeout_s=data.app_graceful_timeout_s, app_worker_memory_mb=data.app_worker_memory_mb,
         max_requests=data.app_max_requests, max_requests_jitter=data.app_max_requests_jitter,
     )
     unit = config_file(
         name=f"systemd unit {p['unit']}", template="app/app.service.j2", dest=f"/etc/systemd/system/{p['unit']}",
         app_name=data.app_name, app_user=data.app_name, root=p["root"], conf=p["conf"], module=data.app_module, app=a,
+        app_worker_memory_mb=data.app_worker_memory_mb, app_graceful_timeout_s=data.app_graceful_timeout_s,
         nofile=plan.nofile["app"],
     )
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)

@@ -138,12 +138,13 @@ def mariadb(plan: HostPlan, secrets: Secrets):
                     user="mysql", group="adm", mode=2750)
     sandbox = hardening("mariadb", "mariadb/hardening.conf.j2", writable=WRITABLE)
     cnf = config_file(
-        name=f"MariaDB config: buffer pool {m['innodb_buffer_pool_mb']} MB, {m['max_connections']} connections",
+        name=f"MariaDB config: buffer pool {m.innodb_buffer_pool_mb} MB, {m.max_connections} connections",
         template="mariadb/60-peakready.cnf.j2",
         dest=CNF,
         check=CHECK,
         keep_last_good=True,
         mariadb=m,
+        mariadb_reserved_connections=data.mariadb_reserved_connections,
         bind_address="127.0.0.1",
         wait_timeout_s=data.mariadb_wait_timeout_s,
         max_allowed_packet_mb=data.mariadb_max_allowed_packet_mb,
@@ -154,7 +155,7 @@ def mariadb(plan: HostPlan, secrets: Secrets):
     restart_or_roll_back(name="Restart MariaDB for its new config", service="mariadb", config=CNF,
                          _if=any_changed(cnf, override, sandbox))
 
-    if m["primary"]:
+    if m.primary:
         # Replicas get the database and users from the primary's binary log.
         accounts(name=f"Database {data.app_db_name}, its users, no anonymous users, root by socket only",
                  data=data, secrets=secrets)

@@ -51,18 +51,22 @@ def nginx(plan: HostPlan, secrets: Secrets):
     site = files.link(name="Enable the site", path="/etc/nginx/sites-enabled/peakready", target=SITE)
     common = {"nginx": n, "micro_cache_s": data.nginx_micro_cache_s}
     configs = config_set(
-        name=f"nginx: {n['worker_processes']} workers x {n['worker_connections']} connections, the site (nginx -t)",
+        name=f"nginx: {n.worker_processes} workers x {n.worker_connections} connections, the site (nginx -t)",
         check="nginx -t -q",
         files=[
             {"template": "nginx/nginx.conf.j2", "dest": "/etc/nginx/nginx.conf",
              "data": {**common, "client_max_body_size_kb": data.client_max_body_size_kb,
+                      "nginx_keepalive_timeout_s": data.nginx_keepalive_timeout_s,
+                      "rate_limit_rps": data.rate_limit_rps,
                       "rate_limit_write_rps": data.rate_limit_write_rps,
                       "rate_limit_exempt": list(data.rate_limit_exempt)}},
             {"template": "nginx/site.conf.j2", "dest": SITE,
              "data": {**common, "server_names": list(data.server_names), "app_port": data.app_port,
                       "tls": data.tls, "certificate": crt, "certificate_key": key,
                       "ipv6": host.get_fact(Ipv6Enabled), "limit_conn_per_ip": data.limit_conn_per_ip,
-                      "rate_limit_write_burst": data.rate_limit_write_burst,
+                      "rate_limit_burst": data.rate_limit_burst, "rate_limit_write_burst": data.rate_limit_write_burst,
+                      "nginx_upstream_keepalive": data.nginx_upstream_keepalive,
+                      "nginx_upstream_keepalive_timeout_s": data.nginx_upstream_keepalive_timeout_s,
                       "proxy_timeout_s": data.nginx_proxy_timeout_s,
                       "static_root": f"/srv/{data.app_name}/current/static",
                       "static_max_age_days": data.static_max_age_days}},

@@ -52,17 +52,17 @@ class Desired:
 def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers: list[str],
             server_version: str) -> Desired:
     """What ProxySQL on this app host should run, from the plan, the knobs and the topology."""
-    q = plan.proxysql_cfg
+    q = plan.proxysql
     variables = {
         "admin-admin_credentials": f"{ADMIN_USER}:{secrets.get('proxysql_admin_password')}",
         # Upstream's stats:stats lets any local process read the processlist and query digests.
         "admin-stats_credentials": f"{STATS_USER}:{secrets.get('proxysql_stats_password')}",
         "admin-mysql_ifaces": f"127.0.0.1:{ADMIN_PORT}",
         "mysql-interfaces": f"127.0.0.1:{MYSQL_PORT}",
-        "mysql-threads": str(q["mysql_threads"]),
-        "mysql-max_connections": str(q["max_connections"]),
-        "mysql-free_connections_pct": str(q["free_connections_pct"]),
-        "mysql-connection_max_age_ms": str(q["connection_max_age_ms"]),
+        "mysql-threads": str(q.mysql_threads),
+        "mysql-max_connections": str(q.max_connections),
+        "mysql-free_connections_pct": str(data.proxysql_free_connections_pct),
+        "mysql-connection_max_age_ms": str(q.connection_max_age_ms),
         "mysql-multiplexing": "true",
         "mysql-monitor_username": data.mariadb_monitor_user,
         "mysql-monitor_password": secrets.get("mariadb_monitor_password"),
@@ -72,11 +72,11 @@ def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers:
         "mysql-monitor_writer_is_also_reader": "false",
     }
     servers = [{"hostgroup_id": WRITER, "hostname": h, "port": 3306, "weight": 1,
-                "max_connections": q["backend_max_connections"]} for h in writers]
+                "max_connections": q.backend_max_connections} for h in writers]
     servers += [{"hostgroup_id": READER, "hostname": h, "port": 3306, "weight": 1,
-                 "max_connections": q["backend_max_connections"]} for h in readers]
+                 "max_connections": q.backend_max_connections} for h in readers]
     users = [{"username": user, "password": native_hash(secrets.get(secret)), "active": 1,
-              "default_hostgroup": WRITER, "transaction_persistent": 1, "max_connections": q["max_connections"]}
+              "default_hostgroup": WRITER, "transaction_persistent": 1, "max_connections": q.max_connections}
              for user, secret in ((data.mariadb_app_user, "mariadb_app_password"),
                                   (data.mariadb_migrate_user, "mariadb_migrate_password"))]
     # Locking reads stay on the primary; other reads go to replicas once there are any; the rest

@@ -22,13 +22,14 @@ def redis(plan: HostPlan, secrets: Secrets):
 
     override = open_files_limit("redis-server", plan.nofile["redis"], "Redis needs maxclients + 32 (Redis docs)")
     conf = config_file(
-        name=f"Redis config: maxmemory {r['maxmemory_mb']} MB {data.redis_maxmemory_policy}, AOF everysec, ACL",
+        name=f"Redis config: maxmemory {r.maxmemory_mb} MB {data.redis_maxmemory_policy}, AOF everysec, ACL",
         template="redis/redis.conf.j2",
         dest=CONF,
         mode=640,
         group="redis",
         keep_last_good=True,
         redis=r,
+        redis_maxclients=data.redis_maxclients,
         bind="127.0.0.1 -::1",
         policy=data.redis_maxmemory_policy,
         samples=data.redis_maxmemory_samples,

@@ -72,11 +72,11 @@ def wait_active(host, service, timeout=60):
 def test_mariadb_runs_the_planned_configuration(host, plan, knobs):
     m = plan.mariadb
     variables = dict(line.split("\t") for line in sql(host, "SHOW GLOBAL VARIABLES").stdout.splitlines())
-    assert int(variables["innodb_buffer_pool_size"]) == m["innodb_buffer_pool_mb"] * MB
-    assert int(variables["max_connections"]) == m["max_connections"]
-    assert int(variables["thread_cache_size"]) == m["thread_cache_size"]
-    assert int(variables["table_open_cache"]) == m["table_open_cache"]
-    assert int(variables["open_files_limit"]) >= m["open_files_limit"]
+    assert int(variables["innodb_buffer_pool_size"]) == m.innodb_buffer_pool_mb * MB
+    assert int(variables["max_connections"]) == m.max_connections
+    assert int(variables["thread_cache_size"]) == m.thread_cache_size
+    assert int(variables["table_open_cache"]) == m.table_open_cache
+    assert int(variables["open_files_limit"]) >= m.open_files_limit
     assert variables["slow_query_log"] == "ON"
     assert float(variables["long_query_time"]) == knobs["mariadb_long_query_time_s"]
     assert int(variables["wait_timeout"]) == knobs["mariadb_wait_timeout_s"]
@@ -173,13 +173,13 @@ def config_get(host, key):
 
 
 def test_redis_runs_the_planned_configuration(host, credentials, plan, knobs):
-    assert config_get(host, "maxmemory") == str(plan.redis["maxmemory_mb"] * MB)
+    assert config_get(host, "maxmemory") == str(plan.redis.maxmemory_mb * MB)
     assert config_get(host, "maxmemory-policy") == knobs["redis_maxmemory_policy"] == "allkeys-lru"
     assert config_get(host, "appendonly") == "yes"
     assert config_get(host, "appendfsync") == "everysec"
     assert config_get(host, "aof-use-rdb-preamble") == "yes"
-    assert config_get(host, "maxclients") == str(plan.redis["maxclients"])
-    assert config_get(host, "tcp-backlog") == str(plan.redis["tcp_backlog"])
+    assert config_get(host, "maxclients") == str(plan.redis.maxclients)
+    assert config_get(host, "tcp-backlog") == str(plan.redis.tcp_backlog)
     assert config_get(host, "protected-mode") == "yes"
     assert config_get(host, "bind").startswith("127.0.0.1")
     assert not host.socket("tcp://0.0.0.0:6379").is_listening
@@ -226,7 +226,7 @@ def test_keys_survive_a_restart_and_kill_9(host, credentials, knobs):
 
 def test_a_full_cache_evicts_instead_of_failing_writes(host, credentials, knobs, plan):
     """maxmemory lowered for the test (CONFIG SET, runtime only), then filled four times over."""
-    planned = plan.redis["maxmemory_mb"] * MB
+    planned = plan.redis.maxmemory_mb * MB
     assert redis(host, "CONFIG SET maxmemory 8mb", auth=REDIS_ADMIN).stdout.strip() == "OK"
     try:
         fill = ("python3 -c \"import sys; [sys.stdout.write('SET evict:%d %s\\r\\n' % (i, 'x' * 4096)) "

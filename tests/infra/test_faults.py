@@ -158,7 +158,7 @@ def test_killing_app_workers_costs_at_most_the_requests_they_held(test_vps, host
     ROWS.append(row)
     assert row["reads_failed"] + row["writes_failed"] <= held, row
     master = host.check_output(f"systemctl show -p MainPID --value {APP}")
-    assert len(host.check_output(f"pgrep -P {master}").split()) == plan.app["workers"]
+    assert len(host.check_output(f"pgrep -P {master}").split()) == plan.app.workers
 
 
 def test_a_redis_restart_fails_no_request(test_vps):

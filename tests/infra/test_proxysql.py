@@ -90,9 +90,9 @@ def test_default_logins_are_refused_and_the_ports_are_private(host):
 
 
 def test_runtime_tables_match_the_plan(host, plan, knobs):
-    q = plan.proxysql_cfg
+    q = plan.proxysql
     servers = admin(host, "SELECT hostgroup_id, hostname, port, max_connections FROM runtime_mysql_servers")
-    assert servers.split("\n") == [f"{WRITER}\t127.0.0.1\t3306\t{q['backend_max_connections']}"]
+    assert servers.split("\n") == [f"{WRITER}\t127.0.0.1\t3306\t{q.backend_max_connections}"]
     users = admin(host, "SELECT DISTINCT username, default_hostgroup, transaction_persistent FROM runtime_mysql_users "
                         "ORDER BY username").split("\n")
     assert users == sorted(f"{u}\t{WRITER}\t1" for u in (knobs["mariadb_app_user"], knobs["mariadb_migrate_user"]))
@@ -104,8 +104,8 @@ def test_runtime_tables_match_the_plan(host, plan, knobs):
               "('mysql-threads', 'mysql-max_connections', 'mysql-free_connections_pct', 'mysql-server_version')"
     ).split("\n"))
     version = host.check_output("mariadb -N -B -e 'SELECT VERSION()'").split("-MariaDB")[0] + "-MariaDB"
-    assert variables == {"mysql-threads": str(q["mysql_threads"]), "mysql-max_connections": str(q["max_connections"]),
-                         "mysql-free_connections_pct": str(q["free_connections_pct"]),
+    assert variables == {"mysql-threads": str(q.mysql_threads), "mysql-max_connections": str(q.max_connections),
+                         "mysql-free_connections_pct": str(knobs["proxysql_free_connections_pct"]),
                          "mysql-server_version": version}
     status = admin(host, "SELECT status FROM stats_mysql_connection_pool WHERE hostgroup = 10")
     assert status.split() == ["ONLINE"]
@@ -153,7 +153,7 @@ def test_200_clients_hold_no_more_backend_connections_than_planned(host, app_cnf
     """200 clients at once, each holding a 2 s query: ProxySQL admits as many as its frontend allows
     (the plan's: twice the app's pools plus headroom), refuses the rest with 1040, and queues the
     admitted ones onto at most the plan's backend connections."""
-    allowed, frontend = plan.proxysql_cfg["backend_max_connections"], plan.proxysql_cfg["max_connections"]
+    allowed, frontend = plan.proxysql.backend_max_connections, plan.proxysql.max_connections
     errors = "/root/.peakready-test-proxysql-clients.err"
     host.run_expect([0], f"rm -f {errors}; for i in $(seq {CLIENTS}); do mariadb --defaults-file={app_cnf} "
                          f"-e 'SELECT SLEEP(2)' >/dev/null 2>>{errors} & done; echo started")
@@ -184,7 +184,7 @@ def test_200_clients_hold_no_more_backend_connections_than_planned(host, app_cnf
     assert refused <= CLIENTS - min(CLIENTS, frontend) * 0.8, "ProxySQL refused clients its frontend admits"
     assert 0 < peak_pool <= allowed
     # MariaDB sees ProxySQL's backends plus its monitor and this test's root session, never 200.
-    assert peak_threads <= allowed + plan.mariadb["reserved_connections"]
+    assert peak_threads <= allowed + plan.mariadb.reserved_connections
 
 
 def test_a_restart_returns_only_when_proxysql_answers_and_keeps_its_configuration(host):
@@ -198,7 +198,7 @@ def test_a_restart_returns_only_when_proxysql_answers_and_keeps_its_configuratio
 
 def test_a_changed_thread_count_is_restarted_into(host, test_vps, plan):
     """mysql-threads is taken only at start: the deploy puts it back on disk and restarts ProxySQL."""
-    wanted = plan.proxysql_cfg["mysql_threads"]
+    wanted = plan.proxysql.mysql_threads
     other = wanted + 2
     admin(host, f"UPDATE global_variables SET variable_value = '{other}' WHERE variable_name = 'mysql-threads'; "
                 "SAVE MYSQL VARIABLES TO DISK")

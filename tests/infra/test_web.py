@@ -56,13 +56,13 @@ def wait_for(condition, timeout, step=0.2):
 
 def test_the_app_runs_the_planned_workers_as_its_own_user(host, plan):
     master, pids = workers(host)
-    assert len(pids) == plan.app["workers"]
+    assert len(pids) == plan.app.workers
     assert host.check_output(f"ps -o user= -p {master}") == "peakready"
     assert host.socket("tcp://127.0.0.1:8000").is_listening
     assert not host.socket("tcp://0.0.0.0:8000").is_listening
     props = dict(line.split("=", 1) for line in host.check_output(
         f"systemctl show {UNIT} -p MemoryMax -p LimitNOFILE -p Restart -p NoNewPrivileges -p ProtectSystem").splitlines())
-    assert int(props["MemoryMax"]) == plan.app["memory_max_mb"] * 1024 * 1024
+    assert int(props["MemoryMax"]) == plan.app.memory_max_mb * 1024 * 1024
     assert int(props["LimitNOFILE"]) == plan.nofile["app"]
     assert props["Restart"] == "always" and props["NoNewPrivileges"] == "yes" and props["ProtectSystem"] == "strict"
     env = host.file("/etc/peakready/app.env")
@@ -72,7 +72,7 @@ def test_the_app_runs_the_planned_workers_as_its_own_user(host, plan):
 def test_a_killed_worker_is_replaced_within_2_s(host, plan):
     master, before = workers(host)
     host.run_expect([0], f"kill -9 {before[0]}")
-    assert wait_for(lambda: len(workers(host)[1]) == plan.app["workers"] and before[0] not in workers(host)[1], 2.0)
+    assert wait_for(lambda: len(workers(host)[1]) == plan.app.workers and before[0] not in workers(host)[1], 2.0)
     assert workers(host)[0] == master
 
 
@@ -80,7 +80,7 @@ def test_a_killed_master_is_restarted_by_systemd_within_5_s(host, plan):
     master, _ = workers(host)
     host.run_expect([0], f"kill -9 {master}")
     assert wait_for(lambda: workers(host)[0] not in ("0", master) and host.service(UNIT).is_running, 5.0)
-    assert wait_for(lambda: len(workers(host)[1]) == plan.app["workers"], 10.0)
+    assert wait_for(lambda: len(workers(host)[1]) == plan.app.workers, 10.0)
 
 
 def test_a_reload_under_load_fails_no_request(host, test_vps):
@@ -158,12 +158,12 @@ def test_a_failed_migration_leaves_the_old_release_serving(host, test_vps):
 # --- nginx ----------------------------------------------------------------------------------------
 
 
-def test_nginx_runs_the_planned_sizes(host, plan):
+def test_nginx_runs_the_planned_sizes(host, plan, knobs):
     conf = host.check_output("nginx -T 2>/dev/null")
-    assert f"worker_processes {plan.nginx['worker_processes']};" in conf
-    assert f"worker_connections {plan.nginx['worker_connections']};" in conf
-    assert f"worker_rlimit_nofile {plan.nginx['worker_rlimit_nofile']};" in conf
-    assert f"keepalive {plan.nginx['upstream_keepalive']};" in conf
+    assert f"worker_processes {plan.nginx.worker_processes};" in conf
+    assert f"worker_connections {plan.nginx.worker_connections};" in conf
+    assert f"worker_rlimit_nofile {plan.nginx.worker_rlimit_nofile};" in conf
+    assert f"keepalive {knobs['nginx_upstream_keepalive']};" in conf
     assert "server_tokens off;" in conf
 
 
@@ -221,15 +221,15 @@ def test_a_static_file_is_served_by_nginx_even_without_the_app(host, test_vps):
     assert wait_for(lambda: request(test_vps, "/health")[0] == 200, 10.0)
 
 
-def test_a_burst_above_the_rate_limit_gets_429s_and_traffic_below_it_none(test_vps, plan):
-    n = plan.nginx
-    time.sleep(1 + n["rate_limit_burst"] / n["rate_limit_rps"])  # the bucket is empty again
+def test_a_burst_above_the_rate_limit_gets_429s_and_traffic_below_it_none(test_vps, knobs):
+    rps, burst_size = knobs["rate_limit_rps"], knobs["rate_limit_burst"]
+    time.sleep(1 + burst_size / rps)  # the bucket is empty again
     calm = []
     for _ in range(5):  # at half the allowed rate
-        time.sleep(2.0 / n["rate_limit_rps"])
+        time.sleep(2.0 / rps)
         calm.append(request(test_vps, "/api/v1/outlets")[0])
     assert 429 not in calm
-    burst = [request(test_vps, "/api/v1/outlets") for _ in range(n["rate_limit_burst"] + 3 * n["rate_limit_rps"])]
+    burst = [request(test_vps, "/api/v1/outlets") for _ in range(burst_size + 3 * rps)]
     limited = [r for r in burst if r[0] == 429]
     assert limited, "a burst above rate + burst is limited"
     assert json.loads(limited[0][2]) == {"error": "too many requests"}

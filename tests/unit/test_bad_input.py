@@ -7,7 +7,7 @@ import pytest
 
 from peakready.knobs import KnobError
 from peakready.plan import HostFacts, make_plan
-from peakready.preflight import check_inputs
+from peakready.validate import inputs as check_inputs
 from peakready.secrets import Secrets
 from tests.bad_input import CASES
 
@@ -27,7 +27,7 @@ def preflight(tmp_path, name="vps", data=None, env=None):
 
 def test_the_local_vps_as_it_is_passes(tmp_path):
     """Else every case below would pass for the wrong reason."""
-    assert preflight(tmp_path)["vps"].app["workers"] >= 1
+    assert preflight(tmp_path)["vps"].app.workers >= 1
 
 
 @pytest.mark.parametrize("case", OFFLINE, ids=[c.id for c in OFFLINE])

@@ -1,28 +1,37 @@
 """Knobs: every default valid and documented, every bad value refused with the knob's name."""
 
-import ast
 import re
 
 import pytest
 
-from peakready import knobs
+from peakready import knobs, validate
 
 
 def test_defaults_pass_their_own_checks():
-    assert knobs.check({}) == knobs.defaults()
+    assert validate.knob_values({}) == knobs.defaults()
 
 
-def test_every_knob_has_a_check_and_a_comment():
-    assert set(knobs.defaults()) == set(knobs.CHECKS)
-    lines = knobs.ALL_FILE.read_text().splitlines()
-    for node in ast.parse(knobs.ALL_FILE.read_text()).body:
-        assert isinstance(node, ast.Assign), f"line {node.lineno}: only knob assignments belong in all.py"
-        name = node.targets[0].id
-        # The comment right above it, or above the run of knobs it belongs to (memory_weight_*).
-        above = node.lineno - 2
-        while above >= 0 and re.match(r"\w+ = ", lines[above]):
-            above -= 1
-        assert above >= 0 and lines[above].startswith("#"), f"knob {name} has no comment above it"
+def test_every_knob_has_a_check_a_scope_and_a_comment():
+    assert set(knobs.defaults()) == set(knobs.KNOBS)
+    for knob in knobs.KNOBS.values():
+        assert knob.comment, f"knob {knob.name} has no comment above it"
+        assert knob.scope in knobs.SCOPES and callable(knob.check)
+    # The comment above a run of knobs belongs to each of them (memory_weight_*).
+    assert knobs.KNOBS["memory_weight_cache"].comment == knobs.KNOBS["memory_weight_app"].comment
+
+
+@pytest.mark.parametrize("line,refused", [
+    ("firewall = True", "every statement is a knob"),
+    ('firewall: "everywhere: boolean" = True', "scope 'everywhere'"),
+    ("import os", "every statement is a knob"),
+])
+def test_a_knob_is_declared_with_its_scope_and_check_or_refused(tmp_path, line, refused):
+    path = tmp_path / "all.py"
+    path.write_text(f"# Whether.\n{line}\n")
+    with pytest.raises(knobs.KnobError, match=re.escape(refused)):
+        knobs.declarations(path)
+    path.write_text('# Whether.\nfirewall: "host: boolean" = True\n')
+    assert knobs.declarations(path)["firewall"].default is True
 
 
 BAD = [
@@ -56,31 +65,31 @@ BAD = [
 @pytest.mark.parametrize("knob,value", BAD, ids=[f"{k}={v!r}" for k, v in BAD])
 def test_bad_value_is_refused_naming_the_knob(knob, value):
     with pytest.raises(knobs.KnobError, match=rf"^knob {knob} = "):
-        knobs.check({knob: value})
+        validate.knob_values({knob: value})
 
 
 def test_ssh_port_inside_the_local_port_range_is_refused():
     with pytest.raises(knobs.KnobError, match="ip_local_port_range"):
-        knobs.check({"sshd_port": 20000, "ip_local_port_range": "10240 65535"})
+        validate.knob_values({"sshd_port": 20000, "ip_local_port_range": "10240 65535"})
 
 
 def test_unknown_knob_names_the_closest_one():
     with pytest.raises(knobs.KnobError, match=r"unknown knob 'vm_swapiness': did you mean 'vm_swappiness'\?"):
-        knobs.check({"vm_swapiness": 10})
+        validate.knob_values({"vm_swapiness": 10})
 
 
 def test_unknown_knob_without_a_close_one_points_at_all_py():
     with pytest.raises(knobs.KnobError, match="group_data/all.py"):
-        knobs.check({"frobnicate": 1})
+        validate.knob_values({"frobnicate": 1})
 
 
 def test_connector_and_pyinfra_data_are_not_knobs():
-    knobs.check({"ssh_port": 2222, "ssh_user": "deploy", "_sudo": True, "docker_identifier": "x"})
+    validate.knob_values({"ssh_port": 2222, "ssh_user": "deploy", "_sudo": True, "docker_identifier": "x"})
 
 
 def test_error_is_one_sentence():
     with pytest.raises(knobs.KnobError) as err:
-        knobs.check({"vm_swappiness": 500})
+        validate.knob_values({"vm_swappiness": 500})
     assert "\n" not in str(err.value) and re.search(r"\.$|\?$", str(err.value))
 
 
@@ -98,15 +107,15 @@ def test_error_is_one_sentence():
      "server_names": ["shop.example.com", "www.shop.example.com"]},
 ], ids=repr)
 def test_good_values_of_the_checked_together_knobs_pass(data):
-    assert knobs.check(data).items() >= data.items()
+    assert validate.knob_values(data).items() >= data.items()
 
 
 def test_restore_arguments_are_checked_in_the_knobs_module():
-    args = knobs.check_args({"restore_into": "scratch_db"}, ("restore_into", "restore_from", "restore_replace"))
+    args = validate.run_args({"restore_into": "scratch_db"}, ("restore_into", "restore_from", "restore_replace"))
     assert args == {"restore_into": "scratch_db", "restore_from": "latest", "restore_replace": False}
-    assert knobs.check_args({"restore_from": "/var/backups/mariadb/x.sql.gz"}, ("restore_from",))
+    assert validate.run_args({"restore_from": "/var/backups/mariadb/x.sql.gz"}, ("restore_from",))
     for bad, words in (({}, "restore_into = '' is not valid"), ({"restore_into": "Drop;"}, "restore_into"),
                        ({"restore_into": "s", "restore_from": "../x.sql.gz"}, "restore_from"),
                        ({"restore_into": "s", "restore_replace": "yes"}, "restore_replace")):
         with pytest.raises(knobs.KnobError, match=re.escape(words)):
-            knobs.check_args(bad, ("restore_into", "restore_from", "restore_replace"))
+            validate.run_args(bad, ("restore_into", "restore_from", "restore_replace"))

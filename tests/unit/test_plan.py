@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from peakready import ROOT, knobs, plan as P
+from peakready import ROOT, knobs, validate
+from peakready.plan import estimates as P
 from peakready.plan import HostFacts, PlanError, make_plan
 
 SIZES = [(1, 1024), (2, 4096), (4, 8192), (16, 65536)]
@@ -44,36 +45,36 @@ def assert_invariants(plan):
         used = k["os_reserve_mb"]
         if p in web:
             n = p.nginx
-            assert n["worker_processes"] * n["worker_connections"] >= 2 * math.ceil(k["target_concurrency"] / len(web))
-            assert n["worker_connections"] <= n["worker_rlimit_nofile"]
-            assert n["backlog"] <= somaxconn
-            used += P.NGINX_BASE_MB + P.NGINX_WORKER_MB * n["worker_processes"] + math.ceil(
-                2 * n["clients"] * P.NGINX_CONN_KB / 1024)
+            assert n.worker_processes * n.worker_connections >= 2 * math.ceil(k["target_concurrency"] / len(web))
+            assert n.worker_connections <= n.worker_rlimit_nofile
+            assert n.backlog <= somaxconn
+            used += P.NGINX_BASE_MB + P.NGINX_WORKER_MB * n.worker_processes + math.ceil(
+                2 * n.clients * P.NGINX_CONN_KB / 1024)
         if p in apps:
             a = p.app
-            assert a["workers"] >= 1 and a["backlog"] <= somaxconn
-            assert a["keepalive_s"] > k["nginx_upstream_keepalive_timeout_s"]
-            used += P.APP_MASTER_MB + a["workers"] * k["app_worker_memory_mb"]
+            assert a.workers >= 1 and a.backlog <= somaxconn
+            assert a.keepalive_s > k["nginx_upstream_keepalive_timeout_s"]
+            used += P.APP_MASTER_MB + a.workers * k["app_worker_memory_mb"]
             if k["proxysql_enabled"]:
-                assert a["workers"] * per_worker <= p.proxysql_cfg["max_connections"]
-                assert p.proxysql_cfg["backlog"] <= somaxconn
+                assert a.workers * per_worker <= p.proxysql.max_connections
+                assert p.proxysql.backlog <= somaxconn
                 used += p.memory_mb["ProxySQL"]
         if p in dbs:
             m = p.mariadb
-            assert m["innodb_buffer_pool_mb"] >= P.MIN_BUFFER_POOL_MB and m["back_log"] <= somaxconn
-            used += m["innodb_buffer_pool_mb"] + P.MARIADB_BASE_MB + m["max_connections"] * P.MARIADB_CONN_MB
+            assert m.innodb_buffer_pool_mb >= P.MIN_BUFFER_POOL_MB and m.back_log <= somaxconn
+            used += m.innodb_buffer_pool_mb + P.MARIADB_BASE_MB + m.max_connections * P.MARIADB_CONN_MB
         if p.redis:
             r = p.redis
-            assert r["tcp_backlog"] <= somaxconn
-            assert r["fork_headroom_mb"] >= r["maxmemory_mb"] * k["redis_fork_headroom"]
-            used += P.REDIS_BASE_MB + r["maxmemory_mb"] + r["fork_headroom_mb"]
+            assert r.tcp_backlog <= somaxconn
+            assert r.fork_headroom_mb >= r.maxmemory_mb * k["redis_fork_headroom"]
+            used += P.REDIS_BASE_MB + r.maxmemory_mb + r.fork_headroom_mb
         assert used <= p.host.ram_mb, f"{p.host.name}: {used} MB planned on {p.host.ram_mb} MB"
     if dbs:
         if k["proxysql_enabled"]:
-            opened = sum(p.proxysql_cfg["backend_max_connections"] for p in apps)
+            opened = sum(p.proxysql.backend_max_connections for p in apps)
         else:
-            opened = sum(p.app["workers"] * per_worker for p in apps)
-        assert opened <= dbs[0].mariadb["max_connections"] - k["mariadb_reserved_connections"]
+            opened = sum(p.app.workers * per_worker for p in apps)
+        assert opened <= dbs[0].mariadb.max_connections - k["mariadb_reserved_connections"]
 
 
 @pytest.mark.parametrize("topology", [single, spread])
@@ -82,17 +83,17 @@ def assert_invariants(plan):
 def test_defaults_satisfy_every_invariant(topology, cores, ram, proxysql):
     plan = make_plan(topology(cores, ram), {"proxysql_enabled": proxysql})
     assert_invariants(plan)
-    assert plan.capacity["clients"] >= 1000
+    assert plan.capacity.clients >= 1000
 
 
 @pytest.mark.parametrize("topology", [single, spread])
 def test_numbers_grow_with_cores_and_ram(topology):
     plans = [make_plan(topology(c, r), {}) for c, r in SIZES]
     first = lambda plan, role: next(p for p in plan.hosts.values() if role in p.host.roles)  # noqa: E731
-    pools = [first(p, "db").mariadb["innodb_buffer_pool_mb"] for p in plans]
-    redis = [first(p, "cache").redis["maxmemory_mb"] for p in plans]
-    workers = [first(p, "app").app["workers"] for p in plans]
-    nginx = [first(p, "web").nginx["worker_processes"] for p in plans]
+    pools = [first(p, "db").mariadb.innodb_buffer_pool_mb for p in plans]
+    redis = [first(p, "cache").redis.maxmemory_mb for p in plans]
+    workers = [first(p, "app").app.workers for p in plans]
+    nginx = [first(p, "web").nginx.worker_processes for p in plans]
     for series in (pools, redis, workers, nginx):
         assert series == sorted(series) and series[0] < series[-1], series
     assert pools == sorted(set(pools)) and redis == sorted(set(redis)), "strictly growing with RAM"
@@ -136,7 +137,7 @@ def test_an_impossible_topology_is_refused(hosts, named):
 
 def test_a_dedicated_db_host_gives_mariadb_most_of_its_ram():
     plan = make_plan(spread(4, 8192), {})
-    assert plan["db1"].mariadb["innodb_buffer_pool_mb"] > 0.85 * (8192 - 256)
+    assert plan["db1"].mariadb.innodb_buffer_pool_mb > 0.85 * (8192 - 256)
     assert not plan["db1"].app and not plan["db1"].redis and not plan["db1"].nginx
 
 
@@ -221,15 +222,15 @@ class Recording(dict):
 def test_plan_knobs_are_exactly_what_make_plan_reads(monkeypatch, proxysql):
     """PLAN_KNOBS decides which knobs must be equal on every host: a knob the plan reads but the
     list lacks could differ between hosts and split one budget two ways."""
-    import peakready.plan as plan_mod
+    import peakready.plan.sizing as sizing
 
-    seen, original = [], knobs.check
+    seen, original = [], validate.knob_values
 
     def check(data):
         seen.append(Recording(original(data)))
         return seen[-1]
 
-    monkeypatch.setattr(plan_mod.knobs_mod, "check", check)
+    monkeypatch.setattr(sizing.validate, "knob_values", check)
     hosts = [HostFacts("web", 2, 4096, ("web_servers",)), HostFacts("app", 2, 4096, ("app_servers",)),
              HostFacts("db", 2, 4096, ("db_primary", "cache_servers"))]
     make_plan(hosts, {"proxysql_enabled": proxysql})
@@ -237,13 +238,11 @@ def test_plan_knobs_are_exactly_what_make_plan_reads(monkeypatch, proxysql):
     make_plan([HostFacts("no-redis", 2, 4096, ("web_servers", "app_servers", "db_primary"))],
               {"proxysql_enabled": proxysql, "app_cache": False})
     read = set().union(*(r.read for r in seen))
-    assert read <= plan_mod.PLAN_KNOBS, f"read but not in PLAN_KNOBS: {sorted(read - plan_mod.PLAN_KNOBS)}"
+    assert read <= knobs.PLAN_KNOBS, f"read but not in PLAN_KNOBS: {sorted(read - knobs.PLAN_KNOBS)}"
     if proxysql:
-        assert plan_mod.PLAN_KNOBS <= read, f"in PLAN_KNOBS, never read: {sorted(plan_mod.PLAN_KNOBS - read)}"
+        assert knobs.PLAN_KNOBS <= read, f"in PLAN_KNOBS, never read: {sorted(knobs.PLAN_KNOBS - read)}"
 
 
 def test_no_knob_the_plan_reads_may_differ_between_hosts():
-    from peakready.preflight import HOST_KNOBS
-
-    assert not HOST_KNOBS & P.PLAN_KNOBS
-    assert HOST_KNOBS <= set(knobs.CHECKS), "every per-host knob is a knob"
+    assert not knobs.HOST_KNOBS & knobs.PLAN_KNOBS
+    assert knobs.HOST_KNOBS <= set(knobs.KNOBS), "every per-host knob is a knob"

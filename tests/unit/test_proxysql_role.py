@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from peakready import knobs
+from peakready import knobs, validate
 from peakready.debfile import unfit_for
 from peakready.hashes import native_hash
 from peakready.plan import HostFacts, make_plan
@@ -29,18 +29,18 @@ def want(readers=()):
 
 
 def test_desired_state_follows_the_plan():
-    d, q = want(), PLAN.proxysql_cfg
-    assert d.variables["mysql-threads"] == str(q["mysql_threads"]) == "2"
-    assert d.variables["mysql-max_connections"] == str(q["max_connections"])
-    assert d.variables["mysql-free_connections_pct"] == str(q["free_connections_pct"])
+    d, q = want(), PLAN.proxysql
+    assert d.variables["mysql-threads"] == str(q.mysql_threads) == "2"
+    assert d.variables["mysql-max_connections"] == str(q.max_connections)
+    assert d.variables["mysql-free_connections_pct"] == str(DATA.proxysql_free_connections_pct)
     assert d.variables["mysql-interfaces"] == "127.0.0.1:6033"
     assert d.variables["admin-mysql_ifaces"] == "127.0.0.1:6032"
     assert d.variables["admin-admin_credentials"] != "admin:admin"
-    assert [s["max_connections"] for s in d.servers] == [q["backend_max_connections"]]
+    assert [s["max_connections"] for s in d.servers] == [q.backend_max_connections]
     # Every pooled app connection fits ProxySQL's frontend, twice over (a reload's two sets of pools),
     # and ProxySQL opens no more backends than the app has connections (proxysql_backend_share).
-    assert 2 * PLAN.app["db_connections"] <= q["max_connections"]
-    assert q["backend_max_connections"] <= PLAN.app["db_connections"]
+    assert 2 * PLAN.app.db_connections <= q.max_connections
+    assert q.backend_max_connections <= PLAN.app.db_connections
     assert {u["username"] for u in d.users} == {DATA.mariadb_app_user, DATA.mariadb_migrate_user}
     assert all(u["default_hostgroup"] == WRITER and u["transaction_persistent"] == 1 for u in d.users)
     assert all(u["password"].startswith("*") and len(u["password"]) == 41 for u in d.users), "stored hashed"
@@ -65,11 +65,11 @@ def test_rendered_cnf_reads_back_as_the_plan():
     assert cnf["admin_variables"]["mysql_ifaces"] == "127.0.0.1:6032"
     assert cnf["admin_variables"]["admin_credentials"] == d.variables["admin-admin_credentials"]
     mysql = cnf["mysql_variables"]
-    assert mysql["threads"] == PLAN.proxysql_cfg["mysql_threads"]
-    assert mysql["max_connections"] == PLAN.proxysql_cfg["max_connections"]
+    assert mysql["threads"] == PLAN.proxysql.mysql_threads
+    assert mysql["max_connections"] == PLAN.proxysql.max_connections
     assert mysql["interfaces"] == "127.0.0.1:6033" and mysql["multiplexing"] is True
     assert cnf["mysql_servers"] == [{"hostgroup": WRITER, "address": "127.0.0.1", "port": 3306, "weight": 1,
-                                     "max_connections": PLAN.proxysql_cfg["backend_max_connections"]}]
+                                     "max_connections": PLAN.proxysql.backend_max_connections}]
     assert [u["password"] for u in cnf["mysql_users"]] == [native_hash(FakeSecrets().get(s)) for s in
                                                             ("mariadb_app_password", "mariadb_migrate_password")]
     assert cnf["mysql_query_rules"][0]["match_digest"] == "^SELECT .* FOR UPDATE"
@@ -123,7 +123,7 @@ def written(path, text):
 
 
 def test_a_proxysql_deb_is_accepted(tmp_path):
-    knobs.check({"proxysql_deb": fake_deb(tmp_path)})
+    validate.knob_values({"proxysql_deb": fake_deb(tmp_path)})
 
 
 @pytest.mark.parametrize("make,message", [
@@ -134,7 +134,7 @@ def test_a_proxysql_deb_is_accepted(tmp_path):
 ])
 def test_a_bad_deb_is_refused_naming_the_knob(tmp_path, make, message):
     with pytest.raises(knobs.KnobError, match="knob proxysql_deb") as err:
-        knobs.check({"proxysql_deb": make(tmp_path)})
+        validate.knob_values({"proxysql_deb": make(tmp_path)})
     assert message in str(err.value)
 
 
@@ -198,6 +198,6 @@ def test_the_repository_follows_the_debian_release(series, codename, url):
 
 def test_the_series_knob_defaults_to_the_releases_own():
     assert knobs.defaults()["proxysql_series"] == ""
-    knobs.check({"proxysql_series": "3.0.x"})
+    validate.knob_values({"proxysql_series": "3.0.x"})
     with pytest.raises(knobs.KnobError, match="knob proxysql_series"):
-        knobs.check({"proxysql_series": "latest"})
+        validate.knob_values({"proxysql_series": "latest"})

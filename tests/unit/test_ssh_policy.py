@@ -5,15 +5,15 @@ import re
 
 import pytest
 
-from peakready import knobs
-from peakready.preflight import ssh_lockout
+from peakready import knobs, validate
+from peakready.validate import ssh_lockout
 from peakready.render import render
 
 DEFAULTS = knobs.defaults()
 
 
 def lockout(ssh_user="root", ssh_password=False, via_ssh=True, **knob_values):
-    return ssh_lockout(knobs.check(knob_values), "vps1", via_ssh, ssh_user, ssh_password)
+    return ssh_lockout(validate.knob_values(knob_values), "vps1", via_ssh, ssh_user, ssh_password)
 
 
 def test_defaults_are_keys_only_and_root_by_key_only():
@@ -30,7 +30,7 @@ def test_defaults_are_keys_only_and_root_by_key_only():
 ])
 def test_bad_values_are_refused_naming_the_knob(knob, value):
     with pytest.raises(knobs.KnobError, match=rf"^knob {knob} = "):
-        knobs.check({knob: value})
+        validate.knob_values({knob: value})
 
 
 def test_the_default_policy_lets_the_usual_key_logins_in():

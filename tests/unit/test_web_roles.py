@@ -7,7 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from peakready import ROOT, knobs
+from peakready import ROOT, knobs, validate
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
 from peakready.release import release_tarball
@@ -46,21 +46,24 @@ def test_database_urls_go_through_proxysql_when_it_is_on_and_encode_passwords():
 def test_gunicorn_config_is_python_with_the_planned_numbers():
     text = render("app/gunicorn.conf.py.j2", app_name="peakready", unit="peakready-app.service",
                   root="/srv/peakready", port=8000, app=PLAN.app, worker_class="uvicorn_worker.UvicornWorker",
-                  env_file="/etc/peakready/app.env", max_requests=10000, max_requests_jitter=1000)
+                  env_file="/etc/peakready/app.env", max_requests=10000, max_requests_jitter=1000,
+                  app_worker_concurrency=DATA.app_worker_concurrency, app_timeout_s=DATA.app_timeout_s,
+                  app_graceful_timeout_s=DATA.app_graceful_timeout_s, app_worker_memory_mb=DATA.app_worker_memory_mb)
     tree = ast.parse(text)
     values = {n.targets[0].id: ast.literal_eval(n.value) for n in tree.body
               if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)}
-    assert values["workers"] == PLAN.app["workers"] and values["timeout"] == PLAN.app["timeout_s"]
-    assert values["keepalive"] > PLAN.nginx["upstream_keepalive_timeout_s"]
+    assert values["workers"] == PLAN.app.workers and values["timeout"] == DATA.app_timeout_s
+    assert values["keepalive"] > DATA.nginx_upstream_keepalive_timeout_s
     assert values["bind"] == "127.0.0.1:8000" and values["preload_app"] is False
-    assert values["WORKER_MEMORY_MB"] == PLAN.app["worker_memory_mb"]
+    assert values["WORKER_MEMORY_MB"] == DATA.app_worker_memory_mb
 
 
 def test_the_unit_caps_memory_and_is_hardened():
     text = render("app/app.service.j2", app_name="peakready", app_user="peakready", root="/srv/peakready",
-                  conf="/etc/peakready/gunicorn.conf.py", module="peakready_app.main:app", app=PLAN.app, nofile=4096)
+                  conf="/etc/peakready/gunicorn.conf.py", module="peakready_app.main:app", app=PLAN.app, nofile=4096,
+                  app_worker_memory_mb=192, app_graceful_timeout_s=30)
     settings = dict(re.findall(r"^(\w+)=(.*)$", text, re.M))
-    assert settings["MemoryMax"] == f"{PLAN.app['memory_max_mb']}M" and settings["Restart"] == "always"
+    assert settings["MemoryMax"] == f"{PLAN.app.memory_max_mb}M" and settings["Restart"] == "always"
     assert settings["User"] == "peakready" and settings["NoNewPrivileges"] == "yes"
     assert settings["ProtectSystem"] == "strict" and settings["PrivateTmp"] == "yes"
     assert settings["ExecReload"] == "/bin/kill -s HUP $MAINPID"
@@ -69,16 +72,18 @@ def test_the_unit_caps_memory_and_is_hardened():
 def nginx_site(**overrides):
     data = dict(nginx=PLAN.nginx, micro_cache_s=0, server_names=["shop.example"], app_port=8000, tls="off",
                 certificate="c", certificate_key="k", ipv6=True, limit_conn_per_ip=100, rate_limit_write_burst=10,
+                rate_limit_burst=DATA.rate_limit_burst, nginx_upstream_keepalive=DATA.nginx_upstream_keepalive,
+                nginx_upstream_keepalive_timeout_s=DATA.nginx_upstream_keepalive_timeout_s,
                 proxy_timeout_s=30, static_root="/srv/peakready/current/static", static_max_age_days=7)
     return render("nginx/site.conf.j2", **{**data, **overrides})
 
 
 def test_nginx_site_keeps_upstream_connections_and_drops_unknown_hosts():
     text = nginx_site()
-    assert f"keepalive {PLAN.nginx['upstream_keepalive']};" in text
+    assert f"keepalive {DATA.nginx_upstream_keepalive};" in text
     assert 'proxy_set_header Connection "";' in text and "proxy_http_version 1.1;" in text
     assert "server_name _;\n    return 444;" in text and "server_name shop.example;" in text
-    assert f"limit_req zone=reads burst={PLAN.nginx['rate_limit_burst']} nodelay;" in text
+    assert f"limit_req zone=reads burst={DATA.rate_limit_burst} nodelay;" in text
     assert "ssl" not in text and "proxy_cache" not in text
     assert "[::]" not in nginx_site(ipv6=False)
 
@@ -115,7 +120,7 @@ def test_a_git_source_is_checked_out_at_its_ref(tmp_path, monkeypatch):
 
 def nginx_conf(**overrides):
     data = dict(nginx=PLAN.nginx, micro_cache_s=0, client_max_body_size_kb=1024, rate_limit_write_rps=5,
-                rate_limit_exempt=[])
+                rate_limit_exempt=[], nginx_keepalive_timeout_s=15, rate_limit_rps=20)
     return render("nginx/nginx.conf.j2", **{**data, **overrides})
 
 
@@ -132,10 +137,10 @@ def test_rate_limits_count_every_client_unless_its_network_is_exempt():
 
 
 def test_rate_limit_exempt_takes_networks_only():
-    assert knobs.check({"rate_limit_exempt": ["10.0.0.0/8", "::1/128"]})["rate_limit_exempt"]
+    assert validate.knob_values({"rate_limit_exempt": ["10.0.0.0/8", "::1/128"]})["rate_limit_exempt"]
     for bad in (["10.0.0.300/8"], "127.0.0.1/32", [None]):
         try:
-            knobs.check({"rate_limit_exempt": bad})
+            validate.knob_values({"rate_limit_exempt": bad})
         except knobs.KnobError as exc:
             assert "rate_limit_exempt" in str(exc)
         else:
@@ -143,12 +148,12 @@ def test_rate_limit_exempt_takes_networks_only():
 
 
 def test_without_the_cache_the_app_gets_no_redis_and_needs_no_cache_server():
-    env = render("app/app.env.j2", app_name="peakready", app_user="peakready", app=PLAN.app, database_url="d",
+    env = render("app/app.env.j2", app_name="peakready", app_user="peakready", database_url="d", db_pool_size=5, db_pool_overflow=5,
                  migrate_database_url="m", redis_url="", admin_token="t", ttl={"outlets": 1, "outlet": 1,
                                                                               "menu": 1, "featured": 1})
     assert "CACHE='off'" in env and "REDIS_URL" not in env
     hosts = [HostFacts("a", 2, 4096, ("app_servers", "db_primary", "web_servers"))]
-    assert make_plan(hosts, {"app_cache": False})["a"].app["workers"] >= 1
+    assert make_plan(hosts, {"app_cache": False})["a"].app.workers >= 1
 
 
 def test_a_source_without_requirements_or_unreachable_is_a_knob_error_naming_app_source(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ templates and operations, to prove a bad config never leaves the service down.
 """
 
 import os
+from dataclasses import replace
 
 from pyinfra import host
 
@@ -25,7 +26,8 @@ if os.environ["PEAKREADY_TEST_BREAK"] == "mariadb":
     config_file(
         name="A MariaDB config with a value mariadbd rejects",
         template="mariadb/60-peakready.cnf.j2", dest=CNF, check=CHECK, keep_last_good=True,
-        mariadb={**plan.mariadb, "innodb_buffer_pool_mb": "lots"}, bind_address="127.0.0.1",
+        mariadb=replace(plan.mariadb, innodb_buffer_pool_mb="lots"), bind_address="127.0.0.1",
+        mariadb_reserved_connections=data.mariadb_reserved_connections,
         wait_timeout_s=data.mariadb_wait_timeout_s, max_allowed_packet_mb=data.mariadb_max_allowed_packet_mb,
         long_query_time_s=data.mariadb_long_query_time_s, binlog_expire_s=data.mariadb_binlog_expire_days * 86400,
     )
@@ -33,7 +35,9 @@ elif os.environ["PEAKREADY_TEST_BREAK"] == "nginx":
     config_set(
         name="An nginx config nginx -t rejects", check="nginx -t -q",
         files=[{"template": "nginx/nginx.conf.j2", "dest": "/etc/nginx/nginx.conf",
-                "data": {"nginx": {**plan.nginx, "worker_connections": "lots"}, "micro_cache_s": 0,
+                "data": {"nginx": replace(plan.nginx, worker_connections="lots"), "micro_cache_s": 0,
+                         "nginx_keepalive_timeout_s": data.nginx_keepalive_timeout_s,
+                         "rate_limit_rps": data.rate_limit_rps,
                          "client_max_body_size_kb": data.client_max_body_size_kb,
                          "rate_limit_write_rps": data.rate_limit_write_rps,
                          "rate_limit_exempt": list(data.rate_limit_exempt)}}],
@@ -42,7 +46,7 @@ else:
     conf = config_file(
         name="A Redis config it cannot start with",
         template="redis/redis.conf.j2", dest=CONF, mode=640, group="redis", keep_last_good=True,
-        redis=plan.redis, bind="203.0.113.7", policy=data.redis_maxmemory_policy, samples=data.redis_maxmemory_samples,
+        redis=plan.redis, redis_maxclients=data.redis_maxclients, bind="203.0.113.7", policy=data.redis_maxmemory_policy, samples=data.redis_maxmemory_samples,
         aof_rewrite_percentage=data.redis_aof_rewrite_percentage, aof_rewrite_min_mb=data.redis_aof_rewrite_min_mb,
         app_user=data.redis_app_user, admin_hash=acl_hash(secrets.get("redis_admin_password")),
         app_hash=acl_hash(secrets.get("redis_app_password")),

@@ -1,0 +1,5 @@
+import sys
+
+from peakready.plan.cli import main
+
+sys.exit(main())

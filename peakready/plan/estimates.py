@@ -1,0 +1,24 @@
+"""What each service uses beyond the sizes the plan sets, in MB: estimates, kept on the high side."""
+
+NGINX_BASE_MB = 16  # master process and the shared zones (a 10 MB rate-limit zone)
+NGINX_WORKER_MB = 8  # one worker's own resident size when idle
+NGINX_CONN_KB = 32  # one active proxied request: client buffers + proxy_buffers (8 x 4k) + headers
+APP_MASTER_MB = 48  # gunicorn's arbiter
+PROXYSQL_BASE_MB = 64  # ProxySQL with its admin, stats and monitor tables
+PROXYSQL_CONN_KB = 100  # one backend connection's buffers
+PROXYSQL_CLIENT_KB = 64  # one idle client session (measured: 213 clients added 12.2 MB to ProxySQL 2.7.2)
+# MariaDB beside its buffer pool: the server itself, and the caches the plan sets small because
+# InnoDB holds the data (Debian's defaults: key buffer 128 MB, Aria page cache 128 MB).
+MARIADB_SERVER_MB = 56
+MARIADB_KEY_BUFFER_MB = 8  # MyISAM indexes: none of the app's tables
+MARIADB_ARIA_CACHE_MB = 16  # Aria: MariaDB's internal temporary tables
+MARIADB_LOG_BUFFER_MB = 16  # InnoDB log buffer (MariaDB's default)
+TABLE_OPEN_CACHE_INSTANCES = 8  # MariaDB's default: the table cache is split this many ways
+MARIADB_BASE_MB = MARIADB_SERVER_MB + MARIADB_KEY_BUFFER_MB + MARIADB_ARIA_CACHE_MB + MARIADB_LOG_BUFFER_MB
+MARIADB_CONN_MB = 1  # one connection: thread stack (292K) plus net, sort and join buffers in use
+REDIS_BASE_MB = 8  # Redis with nothing stored
+
+# Smallest sizes worth running.
+MIN_BUFFER_POOL_MB = 32
+MIN_REDIS_MB = 16
+MIN_BACKLOG = 511  # Redis's and nginx's default backlog

@@ -1,0 +1,121 @@
+"""What the plan says: one typed part per service, each holding derived numbers only.
+
+A knob the plan does not change (a timeout, a rate limit, a pool size) is not copied in here: the
+role hands it to its template under its own name, from host.data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from peakready import GROUP_ROLES
+from peakready.knobs import PlanError  # noqa: F401 (the plan's error, raised by its parts)
+
+ROLE_NAMES = {"web": "nginx", "app": "app", "db": "MariaDB", "cache": "Redis"}
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    name: str
+    cores: int
+    ram_mb: int
+    groups: tuple[str, ...] = tuple(GROUP_ROLES)
+
+    @property
+    def roles(self) -> set[str]:
+        return {GROUP_ROLES[g] for g in self.groups if g in GROUP_ROLES}
+
+
+@dataclass(frozen=True)
+class NginxPlan:
+    worker_processes: int
+    worker_connections: int
+    worker_rlimit_nofile: int
+    backlog: int
+    clients: int  # this web host's share of target_concurrency
+
+
+@dataclass(frozen=True)
+class AppPlan:
+    workers: int
+    memory_max_mb: int  # the service's cgroup ceiling
+    db_connections: int  # workers x (pool + overflow)
+    keepalive_s: int
+    backlog: int
+
+
+@dataclass(frozen=True)
+class ProxySQLPlan:
+    mysql_threads: int
+    max_connections: int  # frontend: the app's clients
+    backend_max_connections: int  # to MariaDB
+    connection_max_age_ms: int
+    backlog: int
+
+
+@dataclass(frozen=True)
+class MariaDBPlan:
+    server_id: int
+    primary: bool
+    serves_other_hosts: bool
+    innodb_buffer_pool_mb: int
+    innodb_log_file_mb: int
+    innodb_log_buffer_mb: int
+    key_buffer_mb: int
+    aria_pagecache_mb: int
+    max_connections: int
+    thread_cache_size: int
+    table_open_cache: int
+    table_open_cache_instances: int
+    open_files_limit: int
+    back_log: int
+
+
+@dataclass(frozen=True)
+class RedisPlan:
+    maxmemory_mb: int
+    fork_headroom_mb: int
+    tcp_backlog: int
+    serves_other_hosts: bool
+
+
+@dataclass
+class HostPlan:
+    host: HostFacts
+    nginx: NginxPlan | None = None
+    app: AppPlan | None = None
+    proxysql: ProxySQLPlan | None = None
+    mariadb: MariaDBPlan | None = None
+    redis: RedisPlan | None = None
+    sysctl: dict[str, int | str] = field(default_factory=dict)
+    nofile: dict[str, int] = field(default_factory=dict)  # LimitNOFILE per service
+    memory_mb: dict[str, int] = field(default_factory=dict)  # what each part of the host uses
+    # The RAM the weights give the app, MariaDB and Redis; MariaDB's buffer pool is sized from its
+    # share once the connections of every app host are known.
+    share_mb: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def memory_total_mb(self) -> int:
+        return sum(self.memory_mb.values())
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The whole inventory at its peak."""
+    proxysql: bool
+    to_mariadb: int  # connections MariaDB sees from every app host
+    clients: int  # concurrent clients nginx accepts
+    app_workers: int
+    requests_in_flight: int
+    app_db_connections: int
+    mariadb_max_connections: int
+
+
+@dataclass
+class Plan:
+    hosts: dict[str, HostPlan]
+    knobs: dict
+    capacity: Capacity
+
+    def __getitem__(self, name: str) -> HostPlan:
+        return self.hosts[name]

@@ -1,0 +1,262 @@
+"""Sizing: one function per service, in the order the numbers depend on each other.
+
+    shared numbers (clients per web host, the listen backlog)
+    per host: nginx -> the memory taken before the share (OS, nginx, ProxySQL's bound) -> the share
+              -> app -> ProxySQL (from the app's connections) -> Redis
+    MariaDB (its connections come from every app host) -> open files and sysctls -> capacity
+"""
+
+from __future__ import annotations
+
+import math
+
+from peakready import validate
+from peakready.plan.estimates import (
+    APP_MASTER_MB, MARIADB_ARIA_CACHE_MB, MARIADB_BASE_MB, MARIADB_CONN_MB, MARIADB_KEY_BUFFER_MB,
+    MARIADB_LOG_BUFFER_MB, MIN_BACKLOG, MIN_BUFFER_POOL_MB, MIN_REDIS_MB, NGINX_BASE_MB, NGINX_CONN_KB,
+    NGINX_WORKER_MB, PROXYSQL_BASE_MB, PROXYSQL_CLIENT_KB, PROXYSQL_CONN_KB, REDIS_BASE_MB,
+    TABLE_OPEN_CACHE_INSTANCES,
+)
+from peakready.plan.model import (
+    ROLE_NAMES, AppPlan, Capacity, HostFacts, HostPlan, MariaDBPlan, NginxPlan, Plan, PlanError, ProxySQLPlan,
+    RedisPlan,
+)
+from peakready.plan.rules import MEMORY_KNOBS, violations
+
+
+def ceil_to(value: float, step: int) -> int:
+    return int(math.ceil(value / step) * step)
+
+
+def pow2_at_least(value: float) -> int:
+    return 1 << max(0, math.ceil(math.log2(max(1, value))))
+
+
+def make_plan(hosts: list[HostFacts], knobs: dict) -> Plan:
+    """Size every host of the topology from its facts and the knobs; raise PlanError if it cannot work."""
+    k = validate.knob_values(knobs)
+    validate.topology({h.name: h.groups for h in hosts}, k["app_cache"])
+    by_role = {role: [h for h in hosts if role in h.roles] for role in ROLE_NAMES}
+    web_clients = math.ceil(k["target_concurrency"] / len(by_role["web"])) if by_role["web"] else 0
+    # One accept queue for every listener: a burst of all target clients arriving at once must fit
+    # (listen(2): the backlog is capped by somaxconn, silently, so the plan caps it openly).
+    backlog = k["listen_backlog"] or min(k["somaxconn"], max(MIN_BACKLOG, pow2_at_least(k["target_concurrency"])))
+    app_names = {h.name for h in by_role["app"]}
+
+    plans = {h.name: size_host(h, k, web_clients, backlog, app_names) for h in hosts}
+    size_mariadb(plans, by_role, k, backlog)
+    for p in plans.values():
+        p.nofile = open_files(p, k)
+        p.sysctl = sysctls(p, k)
+    plan = Plan(hosts=plans, knobs=k, capacity=capacity(plans, by_role, k))
+    problems = violations(plan)
+    if problems:
+        raise PlanError(problems[0])
+    return plan
+
+
+def size_host(h: HostFacts, k: dict, web_clients: int, backlog: int, app_names: set[str]) -> HostPlan:
+    """Everything on one host but MariaDB, which also depends on the other hosts."""
+    p = HostPlan(host=h)
+    p.memory_mb["OS reserve"] = k["os_reserve_mb"]
+    if "web" in h.roles:
+        p.nginx = size_nginx(h, k, web_clients, backlog)
+        p.memory_mb["nginx"] = NGINX_BASE_MB + NGINX_WORKER_MB * p.nginx.worker_processes + math.ceil(
+            2 * web_clients * NGINX_CONN_KB / 1024)
+    runs_proxysql = k["proxysql_enabled"] and "app" in h.roles
+    if runs_proxysql:
+        p.memory_mb["ProxySQL"] = proxysql_budget_mb(h, k)
+    p.share_mb = memory_shares(p, k)
+    if "app" in h.roles:
+        p.app = size_app(h, k, p.share_mb["app"], backlog)
+        p.memory_mb["app"] = APP_MASTER_MB + p.app.workers * k["app_worker_memory_mb"]
+        if runs_proxysql:
+            p.proxysql = size_proxysql(h, k, p.app, backlog)
+    if "cache" in h.roles:
+        p.redis = size_redis(h, k, p.share_mb["cache"], backlog, bool(app_names - {h.name}))
+        p.memory_mb["Redis"] = REDIS_BASE_MB + p.redis.maxmemory_mb + p.redis.fork_headroom_mb
+    return p
+
+
+def size_nginx(h: HostFacts, k: dict, clients: int, backlog: int) -> NginxPlan:
+    # nginx docs: one worker per core ("auto"); every proxied client holds two connections
+    # (client + upstream), plus 25% headroom for keepalive and static files.
+    workers = h.cores
+    wc = k["nginx_worker_connections"] or max(1024, ceil_to(2 * clients * 1.25 / workers, 256))
+    # nginx docs (worker_rlimit_nofile): each connection may also hold an open file.
+    return NginxPlan(worker_processes=workers, worker_connections=wc,
+                     worker_rlimit_nofile=k["nginx_worker_rlimit_nofile"] or 2 * wc, backlog=backlog, clients=clients)
+
+
+def proxysql_budget_mb(h: HostFacts, k: dict) -> int:
+    """ProxySQL's memory, taken before the share, so before the worker count is known: sized for the
+    most workers this host could run (an upper bound), its clients doubled as the frontend below."""
+    most_conns = (k["app_workers"] or 2 * h.cores + 1) * (k["db_pool_size"] + k["db_pool_overflow"])
+    return PROXYSQL_BASE_MB + math.ceil((2 * most_conns * PROXYSQL_CLIENT_KB + most_conns * PROXYSQL_CONN_KB) / 1024)
+
+
+def memory_shares(p: HostPlan, k: dict) -> dict[str, float]:
+    """What is left after the OS, nginx and ProxySQL, shared by the app, MariaDB and Redis by weight,
+    among the roles present."""
+    h = p.host
+    weights = {role: k[f"memory_weight_{role}"] for role in ("app", "db", "cache") if role in h.roles}
+    left = h.ram_mb - sum(p.memory_mb.values())
+    # The least each weighted role runs with: one worker, the smallest Redis, the smallest buffer pool.
+    least = {"app": APP_MASTER_MB + k["app_worker_memory_mb"],
+             "cache": REDIS_BASE_MB + math.ceil(MIN_REDIS_MB * (1 + k["redis_fork_headroom"])),
+             "db": MARIADB_BASE_MB + MIN_BUFFER_POOL_MB}
+    need = sum(least[role] for role in weights)
+    if left < need < h.ram_mb - left:
+        # Not a matter of weights: what is taken before the share (OS, nginx, ProxySQL) is too big
+        # (bigger than what the roles need), and the knob behind the biggest of those is to blame.
+        # The other way round, the roles' own checks name their knobs.
+        part, _ = max(p.memory_mb.items(), key=lambda item: item[1])
+        raise PlanError(
+            f"on {h.name} ({h.ram_mb} MB), {', '.join(f'{n} {v} MB' for n, v in p.memory_mb.items())} leave "
+            f"{left} MB, less than the {need} MB the {', '.join(ROLE_NAMES[r] for r in weights)} need at the least: "
+            f"lower {MEMORY_KNOBS[part]} or give the host more RAM.")
+    return {role: left * w / sum(weights.values()) for role, w in weights.items()} if weights else {}
+
+
+def size_app(h: HostFacts, k: dict, share_mb: float, backlog: int) -> AppPlan:
+    # gunicorn docs (design, "how many workers"): 2 x cores + 1; fewer when RAM is short.
+    by_memory = int((share_mb - APP_MASTER_MB) // k["app_worker_memory_mb"])
+    workers = k["app_workers"] or min(2 * h.cores + 1, by_memory)
+    if workers < 1:
+        raise PlanError(
+            f"on {h.name} ({h.ram_mb} MB) no app worker of app_worker_memory_mb = {k['app_worker_memory_mb']} fits "
+            f"the app's {int(share_mb)} MB: lower app_worker_memory_mb or raise memory_weight_app.")
+    return AppPlan(
+        workers=workers,
+        # A cgroup ceiling above every worker's cap, so recycling (graceful) comes before the OOM kill.
+        memory_max_mb=ceil_to(APP_MASTER_MB + workers * k["app_worker_memory_mb"] * 1.25, 16),
+        db_connections=workers * (k["db_pool_size"] + k["db_pool_overflow"]),
+        # gunicorn --keep-alive must outlast nginx's idle upstream connections, or nginx reuses
+        # one the app just closed and the client gets a 502.
+        keepalive_s=k["nginx_upstream_keepalive_timeout_s"] + 5,
+        backlog=backlog,
+    )
+
+
+def size_proxysql(h: HostFacts, k: dict, app: AppPlan, backlog: int) -> ProxySQLPlan:
+    # A graceful reload runs the new workers' pools beside the old ones' for a moment: twice the
+    # app's connections, plus headroom (a client costs ProxySQL a session, no backend).
+    db_conns = app.db_connections
+    return ProxySQLPlan(
+        # ProxySQL docs (mysql-threads): one thread per core.
+        mysql_threads=h.cores,
+        max_connections=k["proxysql_max_connections"] or 2 * db_conns + max(16, math.ceil(db_conns * 0.25)),
+        backend_max_connections=max(1, math.ceil(db_conns * k["proxysql_backend_share"])),
+        # Recycle idle backend connections well before MariaDB's wait_timeout closes them
+        # (ProxySQL docs, mysql-connection_max_age_ms).
+        connection_max_age_ms=k["mariadb_wait_timeout_s"] // 2 * 1000,
+        backlog=backlog,
+    )
+
+
+def size_redis(h: HostFacts, k: dict, share_mb: float, backlog: int, serves_other_hosts: bool) -> RedisPlan:
+    # Redis docs (persistence, admin): an AOF rewrite forks; copy-on-write can need up to
+    # maxmemory again, so fork headroom is budgeted beside it.
+    maxmemory = k["redis_maxmemory_mb"] or int((share_mb - REDIS_BASE_MB) / (1 + k["redis_fork_headroom"]))
+    if maxmemory < MIN_REDIS_MB:
+        raise PlanError(
+            f"on {h.name} Redis would get {maxmemory} MB (less than {MIN_REDIS_MB}): raise memory_weight_cache "
+            "or redis_maxmemory_mb, or give the host more RAM.")
+    return RedisPlan(maxmemory_mb=maxmemory, fork_headroom_mb=math.ceil(maxmemory * k["redis_fork_headroom"]),
+                     tcp_backlog=backlog, serves_other_hosts=serves_other_hosts)
+
+
+def size_mariadb(plans: dict[str, HostPlan], by_role: dict, k: dict, backlog: int) -> None:
+    """MariaDB's connections come from every app host; its memory from its own host's share."""
+    app_plans = [plans[h.name] for h in by_role["app"]]
+    to_db = sum(p.proxysql.backend_max_connections if p.proxysql else p.app.db_connections for p in app_plans)
+    max_connections = k["mariadb_max_connections"] or to_db + k["mariadb_reserved_connections"]
+    app_names = {h.name for h in by_role["app"]}
+    for server_id, h in enumerate(sorted(by_role["db"], key=lambda h: "db_primary" not in h.groups), start=1):
+        p = plans[h.name]
+        overhead = MARIADB_BASE_MB + max_connections * MARIADB_CONN_MB
+        # MariaDB's buffer pool is sized in whole 8 MB steps here (it rounds to its chunk size).
+        pool = k["mariadb_buffer_pool_mb"] or int((p.share_mb["db"] - overhead) // 8 * 8)
+        if pool < MIN_BUFFER_POOL_MB:
+            raise PlanError(
+                f"on {h.name} MariaDB's buffer pool would be {pool} MB (less than {MIN_BUFFER_POOL_MB}) beside "
+                f"{max_connections} connections: raise memory_weight_db or mariadb_buffer_pool_mb, lower "
+                "db_pool_size, or give the host more RAM.")
+        p.mariadb = mariadb_settings(server_id, "db_primary" in h.groups, bool(app_names - {h.name}), pool,
+                                     max_connections, backlog)
+        p.memory_mb["MariaDB"] = pool + overhead
+
+
+def mariadb_settings(server_id: int, primary: bool, serves_other_hosts: bool, pool: int, max_connections: int,
+                     backlog: int) -> MariaDBPlan:
+    # MySQL docs (table_open_cache): max_connections x tables per join (4 here), within reason.
+    table_open_cache = min(4000, max(400, max_connections * 4))
+    return MariaDBPlan(
+        # Replication needs a server_id unique in the topology: the primary is 1.
+        server_id=server_id, primary=primary, serves_other_hosts=serves_other_hosts,
+        innodb_buffer_pool_mb=pool,
+        # A quarter of the buffer pool, a common starting point for the redo log (MariaDB KB,
+        # InnoDB redo log): big enough that checkpoints do not throttle write bursts.
+        innodb_log_file_mb=min(2048, max(48, pool // 4)),
+        innodb_log_buffer_mb=MARIADB_LOG_BUFFER_MB, key_buffer_mb=MARIADB_KEY_BUFFER_MB,
+        aria_pagecache_mb=MARIADB_ARIA_CACHE_MB,
+        max_connections=max_connections,
+        # MariaDB docs (thread_cache_size): autosized up to 256; no more threads than connections.
+        thread_cache_size=min(256, max_connections),
+        table_open_cache=table_open_cache, table_open_cache_instances=TABLE_OPEN_CACHE_INSTANCES,
+        # What mariadbd asks for at start (sql/mysqld.cc): 10 + connections + 2 x every instance's
+        # table cache, or 5 per connection; below that it shrinks its caches.
+        open_files_limit=max(10 + max_connections + 1 + 2 * table_open_cache * TABLE_OPEN_CACHE_INSTANCES,
+                             5 * max_connections),
+        back_log=backlog,
+    )
+
+
+def open_files(p: HostPlan, k: dict) -> dict[str, int]:
+    """LimitNOFILE of each service on the host."""
+    nofile = {}
+    if p.nginx:
+        nofile["nginx"] = p.nginx.worker_rlimit_nofile
+    if p.app:
+        # Per worker: clients in flight and kept alive, its DB and Redis connections, files.
+        per_worker = 2 * k["app_worker_concurrency"] + k["db_pool_size"] + k["db_pool_overflow"] + 64
+        nofile["app"] = pow2_at_least(max(4096, p.app.workers * per_worker))
+    if p.proxysql:
+        nofile["proxysql"] = pow2_at_least(2 * (p.proxysql.max_connections + p.proxysql.backend_max_connections) + 1024)
+    if p.mariadb:
+        # Never below Debian's unit (LimitNOFILE=32768).
+        nofile["mariadb"] = max(32768, p.mariadb.open_files_limit)
+    if p.redis:
+        # Redis docs (clients): maxclients + 32 descriptors for its own use.
+        nofile["redis"] = k["redis_maxclients"] + 32
+    return nofile
+
+
+def sysctls(p: HostPlan, k: dict) -> dict[str, int | str]:
+    """The kernel settings that follow from the whole host."""
+    return {
+        "net.core.somaxconn": k["somaxconn"],
+        "net.ipv4.tcp_max_syn_backlog": k["tcp_max_syn_backlog"],
+        "net.ipv4.ip_local_port_range": k["ip_local_port_range"],
+        # Room for every service at its limit, twice over; never below the knob's floor.
+        "fs.file-max": max(k["file_max_min"], 2 * sum(p.nofile.values())),
+        "vm.overcommit_memory": k["vm_overcommit_memory"],
+        "vm.swappiness": k["vm_swappiness"],
+    }
+
+
+def capacity(plans: dict[str, HostPlan], by_role: dict, k: dict) -> Capacity:
+    app = [plans[h.name].app for h in by_role["app"]]
+    db = [plans[h.name].mariadb for h in by_role["db"]]
+    proxies = [plans[h.name].proxysql for h in by_role["app"] if plans[h.name].proxysql]
+    return Capacity(
+        proxysql=bool(proxies),
+        to_mariadb=(sum(q.backend_max_connections for q in proxies) if proxies
+                    else sum(a.db_connections for a in app)),
+        clients=sum(plans[h.name].nginx.worker_processes * plans[h.name].nginx.worker_connections // 2
+                    for h in by_role["web"]),
+        app_workers=sum(a.workers for a in app),
+        requests_in_flight=sum(a.workers * k["app_worker_concurrency"] for a in app),
+        app_db_connections=sum(a.db_connections for a in app),
+        mariadb_max_connections=db[0].max_connections if db else 0,
+    )

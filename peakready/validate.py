@@ -1,0 +1,168 @@
+"""Every check of what a user hands peakready, in one module: each entry calls it before it changes
+anything, and each refusal is one sentence naming the setting to change.
+
+    deploy.py             preflight.check_host(): host_entry, knob_values, the app's source, sshd_port,
+                          ssh_lockout, proxysql_deb, agreement, then the plan (topology and its rules)
+    python -m peakready.plan    knob_values and topology, through make_plan
+    restore.py            run_args
+    rollback.py           knob_values
+    inventories/prod.py   host_list and inventory
+
+What a valid value of a knob is, is declared with the knob (group_data/all.py, with the checks of
+peakready/knobs.py). The rules the plan's derived numbers keep are the plan's (peakready/plan/rules.py).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any, Iterable
+
+from peakready import GROUP_ROLES, knobs
+from peakready.knobs import FOREIGN_PREFIXES, KNOBS, RUN_ARGS, KnobError, PlanError
+
+# RFC 1123 host names (or an IPv4/IPv6 address, or a connector name such as @docker/x).
+HOSTNAME = re.compile(r"(@[a-z]+/)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|[0-9a-fA-F:]+")
+
+
+def knob_values(data: dict[str, Any]) -> dict[str, Any]:
+    """The knobs (defaults overlaid with `data`), or KnobError for an unknown knob or the first bad value."""
+    known = knobs.defaults()
+    for key in data:
+        if key in known or key.startswith(FOREIGN_PREFIXES):
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "see group_data/all.py for every knob."
+        raise KnobError(f"unknown knob {key!r}: {hint}")
+    merged = {**known, **{k: v for k, v in data.items() if k in known}}
+    for key, knob in KNOBS.items():
+        problem = knob.check(merged[key], merged)
+        if problem:
+            raise KnobError(f"knob {key} = {merged[key]!r} is not valid: set it to {problem} "
+                            "(group_data/all.py says what it does).")
+    return merged
+
+
+def run_args(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The run arguments `names` (knobs.RUN_ARGS) from `data`, defaults filled in, or KnobError."""
+    args = {}
+    for name in names:
+        default, check = RUN_ARGS[name]
+        value = data.get(name, default)
+        problem = check(value, data)
+        if problem:
+            raise KnobError(f"{name} = {value!r} is not valid: set it to {problem}.")
+        args[name] = value
+    return args
+
+
+def host_list(variable: str, value: str) -> list[str]:
+    """Host names from a comma-separated environment variable (inventories/prod.py)."""
+    hosts = [h.strip() for h in value.split(",") if h.strip()]
+    if not hosts:
+        raise KnobError(f"{variable} is set but empty: give it host names or addresses, or unset it.")
+    return hosts
+
+
+def host_entry(name: str, groups: Iterable[str]) -> None:
+    """A host's name and groups in the inventory."""
+    if not HOSTNAME.fullmatch(name):
+        raise KnobError(f"host {name!r} in the inventory is not a valid host name or address.")
+    for group in groups:
+        # pyinfra also puts a host in a group named after its inventory file: only a name close
+        # to one of ours is a typo (a host in "web_server" would silently get no web role).
+        close = difflib.get_close_matches(group, GROUP_ROLES, n=1, cutoff=0.8)
+        if group not in GROUP_ROLES and close:
+            raise KnobError(f"host {name} is in inventory group {group!r}: did you mean {close[0]!r}?")
+
+
+def inventory(host_groups: dict[str, Iterable[str]]) -> None:
+    """What an inventory file can check alone: it has hosts, and one db_primary at most."""
+    if not host_groups:
+        raise PlanError("the inventory has no hosts: add at least one.")
+    primaries = [name for name, groups in host_groups.items() if "db_primary" in groups]
+    if len(primaries) > 1:
+        raise PlanError(f"inventory group db_primary has {len(primaries)} hosts: keep one, put the others in db_replicas.")
+
+
+def topology(host_groups: dict[str, Iterable[str]], app_cache: bool) -> None:
+    """The inventory's groups make a stack that can work: each tier has the tiers it needs."""
+    inventory(host_groups)
+    groups = {name: set(g) for name, g in host_groups.items()}
+    tiers = {tier for g in groups.values() for group, tier in GROUP_ROLES.items() if group in g}
+    primaries = [name for name, g in groups.items() if "db_primary" in g]
+    if "web" in tiers and "app" not in tiers:
+        raise PlanError("inventory: web_servers need app_servers to send requests to: add a host to app_servers.")
+    if "app" in tiers and not primaries:
+        raise PlanError("inventory: app_servers need a database: add a host to db_primary.")
+    if "app" in tiers and "cache" not in tiers and app_cache:
+        raise PlanError("inventory: app_servers need a cache: add a host to cache_servers.")
+    if any("db_replicas" in g for g in groups.values()) and not primaries:
+        raise PlanError("inventory: db_replicas need a db_primary to replicate from: add one.")
+
+
+def agreement(data: dict, host_name: str, other: dict, other_name: str) -> None:
+    """Two hosts of one inventory: every knob but the hosts' own base settings must be equal."""
+    for key, value in other.items():
+        if value != data[key] and KNOBS[key].scope != "host":
+            why = ("the plan sizes every host together" if KNOBS[key].scope == "plan"
+                   else "the hosts' services must agree on it")
+            raise KnobError(f"knob {key} is {data[key]!r} on {host_name} but {value!r} on {other_name}: {why}, "
+                            "so set it once for all (group_data/all.py).")
+
+
+def sshd_port(data: dict, host_name: str, sshd_ports: list[int]) -> None:
+    """The firewall opens sshd_port: it must be the port sshd really listens on, or the deploy would
+    lock itself (and the operator) out."""
+    if data["firewall"] and sshd_ports and data["sshd_port"] not in sshd_ports:
+        raise KnobError(
+            f"knob sshd_port = {data['sshd_port']} but sshd on {host_name} listens on "
+            f"{', '.join(map(str, sshd_ports))}: set sshd_port to that port, or the firewall would lock you out.")
+
+
+def ssh_lockout(data: dict, host_name: str, via_ssh: bool, ssh_user: str | None, ssh_password: bool) -> str | None:
+    """The sentence that stops a deploy whose sshd login policy would refuse the login the deploy
+    itself uses (and lock the operator out with it), or None.
+
+    The login is the inventory's: ssh_user (unset counts as root, pyinfra's usual login on a fresh
+    VPS, so an unknown user errs on the side of refusing) and ssh_password (set: a password login,
+    whatever keys paramiko may also try). Other connectors (@docker, @local) use no sshd login.
+    """
+    if not via_ssh:
+        return None
+    user = ssh_user or "root"
+    if user == "root" and data["sshd_permit_root_login"] == "no":
+        return (f"knob sshd_permit_root_login = 'no' but pyinfra logs in to {host_name} as root (ssh_user): "
+                "log in as a sudo user (ssh_user, _sudo) first, or keep sshd_permit_root_login = 'prohibit-password'.")
+    if ssh_password and not data["sshd_password_authentication"]:
+        return (f"knob sshd_password_authentication = False but pyinfra logs in to {host_name} with a password "
+                "(ssh_password): authorise a key for it (ssh-copy-id, then ssh_key) and drop ssh_password, or "
+                "set sshd_password_authentication = True.")
+    if ssh_password and user == "root":
+        return (f"knob sshd_permit_root_login = 'prohibit-password' lets root in by key only but pyinfra logs in to "
+                f"{host_name} as root with a password (ssh_password): authorise a key for root (ssh-copy-id, then "
+                "ssh_key) and drop ssh_password.")
+    return None
+
+
+def proxysql_deb(path: str, host_name: str, arch: str, libc: str | None) -> None:
+    """A package that installs but cannot run on the host (another architecture, a newer glibc)
+    would fail after MariaDB, Redis and the rest were changed: refused before."""
+    from peakready.debfile import control, unfit_for
+
+    problem = unfit_for(control(path), arch, libc)
+    if problem:
+        raise KnobError(f"knob proxysql_deb = {path} cannot run on {host_name}: {problem}; "
+                        "give a package built for the host's Debian release, or \"\" for ProxySQL's repository.")
+
+
+def inputs(name: str, groups: Iterable[str], data: dict) -> dict:
+    """What is checked without asking the host: its name and groups in the inventory, the knobs, and
+    the app's source (it exists, is fetched, has requirements.txt). Returns the knobs."""
+    from peakready.release import checked_source
+
+    host_entry(name, groups)
+    checked = knob_values(data)
+    if "app_servers" in groups:
+        checked_source(checked["app_source"], checked["app_ref"])
+    return checked
