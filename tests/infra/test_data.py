@@ -178,7 +178,7 @@ def test_redis_runs_the_planned_configuration(host, credentials, plan, knobs):
     assert config_get(host, "appendonly") == "yes"
     assert config_get(host, "appendfsync") == "everysec"
     assert config_get(host, "aof-use-rdb-preamble") == "yes"
-    assert config_get(host, "maxclients") == str(plan.redis.maxclients)
+    assert config_get(host, "maxclients") == str(knobs["redis_maxclients"])
     assert config_get(host, "tcp-backlog") == str(plan.redis.tcp_backlog)
     assert config_get(host, "protected-mode") == "yes"
     assert config_get(host, "bind").startswith("127.0.0.1")
