@@ -85,7 +85,7 @@ memory_weight_cache: "plan: integer(1, 100)" = 2
 app_workers: "plan: integer(0, 1024)" = 0
 # Memory cap per worker (MB): a worker above it is recycled gracefully (PM2's max_memory_restart).
 app_worker_memory_mb: "plan: integer(32, 1 << 16)" = 192
-# Requests one worker is sized to serve at once (gthread's threads, the open-file limit).
+# Requests one worker is sized to serve at once (an async worker's connections, the open-file limit).
 app_worker_concurrency: "plan: integer(1, 100_000)" = 100
 # A worker silent for longer than this (s) is killed and replaced.
 app_timeout_s: "group: integer(1, 3600)" = 30
@@ -201,12 +201,39 @@ app_name: "group: unit_name" = "peakready"
 app_source: "group: app_source" = "app"
 # The branch, tag or commit of app_source when it is a git URL.
 app_ref: "group: git_ref" = "main"
-# The ASGI (or WSGI) application gunicorn serves, "module:object".
+# The ASGI (or WSGI) application gunicorn serves, "module:object": in the app's code or one of its
+# packages (checked before the first change).
 app_module: "group: module_object" = "peakready_app.main:app"
-# gunicorn's worker class: "uvicorn" for an ASGI app, "sync" or "gthread" for a WSGI one.
-app_worker_class: 'group: one_of("uvicorn", "sync", "gthread")' = "uvicorn"
+# gunicorn's worker class: "uvicorn" for an ASGI app (Starlette, FastAPI), "gthread" (threads per
+# worker: db_pool_size + db_pool_overflow, from the plan) or "sync" for a WSGI one (Flask, Django). gunicorn, and uvicorn-worker for
+# "uvicorn", are added to the app's dependencies when it does not name them.
+app_worker_class: 'plan: one_of("uvicorn", "sync", "gthread")' = "uvicorn"
 # The module run once per release, before it goes live (migrations); "": none.
 app_migrate_module: "group: module_or_empty" = "peakready_app.migrate"
+# The same as a command, for the frameworks' own: "python manage.py migrate --noinput", "alembic
+# upgrade head", "flask db upgrade"; "": none. It runs in the release's directory with the
+# virtualenv first on PATH, the app's environment, and DATABASE_URL set to the migrations user's.
+app_migrate_command: "group: migrate_command" = ""
+# The command that gathers the app's static files into app_static_dir at release time (it gets
+# STATIC_ROOT, that directory's path): "python manage.py collectstatic --noinput"; "": none.
+app_static_command: "group: command" = ""
+# The release's directory nginx serves at /static/ (the sample app's static/); "": none.
+app_static_dir: "group: relative_dir" = "static"
+# The app's own health path: a new release must answer it with 200 (started aside, with one
+# worker) before it goes live.
+app_health_path: "group: url_path" = "/health"
+# The app's own environment variables, not secret: {"DJANGO_SETTINGS_MODULE": "mysite.settings"}.
+# DATABASE_URL, REDIS_URL, ALLOWED_HOSTS (server_names, comma-separated) and FORWARDED_ALLOW_IPS
+# (the proxy in front) are set by peakready.
+app_env: "group: environment" = {}
+# The app's secrets, by the variable they reach it in (["DJANGO_SECRET_KEY"]): each generated once
+# per inventory, or given as PEAKREADY_SECRET_<NAME>; written only to the 0640 environment file.
+app_secrets: "group: secret_names" = []
+# Debian packages the build of a source-only dependency with compiled code needs (in the builder
+# container, never on the host), e.g. ["libmariadb-dev", "pkg-config"] for mysqlclient...
+app_build_packages: "group: package_names" = []
+# ...and the ones the app needs on the host to run, e.g. ["libmariadb3"].
+app_packages: "group: package_names" = []
 # Port the app listens on, on 127.0.0.1 only (nginx in front).
 app_port: "group: app_port" = 8000
 # Releases kept in /srv/<app_name>/releases (the live one and those to roll back to).

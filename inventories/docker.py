@@ -1,6 +1,7 @@
 """The local test VPS (`make up`): one container in every group, as a single VPS is.
 
     PEAKREADY_VPS=<container name>   which local VPS (default: peakready-vps)
+    PEAKREADY_DATA=<file.json>       knobs for this run, over group_data (e.g. another app_source)
 
 Why SSH on the published port, not pyinfra's @docker connector: a real VPS is reached over SSH,
 so the local one is too. Same connector, same file transfer (SFTP), same login as root by key as
@@ -45,6 +46,11 @@ _host = [(name, {
     # the VPS (the published ports) is limited as on a real server.
     "rate_limit_exempt": ["127.0.0.1/32", "::1/128"],
 })]
+
+# Knobs for this run from a JSON file (PEAKREADY_DATA=path), laid over group_data: how the tests
+# deploy other apps than the sample one, and a quick way to try a setting on the local VPS.
+if os.environ.get("PEAKREADY_DATA"):
+    _host[0][1].update(json.loads(Path(os.environ["PEAKREADY_DATA"]).read_text()))
 
 # One VPS holds every role (no replicas: those come with several hosts).
 web_servers = _host

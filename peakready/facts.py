@@ -224,3 +224,16 @@ class Ipv6Enabled(FactBase):
 
     def process(self, output):
         return output[0] == "yes"
+
+
+class PythonTarget(FactBase):
+    """What the app's wheels must fit on this host: {"python": "3.11.2", "glibc": "2.36",
+    "arch": "amd64", "codename": "bookworm"}."""
+
+    def command(self) -> str:
+        return ("python3 -c 'import platform; print(\"python=\" + platform.python_version())'; "
+                "echo glibc=$(getconf GNU_LIBC_VERSION | cut -d' ' -f2); echo arch=$(dpkg --print-architecture); "
+                ". /etc/os-release; echo codename=$VERSION_CODENAME")
+
+    def process(self, output):
+        return dict(line.split("=", 1) for line in output if "=" in line)

@@ -127,14 +127,74 @@ def proxysql_deb(value: Any, _data: dict) -> str | None:
 
 
 def app_source(value: Any, _data: dict) -> str | None:
-    """A directory of this repository with the app, or a git URL. Whether it holds an app
-    (requirements.txt) is checked by the pre-flight (peakready/roles/app.py checked_source)."""
+    """A directory of this repository with the app, or a git URL. Whether it holds an app (its
+    dependencies declared) is checked by the pre-flight (peakready/release.py checked_source)."""
     if isinstance(value, str) and re.fullmatch(r"(https://|git@|ssh://|file://)[\w.@:/~+-]+", value):
         return None
     # Inside the repository only: "/etc" or "../elsewhere" would upload whatever is there.
     if isinstance(value, str) and value and (ROOT / value).is_dir() and (ROOT / value).resolve().is_relative_to(ROOT):
         return None
     return "a directory of this repository (this one does not exist or is outside it) or a git URL (https://... or git@...)"
+
+
+def command(value: Any, _data: dict) -> str | None:
+    """A command line run in the release's directory (no shell: one program and its arguments)."""
+    import shlex
+
+    what = 'a command such as "python manage.py migrate --noinput" (no shell operators), or ""'
+    if not isinstance(value, str) or "\n" in value:
+        return what
+    try:
+        words = shlex.split(value)
+    except ValueError:
+        return what
+    return what if any(w in ("|", "||", "&&", ";", ">", "<", "&") for w in words) else None
+
+
+def migrate_command(value: Any, data: dict) -> str | None:
+    if value and data.get("app_migrate_module"):
+        return '"" while app_migrate_module is set (one migrate step: a command or a module)'
+    return command(value, data)
+
+
+def relative_dir(value: Any, _data: dict) -> str | None:
+    if value == "" or (isinstance(value, str) and re.fullmatch(r"[\w.-]+(/[\w.-]+)*", value)
+                       and ".." not in value.split("/") and not value.startswith(".")):
+        return None
+    return 'a directory inside the release such as "static" (relative, no ..), or ""'
+
+
+def url_path(value: Any, _data: dict) -> str | None:
+    return None if isinstance(value, str) and re.fullmatch(r"/[\w./~%+-]*(\?[\w.=&%+-]*)?", value) else \
+        'a path such as "/health" (it starts with /)'
+
+
+# Variables peakready sets itself: an app's own may not replace them.
+RESERVED_ENV = {"DATABASE_URL", "MIGRATE_DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "FORWARDED_ALLOW_IPS",
+                "STATIC_ROOT", "PATH", "HOME", "PROMETHEUS_MULTIPROC_DIR"}
+ENV_NAME = r"[A-Z_][A-Z0-9_]{0,63}"
+
+
+def environment(value: Any, _data: dict) -> str | None:
+    what = ('a mapping of variable names (A-Z, 0-9, _) to strings without quotes or newlines, '
+            f'e.g. {{"DJANGO_SETTINGS_MODULE": "mysite.settings"}}, none of {", ".join(sorted(RESERVED_ENV))}')
+    if not isinstance(value, dict) or any(
+            not isinstance(k, str) or not re.fullmatch(ENV_NAME, k) or k in RESERVED_ENV or not isinstance(v, str)
+            or re.search(r"['\n\r\\]", v) for k, v in value.items()):
+        return what
+    return None
+
+
+def secret_names(value: Any, data: dict) -> str | None:
+    what = ('a list of variable names (A-Z, 0-9, _) the app reads its secrets from, e.g. ["DJANGO_SECRET_KEY"], '
+            "none of the stack's own secrets nor a variable peakready sets or app_env has")
+    if not isinstance(value, (list, tuple)) or any(not isinstance(v, str) or not re.fullmatch(ENV_NAME, v)
+                                                   for v in value):
+        return what
+    from peakready.secrets import NAMES
+
+    taken = RESERVED_ENV | {n.upper() for n in NAMES} | set(data.get("app_env") or {})
+    return what if set(value) & taken or len(set(value)) != len(value) else None
 
 
 def timezone(value: Any, _data: dict) -> str | None:

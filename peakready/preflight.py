@@ -12,9 +12,11 @@ from pyinfra import host, state
 from pyinfra.facts.deb import DebArch, DebPackages
 
 from peakready import GROUP_ROLES, validate
-from peakready.facts import HostSize, ListeningTcpPorts
+from peakready.dependencies import Target
+from peakready.facts import HostSize, ListeningTcpPorts, PythonTarget
 from peakready.knobs import KnobError
 from peakready.plan import HostFacts, HostPlan, make_plan
+from peakready.release import Release, checked_source, prepare
 from peakready.secrets import Secrets
 
 
@@ -33,7 +35,9 @@ def check_host() -> HostPlan:
     if "app_servers" in host.groups and data["proxysql_enabled"] and data["proxysql_deb"]:
         libc = sorted(host.get_fact(DebPackages).get("libc6", [])) or [None]
         validate.proxysql_deb(data["proxysql_deb"], host.name, host.get_fact(DebArch), libc[-1])
-    inventory_secrets().check_all()
+    if "app_servers" in host.groups:
+        app_release(data)
+    inventory_secrets().check_all(data["app_secrets"])
     plan = inventory_plan(data)[host.name]
     for service, part in (("MariaDB", plan.mariadb), ("Redis", plan.redis)):
         if part and part.serves_other_hosts:
@@ -41,6 +45,19 @@ def check_host() -> HostPlan:
                 f"{service} on {host.name} would serve app_servers on other hosts, which peakready does not "
                 "set up yet: put app_servers, db_primary and cache_servers on one host for now.")
     return plan
+
+
+def app_target() -> Target:
+    return Target(**host.get_fact(PythonTarget))
+
+
+def app_release(data) -> Release:
+    """The app's release for this host: its dependencies resolved and built here for the host's
+    Python and platform, and its knobs checked against them (cached: the app role gets the same)."""
+    src = checked_source(data["app_source"], data["app_ref"])
+    release = prepare(src, app_target(), data["app_worker_class"], data["app_build_packages"])
+    validate.app_release(src, data, release.wheels)
+    return release
 
 
 def inventory_secrets() -> Secrets:

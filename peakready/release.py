@@ -1,8 +1,10 @@
 """The app's release, built on the control machine before anything reaches a host: its source
-(a directory of this repository, or a git URL checked out at app_ref), the release tarball (the same
-code always gives the same bytes and id) and its dependencies as wheels for the host's Python.
+(a directory of this repository, or a git URL checked out at app_ref), its dependencies resolved and
+built as wheels for the host (peakready/dependencies.py), and the release tarball: the code and the
+resolved set, so the same code and dependencies always give the same bytes and id.
 
-The pre-flight checks the source with checked_source(); roles/app.py uploads what this builds.
+The pre-flight prepares it (and validate.py checks it) before the first change; roles/app.py
+uploads what prepare() built, from the same cache.
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ import hashlib
 import io
 import re
 import subprocess
-import sys
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from pyinfra.api.exceptions import PyinfraError
-
-from peakready import ROOT
+from peakready import ROOT, dependencies
+from peakready.dependencies import RESOLVED, Target
 from peakready.knobs import KnobError
 
 CACHE = ROOT / ".peakready"
@@ -44,8 +45,8 @@ def checked_source(source: str, ref: str) -> Path:
     """
     The app's code on this machine, checked before the first change (the pre-flight calls this):
     a directory of the repository, or a git URL fetched at `ref` (once per run; each ref has its
-    own checkout). Raises KnobError naming app_source when it cannot be fetched or holds no
-    requirements.txt.
+    own checkout). Raises KnobError naming app_source when it cannot be fetched or declares no
+    dependencies.
     """
     if "://" not in source and not source.startswith("git@"):
         src = ROOT / source
@@ -54,9 +55,9 @@ def checked_source(source: str, ref: str) -> Path:
         if key not in _FETCHED:
             _FETCHED[key] = fetch(source, ref)
         src = _FETCHED[key]
-    if not (src / "requirements.txt").is_file():
-        raise KnobError(f"app_source {redact(source)} has no requirements.txt: pin the app's dependencies there "
-                        "(pip freeze > requirements.txt).")
+    if dependencies.declared(src) is None:
+        raise KnobError(f"app_source {redact(source)} declares no dependencies: add requirements.txt, or "
+                        "pyproject.toml (with uv.lock, poetry.lock or pylock.toml if you lock them).")
     return src
 
 
@@ -81,42 +82,34 @@ def fetch(source: str, ref: str) -> Path:
     return checkout
 
 
-def release_tarball(src: Path) -> tuple[str, bytes]:
-    """(release id, tar.gz of the code): the same code always gives the same bytes and id."""
+def release_tarball(src: Path, extra: dict[str, str] | None = None) -> tuple[str, bytes]:
+    """(release id, tar.gz of the code and `extra` files): the same content always gives the same
+    bytes and id."""
+    members = [(str(path.relative_to(src)), path.read_bytes()) for path in sorted(src.rglob("*"))
+               if not set(path.relative_to(src).parts) & SKIP and path.suffix != ".pyc" and path.is_file()]
+    members += [(name, text.encode()) for name, text in sorted((extra or {}).items())]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(src.rglob("*")):
-            rel = path.relative_to(src)
-            if set(rel.parts) & SKIP or path.suffix == ".pyc" or not path.is_file():
-                continue
-            info = tarfile.TarInfo(str(rel))
-            info.size, info.mode, info.mtime = path.stat().st_size, 0o644, 0
-            tar.addfile(info, io.BytesIO(path.read_bytes()))
+        for name, body in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(body), 0o644, 0
+            tar.addfile(info, io.BytesIO(body))
     raw = gzip.compress(buf.getvalue(), mtime=0)  # no timestamp: the bytes depend on the content only
     return hashlib.sha256(raw).hexdigest()[:12], raw
 
 
-def wheelhouse(requirements: Path, python: str) -> tuple[str, Path]:
-    """The app's dependencies as wheels for the host's Python (downloaded once, cached)."""
-    key = hashlib.sha256(requirements.read_bytes() + python.encode()).hexdigest()[:12]
-    out = CACHE / "wheels" / key
-    if not (out / ".complete").exists():
-        # pip evaluates environment markers for this machine's Python, not the host's: download
-        # every pinned line, and let the host's pip pick by marker when it installs.
-        out.mkdir(parents=True, exist_ok=True)
-        unmarked = out / ".requirements-unmarked.txt"
-        unmarked.write_text("".join(line.split(";")[0].strip() + "\n" for line in requirements.read_text().splitlines()
-                                    if line.strip() and not line.lstrip().startswith("#")))
-        platforms = ["manylinux2014_x86_64"] + [f"manylinux_2_{n}_x86_64" for n in range(17, 40)]
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--no-deps",
-               "--python-version", python, "--implementation", "cp", "-r", str(unmarked), "-d", str(out)]
-        for platform in platforms:
-            cmd += ["--platform", platform]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0:
-            raise PyinfraError(f"the app's requirements have no wheels for Python {python}: "
-                               f"{res.stderr.strip().splitlines()[-1:]}")
-        (out / ".complete").write_text(key)
-    return key, out
+@dataclass(frozen=True)
+class Release:
+    id: str
+    tarball: bytes
+    resolved: str  # the dependencies, pinned for the host (RESOLVED in the release)
+    wheels_key: str
+    wheels: Path  # a wheel for every pin, on this machine
 
 
+def prepare(src: Path, target: Target, worker_class: str, build_packages: list[str]) -> Release:
+    """The release of `src` for a host like `target`: resolved, built, packed (cached by content)."""
+    resolved = dependencies.resolve(src, target, worker_class)
+    key, wheels = dependencies.wheelhouse(resolved, target, list(build_packages))
+    release_id, tarball = release_tarball(src, {RESOLVED: resolved})
+    return Release(release_id, tarball, resolved, key, wheels)

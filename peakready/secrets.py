@@ -63,7 +63,14 @@ class Secrets:
     def get(self, name: str) -> str:
         if name not in NAMES:
             raise KeyError(f"unknown secret {name!r}: peakready/secrets.py lists them")
-        var = variable(name)
+        return self._resolve(name, variable(name))
+
+    def app(self, name: str) -> str:
+        """One of the app's own secrets (knob app_secrets), by the variable the app reads it in:
+        PEAKREADY_SECRET_<NAME> when set, else generated once and stored as app:<NAME>."""
+        return self._resolve(f"app:{name}", variable(name))
+
+    def _resolve(self, name: str, var: str) -> str:
         if var in self.environ:
             value = self.environ[var]
             if not value.strip():
@@ -78,10 +85,13 @@ class Secrets:
             self._save(stored)
         return stored[name]
 
-    def check_all(self) -> None:
-        """Every secret resolves (an empty variable stops the deploy before its first change)."""
+    def check_all(self, app_secrets=()) -> None:
+        """Every secret resolves, the app's own too (an empty variable stops the deploy before its
+        first change)."""
         for name in NAMES:
             self.get(name)
+        for name in app_secrets:
+            self.app(name)
 
     def _load(self) -> dict[str, str]:
         if not self.path.exists():

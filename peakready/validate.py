@@ -2,7 +2,8 @@
 anything, and each refusal is one sentence naming the setting to change.
 
     deploy.py             preflight.check_host(): host_entry, knob_values, the app's source, sshd_port,
-                          ssh_lockout, proxysql_deb, agreement, then the plan (topology and its rules)
+                          ssh_lockout, proxysql_deb, app_release, agreement, then the plan (topology
+                          and its rules)
     python -m peakready.plan    knob_values and topology, through make_plan
     restore.py            run_args
     rollback.py           knob_values
@@ -14,8 +15,13 @@ peakready/knobs.py). The rules the plan's derived numbers keep are the plan's (p
 
 from __future__ import annotations
 
+import ast
+import configparser
 import difflib
 import re
+import shlex
+import zipfile
+from pathlib import Path
 from typing import Any, Iterable
 
 from peakready import GROUP_ROLES, knobs
@@ -158,7 +164,7 @@ def proxysql_deb(path: str, host_name: str, arch: str, libc: str | None) -> None
 
 def inputs(name: str, groups: Iterable[str], data: dict) -> dict:
     """What is checked without asking the host: its name and groups in the inventory, the knobs, and
-    the app's source (it exists, is fetched, has requirements.txt). Returns the knobs."""
+    the app's source (it exists, is fetched, declares its dependencies). Returns the knobs."""
     from peakready.release import checked_source
 
     host_entry(name, groups)
@@ -166,3 +172,99 @@ def inputs(name: str, groups: Iterable[str], data: dict) -> dict:
     if "app_servers" in groups:
         checked_source(checked["app_source"], checked["app_ref"])
     return checked
+
+
+# --- the app's release: what its knobs name must be in its code or its packages ---------------
+
+
+def app_release(src: Path, data: dict, wheels: Path) -> None:
+    """app_module, the migrate step and the static files, checked against the app's source and the
+    wheels built for it, before the first change."""
+    module, _, obj = data["app_module"].partition(":")
+    found = module_source(module, src, wheels)
+    if found is None:
+        raise KnobError(f"knob app_module = {data['app_module']!r}: no module {module} in app_source or its "
+                        "dependencies: name the module that holds the app (e.g. mysite.wsgi:application).")
+    if found and not defines(found, obj):
+        raise KnobError(f"knob app_module = {data['app_module']!r}: {module} defines no {obj}: name the object "
+                        "that is the WSGI or ASGI application.")
+    if data["app_migrate_module"] and module_source(data["app_migrate_module"], src, wheels) is None:
+        raise KnobError(f"knob app_migrate_module = {data['app_migrate_module']!r}: no such module in app_source "
+                        "or its dependencies: fix it, or set it to \"\".")
+    for knob in ("app_migrate_command", "app_static_command"):
+        problem = data[knob] and command_problem(data[knob], src, wheels)
+        if problem:
+            raise KnobError(f"knob {knob} = {data[knob]!r} cannot run: {problem}.")
+    static = data["app_static_dir"]
+    if static and not data["app_static_command"] and not (src / static).is_dir():
+        raise KnobError(f"knob app_static_dir = {static!r}: app_source has no such directory: set it to the "
+                        "directory of the app's static files, set app_static_command to gather them, or set it to \"\".")
+
+
+def module_source(module: str, src: Path, wheels: Path) -> str | None:
+    """The source of `module` in the app's code (flat or src/ layout) or its wheels; "" when it is
+    compiled; None when it is nowhere."""
+    rel = module.replace(".", "/")
+    names = (f"{rel}.py", f"{rel}/__init__.py")
+    for base in (src, src / "src"):
+        for name in names:
+            if (base / name).is_file():
+                return (base / name).read_text(errors="replace")
+    for wheel in sorted(wheels.glob("*.whl")):
+        with zipfile.ZipFile(wheel) as archive:
+            members = set(archive.namelist())
+            for name in names:
+                if name in members:
+                    return archive.read(name).decode(errors="replace")
+            if any(m.startswith(f"{rel}.") and m.endswith(".so") for m in members):
+                return ""
+    return None
+
+
+def defines(source: str, name: str) -> bool:
+    """Whether a module's top level binds `name` (or may: a star import)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return True  # not ours to judge: the readiness check will run it
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return True
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id == name:
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(a.name == "*" or (a.asname or a.name.split(".")[0]) == name for a in node.names):
+                return True
+    return False
+
+
+def console_scripts(wheels: Path) -> set[str]:
+    """The commands the app's packages install in its virtualenv's bin/."""
+    scripts = set()
+    for wheel in wheels.glob("*.whl"):
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.namelist():
+                if member.endswith(".dist-info/entry_points.txt"):
+                    parser = configparser.ConfigParser(delimiters=("=",))
+                    parser.read_string(archive.read(member).decode(errors="replace"))
+                    scripts |= set(parser["console_scripts"]) if parser.has_section("console_scripts") else set()
+                elif re.search(r"\.data/scripts/[^/]+$", member):
+                    scripts.add(member.rsplit("/", 1)[1])
+    return scripts
+
+
+def command_problem(command: str, src: Path, wheels: Path) -> str | None:
+    """Why `command` cannot run in the release (its program or script is missing), or None."""
+    words = shlex.split(command)
+    program, args = words[0], words[1:]
+    if program in ("python", "python3"):
+        if args[:1] == ["-m"] and len(args) > 1:
+            return None if module_source(args[1], src, wheels) is not None else f"no module {args[1]} in the app"
+        if args and not args[0].startswith("-"):
+            return None if (src / args[0]).is_file() else f"app_source has no {args[0]}"
+        return None
+    if "/" in program:
+        return None if (src / program).is_file() else f"app_source has no {program}"
+    if program in console_scripts(wheels):
+        return None
+    return f"no package of the app installs a {program} command (add the package that has it to its dependencies)"

@@ -42,6 +42,7 @@ class AppPlan:
     db_connections: int  # workers x (pool + overflow)
     keepalive_s: int
     backlog: int
+    threads: int  # gthread's threads per worker: one per database connection it may hold; else 1
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,9 @@ def size_app(h: HostFacts, k: dict, share_mb: float, backlog: int) -> AppPlan:
         # one the app just closed and the client gets a 502.
         keepalive_s=k["nginx_upstream_keepalive_timeout_s"] + 5,
         backlog=backlog,
+        # A WSGI thread holds a database connection while it serves (Django: one per thread), so
+        # gthread gets as many threads as a worker's pool may open; sync and uvicorn workers need none.
+        threads=k["db_pool_size"] + k["db_pool_overflow"] if k["app_worker_class"] == "gthread" else 1,
     )
 
 

@@ -26,7 +26,8 @@ def rows(p: HostPlan, k: dict) -> list[tuple[str, str, str]]:
                     ("MemoryMax (service)", f"{a.memory_max_mb} MB"),
                     ("DB pool / worker", f"{k['db_pool_size']} + {k['db_pool_overflow']} overflow"),
                     ("timeout / graceful", f"{k['app_timeout_s']} s / {k['app_graceful_timeout_s']} s"),
-                    ("keepalive", f"{a.keepalive_s} s")])
+                    ("keepalive", f"{a.keepalive_s} s"),
+                    *([("threads / worker (gthread)", a.threads)] if a.threads > 1 else [])])
     if p.proxysql:
         q = p.proxysql
         add("proxysql", [("mysql-threads", q.mysql_threads), ("max_connections (frontend)", q.max_connections),

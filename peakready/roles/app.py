@@ -29,9 +29,10 @@ from pyinfra.facts.files import File, Link, Sha1File
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
+from peakready.dependencies import RESOLVED
 from peakready.ops import config_file, when_changed
 from peakready.plan import HostPlan
-from peakready.release import release_tarball, source_dir, wheelhouse
+from peakready.preflight import app_release
 from peakready.secrets import Secrets
 
 READY = ".peakready-release"  # written last: a release without it is incomplete
@@ -42,17 +43,20 @@ def paths(data) -> dict[str, str]:
     root = f"/srv/{data.app_name}"
     return {"root": root, "releases": f"{root}/releases", "current": f"{root}/current", "wheels": f"{root}/wheels",
             "etc": f"/etc/{data.app_name}", "env": f"/etc/{data.app_name}/app.env",
-            "conf": f"/etc/{data.app_name}/gunicorn.conf.py", "unit": f"{data.app_name}-app.service"}
+            "conf": f"/etc/{data.app_name}/gunicorn.conf.py", "unit": f"{data.app_name}-app.service",
+            "state": f"/var/lib/{data.app_name}"}
 
 
 # --- operations -----------------------------------------------------------------------------------
 
 
 @operation()
-def release(data, release_id: str, tarball: bytes, wheels: str, migrate_env: str):
+def release(data, release_id: str, tarball: bytes, wheels: str, health_host: str):
     """
-    Unpack a release, give it a virtualenv from the uploaded wheels, run its migrations as the app
-    user, and mark it ready. Nothing happens for a release that is already ready.
+    Unpack a release, give it a virtualenv from the uploaded wheels, gather its static files, run
+    its migrations, prove it answers its health path, and mark it ready: each step as the app's
+    user with its environment, once, before the release goes live (a failure leaves the live one
+    serving). Nothing happens for a release that is already ready.
     """
     p = paths(data)
     target = f"{p['releases']}/{release_id}"
@@ -65,16 +69,54 @@ def release(data, release_id: str, tarball: bytes, wheels: str, migrate_env: str
     yield StringCommand(f"tar -xzf {archive} -C {target} && rm -f {archive}")
     yield StringCommand(f"python3 -m venv {target}/venv")
     yield StringCommand(f"{target}/venv/bin/pip install --quiet --no-index --find-links {wheels} "
-                        f"-r {target}/requirements.txt")
-    # The code is root's, readable by the app's group; nginx (another user) may only reach static/.
+                        f"-r {target}/{RESOLVED}")
+    static = f"{target}/{data.app_static_dir}" if data.app_static_dir else ""
+    if data.app_static_command:
+        yield StringCommand(f"install -d -o {data.app_name} -g {data.app_name} {static}")
+        yield as_app(data, target, data.app_static_command, f"STATIC_ROOT={static}")
+    # The code is root's, readable by the app's group; nginx (another user) may only reach the static files.
     yield StringCommand(f"chown -R root:{data.app_name} {target} && chmod -R g+rX,o-rwx {target} && chmod o+x {target}"
-                        f" && if [ -d {target}/static ]; then chmod -R o+rX {target}/static; fi")
+                        + (f" && if [ -d {static} ]; then chmod -R o+rX {static}; fi" if static else ""))
     if data.app_migrate_module:
-        # Once per release, before it goes live, as the app's user with its environment.
-        yield StringCommand(
-            f"cd {target} && runuser -u {data.app_name} -- sh -c "
-            f"{shlex.quote(f'set -a; . {migrate_env}; set +a; exec venv/bin/python -m {data.app_migrate_module}')}")
+        yield as_app(data, target, f"venv/bin/python -m {data.app_migrate_module}")
+    elif data.app_migrate_command:
+        yield as_app(data, target, data.app_migrate_command, 'DATABASE_URL="$MIGRATE_DATABASE_URL"')
+    yield StringCommand(readiness_check(data, target, health_host))
     yield StringCommand(f"touch {target}/{READY}")
+
+
+def as_app(data, target: str, command: str, extra_env: str = "") -> StringCommand:
+    """`command` in the release's directory as the app's user, with its environment and its
+    virtualenv first on PATH."""
+    p = paths(data)
+    script = (f"set -a; . {p['env']}; set +a; export PATH={target}/venv/bin:$PATH STATE_DIRECTORY={p['state']} "
+              f"{extra_env}; "
+              f"exec {command}")
+    return StringCommand(f"cd {target} && runuser -u {data.app_name} -- sh -c {shlex.quote(script)}")
+
+
+READY_TIMEOUT_S = 60
+
+
+def readiness_check(data, target: str, health_host: str) -> str:
+    """A shell script: the release started aside (one worker, on a socket of its own) must answer
+    app_health_path with 200 within READY_TIMEOUT_S; else its log's tail and a failure."""
+    p = paths(data)
+    serve = (f"set -a; . {p['env']}; set +a; export PROMETHEUS_MULTIPROC_DIR=$0 STATE_DIRECTORY={p['state']} "
+             f"PEAKREADY_RELEASE_DIR={target}; exec {target}/venv/bin/gunicorn "
+             f"--config {p['conf']} --bind unix:$0/check.sock --workers 1 --pid $0/pid "
+             f"{data.app_module}")
+    url = f"http://localhost{data.app_health_path}"
+    return (
+        f"d=$(mktemp -d) && chown {data.app_name}: $d && cd {target} && "
+        f"(runuser -u {data.app_name} -- sh -c {shlex.quote(serve)} $d > $d/log 2>&1 &) && "
+        f"code=000; for i in $(seq {READY_TIMEOUT_S * 2}); do "
+        f"code=$(curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: {health_host}' -H 'X-Forwarded-Proto: http' "
+        f"--unix-socket $d/check.sock {shlex.quote(url)} || true); "
+        f"[ \"$code\" = 200 ] && break; sleep 0.5; done; "
+        f"[ -f $d/pid ] && kill $(cat $d/pid) 2>/dev/null; for i in $(seq 20); do [ -f $d/pid ] || break; sleep 0.5; done; "
+        f"if [ \"$code\" != 200 ]; then echo \"the release did not answer {data.app_health_path} with 200 "
+        f"(last: $code); its log:\" >&2; tail -n 20 $d/log >&2; rm -rf $d; exit 1; fi; rm -rf $d")
 
 
 @operation()
@@ -111,7 +153,7 @@ def roll_back(data):
     previous = ids[ids.index(live) + 1]
     old, new = f"{p['releases']}/{live}", f"{p['releases']}/{previous}"
     yield StringCommand(f"ln -sfn releases/{previous} {p['current']}.new && mv -T {p['current']}.new {p['current']}")
-    yield StringCommand(f"if cmp -s {old}/requirements.txt {new}/requirements.txt; then systemctl reload {p['unit']}; "
+    yield StringCommand(f"if cmp -s {old}/{RESOLVED} {new}/{RESOLVED}; then systemctl reload {p['unit']}; "
                         f"else systemctl restart {p['unit']}; fi")
     # Rolled back from: it goes to the bottom of the list, so the next rollback goes further back.
     yield StringCommand(f"touch -d @0 {old}/{READY}")
@@ -126,6 +168,11 @@ def prune(data, keep: int, live: str):
         host.noop("no release to remove")
         return
     yield StringCommand("rm -rf " + " ".join(f"{p['releases']}/{i}" for i in extra))
+
+
+def is_sample(data) -> bool:
+    """The sample app (app/) gets its own variables (cache TTLs, admin token); other apps do not."""
+    return data.app_module.startswith("peakready_app.")
 
 
 def database_urls(plan: HostPlan, data, secrets: Secrets) -> tuple[str, str]:
@@ -147,38 +194,43 @@ def app(plan: HostPlan, secrets: Secrets):
     for path, mode in ((p["root"], 751), (p["releases"], 751), (p["wheels"], 750)):
         files.directory(name=f"{path}", path=path, user="root", group=data.app_name, mode=mode)
     files.directory(name=p["etc"], path=p["etc"], user="root", group=data.app_name, mode=750)
+    # The app's own files (the unit's StateDirectory), there already for its release steps.
+    files.directory(name=p["state"], path=p["state"], user=data.app_name, group=data.app_name, mode=750)
 
+    if data.app_packages:
+        apt.packages(name=f"What the app needs to run: {', '.join(data.app_packages)}", packages=list(data.app_packages),
+                     no_recommends=True)
     database_url, migrate_url = database_urls(plan, data, secrets)
     env = config_file(
         name=f"Environment {p['env']} (0640)", template="app/app.env.j2", dest=p["env"], mode=640,
-        group=data.app_name, app_name=data.app_name, app_user=data.app_name,
+        group=data.app_name, app_name=data.app_name, app_user=data.app_name, sample_app=is_sample(data),
         db_pool_size=data.db_pool_size, db_pool_overflow=data.db_pool_overflow,
         database_url=database_url, migrate_database_url=migrate_url,
         redis_url=f"redis://{quote(data.redis_app_user, safe='')}:{quote(secrets.get('redis_app_password'), safe='')}"
                   "@127.0.0.1:6379/0" if data.app_cache else "",
+        allowed_hosts=",".join(data.server_names), proxies="127.0.0.1",
+        app_env=dict(data.app_env), app_secrets={name: secrets.app(name) for name in data.app_secrets},
         admin_token=secrets.get("app_admin_token"),
         ttl={"outlets": data.app_cache_ttl_outlets_s, "outlet": data.app_cache_ttl_outlet_s,
              "menu": data.app_cache_ttl_menu_s, "featured": data.app_cache_ttl_featured_s},
     )
-
-    src = source_dir(data)  # checked by the pre-flight: it exists and has requirements.txt
-    release_id, tarball = release_tarball(src)
-    # The full version: markers such as python_full_version < "3.11.3" (bookworm has 3.11.2) count.
-    python = host.get_fact(Command, command="python3 -c 'import platform; print(platform.python_version())'")
-    key, local_wheels = wheelhouse(src / "requirements.txt", python)
-    files.sync(name=f"Dependencies as wheels for Python {python}", src=str(local_wheels), dest=f"{p['wheels']}/{key}",
-               exclude=[".complete", ".requirements-unmarked.txt"], delete=True)
-    release(name=f"Release {release_id}: code, virtualenv, migrations", data=data, release_id=release_id,
-            tarball=tarball, wheels=f"{p['wheels']}/{key}", migrate_env=p["env"])
-
     conf = config_file(
         name=f"gunicorn: {a.workers} {data.app_worker_class} workers", template="app/gunicorn.conf.py.j2",
         dest=p["conf"], mode=640, group=data.app_name, app_name=data.app_name, unit=p["unit"], root=p["root"],
         port=data.app_port, app=a, worker_class=WORKER_CLASSES[data.app_worker_class], env_file=p["env"],
         app_worker_concurrency=data.app_worker_concurrency, app_timeout_s=data.app_timeout_s,
         app_graceful_timeout_s=data.app_graceful_timeout_s, app_worker_memory_mb=data.app_worker_memory_mb,
-        max_requests=data.app_max_requests, max_requests_jitter=data.app_max_requests_jitter,
+        max_requests=data.app_max_requests, max_requests_jitter=data.app_max_requests_jitter, proxies="127.0.0.1",
     )
+
+    # Resolved and built on this machine by the pre-flight (the same cache): the host gets wheels only.
+    rel = app_release(host.data.dict())
+    files.sync(name=f"Dependencies as wheels ({len(rel.resolved.splitlines())} pins)", src=str(rel.wheels),
+               dest=f"{p['wheels']}/{rel.wheels_key}", exclude=[".complete"], delete=True)
+    release(name=f"Release {rel.id}: code, virtualenv, static files, migrations, health", data=data,
+            release_id=rel.id, tarball=rel.tarball, wheels=f"{p['wheels']}/{rel.wheels_key}",
+            health_host=data.server_names[0])
+
     unit = config_file(
         name=f"systemd unit {p['unit']}", template="app/app.service.j2", dest=f"/etc/systemd/system/{p['unit']}",
         app_name=data.app_name, app_user=data.app_name, root=p["root"], conf=p["conf"], module=data.app_module, app=a,
@@ -187,10 +239,10 @@ def app(plan: HostPlan, secrets: Secrets):
     )
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
     # gunicorn's master keeps the interpreter and packages it started with: a release whose
-    # requirements differ from the live one's needs a restart; same requirements, a reload.
-    live_requirements = host.get_fact(Sha1File, path=f"{p['current']}/requirements.txt")
-    new_packages = live_requirements not in (None, hashlib.sha1((src / "requirements.txt").read_bytes()).hexdigest())
-    switched = switch(name=f"Go live: current -> releases/{release_id}", data=data, release_id=release_id)
+    # dependencies differ from the live one's needs a restart; the same ones, a reload.
+    live_requirements = host.get_fact(Sha1File, path=f"{p['current']}/{RESOLVED}")
+    new_packages = live_requirements != hashlib.sha1(rel.resolved.encode()).hexdigest()
+    switched = switch(name=f"Go live: current -> releases/{rel.id}", data=data, release_id=rel.id)
     started = systemd.service(name=f"{p['unit']} on, now and at boot", service=p["unit"], running=True, enabled=True)
     # Just started: it runs all that is new already.
     restart = when_changed(unit, *([switched] if new_packages else []), unless=[started])
@@ -199,4 +251,4 @@ def app(plan: HostPlan, secrets: Secrets):
     systemd.service(name="Reload the app (graceful: new workers up before old ones go)", service=p["unit"],
                     reloaded=True, _if=when_changed(switched, conf, env, unless=[started, restart]))
     prune(name=f"Keep the last {data.app_releases_kept} releases", data=data, keep=data.app_releases_kept,
-          live=release_id)
+          live=rel.id)

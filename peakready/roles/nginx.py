@@ -12,6 +12,7 @@ from pyinfra.operations import apt, files, server, systemd
 from peakready.facts import Ipv6Enabled
 from peakready.ops import config_set, hardening, open_files_limit, when_changed
 from peakready.plan import HostPlan
+from peakready.roles.app import is_sample
 from peakready.secrets import Secrets
 
 SITE = "/etc/nginx/sites-available/peakready"
@@ -68,7 +69,8 @@ def nginx(plan: HostPlan, secrets: Secrets):
                       "nginx_upstream_keepalive": data.nginx_upstream_keepalive,
                       "nginx_upstream_keepalive_timeout_s": data.nginx_upstream_keepalive_timeout_s,
                       "proxy_timeout_s": data.nginx_proxy_timeout_s,
-                      "static_root": f"/srv/{data.app_name}/current/static",
+                      "sample_app": is_sample(data),
+                      "static_root": f"/srv/{data.app_name}/current/{data.app_static_dir}" if data.app_static_dir else "",
                       "static_max_age_days": data.static_max_age_days}},
         ],
     )

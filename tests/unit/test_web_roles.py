@@ -46,7 +46,7 @@ def test_database_urls_go_through_proxysql_when_it_is_on_and_encode_passwords():
 def test_gunicorn_config_is_python_with_the_planned_numbers():
     text = render("app/gunicorn.conf.py.j2", app_name="peakready", unit="peakready-app.service",
                   root="/srv/peakready", port=8000, app=PLAN.app, worker_class="uvicorn_worker.UvicornWorker",
-                  env_file="/etc/peakready/app.env", max_requests=10000, max_requests_jitter=1000,
+                  env_file="/etc/peakready/app.env", max_requests=10000, max_requests_jitter=1000, proxies="127.0.0.1",
                   app_worker_concurrency=DATA.app_worker_concurrency, app_timeout_s=DATA.app_timeout_s,
                   app_graceful_timeout_s=DATA.app_graceful_timeout_s, app_worker_memory_mb=DATA.app_worker_memory_mb)
     tree = ast.parse(text)
@@ -70,7 +70,7 @@ def test_the_unit_caps_memory_and_is_hardened():
 
 
 def nginx_site(**overrides):
-    data = dict(nginx=PLAN.nginx, micro_cache_s=0, server_names=["shop.example"], app_port=8000, tls="off",
+    data = dict(nginx=PLAN.nginx, micro_cache_s=0, sample_app=True, server_names=["shop.example"], app_port=8000, tls="off",
                 certificate="c", certificate_key="k", ipv6=True, limit_conn_per_ip=100, rate_limit_write_burst=10,
                 rate_limit_burst=DATA.rate_limit_burst, nginx_upstream_keepalive=DATA.nginx_upstream_keepalive,
                 nginx_upstream_keepalive_timeout_s=DATA.nginx_upstream_keepalive_timeout_s,
@@ -148,7 +148,8 @@ def test_rate_limit_exempt_takes_networks_only():
 
 
 def test_without_the_cache_the_app_gets_no_redis_and_needs_no_cache_server():
-    env = render("app/app.env.j2", app_name="peakready", app_user="peakready", database_url="d", db_pool_size=5, db_pool_overflow=5,
+    env = render("app/app.env.j2", app_name="peakready", app_user="peakready", database_url="d", db_pool_size=5, db_pool_overflow=5, sample_app=True,
+                 allowed_hosts="localhost", proxies="127.0.0.1", app_env={}, app_secrets={},
                  migrate_database_url="m", redis_url="", admin_token="t", ttl={"outlets": 1, "outlet": 1,
                                                                               "menu": 1, "featured": 1})
     assert "CACHE='off'" in env and "REDIS_URL" not in env
@@ -164,7 +165,7 @@ def test_a_source_without_requirements_or_unreachable_is_a_knob_error_naming_app
 
     release = importlib.import_module("peakready.release")  # the module, not a function of it
     monkeypatch.setattr(release, "CACHE", tmp_path / "cache")
-    with pytest.raises(KnobError, match=r"^app_source templates has no requirements.txt"):
+    with pytest.raises(KnobError, match=r"^app_source templates declares no dependencies: add requirements.txt, or pyproject.toml"):
         release.checked_source("templates", "main")
     with pytest.raises(KnobError, match=r"^app_source file:///nonexistent/x.git at app_ref main could not be fetched"):
         release.checked_source("file:///nonexistent/x.git", "main")
