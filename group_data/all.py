@@ -216,7 +216,7 @@ app_migrate_module: "group: module_or_empty" = "peakready_app.migrate"
 app_migrate_command: "group: migrate_command" = ""
 # The command that gathers the app's static files into app_static_dir at release time (it gets
 # STATIC_ROOT, that directory's path): "python manage.py collectstatic --noinput"; "": none.
-app_static_command: "group: command" = ""
+app_static_command: "group: static_command" = ""
 # The release's directory nginx serves at /static/ (the sample app's static/); "": none.
 app_static_dir: "group: relative_dir" = "static"
 # The app's own health path: a new release must answer it with 200 (started aside, with one
@@ -255,7 +255,7 @@ app_cache_ttl_menu_s: "group: integer(1, 86400)" = 300
 app_cache_ttl_featured_s: "group: integer(1, 86400)" = 600
 
 # --- nginx (role nginx, on web_servers) -------------------------------------------------------------
-# worker_processes, worker_connections, open files, backlog, keepalive and the /api/ rate limit
+# worker_processes, worker_connections, open files, backlog, keepalive and the rate limit of the app
 # (rate_limit_rps, rate_limit_burst) come from the plan above.
 
 # Host names nginx serves; a request for any other Host is dropped (444) by the default server.
@@ -277,7 +277,8 @@ rate_limit_exempt: "group: networks" = []
 client_max_body_size_kb: "group: integer(1, 1 << 20)" = 1024
 # How long nginx waits for the app to answer (s) before a 504.
 nginx_proxy_timeout_s: "group: integer(1, 3600)" = 30
-# Cache public GET answers of /api/ in nginx for this many seconds (1-5: a micro-cache); 0: off.
+# Cache public GET answers of the app (the sample app: /api/) in nginx for this many seconds (1-5: a
+# micro-cache; never for a request with Authorization, nor, for other apps, with a cookie); 0: off.
 nginx_micro_cache_s: "group: integer(0, 5)" = 0
 # How long browsers may keep static files (days).
 static_max_age_days: "group: integer(0, 365)" = 7

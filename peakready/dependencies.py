@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import re
 import shutil
 import ssl
@@ -44,6 +45,7 @@ SERVER = {"uvicorn": ("gunicorn", "uvicorn-worker"), "sync": ("gunicorn",), "gth
 RESOLVE_TIMEOUT_S = 300
 BUILD_TIMEOUT_S = 1200
 ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
+UV_NEWEST_GLIBC_MINOR = 40
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
@@ -61,7 +63,10 @@ class Target:
 
     @property
     def uv_platform(self) -> str:
-        return f"{self.machine}-manylinux_{self.glibc.replace('.', '_')}"
+        # uv names manylinux tags up to 2.40 (Debian 13 has glibc 2.41): the newest it knows that
+        # the host's glibc runs.
+        minor = min(int(self.glibc.split(".")[1]), UV_NEWEST_GLIBC_MINOR)
+        return f"{self.machine}-manylinux_2_{minor}"
 
     def pip_platforms(self) -> list[str]:
         newest = int(self.glibc.split(".")[1])
@@ -79,9 +84,8 @@ def declared(src: Path) -> Path | None:
 def lock_pins(lock: Path) -> list[str]:
     """A lock file's pins as requirement lines (its own markers kept)."""
     if lock.name == "uv.lock":
-        res = subprocess.run([UV, "export", "--frozen", "--no-hashes", "--no-dev", "--no-emit-project",
-                              "--no-header", "--no-annotate", "--format", "requirements-txt"],
-                             cwd=lock.parent, capture_output=True, text=True, timeout=RESOLVE_TIMEOUT_S)
+        res = run([UV, "export", "--frozen", "--no-hashes", "--no-dev", "--no-emit-project", "--no-header",
+                   "--no-annotate", "--format", "requirements-txt"], cwd=lock.parent, timeout=RESOLVE_TIMEOUT_S)
         if res.returncode != 0:
             raise KnobError(f"app_source: uv.lock cannot be read ({last_line(res.stderr)}): run `uv lock` and commit it.")
         return [line.strip() for line in res.stdout.splitlines() if line.strip() and not line.startswith(("#", "-"))]
@@ -109,7 +113,9 @@ def resolve(src: Path, target: Target, worker_class: str) -> str:
     server = "\n".join(SERVER[worker_class]) + "\n"
     lock = source.name in ("pylock.toml", "uv.lock", "poetry.lock")
     given = "\n".join(lock_pins(source)) + "\n" if lock else source.read_text()
-    key = digest(source.name, given, server, str(target))
+    # A requirements file may include others (-r base.txt, -c constraints.txt): all of them count.
+    around = "".join(f.name + f.read_text() for f in sorted(src.glob("*.txt")) + sorted(src.glob("*.in")))
+    key = digest(source.name, given, around, server, str(target))
     out = CACHE / "resolved" / f"{key}.txt"
     if out.exists():
         return out.read_text()
@@ -118,11 +124,11 @@ def resolve(src: Path, target: Target, worker_class: str) -> str:
         if lock:
             inputs[0].write_text(given)
         Path(tmp, "server.txt").write_text(server)
-        res = subprocess.run(
+        res = run(
             [UV, "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--python-version", target.python,
              "--python-platform", target.uv_platform, *map(str, inputs), str(Path(tmp, "server.txt")),
              "-o", str(Path(tmp, "out.txt"))],
-            cwd=src, capture_output=True, text=True, timeout=RESOLVE_TIMEOUT_S)
+            cwd=src, timeout=RESOLVE_TIMEOUT_S)
         if res.returncode != 0:
             raise KnobError(f"app_source: the dependencies in {source.name} cannot be resolved for {target} "
                             f"({uv_reason(res.stderr)}): fix or loosen them there.")
@@ -154,7 +160,7 @@ def download(pins: list[str], target: Target, out: Path) -> bool:
            "--python-version", target.python, "--implementation", "cp", "-d", str(out), *pins]
     for platform in target.pip_platforms():
         cmd += ["--platform", platform]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=RESOLVE_TIMEOUT_S).returncode == 0
+    return run(cmd, timeout=RESOLVE_TIMEOUT_S).returncode == 0
 
 
 def build(pins: list[str], target: Target, build_packages: list[str], out: Path) -> None:
@@ -167,8 +173,8 @@ def build(pins: list[str], target: Target, build_packages: list[str], out: Path)
             fetch_sdist(p, target, sdists)
         compiled = []
         for sdist in sorted(sdists.iterdir()):
-            res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(built),
-                                  str(sdist)], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+            res = run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(built), str(sdist)],
+                      timeout=BUILD_TIMEOUT_S)
             wheels = sorted(built.glob("*.whl"))
             if res.returncode == 0 and wheels and wheels[-1].name.endswith("-none-any.whl"):
                 shutil.move(str(wheels[-1]), out / wheels[-1].name)
@@ -185,20 +191,30 @@ INDEX = "https://pypi.org/simple"
 
 def fetch_sdist(pin_line: str, target: Target, dest: Path) -> Path:
     """The source distribution of `name==version` from the index (PEP 691's JSON), its sha256
-    checked. Downloaded, not built: a build here would run its setup code on this machine."""
+    checked. Fetched as a file: pip download would prepare its metadata here first, which for a
+    package that compiles fails without that package's build dependencies on this machine."""
     name, _, version = pin_line.partition("==")
+    if not version:
+        raise KnobError(f"app_source: {pin_line} has no wheel for {target}: pin it to a released version.")
     project = re.sub(r"[-_.]+", "-", name).lower()
     request = urllib.request.Request(f"{INDEX}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-    with urllib.request.urlopen(request, timeout=60, context=ssl_context()) as answer:
-        files = json.load(answer)["files"]
+    try:
+        with urllib.request.urlopen(request, timeout=60, context=ssl_context()) as answer:
+            files = json.load(answer)["files"]
+    except (OSError, ValueError) as exc:  # urllib's errors are OSErrors
+        raise KnobError(f"app_source: {pin_line} has no wheel for {target}, and its source could not be fetched "
+                        f"from {INDEX} ({exc}).") from None
     stem = re.compile(rf"{re.sub(r'[-_.]+', '[-_.]', name)}-{re.escape(version)}\.(tar\.gz|zip)$", re.I)
     found = [f for f in files if stem.match(f["filename"]) and not f.get("yanked")]
     if not found:
         raise KnobError(f"app_source: {pin_line} has no wheel for {target} and no source distribution to build one "
                         "from: pin a version that has either.")
     chosen = sorted(found, key=lambda f: not f["filename"].endswith(".tar.gz"))[0]
-    with urllib.request.urlopen(chosen["url"], timeout=300, context=ssl_context()) as answer:
-        body = answer.read()
+    try:
+        with urllib.request.urlopen(chosen["url"], timeout=300, context=ssl_context()) as answer:
+            body = answer.read()
+    except OSError as exc:
+        raise KnobError(f"app_source: {chosen['filename']} could not be downloaded ({exc}): run the deploy again.") from None
     if "sha256" in chosen.get("hashes", {}) and hashlib.sha256(body).hexdigest() != chosen["hashes"]["sha256"]:
         raise KnobError(f"app_source: {chosen['filename']} from the index does not match its sha256: try again.")
     path = dest / chosen["filename"]
@@ -217,8 +233,18 @@ def build_in_builder(sdists: list[Path], target: Target, build_packages: list[st
     sys.path.insert(0, str(ROOT))
     from targets import vps
 
-    vps.ensure_engine()
-    image = vps.vps_image(target.codename)
+    what = ", ".join(s.name for s in sdists)
+    if target.machine != platform.machine():
+        raise KnobError(f"app_source: {what} compiles code and the host is {target.machine}, this machine "
+                        f"{platform.machine()}: deploy from a machine of the host's architecture, or pin versions "
+                        "with wheels for it.")
+    if not vps.engine_answers():
+        raise KnobError(f"app_source: {what} compiles code, built in a Docker container of the host's Debian release, "
+                        "and no Docker engine answers on this machine: start one (or pin versions with wheels).")
+    try:
+        image = vps.vps_image(target.codename)
+    except (vps.VpsError, OSError) as exc:
+        raise KnobError(f"app_source: the builder for {what} could not be made ({exc}).") from None
     names = " ".join(f"/in/{s.name}" for s in sdists)
     script = (
         "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; "
@@ -233,14 +259,22 @@ def build_in_builder(sdists: list[Path], target: Target, build_packages: list[st
     with tempfile.TemporaryDirectory() as tmp:
         for s in sdists:
             shutil.copy(s, tmp)
-        res = subprocess.run(["docker", "run", "--rm", "-v", f"{tmp}:/in:ro", "-v", f"{out}:/out", *trust,
-                              "--entrypoint", "sh", image, "-c", script],
-                             capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+        res = run(["docker", "run", "--rm", "-v", f"{tmp}:/in:ro", "-v", f"{out}:/out", *trust,
+                   "--entrypoint", "sh", image, "-c", script], timeout=BUILD_TIMEOUT_S)
     if res.returncode != 0:
         errors = [line.strip() for line in res.stderr.splitlines() if re.search(r"error", line, re.I)]
         raise KnobError(f"app_source: {', '.join(s.name for s in sdists)} could not be built for {target} "
                         f"({(errors or [last_line(res.stderr)])[0][:300]}): add the Debian packages its build needs "
                         "to app_build_packages.")
+
+
+def run(argv: list[str], timeout: int, cwd=None) -> subprocess.CompletedProcess:
+    """A tool of the build, bounded in time; running out of it is a refusal like any other."""
+    try:
+        return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise KnobError(f"app_source: `{' '.join(argv[:3])} ...` did not finish in {timeout} s: check this machine's "
+                        "network to the package index, then run the deploy again.") from None
 
 
 def os_ids() -> str:

@@ -138,7 +138,8 @@ def app_source(value: Any, _data: dict) -> str | None:
 
 
 def command(value: Any, _data: dict) -> str | None:
-    """A command line run in the release's directory (no shell: one program and its arguments)."""
+    """A command line run in the release's directory: one program and its arguments, passed as
+    written (the deploy quotes each word: no shell expansion)."""
     import shlex
 
     what = 'a command such as "python manage.py migrate --noinput" (no shell operators), or ""'
@@ -148,12 +149,20 @@ def command(value: Any, _data: dict) -> str | None:
         words = shlex.split(value)
     except ValueError:
         return what
-    return what if any(w in ("|", "||", "&&", ";", ">", "<", "&") for w in words) else None
+    if value and not words:
+        return what
+    return what if any(re.search(r"[|;&<>`]|\$\(", w) for w in words) else None
 
 
 def migrate_command(value: Any, data: dict) -> str | None:
     if value and data.get("app_migrate_module"):
         return '"" while app_migrate_module is set (one migrate step: a command or a module)'
+    return command(value, data)
+
+
+def static_command(value: Any, data: dict) -> str | None:
+    if value and not data.get("app_static_dir"):
+        return '"" while app_static_dir is "" (the command gathers the files into that directory)'
     return command(value, data)
 
 
@@ -171,7 +180,8 @@ def url_path(value: Any, _data: dict) -> str | None:
 
 # Variables peakready sets itself: an app's own may not replace them.
 RESERVED_ENV = {"DATABASE_URL", "MIGRATE_DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "FORWARDED_ALLOW_IPS",
-                "STATIC_ROOT", "PATH", "HOME", "PROMETHEUS_MULTIPROC_DIR"}
+                "STATIC_ROOT", "PATH", "HOME", "PROMETHEUS_MULTIPROC_DIR", "DB_POOL_SIZE", "DB_POOL_OVERFLOW",
+                "STATE_DIRECTORY", "PEAKREADY_RELEASE_DIR", "GUNICORN_CMD_ARGS"}
 ENV_NAME = r"[A-Z_][A-Z0-9_]{0,63}"
 
 

@@ -22,8 +22,12 @@ from peakready import ROOT, dependencies
 from peakready.dependencies import RESOLVED, Target
 from peakready.knobs import KnobError
 
+WHEELS = ".peakready-wheels"  # in each release: the key of the wheels its virtualenv came from
+
 CACHE = ROOT / ".peakready"
-SKIP = {"__pycache__", ".git", ".venv", "venv", ".pytest_cache", ".mypy_cache"}
+# Never part of a release: caches, virtualenvs, and this repository's own state (secrets included,
+# were app_source this repository's root).
+SKIP = {"__pycache__", ".git", ".venv", "venv", ".pytest_cache", ".mypy_cache", ".peakready", ".vagrant"}
 GIT_TIMEOUT_S = 120
 
 
@@ -111,5 +115,6 @@ def prepare(src: Path, target: Target, worker_class: str, build_packages: list[s
     """The release of `src` for a host like `target`: resolved, built, packed (cached by content)."""
     resolved = dependencies.resolve(src, target, worker_class)
     key, wheels = dependencies.wheelhouse(resolved, target, list(build_packages))
-    release_id, tarball = release_tarball(src, {RESOLVED: resolved})
+    # The wheels' key too: the same pins built another way (app_build_packages) are another release.
+    release_id, tarball = release_tarball(src, {RESOLVED: resolved, WHEELS: key + "\n"})
     return Release(release_id, tarball, resolved, key, wheels)

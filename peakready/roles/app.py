@@ -4,15 +4,19 @@ What PM2 cluster mode gave, done with gunicorn: N workers from the plan, restart
 cap per worker (recycled gracefully above it), a cgroup ceiling for the whole service, graceful
 reloads, releases kept for rollback.
 
-    /srv/<app>/releases/<id>/   one release: the code, its virtualenv (id: a hash of the code)
+    /srv/<app>/releases/<id>/   one release: the code, its resolved dependencies, its virtualenv
+                                (id: a hash of the code, the resolved set and the wheels' key)
     /srv/<app>/current          the live release (a symlink, switched atomically)
     /srv/<app>/wheels/<key>/    the dependencies as wheels, built here and uploaded: the host needs
                                 neither PyPI nor a compiler
-    /etc/<app>/app.env          the environment (URLs, secrets), 0640 root:<app>
+    /etc/<app>/app.env          the environment (URLs, the app's settings and secrets), 0640 root:<app>
+    /etc/<app>/migrate.env      the migrations user's URL, 0600 root: for the migrate step only
     /etc/<app>/gunicorn.conf.py
+    /var/lib/<app>/             the app's own files (its StateDirectory)
 
-A release is unpacked, given its virtualenv and migrated (once, before the switch: a failed
-migration leaves the old release serving), then `current` is switched and the service reloaded.
+A release is unpacked, given its virtualenv, its static files gathered, migrated, and started aside
+to answer its health path (once, before the switch: a failure leaves the old release serving);
+then `current` is switched and the service reloaded.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ def paths(data) -> dict[str, str]:
     return {"root": root, "releases": f"{root}/releases", "current": f"{root}/current", "wheels": f"{root}/wheels",
             "etc": f"/etc/{data.app_name}", "env": f"/etc/{data.app_name}/app.env",
             "conf": f"/etc/{data.app_name}/gunicorn.conf.py", "unit": f"{data.app_name}-app.service",
-            "state": f"/var/lib/{data.app_name}"}
+            "state": f"/var/lib/{data.app_name}", "migrate_env": f"/etc/{data.app_name}/migrate.env"}
 
 
 # --- operations -----------------------------------------------------------------------------------
@@ -74,31 +78,38 @@ def release(data, release_id: str, tarball: bytes, wheels: str, health_host: str
     if data.app_static_command:
         yield StringCommand(f"install -d -o {data.app_name} -g {data.app_name} {static}")
         yield as_app(data, target, data.app_static_command, f"STATIC_ROOT={static}")
-    # The code is root's, readable by the app's group; nginx (another user) may only reach the static files.
-    yield StringCommand(f"chown -R root:{data.app_name} {target} && chmod -R g+rX,o-rwx {target} && chmod o+x {target}"
+    # The code is root's, readable by the app's group; nginx (another user) may only reach the static
+    # files: through each directory down to them, then read them.
+    through = [target] + [f"{target}/{'/'.join(data.app_static_dir.split('/')[:i])}"
+                          for i in range(1, len(data.app_static_dir.split("/")))] if static else [target]
+    yield StringCommand(f"chown -R root:{data.app_name} {target} && chmod -R g+rX,o-rwx {target} && "
+                        f"chmod o+x {' '.join(through)}"
                         + (f" && if [ -d {static} ]; then chmod -R o+rX {static}; fi" if static else ""))
     if data.app_migrate_module:
-        yield as_app(data, target, f"venv/bin/python -m {data.app_migrate_module}")
+        yield as_app(data, target, f"venv/bin/python -m {data.app_migrate_module}", migrate=True)
     elif data.app_migrate_command:
-        yield as_app(data, target, data.app_migrate_command, 'DATABASE_URL="$MIGRATE_DATABASE_URL"')
-    yield StringCommand(readiness_check(data, target, health_host))
+        yield as_app(data, target, data.app_migrate_command, 'DATABASE_URL="$MIGRATE_DATABASE_URL"', migrate=True)
+    yield StringCommand(readiness_check(data, target, health_host, "https" if data.tls != "off" else "http"))
     yield StringCommand(f"touch {target}/{READY}")
 
 
-def as_app(data, target: str, command: str, extra_env: str = "") -> StringCommand:
-    """`command` in the release's directory as the app's user, with its environment and its
-    virtualenv first on PATH."""
+def as_app(data, target: str, command: str, extra_env: str = "", migrate: bool = False) -> StringCommand:
+    """`command` (its words as written: no shell expansion) in the release's directory as the app's
+    user, with its environment and its virtualenv first on PATH. For the migrate step only, root
+    reads the migrations user's URL (a file the app cannot read) and hands it over in the
+    environment, never on a command line."""
     p = paths(data)
     script = (f"set -a; . {p['env']}; set +a; export PATH={target}/venv/bin:$PATH STATE_DIRECTORY={p['state']} "
-              f"{extra_env}; "
-              f"exec {command}")
-    return StringCommand(f"cd {target} && runuser -u {data.app_name} -- sh -c {shlex.quote(script)}")
+              f"{extra_env}; exec {shlex.join(shlex.split(command))}")
+    keep = f"set -a; . {p['migrate_env']}; set +a; " if migrate else ""
+    handover = " -w MIGRATE_DATABASE_URL" if migrate else ""
+    return StringCommand(f"cd {target} && {keep}runuser{handover} -u {data.app_name} -- sh -c {shlex.quote(script)}")
 
 
 READY_TIMEOUT_S = 60
 
 
-def readiness_check(data, target: str, health_host: str) -> str:
+def readiness_check(data, target: str, health_host: str, scheme: str) -> str:
     """A shell script: the release started aside (one worker, on a socket of its own) must answer
     app_health_path with 200 within READY_TIMEOUT_S; else its log's tail and a failure."""
     p = paths(data)
@@ -110,10 +121,12 @@ def readiness_check(data, target: str, health_host: str) -> str:
     return (
         f"d=$(mktemp -d) && chown {data.app_name}: $d && cd {target} && "
         f"(runuser -u {data.app_name} -- sh -c {shlex.quote(serve)} $d > $d/log 2>&1 &) && "
-        f"code=000; for i in $(seq {READY_TIMEOUT_S * 2}); do "
-        f"code=$(curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: {health_host}' -H 'X-Forwarded-Proto: http' "
-        f"--unix-socket $d/check.sock {shlex.quote(url)} || true); "
-        f"[ \"$code\" = 200 ] && break; sleep 0.5; done; "
+        f"code=000; up=; for i in $(seq {READY_TIMEOUT_S * 2}); do "
+        f"code=$(curl -s -o /dev/null -w '%{{http_code}}' --connect-timeout 2 --max-time 10 -H 'Host: {health_host}' "
+        f"-H 'X-Forwarded-Proto: {scheme}' --unix-socket $d/check.sock {shlex.quote(url)} || true); "
+        f"[ \"$code\" = 200 ] && break; "
+        # gunicorn writes its pid file when it starts and removes it when it gives up: stop waiting then.
+        f"if [ -f $d/pid ]; then up=1; elif [ -n \"$up\" ]; then break; fi; sleep 0.5; done; "
         f"[ -f $d/pid ] && kill $(cat $d/pid) 2>/dev/null; for i in $(seq 20); do [ -f $d/pid ] || break; sleep 0.5; done; "
         f"if [ \"$code\" != 200 ]; then echo \"the release did not answer {data.app_health_path} with 200 "
         f"(last: $code); its log:\" >&2; tail -n 20 $d/log >&2; rm -rf $d; exit 1; fi; rm -rf $d")
@@ -187,7 +200,8 @@ def database_urls(plan: HostPlan, data, secrets: Secrets) -> tuple[str, str]:
 @deploy("app")
 def app(plan: HostPlan, secrets: Secrets):
     data, a, p = host.data, plan.app, paths(host.data)
-    apt.packages(name="Python virtualenvs", packages=["python3-venv"], no_recommends=True)
+    apt.packages(name="Python virtualenvs, curl (a release's readiness check)", packages=["python3-venv", "curl"],
+                 no_recommends=True)
     server.group(name=f"{data.app_name} group", group=data.app_name, system=True)
     server.user(name=f"{data.app_name} user (runs the app, owns nothing it runs)", user=data.app_name,
                 group=data.app_name, system=True, shell="/usr/sbin/nologin", home="/nonexistent", create_home=False)
@@ -205,7 +219,7 @@ def app(plan: HostPlan, secrets: Secrets):
         name=f"Environment {p['env']} (0640)", template="app/app.env.j2", dest=p["env"], mode=640,
         group=data.app_name, app_name=data.app_name, app_user=data.app_name, sample_app=is_sample(data),
         db_pool_size=data.db_pool_size, db_pool_overflow=data.db_pool_overflow,
-        database_url=database_url, migrate_database_url=migrate_url,
+        database_url=database_url,
         redis_url=f"redis://{quote(data.redis_app_user, safe='')}:{quote(secrets.get('redis_app_password'), safe='')}"
                   "@127.0.0.1:6379/0" if data.app_cache else "",
         allowed_hosts=",".join(data.server_names), proxies="127.0.0.1",
@@ -214,6 +228,9 @@ def app(plan: HostPlan, secrets: Secrets):
         ttl={"outlets": data.app_cache_ttl_outlets_s, "outlet": data.app_cache_ttl_outlet_s,
              "menu": data.app_cache_ttl_menu_s, "featured": data.app_cache_ttl_featured_s},
     )
+    # The migrations user (DDL) is the migrate step's only: root's file, handed to that step alone.
+    config_file(name=f"{p['migrate_env']} (0600 root: the migrations user)", template="app/migrate.env.j2",
+                dest=p["migrate_env"], mode=600, group="root", migrate_database_url=migrate_url)
     conf = config_file(
         name=f"gunicorn: {a.workers} {data.app_worker_class} workers", template="app/gunicorn.conf.py.j2",
         dest=p["conf"], mode=640, group=data.app_name, app_name=data.app_name, unit=p["unit"], root=p["root"],
