@@ -19,3 +19,19 @@ def test_a_pure_python_source_only_dependency_is_built_here(tmp_path, monkeypatc
     names = sorted(p.name for p in wheels.glob("*.whl"))
     assert any(n.startswith("docopt-0.6.2-") and n.endswith("-none-any.whl") for n in names), names
     assert any(n.startswith("gunicorn-") for n in names), names
+
+
+def test_a_pyproject_without_a_lock_is_resolved_for_the_host(tmp_path, monkeypatch):
+    """PEP 621 dependencies, ranges included, pinned for the host's Python (bookworm's 3.11.2: a
+    marker on the full version counts)."""
+    monkeypatch.setattr(dependencies, "CACHE", tmp_path)
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\nversion = "1"\ndependencies = ["flask>=3,<4", '
+        '"async-timeout==5.0.1; python_full_version < \'3.11.3\'"]\n')
+    resolved = dependencies.resolve(tmp_path / "app", Target("3.11.2", "2.36", "amd64", "bookworm"), "gthread")
+    pins = dict(line.split("==") for line in resolved.splitlines() if "==" in line)
+    assert pins["flask"].startswith("3.") and "werkzeug" in pins and "gunicorn" in pins
+    assert "async-timeout" in pins, "the host's Python is 3.11.2, not this machine's"
+    newer = dependencies.resolve(tmp_path / "app", Target("3.13.5", "2.41", "amd64", "trixie"), "gthread")
+    assert "async-timeout" not in newer
