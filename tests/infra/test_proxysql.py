@@ -136,9 +136,9 @@ def test_the_monitor_logs_no_error_since_mariadb_last_started(host):
     since_us = (int(since) + 2) * 1_000_000
     deadline = time.monotonic() + 90
     while True:
-        logs = {t: admin(host, f"SELECT COUNT(*), SUM(IFNULL({t.split('_')[2]}_error, '') NOT IN ('') AND "
-                                f"{t.split('_')[2]}_error NOT LIKE '%timeout%'), SUM({t.split('_')[2]}_error LIKE "
-                                f"'%timeout%') FROM monitor.{t} WHERE time_start_us > {since_us}").split("\t")
+        logs = {t: admin(host, f"SELECT COUNT(*), IFNULL(SUM(IFNULL({t.split('_')[2]}_error, '') NOT IN ('') AND "
+                                f"{t.split('_')[2]}_error NOT LIKE '%timeout%'), 0), IFNULL(SUM({t.split('_')[2]}_error "
+                                f"LIKE '%timeout%'), 0) FROM monitor.{t} WHERE time_start_us > {since_us}").split("\t")
                 for t in ("mysql_server_connect_log", "mysql_server_ping_log")}
         if all(int(n) > 0 for n, _, _ in logs.values()) or time.monotonic() > deadline:
             break
