@@ -129,28 +129,34 @@ def test_the_monitor_user_may_do_what_the_monitor_does_and_nothing_else(host, mo
 
 def test_the_monitor_logs_no_error_since_mariadb_last_started(host):
     """Connect (every 60 s) and ping (every 10 s) checks after MariaDB became active (the suite
-    restarts it before this), and at least one of each. What this proves is the monitor user's
-    login and privileges: a check that timed out (a busy shared machine: one ping of eleven, once)
-    is counted apart and only printed."""
+    restarts it before this), at least one of each, and none failing. What this proves is the
+    monitor user's login and privileges, so the count starts at the first ping that succeeded
+    after the restart: pings on a pooled monitor connection the restart cut fail with "Lost
+    connection to server during query" until ProxySQL replaces it (seen in two fresh-clone runs).
+    A check that timed out on the busy machine is counted apart, at most two."""
     since = host.check_output("date -d \"$(systemctl show -p ActiveEnterTimestamp --value mariadb)\" +%s")
     since_us = (int(since) + 2) * 1_000_000
     deadline = time.monotonic() + 90
     while True:
+        recovered = int(admin(host, "SELECT IFNULL(MIN(time_start_us), 0) FROM monitor.mysql_server_ping_log "
+                                    f"WHERE time_start_us > {since_us} AND ping_error IS NULL"))
+        start = max(since_us, recovered - 1)
         logs = {t: admin(host, f"SELECT COUNT(*), IFNULL(SUM(IFNULL({t.split('_')[2]}_error, '') NOT IN ('') AND "
                                 f"{t.split('_')[2]}_error NOT LIKE '%timeout%'), 0), IFNULL(SUM({t.split('_')[2]}_error "
-                                f"LIKE '%timeout%'), 0) FROM monitor.{t} WHERE time_start_us > {since_us}").split("\t")
+                                f"LIKE '%timeout%'), 0) FROM monitor.{t} WHERE time_start_us > {start}").split("\t")
                 for t in ("mysql_server_connect_log", "mysql_server_ping_log")}
-        if all(int(n) > 0 for n, _, _ in logs.values()) or time.monotonic() > deadline:
+        if (recovered and all(int(n) > 0 for n, _, _ in logs.values())) or time.monotonic() > deadline:
             break
         time.sleep(2)
-    print(f"monitor checks since MariaDB started (count, errors, timeouts): {logs}")
-    assert all(int(n) > int(timeouts or 0) for n, _, timeouts in logs.values()), f"a check that succeeded: {logs}"
-    assert sum(int(t or 0) for _, _, t in logs.values()) <= 2, f"at most two timeouts: {logs}"
-    assert all(int(errors or 0) == 0 for _, errors, _ in logs.values()), admin(
+    print(f"monitor checks since the first good ping after MariaDB started (count, errors, timeouts): {logs}")
+    assert recovered, "no ping succeeded within 90 s of MariaDB's start"
+    assert all(int(n) > int(timeouts) for n, _, timeouts in logs.values()), f"a check that succeeded: {logs}"
+    assert sum(int(t) for _, _, t in logs.values()) <= 2, f"at most two timeouts: {logs}"
+    assert all(int(errors) == 0 for _, errors, _ in logs.values()), admin(
         host, "SELECT * FROM monitor.mysql_server_ping_log WHERE ping_error IS NOT NULL ORDER BY time_start_us DESC "
               "LIMIT 5")
     read_only_errors = admin(host, "SELECT COUNT(*) FROM monitor.mysql_server_read_only_log WHERE error IS NOT NULL "
-                                   f"AND time_start_us > {since_us}")
+                                   f"AND time_start_us > {start}")
     assert read_only_errors == "0"
 
 
