@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import re
 import shutil
@@ -158,8 +159,8 @@ def download(pins: list[str], target: Target, out: Path) -> bool:
     """PyPI's wheels of `pins` for the target's platform into `out`; False if one has none."""
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--no-deps",
            "--python-version", target.python, "--implementation", "cp", "-d", str(out), *pins]
-    for platform in target.pip_platforms():
-        cmd += ["--platform", platform]
+    for tag in target.pip_platforms():
+        cmd += ["--platform", tag]
     return run(cmd, timeout=RESOLVE_TIMEOUT_S).returncode == 0
 
 
@@ -278,8 +279,6 @@ def run(argv: list[str], timeout: int, cwd=None) -> subprocess.CompletedProcess:
 
 
 def os_ids() -> str:
-    import os
-
     return f"{os.getuid()}:{os.getgid()}"
 
 

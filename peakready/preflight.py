@@ -51,13 +51,21 @@ def app_target() -> Target:
     return Target(**host.get_fact(PythonTarget))
 
 
-def app_release(data) -> Release:
+# host name -> its app release, prepared and checked once per run (by the pre-flight).
+_RELEASES: dict[str, Release] = {}
+
+
+def app_release(data: dict | None = None) -> Release:
     """The app's release for this host: its dependencies resolved and built here for the host's
-    Python and platform, and its knobs checked against them (cached: the app role gets the same)."""
-    src = checked_source(data["app_source"], data["app_ref"])
-    release = prepare(src, app_target(), data["app_worker_class"], data["app_build_packages"])
-    validate.app_release(src, data, release.wheels)
-    return release
+    Python and platform, and its knobs checked against them. Prepared once, by the pre-flight; the
+    app role gets the same one."""
+    if host.name not in _RELEASES:
+        data = data or validate.knob_values(host.data.dict())
+        src = checked_source(data["app_source"], data["app_ref"])
+        release = prepare(src, app_target(), data["app_worker_class"], data["app_build_packages"])
+        validate.app_release(src, data, release.wheels)
+        _RELEASES[host.name] = release
+    return _RELEASES[host.name]
 
 
 def inventory_secrets() -> Secrets:

@@ -31,11 +31,6 @@ SKIP = {"__pycache__", ".git", ".venv", "venv", ".pytest_cache", ".mypy_cache", 
 GIT_TIMEOUT_S = 120
 
 
-def source_dir(data) -> Path:
-    """The app's code on this machine: the repository's directory, or a checkout of the git URL."""
-    return checked_source(data.app_source, data.app_ref)
-
-
 # (cache directory, app_source, app_ref) -> its checkout, fetched once per run.
 _FETCHED: dict[tuple[str, str, str], Path] = {}
 

@@ -241,7 +241,7 @@ def app(plan: HostPlan, secrets: Secrets):
     )
 
     # Resolved and built on this machine by the pre-flight (the same cache): the host gets wheels only.
-    rel = app_release(host.data.dict())
+    rel = app_release()
     files.sync(name=f"Dependencies as wheels ({len(rel.resolved.splitlines())} pins)", src=str(rel.wheels),
                dest=f"{p['wheels']}/{rel.wheels_key}", exclude=[".complete"], delete=True)
     release(name=f"Release {rel.id}: code, virtualenv, static files, migrations, health", data=data,

@@ -55,10 +55,11 @@ class Deploy:
         return [op["name"] for op in self.results["operations"] if op["error"]]
 
 
-def deploy(name: str, *args: str, env: dict | None = None) -> Deploy:
-    """`pyinfra -y --json inventories/docker.py deploy.py` against the local VPS `name`."""
+def deploy(name: str, *args: str, env: dict | None = None, script: str = "deploy.py") -> Deploy:
+    """`pyinfra -y --json inventories/docker.py deploy.py` (or another `script`) against the local
+    VPS `name`."""
     res = subprocess.run(
-        [PYINFRA, "-y", "--json", *args, "inventories/docker.py", "deploy.py"],
+        [PYINFRA, "-y", "--json", *args, "inventories/docker.py", script],
         cwd=ROOT, env=dict(os.environ, PEAKREADY_VPS=name, **(env or {})),
         capture_output=True, text=True, timeout=DEPLOY_TIMEOUT_S,
     )

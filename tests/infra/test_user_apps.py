@@ -27,7 +27,7 @@ import subprocess
 import sys
 import textwrap
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -35,7 +35,7 @@ import pytest
 
 from peakready import ROOT
 from targets import vps, wrk
-from tests.infra.conftest import NETWORK, PYINFRA, RELEASE, deploy, phase
+from tests.infra.conftest import NETWORK, RELEASE, deploy, phase
 
 UV = str(Path(sys.executable).with_name("uv"))
 APPS_DIR = ROOT / ".peakready" / "apps"
@@ -98,8 +98,6 @@ class App:
     data: dict
     pages: list[tuple[str, str]]  # (path, a string its answer must hold)
     load_path: str
-    post: Callable | None = None  # an extra check of the live app
-    env: dict = field(default_factory=dict)
 
 
 APPS = {
@@ -134,12 +132,7 @@ class Deployed:
     first_log: str = ""
 
     def deploy(self, script: str = "deploy.py", *args: str):
-        if script == "deploy.py":
-            return deploy(self.vps, *args, env={"PEAKREADY_DATA": str(self.data_file)})
-        res = subprocess.run([PYINFRA, "-y", "inventories/docker.py", script], cwd=ROOT, capture_output=True, text=True,
-                             env=dict(os.environ, PEAKREADY_VPS=self.vps, PEAKREADY_DATA=str(self.data_file)),
-                             timeout=600)
-        return res
+        return deploy(self.vps, *args, env={"PEAKREADY_DATA": str(self.data_file)}, script=script)
 
     def get(self, path: str, json_body: dict | None = None) -> tuple[int, str]:
         """GET (or POST a JSON body) through nginx, on the VPS's published port, as a browser asking
@@ -240,7 +233,7 @@ def test_a_new_release_goes_live_under_load_without_a_failed_request(user_app):
 def test_a_rollback_brings_the_previous_release_back(user_app):
     live = user_app.live_release()
     res = user_app.deploy("rollback.py")
-    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.returncode == 0, res.log[-3000:]
     assert user_app.live_release() != live
     path, expected = user_app.app.pages[0]
     status, body = user_app.get(path)

@@ -95,7 +95,7 @@ def test_mariadb_config_takes_every_size_from_the_plan():
     m = PLAN.mariadb
     text = render("mariadb/60-peakready.cnf.j2", mariadb=m, bind_address="127.0.0.1", wait_timeout_s=600,
                   max_allowed_packet_mb=64, long_query_time_s=1.0, binlog_expire_s=604800,
-                  mariadb_reserved_connections=10)
+                  mariadb_reserved_connections=knobs.defaults()["mariadb_reserved_connections"])
     settings = dict(re.findall(r"^(\w+)\s*=\s*(\S+)", text, re.M))
     assert settings["innodb_buffer_pool_size"] == f"{m.innodb_buffer_pool_mb}M"
     assert settings["max_connections"] == str(m.max_connections)
@@ -106,7 +106,7 @@ def test_mariadb_config_takes_every_size_from_the_plan():
 def test_redis_config_stores_no_password_and_denies_admin_commands_to_the_app():
     d = knobs.defaults()
     text = render("redis/redis.conf.j2", redis=PLAN.redis, bind="127.0.0.1 -::1", policy=d["redis_maxmemory_policy"],
-                  samples=5, redis_maxclients=10000, aof_rewrite_percentage=100, aof_rewrite_min_mb=64, app_user="app",
+                  samples=5, redis_maxclients=d["redis_maxclients"], aof_rewrite_percentage=100, aof_rewrite_min_mb=64, app_user="app",
                   admin_hash=acl_hash("admin-secret-0123456789"), app_hash=acl_hash("app-secret-0123456789"))
     assert "secret" not in text
     assert f"maxmemory {PLAN.redis.maxmemory_mb}mb" in text and "maxmemory-policy allkeys-lru" in text

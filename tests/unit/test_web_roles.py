@@ -61,7 +61,7 @@ def test_gunicorn_config_is_python_with_the_planned_numbers():
 def test_the_unit_caps_memory_and_is_hardened():
     text = render("app/app.service.j2", app_name="peakready", app_user="peakready", root="/srv/peakready",
                   conf="/etc/peakready/gunicorn.conf.py", module="peakready_app.main:app", app=PLAN.app, nofile=4096,
-                  app_worker_memory_mb=192, app_graceful_timeout_s=30)
+                  app_worker_memory_mb=DATA.app_worker_memory_mb, app_graceful_timeout_s=DATA.app_graceful_timeout_s)
     settings = dict(re.findall(r"^(\w+)=(.*)$", text, re.M))
     assert settings["MemoryMax"] == f"{PLAN.app.memory_max_mb}M" and settings["Restart"] == "always"
     assert settings["User"] == "peakready" and settings["NoNewPrivileges"] == "yes"
@@ -112,15 +112,14 @@ def test_a_git_source_is_checked_out_at_its_ref(tmp_path, monkeypatch):
     (repo / "requirements.txt").write_text("gunicorn==27.0.2\n")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "two")
     monkeypatch.setattr(release, "CACHE", tmp_path / "cache")
-    data = SimpleNamespace(app_source=f"file://{repo}", app_ref="v1")
-    assert (release.source_dir(data) / "requirements.txt").read_text() == "gunicorn==27.0.1\n"
-    data.app_ref = "main"
-    assert (release.source_dir(data) / "requirements.txt").read_text() == "gunicorn==27.0.2\n"
+    assert (release.checked_source(f"file://{repo}", "v1") / "requirements.txt").read_text() == "gunicorn==27.0.1\n"
+    assert (release.checked_source(f"file://{repo}", "main") / "requirements.txt").read_text() == "gunicorn==27.0.2\n"
 
 
 def nginx_conf(**overrides):
     data = dict(nginx=PLAN.nginx, micro_cache_s=0, client_max_body_size_kb=1024, rate_limit_write_rps=5,
-                rate_limit_exempt=[], nginx_keepalive_timeout_s=15, rate_limit_rps=20)
+                rate_limit_exempt=[], nginx_keepalive_timeout_s=DATA.nginx_keepalive_timeout_s,
+                rate_limit_rps=DATA.rate_limit_rps)
     return render("nginx/nginx.conf.j2", **{**data, **overrides})
 
 
@@ -148,7 +147,7 @@ def test_rate_limit_exempt_takes_networks_only():
 
 
 def test_without_the_cache_the_app_gets_no_redis_and_needs_no_cache_server():
-    env = render("app/app.env.j2", app_name="peakready", app_user="peakready", database_url="d", db_pool_size=5, db_pool_overflow=5, sample_app=True,
+    env = render("app/app.env.j2", app_name="peakready", app_user="peakready", database_url="d", db_pool_size=DATA.db_pool_size, db_pool_overflow=DATA.db_pool_overflow, sample_app=True,
                  allowed_hosts="localhost", proxies="127.0.0.1", app_env={}, app_secrets={},
                  migrate_database_url="m", redis_url="", admin_token="t", ttl={"outlets": 1, "outlet": 1,
                                                                               "menu": 1, "featured": 1})
