@@ -9,7 +9,8 @@ VPS     ?= peakready-vps
 # What `make plan` sizes: the local VPS by default, or INVENTORY=inventories/prod.py.
 INVENTORY ?= inventories/docker.py
 
-.PHONY: venv up deploy plan restore rollback down test unit infra bench bench-short clean
+.PHONY: venv up deploy plan restore rollback down up-multi deploy-multi promote down-multi test unit infra multi \
+	bench bench-short clean
 
 venv: $(VENV)/.installed
 
@@ -47,6 +48,25 @@ rollback: venv
 
 down: venv
 	$(BIN)/python targets/vps.py down --name $(VPS)
+
+# The reference multi-host topology (targets/multi.py): lb, app1, app2, db1 (primary, Redis), db2
+# (replica), each a local VPS on one Docker network, deployed by the same deploy.py; `make down-multi`
+# removes them. `make promote PRIMARY=db2` makes db2 the primary (switchover, or failover when the
+# primary is dead) and records it for the next deploy.
+MULTI   ?= peakready-multi
+up-multi: venv
+	$(BIN)/python targets/multi.py up --prefix $(MULTI) --release $(RELEASE) > /dev/null
+	$(MAKE) --no-print-directory deploy-multi
+
+deploy-multi: venv
+	PEAKREADY_MULTI=$(MULTI) $(BIN)/pyinfra -y inventories/docker_multi.py deploy.py
+
+promote: venv
+	PEAKREADY_MULTI=$(MULTI) $(BIN)/pyinfra -y $(if $(filter inventories/docker.py,$(INVENTORY)),inventories/docker_multi.py,$(INVENTORY)) \
+		promote.py --data promote=$(PRIMARY)
+
+down-multi: venv
+	$(BIN)/python targets/multi.py down --prefix $(MULTI)
 
 # Unit tests, then a fresh test VPS (never $(VPS)): deploy, testinfra, a second deploy that must
 # change nothing, the fault suite, teardown (the phase timings are printed at the end); then the

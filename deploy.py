@@ -2,14 +2,12 @@
 
 Each host first passes the pre-flight checks (knobs, inventory, the capacity plan of the whole
 inventory from live facts); then it gets the roles of the groups it is in, in dependency order
-(peakready/roles/__init__.py), each sized by its part of the plan.
+(peakready/roles/__init__.py: every host's MariaDB before any app host), each sized by its part of the plan.
 """
 
 from pyinfra import host
 
 from peakready.preflight import check_host, inventory_secrets
-from peakready.roles import roles_for
+from peakready.roles import apply
 
-plan = check_host()
-for role in roles_for(host.groups):
-    role(plan, inventory_secrets())
+apply(host.groups, check_host(), inventory_secrets())

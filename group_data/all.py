@@ -45,6 +45,11 @@ firewall: "host: boolean" = True
 firewall_tcp_ports: "host: ports" = [80, 443]
 # Accept DHCP replies, for VPSes that get their address by DHCP (most clouds do).
 firewall_allow_dhcp_client: "host: boolean" = True
+# The host's IPv4 address on the private network its peers share (an address of its own, never a
+# public one), for the services other hosts of the inventory use: MariaDB, Redis, the app. "" on a
+# single VPS, where everything stays on 127.0.0.1; a multi-host deploy refuses a host that needs one
+# and has none. The firewall admits each such service from its peers' private addresses only.
+private_address: "host: address_or_empty" = ""
 
 # Kernel settings for many concurrent connections (/etc/sysctl.d/60-peakready.conf).
 # Longest accept queue a listener may ask for (nginx, redis and gunicorn backlogs are capped by it).
@@ -160,6 +165,12 @@ mariadb_max_allowed_packet_mb: "group: integer(1, 1024)" = 64
 mariadb_long_query_time_s: "group: number(0, 3600)" = 1.0
 # Binary logs are kept this many days (to rebuild a replica, or recover to a point in time).
 mariadb_binlog_expire_days: "group: integer(1, 99)" = 7
+# The user replicas replicate as (REPLICATION SLAVE), from the other db hosts' private addresses
+# only; it also reads the consistent dump a new replica starts from.
+mariadb_replication_user: "group: user_name" = "replication"
+# With replicas, a commit on the primary waits until a replica has it (semi-synchronous, AFTER_SYNC)
+# at most this long (ms); then the primary goes on alone (asynchronous) until a replica catches up.
+mariadb_semi_sync_timeout_ms: "group: integer(100, 3_600_000)" = 5000
 # The daily backup of app_db_name: when it runs (HH:MM, local time)...
 backup_time: "group: clock_time" = "03:15"
 # ...how many days of dumps are kept...
@@ -190,6 +201,8 @@ redis_aof_rewrite_min_mb: "group: integer(1, 1 << 16)" = 64
 proxysql_series: "group: release_series" = ""
 # A ProxySQL .deb on this machine to install instead (hosts without internet); "": the repository.
 proxysql_deb: "group: proxysql_deb" = ""
+# A replica lagging more than this (s) gets no reads until it catches up (max_replication_lag); 0: never.
+proxysql_max_replication_lag_s: "group: integer(0, 86400)" = 10
 
 # --- the app (role app, on app_servers) ------------------------------------------------------------
 # Workers, pools, timeouts, memory caps and open files come from the plan above.
@@ -277,6 +290,12 @@ rate_limit_exempt: "group: networks" = []
 client_max_body_size_kb: "group: integer(1, 1 << 20)" = 1024
 # How long nginx waits for the app to answer (s) before a 504.
 nginx_proxy_timeout_s: "group: integer(1, 3600)" = 30
+# With several app hosts: a host that failed nginx_upstream_max_fails times gets no requests for
+# nginx_upstream_fail_timeout_s (then one is tried again); a request it failed goes to another app
+# host, and connecting to it gives up after nginx_upstream_connect_timeout_s.
+nginx_upstream_max_fails: "group: integer(1, 100)" = 1
+nginx_upstream_fail_timeout_s: "group: integer(1, 3600)" = 10
+nginx_upstream_connect_timeout_s: "group: integer(1, 60)" = 2
 # Cache public GET answers of the app (the sample app: /api/) in nginx for this many seconds (1-5: a
 # micro-cache; never for a request with Authorization, nor, for other apps, with a cookie); 0: off.
 nginx_micro_cache_s: "group: integer(0, 5)" = 0

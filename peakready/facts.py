@@ -170,7 +170,7 @@ class ProxysqlRuntime(FactBase):
     when ProxySQL or that file is not there yet. Passwords and credentials are read out only as
     SHA-256, so -vvv output never shows them.
 
-    {"servers": [(hostgroup_id, hostname, port, weight, max_connections)], "users": [...],
+    {"servers": [(hostgroup_id, hostname, port, weight, max_connections, max_replication_lag)], "users": [...],
      "rules": [...], "replication": [...], "variables": {name: value},
      "workers": the MySQL threads running (mysql-threads is only taken at start)}
     """
@@ -184,7 +184,7 @@ q() {{ mariadb --defaults-file=$cnf -N -B -e "$1"; }}
 hash() {{ printf %s "$1" | sha256sum | cut -c1-64; }}
 tab=$(printf '\t')
 echo ok
-q "SELECT hostgroup_id, hostname, port, weight, max_connections FROM runtime_mysql_servers" | sed "s/^/S$tab/"
+q "SELECT hostgroup_id, hostname, port, weight, max_connections, max_replication_lag FROM runtime_mysql_servers" | sed "s/^/S$tab/"
 q "SELECT DISTINCT username, password, active, default_hostgroup, transaction_persistent, max_connections FROM runtime_mysql_users" |
     while IFS="$tab" read -r user pass rest; do printf 'U\t%s\t%s\t%s\n' "$user" "$(hash "$pass")" "$rest"; done
 q "SELECT rule_id, active, match_digest, destination_hostgroup, apply FROM runtime_mysql_query_rules" | sed "s/^/R$tab/"
@@ -237,3 +237,51 @@ class PythonTarget(FactBase):
 
     def process(self, output):
         return dict(line.split("=", 1) for line in output if "=" in line)
+
+
+class Addresses(FactBase):
+    """The host's own IP addresses (every interface), for the check of private_address."""
+
+    def command(self) -> str:
+        return "ip -o addr show | awk '{print $4}' | cut -d/ -f1"
+
+    def process(self, output):
+        return sorted(set(output))
+
+
+class MariadbReplication(FactBase):
+    """MariaDB's replication state, as root over the unix socket, or None when it does not answer:
+
+    {"read_only": bool, "gtid_binlog_pos": str, "gtid_current_pos": str, "gtid_slave_pos": str,
+     "semi_sync_master": bool, "semi_sync_slave": bool,
+     "source": the primary it replicates from ("" when none), "io": "Yes"/"No"/"Connecting"/"",
+     "sql": "Yes"/"No"/"", "lag_s": int or None, "error": the last error ("" when none)}
+    """
+
+    def command(self) -> str:
+        return (
+            "command -v mariadb >/dev/null || exit 0; "
+            "mariadb -N -B -e \"SELECT 'V', @@global.read_only, @@global.gtid_binlog_pos, @@global.gtid_current_pos, "
+            "@@global.gtid_slave_pos, @@global.rpl_semi_sync_master_enabled, @@global.rpl_semi_sync_slave_enabled\" "
+            "2>/dev/null || exit 0; "
+            "mariadb -e 'SHOW SLAVE STATUS\\G' 2>/dev/null | sed -n 's/^ *\\([A-Za-z_]*\\): \\(.*\\)$/S\\t\\1\\t\\2/p'"
+        )
+
+    def process(self, output):
+        found = {}
+        status = {}
+        for line in output:
+            kind, *fields = line.split("\t")
+            if kind == "V" and len(fields) == 6:
+                found = {"read_only": fields[0] == "1", "gtid_binlog_pos": fields[1], "gtid_current_pos": fields[2],
+                         "gtid_slave_pos": fields[3], "semi_sync_master": fields[4] == "1",
+                         "semi_sync_slave": fields[5] == "1"}
+            elif kind == "S" and len(fields) == 2:
+                status[fields[0]] = fields[1]
+        if not found:
+            return None
+        lag = status.get("Seconds_Behind_Master", "")
+        found.update(source=status.get("Master_Host", ""), io=status.get("Slave_IO_Running", ""),
+                     sql=status.get("Slave_SQL_Running", ""), lag_s=int(lag) if lag.isdigit() else None,
+                     error=status.get("Last_Error", "") or status.get("Last_IO_Error", ""))
+        return found

@@ -99,6 +99,17 @@ def network(value: Any, _data: dict) -> str | None:
     return None
 
 
+def address_or_empty(value: Any, _data: dict) -> str | None:
+    what = 'the host\'s IPv4 address on its private network (not a loopback, unspecified or multicast one), or ""'
+    if value == "":
+        return None
+    try:
+        parsed = ipaddress.IPv4Address(value)
+    except (TypeError, ValueError):
+        return what
+    return what if parsed.is_loopback or parsed.is_unspecified or parsed.is_multicast else None
+
+
 def port_range(value: Any, data: dict) -> str | None:
     what = 'two port numbers "low high" with 1024 <= low < high <= 65535, sshd_port outside'
     if not isinstance(value, str) or not re.fullmatch(r"\d+ \d+", value):
@@ -363,4 +374,6 @@ RUN_ARGS: dict[str, tuple[Any, Check]] = {
     "restore_from": ("latest", matching(r"latest|/[A-Za-z0-9._/-]+\.sql\.gz",
                                         "latest or the path of a .sql.gz dump on the host")),
     "restore_replace": (False, boolean),
+    "promote": ("", matching(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", "the replica to make the primary, e.g. "
+                                                                   "--data promote=db2")),
 }

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pyinfra import host, state
 from pyinfra.facts.deb import DebArch, DebPackages
 
-from peakready import GROUP_ROLES, validate
+from peakready import GROUP_ROLES, topology, validate
 from peakready.dependencies import Target
-from peakready.facts import HostSize, ListeningTcpPorts, PythonTarget
+from peakready.facts import Addresses, HostSize, ListeningTcpPorts, PythonTarget
 from peakready.knobs import KnobError
 from peakready.plan import HostFacts, HostPlan, make_plan
 from peakready.release import Release, checked_source, prepare
@@ -39,11 +39,10 @@ def check_host() -> HostPlan:
         app_release(data)
     inventory_secrets().check_all(data["app_secrets"])
     plan = inventory_plan(data)[host.name]
-    for service, part in (("MariaDB", plan.mariadb), ("Redis", plan.redis)):
-        if part and part.serves_other_hosts:
-            raise KnobError(
-                f"{service} on {host.name} would serve app_servers on other hosts, which peakready does not "
-                "set up yet: put app_servers, db_primary and cache_servers on one host for now.")
+    topo = topology.of_inventory(state.inventory)
+    topo.check()
+    if topo.addresses.get(host.name):
+        validate.private_address(data, host.name, host.get_fact(Addresses))
     return plan
 
 

@@ -26,6 +26,7 @@ NAMES = {
     "mariadb_app_password": "the app's MariaDB user (its own database only)",
     "mariadb_migrate_password": "the MariaDB user that runs the app's migrations (DDL)",
     "mariadb_monitor_password": "the MariaDB user ProxySQL monitors with",
+    "mariadb_replication_password": "the MariaDB user replicas replicate as",
     "redis_admin_password": "Redis's default user (administration)",
     "redis_app_password": "the app's Redis ACL user",
     "proxysql_admin_password": "ProxySQL's admin interface",

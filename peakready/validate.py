@@ -117,6 +117,15 @@ def agreement(data: dict, host_name: str, other: dict, other_name: str) -> None:
                             "so set it once for all (group_data/all.py).")
 
 
+def private_address(data: dict, host_name: str, addresses: list[str]) -> None:
+    """A private_address the host does not have could not be bound: MariaDB, Redis or the app would
+    fail to start after the first changes."""
+    if data["private_address"] not in addresses:
+        raise KnobError(f"knob private_address = {data['private_address']!r} is not an address of {host_name} "
+                        f"(it has {', '.join(a for a in addresses if a) or 'none'}): set it to the host's address on "
+                        "the private network its peers share.")
+
+
 def sshd_port(data: dict, host_name: str, sshd_ports: list[int]) -> None:
     """The firewall opens sshd_port: it must be the port sshd really listens on, or the deploy would
     lock itself (and the operator) out."""

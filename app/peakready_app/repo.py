@@ -152,7 +152,10 @@ async def insert_booking(db: Database, key: str, request_hash: str, booking: Boo
 
 
 async def find_booking(db: Database, key: str) -> Row | None:
-    return await db.fetch_one(f"SELECT {BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = %s", (key,))
+    """The booking of `key`, read from the primary: in a transaction, which ProxySQL keeps on the
+    writer (a replica may not have applied a booking stored a moment ago)."""
+    return await db.transaction(
+        lambda tx: tx.fetch_one(f"SELECT {BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = %s", (key,)))
 
 
 async def availability(db: Database, outlet_id: int, day: date) -> dict[str, Any] | None:

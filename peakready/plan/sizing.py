@@ -175,7 +175,8 @@ def size_mariadb(plans: dict[str, HostPlan], by_role: dict, k: dict, backlog: in
     to_db = sum(p.proxysql.backend_max_connections if p.proxysql else p.app.db_connections for p in app_plans)
     max_connections = k["mariadb_max_connections"] or to_db + k["mariadb_reserved_connections"]
     app_names = {h.name for h in by_role["app"]}
-    for server_id, h in enumerate(sorted(by_role["db"], key=lambda h: "db_primary" not in h.groups), start=1):
+    # server_id: unique in the topology, and a host keeps its own when promote.py makes another primary.
+    for server_id, h in enumerate(sorted(by_role["db"], key=lambda h: h.name), start=1):
         p = plans[h.name]
         overhead = MARIADB_BASE_MB + max_connections * MARIADB_CONN_MB
         # MariaDB's buffer pool is sized in whole 8 MB steps here (it rounds to its chunk size).
@@ -195,7 +196,7 @@ def mariadb_settings(server_id: int, primary: bool, serves_other_hosts: bool, po
     # MySQL docs (table_open_cache): max_connections x tables per join (4 here), within reason.
     table_open_cache = min(4000, max(400, max_connections * 4))
     return MariaDBPlan(
-        # Replication needs a server_id unique in the topology: the primary is 1.
+        # Replication needs a server_id unique in the topology.
         server_id=server_id, primary=primary, serves_other_hosts=serves_other_hosts,
         innodb_buffer_pool_mb=pool,
         # A quarter of the buffer pool, a common starting point for the redo log (MariaDB KB,

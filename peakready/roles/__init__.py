@@ -26,3 +26,23 @@ def roles_for(host_groups) -> list:
     """The roles a host in `host_groups` gets, in dependency order."""
     tiers = {GROUP_ROLES[g] for g in host_groups if g in GROUP_ROLES}
     return [role for role, tier in ROLES if tier is None or tier in tiers]
+
+
+def apply(host_groups, plan, secrets) -> None:
+    """Give a host its roles. One line per role, not a loop over ROLES: pyinfra orders the operations
+    of every host by the lines that call them, so this puts every host's MariaDB (the primary's
+    accounts before the replicas' first copy) before any app host's migrations, and the app hosts
+    before nginx in front of them. A loop would order them by their line in each role's file."""
+    todo = roles_for(host_groups)
+    if base in todo:
+        base(plan, secrets)
+    if mariadb in todo:
+        mariadb(plan, secrets)
+    if redis in todo:
+        redis(plan, secrets)
+    if proxysql in todo:
+        proxysql(plan, secrets)
+    if app in todo:
+        app(plan, secrets)
+    if nginx in todo:
+        nginx(plan, secrets)

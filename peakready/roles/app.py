@@ -26,13 +26,14 @@ import io
 import shlex
 from urllib.parse import quote
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api import FileUploadCommand, StringCommand, deploy, operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import File, Link, Sha1File
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
+from peakready import topology
 from peakready.dependencies import RESOLVED
 from peakready.ops import config_file, when_changed
 from peakready.plan import HostPlan
@@ -188,13 +189,14 @@ def is_sample(data) -> bool:
     return data.app_module.startswith("peakready_app.")
 
 
-def database_urls(plan: HostPlan, data, secrets: Secrets) -> tuple[str, str]:
-    port = 6033 if plan.proxysql else 3306  # through ProxySQL beside the app, or MariaDB directly
-    def url(user: str, secret: str, port: int) -> str:
-        return f"mysql://{quote(user, safe='')}:{quote(secrets.get(secret), safe='')}@127.0.0.1:{port}/{data.app_db_name}"
-    # Migrations go straight to MariaDB: DDL, once, not worth a pooled route.
-    return url(data.mariadb_app_user, "mariadb_app_password", port), url(
-        data.mariadb_migrate_user, "mariadb_migrate_password", 3306)
+def database_urls(plan: HostPlan, data, secrets: Secrets, topo: topology.Topology) -> tuple[str, str]:
+    primary = topo.reach(host.name, topo.primary)
+    def url(user: str, secret: str, where: str) -> str:
+        return f"mysql://{quote(user, safe='')}:{quote(secrets.get(secret), safe='')}@{where}/{data.app_db_name}"
+    # Through ProxySQL beside the app, or MariaDB directly; migrations go straight to the primary:
+    # DDL, once, not worth a pooled route.
+    return (url(data.mariadb_app_user, "mariadb_app_password", "127.0.0.1:6033" if plan.proxysql else f"{primary}:3306"),
+            url(data.mariadb_migrate_user, "mariadb_migrate_password", f"{primary}:3306"))
 
 
 @deploy("app")
@@ -214,15 +216,19 @@ def app(plan: HostPlan, secrets: Secrets):
     if data.app_packages:
         apt.packages(name=f"What the app needs to run: {', '.join(data.app_packages)}", packages=list(data.app_packages),
                      no_recommends=True)
-    database_url, migrate_url = database_urls(plan, data, secrets)
+    topo = topology.of_inventory(state.inventory)
+    database_url, migrate_url = database_urls(plan, data, secrets, topo)
+    cache = topo.in_tier("cache")
+    # nginx in front: on this host, or the web hosts (whose X-Forwarded-For the app trusts).
+    proxies = ",".join(["127.0.0.1"] + [topo.address(w) for w in topo.in_tier("web") if w != host.name])
     env = config_file(
         name=f"Environment {p['env']} (0640)", template="app/app.env.j2", dest=p["env"], mode=640,
         group=data.app_name, app_name=data.app_name, app_user=data.app_name, sample_app=is_sample(data),
         db_pool_size=data.db_pool_size, db_pool_overflow=data.db_pool_overflow,
         database_url=database_url,
         redis_url=f"redis://{quote(data.redis_app_user, safe='')}:{quote(secrets.get('redis_app_password'), safe='')}"
-                  "@127.0.0.1:6379/0" if data.app_cache else "",
-        allowed_hosts=",".join(data.server_names), proxies="127.0.0.1",
+                  f"@{topo.reach(host.name, cache[0])}:6379/0" if data.app_cache and cache else "",
+        allowed_hosts=",".join(data.server_names), proxies=proxies,
         app_env=dict(data.app_env), app_secrets={name: secrets.app(name) for name in data.app_secrets},
         admin_token=secrets.get("app_admin_token"),
         ttl={"outlets": data.app_cache_ttl_outlets_s, "outlet": data.app_cache_ttl_outlet_s,
@@ -237,7 +243,8 @@ def app(plan: HostPlan, secrets: Secrets):
         port=data.app_port, app=a, worker_class=WORKER_CLASSES[data.app_worker_class], env_file=p["env"],
         app_worker_concurrency=data.app_worker_concurrency, app_timeout_s=data.app_timeout_s,
         app_graceful_timeout_s=data.app_graceful_timeout_s, app_worker_memory_mb=data.app_worker_memory_mb,
-        max_requests=data.app_max_requests, max_requests_jitter=data.app_max_requests_jitter, proxies="127.0.0.1",
+        max_requests=data.app_max_requests, max_requests_jitter=data.app_max_requests_jitter, proxies=proxies,
+        binds=topo.binds(host.name, "app"),
     )
 
     # Resolved and built on this machine by the pre-flight (the same cache): the host gets wheels only.

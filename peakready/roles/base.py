@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pyinfra import host, logger
+from pyinfra import host, logger, state
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.facts.server import Sysctl
 from pyinfra.operations import apt, files, server, systemd
 
+from peakready import topology
 from peakready.facts import CanManageFirewall, HostSize, SwapMb, Virtualization
 from peakready.ops import config_file, timezone
 from peakready.plan import HostPlan
@@ -159,7 +160,8 @@ def sshd(data) -> None:
 
 
 def firewall(data, container: str | None) -> None:
-    """nftables: inbound dropped except SSH and firewall_tcp_ports (80, 443)."""
+    """nftables: inbound dropped except SSH and firewall_tcp_ports (80, 443), and each service other
+    hosts of the inventory use, from those hosts' private addresses only (peakready/topology.py)."""
     if not data.firewall:
         return
     if not host.get_fact(CanManageFirewall):
@@ -170,7 +172,7 @@ def firewall(data, container: str | None) -> None:
         )
         return
     ruleset = config_file(
-        name="Firewall: only SSH, HTTP and HTTPS inbound (/etc/nftables.conf)",
+        name="Firewall: SSH, HTTP and HTTPS inbound, peers to their services only (/etc/nftables.conf)",
         template="base/nftables.conf.j2",
         dest="/etc/nftables.conf",
         check="nft -c -f {path}",
@@ -178,6 +180,8 @@ def firewall(data, container: str | None) -> None:
         sshd_port=data.sshd_port,
         tcp_ports=list(data.firewall_tcp_ports),
         allow_dhcp_client=data.firewall_allow_dhcp_client,
+        peers=topology.of_inventory(state.inventory).admitted(
+            host.name, {"mariadb": topology.MARIADB_PORT, "redis": topology.REDIS_PORT, "app": data.app_port}),
     )
     systemd.service(name="Firewall on, now and at boot", service="nftables.service",
                     enabled=True, running=True)

@@ -3,14 +3,17 @@ mysql_secure_installation would, the app's database and least-privilege users, d
 
 from __future__ import annotations
 
+import shlex
+from dataclasses import dataclass
 from io import StringIO
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api import FileUploadCommand, StringCommand, deploy, operation
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
-from peakready.facts import MariadbAccounts
+from peakready import topology
+from peakready.facts import MariadbAccounts, MariadbReplication
 from peakready.hashes import native_hash, sha256
 from peakready.ops import config_file, hardening, open_files_limit, restart_or_roll_back
 from peakready.plan import HostPlan
@@ -40,13 +43,39 @@ MIGRATE_PRIVILEGES = APP_PRIVILEGES | {
 MONITOR_GLOBAL = {"SLAVE MONITOR"}
 
 
-def desired_accounts(data, secrets: Secrets) -> dict:
-    """user -> (password, global privileges, privileges on the app's database)."""
-    return {
-        data.mariadb_app_user: (secrets.get("mariadb_app_password"), {"USAGE"}, APP_PRIVILEGES),
-        data.mariadb_migrate_user: (secrets.get("mariadb_migrate_password"), {"USAGE"}, MIGRATE_PRIVILEGES),
-        data.mariadb_monitor_user: (secrets.get("mariadb_monitor_password"), MONITOR_GLOBAL, set()),
+# The replication user replicates (REPLICATION SLAVE) and reads the consistent dump a new replica
+# starts from: the app's database (with its routines, triggers and events) and the accounts
+# (SELECT on mysql.*, mariadb-dump --system=users), at a GTID position it takes under a brief global
+# read lock (RELOAD, BINLOG MONITOR). It reads nothing a replica does not get from the binary log anyway.
+REPLICATION_GLOBAL = {"REPLICATION SLAVE", "RELOAD", "BINLOG MONITOR"}
+DUMP_PRIVILEGES = {"SELECT", "SHOW VIEW", "TRIGGER", "EVENT", "LOCK TABLES"}
+
+
+@dataclass(frozen=True)
+class Account:
+    password: str
+    global_privs: frozenset[str]
+    schemas: dict  # schema -> its privileges
+    hosts: tuple[str, ...]  # where it may connect from
+
+
+def desired_accounts(data, secrets: Secrets, app_hosts: list[str] = (), db_hosts: list[str] = ()) -> dict:
+    """user -> Account. The app's users and the monitor connect from this host (LOCAL) and from the
+    app hosts' private addresses; the replication user from the other db hosts' only."""
+    db, here = data.app_db_name, LOCAL + tuple(app_hosts)
+    accounts = {
+        data.mariadb_app_user: Account(secrets.get("mariadb_app_password"), frozenset({"USAGE"}),
+                                       {db: APP_PRIVILEGES}, here),
+        data.mariadb_migrate_user: Account(secrets.get("mariadb_migrate_password"), frozenset({"USAGE"}),
+                                           {db: MIGRATE_PRIVILEGES}, here),
+        data.mariadb_monitor_user: Account(secrets.get("mariadb_monitor_password"), frozenset(MONITOR_GLOBAL),
+                                           {}, here),
     }
+    if db_hosts:
+        accounts[data.mariadb_replication_user] = Account(
+            secrets.get("mariadb_replication_password"), frozenset(REPLICATION_GLOBAL),
+            {db: DUMP_PRIVILEGES, "mysql": {"SELECT"}}, tuple(db_hosts))
+    return accounts
 
 
 def accounts_drift(current: dict | None, accounts: dict, db: str) -> list[str]:
@@ -64,25 +93,34 @@ def accounts_drift(current: dict | None, accounts: dict, db: str) -> list[str]:
     if db not in current["databases"]:
         drift.append(f"no database {db}")
     ours = set()
-    for user, (password, global_privs, db_privs) in accounts.items():
-        wanted_sha = sha256(native_hash(password))
-        for where in LOCAL:
+    for user, account in accounts.items():
+        wanted_sha = sha256(native_hash(account.password))
+        for where in account.hosts:
             grantee = f"'{user}'@'{where}'"
             ours.add(grantee)
             found = users.get(f"{user}@{where}")
             if not found or found["plugin"] != "mysql_native_password" or found["auth_sha256"] != wanted_sha:
                 drift.append(f"{user}@{where}: missing or another password")
-            if current["global"].get(grantee, set()) != global_privs:
+            if current["global"].get(grantee, set()) != account.global_privs:
                 drift.append(f"{user}@{where}: global privileges")
-            if current["schema"].get((grantee, db), set()) != db_privs:
-                drift.append(f"{user}@{where}: privileges on {db}")
+            for schema, privs in account.schemas.items():
+                if current["schema"].get((grantee, schema), set()) != privs:
+                    drift.append(f"{user}@{where}: privileges on {schema}")
+    drift += [f"{u}: not a peer any more" for u in stale_accounts(current, accounts)]
     for grantee, schema in current["schema"]:
-        if grantee in ours and schema != db:
+        user = grantee.split("'")[1]
+        if grantee in ours and schema not in accounts[user].schemas:
             drift.append(f"{grantee}: privileges on {schema}")
     return drift
 
 
-def accounts_sql(accounts: dict, db: str) -> str:
+def stale_accounts(current: dict | None, accounts: dict) -> list[str]:
+    """Our users at an address that is no longer a peer's (a host left the inventory): "user@host"."""
+    found = (current or {}).get("users", {})
+    return sorted(u for u in found if u.split("@", 1)[0] in accounts and u.split("@", 1)[1] not in accounts[u.split("@", 1)[0]].hosts)
+
+
+def accounts_sql(accounts: dict, db: str, stale: list[str] = ()) -> str:
     """Idempotent SQL for the whole desired state. Passwords go in as their stored hash (IDENTIFIED BY
     PASSWORD), never in clear: MariaDB writes these statements to its binary log as they are, where
     replicas, mariadb-binlog and any user with BINLOG MONITOR (SHOW BINLOG EVENTS) would read them."""
@@ -94,42 +132,110 @@ def accounts_sql(accounts: dict, db: str) -> str:
         "FLUSH PRIVILEGES;",
         f"CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;",
     ]
-    for user, (password, global_privs, db_privs) in accounts.items():
-        for where in LOCAL:
-            account = f"'{user}'@'{where}'"
+    lines += [f"DROP USER IF EXISTS '{u.split('@', 1)[0]}'@'{u.split('@', 1)[1]}';" for u in stale]
+    for user, account in accounts.items():
+        for where in account.hosts:
+            grantee = f"'{user}'@'{where}'"
             lines += [
-                f"CREATE USER IF NOT EXISTS {account};",
-                f"ALTER USER {account} IDENTIFIED BY PASSWORD '{native_hash(password)}';",
-                f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account};",
+                f"CREATE USER IF NOT EXISTS {grantee};",
+                f"ALTER USER {grantee} IDENTIFIED BY PASSWORD '{native_hash(account.password)}';",
+                f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {grantee};",
             ]
-            if global_privs - {"USAGE"}:
-                lines.append(f"GRANT {', '.join(sorted(global_privs))} ON *.* TO {account};")
-            if db_privs:
-                lines.append(f"GRANT {', '.join(sorted(db_privs))} ON `{db}`.* TO {account};")
+            if account.global_privs - {"USAGE"}:
+                lines.append(f"GRANT {', '.join(sorted(account.global_privs))} ON *.* TO {grantee};")
+            for schema, privs in sorted(account.schemas.items()):
+                lines.append(f"GRANT {', '.join(sorted(privs))} ON `{schema}`.* TO {grantee};")
     return "\n".join(lines + ["FLUSH PRIVILEGES;", ""])
 
 
 @operation()
-def accounts(data, secrets: Secrets):
+def accounts(data, secrets: Secrets, app_hosts: list[str], db_hosts: list[str]):
     """
     The app's database and users, and mysql_secure_installation's clean-up, as root over the unix
     socket. Runs only when MariadbAccounts shows a difference; the SQL (with the passwords' hashes) is
     uploaded 0600, run and removed: it is in no command line and in no output.
     """
-    wanted = desired_accounts(data, secrets)
-    drift = accounts_drift(host.get_fact(MariadbAccounts), wanted, data.app_db_name)
+    wanted = desired_accounts(data, secrets, app_hosts, db_hosts)
+    current = host.get_fact(MariadbAccounts)
+    drift = accounts_drift(current, wanted, data.app_db_name)
     if not drift:
         host.noop("MariaDB accounts are as wanted")
         return
     path = "/root/.peakready-accounts.sql"  # /root is 0700
-    yield FileUploadCommand(StringIO(accounts_sql(wanted, data.app_db_name)), path,
+    yield FileUploadCommand(StringIO(accounts_sql(wanted, data.app_db_name, stale_accounts(current, wanted))), path,
                             remote_temp_filename=host.get_temp_filename(path))
     yield StringCommand(f"mariadb < {path}; rc=$?; rm -f {path}; exit $rc")
+
+
+@operation()
+def writable():
+    """
+    The primary of a replicated topology takes writes: every db host's config says read_only (so a
+    primary that restarts, or comes back after a failover, never takes writes on its own), and the
+    deploy (or promote.py) lifts it on the one the inventory names as primary.
+    """
+    current = host.get_fact(MariadbReplication)
+    if current and not current["read_only"]:
+        host.noop("MariaDB takes writes")
+        return
+    yield "mariadb -e 'SET GLOBAL read_only = 0'"
+
+
+REPLICA_CNF = "/root/.peakready-replication.cnf"  # the replication user's client login, 0600
+REPLICA_SQL = "/root/.peakready-replica.sql"
+
+
+def change_master_sql(primary: str, data, secrets: Secrets) -> str:
+    """Point this server at `primary` by GTID (slave_pos: where its own applied transactions end)."""
+    return (f"CHANGE MASTER TO MASTER_HOST = '{primary}', MASTER_PORT = 3306, "
+            f"MASTER_USER = '{data.mariadb_replication_user}', "
+            f"MASTER_PASSWORD = '{secrets.get('mariadb_replication_password')}', "
+            "MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 5;\n")
+
+
+def seed_command(db: str) -> str:
+    """Load a consistent copy of the primary (its accounts, then the app's database with the GTID
+    position it was taken at) into this server, out of its own binary log, starting from nothing."""
+    dump = f"mariadb-dump --defaults-extra-file={REPLICA_CNF}"
+    script = (
+        "set -euo pipefail\n"
+        "mariadb -e \"STOP SLAVE; RESET SLAVE ALL; RESET MASTER; SET GLOBAL gtid_slave_pos = ''\"\n"
+        "{ echo 'SET SESSION sql_log_bin = 0;'\n"
+        f"  {dump} --system=users --insert-ignore --skip-comments\n"
+        f"  {dump} --single-transaction --gtid --master-data=1 --routines --triggers --events "
+        f"--add-drop-database --skip-comments --databases {db}\n"
+        "} | mariadb\n"
+    )
+    return f"bash -c {shlex.quote(script)}"
+
+
+@operation()
+def replicate(primary: str, data, secrets: Secrets):
+    """
+    This replica replicates from `primary`, by GTID. A new one (it never replicated) first loads a
+    consistent dump of the primary, taken with its GTID position, so a primary that already has data
+    is copied, not only one whose binary log holds everything; one that replicates from another host
+    (after promote.py) is pointed at `primary` where it stands; a healthy one is left alone, never
+    re-seeded nor restarted. The password goes in a 0600 file, never on a command line.
+    """
+    current = host.get_fact(MariadbReplication) or {}
+    if current.get("source") == primary and current.get("sql") == "Yes" and current.get("io") in ("Yes", "Connecting"):
+        host.noop(f"replicating from {primary}")
+        return
+    yield FileUploadCommand(StringIO(change_master_sql(primary, data, secrets) + "START SLAVE;\n"), REPLICA_SQL,
+                            remote_temp_filename=host.get_temp_filename(REPLICA_SQL))
+    if not current.get("source"):
+        yield StringCommand(seed_command(data.app_db_name))
+    else:
+        yield StringCommand("mariadb -e 'STOP SLAVE'")
+    yield StringCommand(f"mariadb < {REPLICA_SQL}; rc=$?; rm -f {REPLICA_SQL}; exit $rc")
 
 
 @deploy("mariadb")
 def mariadb(plan: HostPlan, secrets: Secrets):
     data, m = host.data, plan.mariadb
+    topo = topology.of_inventory(state.inventory)
+    replicated = bool(topo.replicas)
     apt.packages(name="Install MariaDB", packages=["mariadb-server", "mariadb-client", "gzip"], no_recommends=True)
 
     override = open_files_limit("mariadb", plan.nofile["mariadb"],
@@ -145,21 +251,36 @@ def mariadb(plan: HostPlan, secrets: Secrets):
         keep_last_good=True,
         mariadb=m,
         mariadb_reserved_connections=data.mariadb_reserved_connections,
-        bind_address="127.0.0.1",
+        bind_address=",".join(topo.binds(host.name, "mariadb")),
         wait_timeout_s=data.mariadb_wait_timeout_s,
         max_allowed_packet_mb=data.mariadb_max_allowed_packet_mb,
         long_query_time_s=data.mariadb_long_query_time_s,
         binlog_expire_s=data.mariadb_binlog_expire_days * 86400,
+        replicated=replicated,
+        semi_sync_timeout_ms=data.mariadb_semi_sync_timeout_ms,
     )
     systemd.service(name="MariaDB on, now and at boot", service="mariadb.service", running=True, enabled=True)
     restart_or_roll_back(name="Restart MariaDB for its new config", service="mariadb", config=CNF,
                          _if=any_changed(cnf, override, sandbox))
 
+    # Every db host may replicate from any other (promote.py swaps them): the replication user is at
+    # each db host's address, this one's too.
+    db_hosts = [topo.address(h) for h in topo.in_tier("db")] if replicated else []
     if m.primary:
+        if replicated:
+            writable(name="The primary takes writes (read_only off at runtime; on in its config)")
         # Replicas get the database and users from the primary's binary log.
+        apps = [topo.address(h) for h in topo.in_tier("app") if h != host.name]
         accounts(name=f"Database {data.app_db_name}, its users, no anonymous users, root by socket only",
-                 data=data, secrets=secrets)
+                 data=data, secrets=secrets, app_hosts=apps, db_hosts=db_hosts)
         backups(data)
+    else:
+        config_file(name=f"Client login of {data.mariadb_replication_user} for the first copy (0600)",
+                    template="mariadb/replication.cnf.j2", dest=REPLICA_CNF, mode=600,
+                    user_name=data.mariadb_replication_user, host_address=topo.reach(host.name, topo.primary),
+                    password=secrets.get("mariadb_replication_password"))
+        replicate(name=f"Replicate from {topo.primary} by GTID (semi-synchronous)",
+                  primary=topo.reach(host.name, topo.primary), data=data, secrets=secrets)
 
 
 def backups(data) -> None:

@@ -4,11 +4,12 @@ Every change is checked with `nginx -t` before nginx reloads; a failing one is p
 
 from __future__ import annotations
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server, systemd
 
+from peakready import topology
 from peakready.facts import Ipv6Enabled
 from peakready.ops import config_set, hardening, open_files_limit, when_changed
 from peakready.plan import HostPlan
@@ -51,6 +52,7 @@ def nginx(plan: HostPlan, secrets: Secrets):
     default = files.link(name="No default site", path="/etc/nginx/sites-enabled/default", present=False)
     site = files.link(name="Enable the site", path="/etc/nginx/sites-enabled/peakready", target=SITE)
     common = {"nginx": n, "micro_cache_s": data.nginx_micro_cache_s}
+    topo = topology.of_inventory(state.inventory)
     configs = config_set(
         name=f"nginx: {n.worker_processes} workers x {n.worker_connections} connections, the site (nginx -t)",
         check="nginx -t -q",
@@ -63,6 +65,10 @@ def nginx(plan: HostPlan, secrets: Secrets):
                       "rate_limit_exempt": list(data.rate_limit_exempt)}},
             {"template": "nginx/site.conf.j2", "dest": SITE,
              "data": {**common, "server_names": list(data.server_names), "app_port": data.app_port,
+                      "app_servers": [topo.reach(host.name, a) for a in topo.in_tier("app")],
+                      "upstream_max_fails": data.nginx_upstream_max_fails,
+                      "upstream_fail_timeout_s": data.nginx_upstream_fail_timeout_s,
+                      "upstream_connect_timeout_s": data.nginx_upstream_connect_timeout_s,
                       "tls": data.tls, "certificate": crt, "certificate_key": key,
                       "ipv6": host.get_fact(Ipv6Enabled), "limit_conn_per_ip": data.limit_conn_per_ip,
                       "rate_limit_burst": data.rate_limit_burst, "rate_limit_write_burst": data.rate_limit_write_burst,

@@ -22,6 +22,7 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from peakready import topology
 from peakready.facts import ProxysqlRuntime
 from peakready.hashes import native_hash, sha256
 from peakready.ops import config_file, hardening, open_files_limit
@@ -33,6 +34,7 @@ ADMIN_USER, STATS_USER = "admin", "stats"
 ADMIN_CNF = "/root/.peakready-proxysql-admin.cnf"
 READY_TIMEOUT_S = 30  # a start waits this long at most for both ports to answer
 WRITER, READER = 10, 20  # hostgroups: the primary takes writes, replicas take reads
+REPLICA_READ_WEIGHT, PRIMARY_READ_WEIGHT = 1000, 1  # in the reader hostgroup
 KEYRING = "/etc/apt/keyrings/proxysql.gpg"
 # Variables ProxySQL only takes at start (PROXYSQL RESTART / systemctl restart), not at LOAD.
 RESTART_VARIABLES = {"mysql-threads", "mysql-interfaces", "mysql-stacksize"}
@@ -68,21 +70,29 @@ def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers:
         "mysql-monitor_password": secrets.get("mariadb_monitor_password"),
         # Clients see the backend's version, not ProxySQL's default.
         "mysql-server_version": server_version,
-        # A writer only serves reads when it is in the reader hostgroup on purpose.
-        "mysql-monitor_writer_is_also_reader": "false",
+        # With replicas the primary stays in the reader hostgroup (with PRIMARY_READ_WEIGHT, the entry
+        # below: ProxySQL adds a writer there only when it is not in it already); false would take
+        # it out as soon as the monitor saw it writable.
+        "mysql-monitor_writer_is_also_reader": "true" if readers else "false",
     }
     servers = [{"hostgroup_id": WRITER, "hostname": h, "port": 3306, "weight": 1,
-                "max_connections": q.backend_max_connections} for h in writers]
-    servers += [{"hostgroup_id": READER, "hostname": h, "port": 3306, "weight": 1,
-                 "max_connections": q.backend_max_connections} for h in readers]
+                "max_connections": q.backend_max_connections, "max_replication_lag": 0} for h in writers]
+    if readers:
+        # The replicas share the reads; the primary is a reader too, with a weight so low it only
+        # serves reads when every replica is down, shunned or lagging.
+        servers += [{"hostgroup_id": READER, "hostname": h, "port": 3306, "weight": PRIMARY_READ_WEIGHT,
+                     "max_connections": q.backend_max_connections, "max_replication_lag": 0} for h in writers]
+        servers += [{"hostgroup_id": READER, "hostname": h, "port": 3306, "weight": REPLICA_READ_WEIGHT,
+                     "max_connections": q.backend_max_connections,
+                     "max_replication_lag": data.proxysql_max_replication_lag_s} for h in readers]
     users = [{"username": user, "password": native_hash(secrets.get(secret)), "active": 1,
               "default_hostgroup": WRITER, "transaction_persistent": 1, "max_connections": q.max_connections}
              for user, secret in ((data.mariadb_app_user, "mariadb_app_password"),
                                   (data.mariadb_migrate_user, "mariadb_migrate_password"))]
     # Locking reads stay on the primary; other reads go to replicas once there are any; the rest
     # (writes, and everything inside a transaction: transaction_persistent) to the writer.
-    rules = [{"rule_id": 1, "active": 1, "match_digest": "^SELECT .* FOR UPDATE", "destination_hostgroup": WRITER,
-              "apply": 1}]
+    rules = [{"rule_id": 1, "active": 1, "match_digest": r"^SELECT .* (FOR UPDATE|LOCK IN SHARE MODE|FOR SHARE)",
+              "destination_hostgroup": WRITER, "apply": 1}]
     replication = []
     if readers:
         rules.append({"rule_id": 2, "active": 1, "match_digest": "^SELECT", "destination_hostgroup": READER,
@@ -102,7 +112,8 @@ def rows(items: list[dict], keys: tuple[str, ...]) -> list[tuple]:
 def as_runtime(d: Desired) -> dict:
     """The desired state as ProxysqlRuntime reads it (secrets as SHA-256), for comparison."""
     return {
-        "servers": rows(d.servers, ("hostgroup_id", "hostname", "port", "weight", "max_connections")),
+        "servers": rows(d.servers, ("hostgroup_id", "hostname", "port", "weight", "max_connections",
+                                    "max_replication_lag")),
         "users": sorted((u["username"], sha256(u["password"]), *(str(u[k]) for k in
                         ("active", "default_hostgroup", "transaction_persistent", "max_connections")))
                         for u in d.users),
@@ -169,8 +180,7 @@ def runtime(d: Desired):
     if parts:
         path = "/root/.peakready-proxysql.sql"
         yield FileUploadCommand(StringIO(admin_sql(d, parts)), path, remote_temp_filename=host.get_temp_filename(path))
-        # MariaDB is on this host (preflight refuses other topologies for now): root asks it its version.
-        live = f"v=$(mariadb -N -B -e 'SELECT VERSION()' | {VERSION_SED}) && sed -i \"s/{LIVE_VERSION}/$v/\" {path} && "
+        live = f"v=$({VERSION_COMMAND}) && sed -i \"s/{LIVE_VERSION}/$v/\" {path} && "
         yield StringCommand(f"{live}mariadb --defaults-file={ADMIN_CNF} < {path}; rc=$?; rm -f {path}; exit $rc")
     if restart:  # after the SQL: the restart reads what it saved to disk
         yield StringCommand("systemctl restart proxysql")
@@ -185,10 +195,12 @@ def needs_restart(current: dict | None, d: Desired) -> bool:
             or current.get("workers") not in (None, int(d.variables["mysql-threads"])))
 
 
-# Until MariaDB is installed (a fresh host), ProxySQL takes the version from the live server while
-# the deploy runs: the admin SQL carries this placeholder, replaced from SELECT VERSION().
+# Until MariaDB is installed on the primary (a fresh topology), ProxySQL takes the version while the
+# deploy runs: the admin SQL carries this placeholder, replaced with the MariaDB version that apt on
+# this host installs or would install (the db hosts run the same Debian release, from the same mirror).
 LIVE_VERSION = "@SERVER_VERSION@"
-VERSION_SED = "sed 's/-MariaDB.*/-MariaDB/'"
+VERSION_COMMAND = ("apt-cache policy mariadb-server | awk '/Installed:/ {i=$2} /Candidate:/ {c=$2} "
+                   "END {print (i != \"(none)\" && i != \"\" ? i : c)}' | sed 's/^[0-9]*://; s/[-+].*/-MariaDB/'")
 
 
 def server_version() -> str:
@@ -207,8 +219,10 @@ def proxysql(plan: HostPlan, secrets: Secrets):
     data = host.data
     if not data.proxysql_enabled:
         return
-    writers = ["127.0.0.1"]  # the db host is this host (preflight refuses other topologies for now)
-    want = desired(plan, data, secrets, writers, [], server_version())
+    topo = topology.of_inventory(state.inventory)
+    writers = [topo.reach(host.name, topo.primary)]
+    readers = [topo.reach(host.name, r) for r in topo.replicas]
+    want = desired(plan, data, secrets, writers, readers, server_version())
 
     apt.packages(name="MariaDB client (for ProxySQL's admin interface)", packages=["mariadb-client"],
                  no_recommends=True)

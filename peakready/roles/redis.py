@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api import deploy
 from pyinfra.operations import apt, systemd
 from pyinfra.operations.util import any_changed
 
+from peakready import topology
 from peakready.hashes import acl_hash
 from peakready.ops import config_file, open_files_limit, restart_or_roll_back
 from peakready.plan import HostPlan
@@ -30,7 +31,7 @@ def redis(plan: HostPlan, secrets: Secrets):
         keep_last_good=True,
         redis=r,
         redis_maxclients=data.redis_maxclients,
-        bind="127.0.0.1 -::1",
+        bind=" ".join(topology.of_inventory(state.inventory).binds(host.name, "redis") + ["-::1"]),
         policy=data.redis_maxmemory_policy,
         samples=data.redis_maxmemory_samples,
         aof_rewrite_percentage=data.redis_aof_rewrite_percentage,

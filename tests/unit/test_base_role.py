@@ -22,6 +22,19 @@ def test_each_group_gets_its_tiers_roles_from_the_one_group_table():
     assert names(list(GROUP_ROLES)) == ["base", "mariadb", "redis", "proxysql", "app", "nginx"]
 
 
+def test_apply_calls_every_role_on_its_own_line_in_the_order_of_roles():
+    """pyinfra orders all hosts' operations by the lines calling them: a loop would interleave roles."""
+    import ast
+    import inspect
+
+    from peakready.roles import apply
+
+    calls = [node for node in ast.walk(ast.parse(inspect.getsource(apply)))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id != "roles_for"]
+    assert [c.func.id for c in sorted(calls, key=lambda c: c.lineno)] == [role.__name__ for role, _ in ROLES]
+    assert len({c.lineno for c in calls}) == len(ROLES)
+
+
 def test_file_max_is_a_floor_never_lowered():
     planned = PLAN.sysctl["fs.file-max"]
     assert sysctls(PLAN, 1000)["fs.file-max"] == planned
@@ -46,7 +59,7 @@ def test_sysctl_file_comments_out_what_a_container_leaves_to_its_host():
 
 
 def test_firewall_opens_exactly_ssh_and_the_listed_ports():
-    text = render("base/nftables.conf.j2", sshd_port=2222, tcp_ports=[80, 443], allow_dhcp_client=False)
+    text = render("base/nftables.conf.j2", sshd_port=2222, tcp_ports=[80, 443], allow_dhcp_client=False, peers=[])
     assert "tcp dport { 2222, 80, 443 } ct state new accept" in text
     assert "policy drop" in text and "udp" not in text
     # Never flush other tables (Docker's, fail2ban's): only our own table is replaced.

@@ -2,6 +2,7 @@
 
 import hashlib
 import re
+from types import SimpleNamespace
 
 import pytest
 
@@ -9,15 +10,15 @@ from peakready import knobs
 from peakready.hashes import acl_hash, native_hash
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
-from peakready.roles.mariadb import (APP_PRIVILEGES, LOCAL, MIGRATE_PRIVILEGES, MONITOR_GLOBAL, accounts_drift,
-                                     accounts_sql)
+from peakready.roles.mariadb import (APP_PRIVILEGES, LOCAL, MIGRATE_PRIVILEGES, MONITOR_GLOBAL, Account,
+                                     accounts_drift, accounts_sql, desired_accounts, stale_accounts)
 
 PLAN = make_plan([HostFacts("vps", 2, 4096)], {})["vps"]
 DB = "peakready"
 ACCOUNTS = {
-    "app": ("app-password-0123456789", {"USAGE"}, APP_PRIVILEGES),
-    "app_migrate": ("migrate-password-0123456789", {"USAGE"}, MIGRATE_PRIVILEGES),
-    "monitor": ("monitor-password-0123456789", MONITOR_GLOBAL, set()),
+    "app": Account("app-password-0123456789", frozenset({"USAGE"}), {DB: APP_PRIVILEGES}, LOCAL),
+    "app_migrate": Account("migrate-password-0123456789", frozenset({"USAGE"}), {DB: MIGRATE_PRIVILEGES}, LOCAL),
+    "monitor": Account("monitor-password-0123456789", frozenset(MONITOR_GLOBAL), {}, LOCAL),
 }
 
 
@@ -26,17 +27,17 @@ def test_native_hash_matches_mariadb_password_function():
     assert native_hash("password") == "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
 
 
-def as_found():
+def as_found(accounts=ACCOUNTS):
     """What MariadbAccounts reads from a server in exactly the desired state."""
     users = {"root@localhost": {"plugin": "mysql_native_password", "auth_sha256": "x"}}
     global_privs, schema = {}, {}
-    for user, (password, g, s) in ACCOUNTS.items():
-        for where in LOCAL:
+    for user, account in accounts.items():
+        for where in account.hosts:
             users[f"{user}@{where}"] = {"plugin": "mysql_native_password",
-                                        "auth_sha256": hashlib.sha256(native_hash(password).encode()).hexdigest()}
-            global_privs[f"'{user}'@'{where}'"] = set(g)
-            if s:
-                schema[(f"'{user}'@'{where}'", DB)] = set(s)
+                                        "auth_sha256": hashlib.sha256(native_hash(account.password).encode()).hexdigest()}
+            global_privs[f"'{user}'@'{where}'"] = set(account.global_privs)
+            for name, privs in account.schemas.items():
+                schema[(f"'{user}'@'{where}'", name)] = set(privs)
     return {"users": users, "global": global_privs, "schema": schema,
             "databases": {DB, "mysql", "information_schema", "performance_schema", "sys"}}
 
@@ -71,7 +72,7 @@ def test_drift_never_names_a_password():
     found = as_found()
     found["users"].clear()
     text = " ".join(accounts_drift(found, ACCOUNTS, DB))
-    assert not any(password in text for password, _, _ in ACCOUNTS.values())
+    assert not any(account.password in text for account in ACCOUNTS.values())
 
 
 def test_the_sql_grants_least_privilege_and_cleans_up():
@@ -86,21 +87,63 @@ def test_the_sql_grants_least_privilege_and_cleans_up():
 def test_the_sql_holds_password_hashes_never_passwords():
     """MariaDB binlogs these statements verbatim: a clear password there is readable by BINLOG MONITOR."""
     text = accounts_sql(ACCOUNTS, DB)
-    for user, (password, _, _) in ACCOUNTS.items():
-        assert password not in text
-        assert f"ALTER USER '{user}'@'127.0.0.1' IDENTIFIED BY PASSWORD '{native_hash(password)}';" in text
+    for user, account in ACCOUNTS.items():
+        assert account.password not in text
+        assert f"ALTER USER '{user}'@'127.0.0.1' IDENTIFIED BY PASSWORD '{native_hash(account.password)}';" in text
 
 
 def test_mariadb_config_takes_every_size_from_the_plan():
     m = PLAN.mariadb
     text = render("mariadb/60-peakready.cnf.j2", mariadb=m, bind_address="127.0.0.1", wait_timeout_s=600,
                   max_allowed_packet_mb=64, long_query_time_s=1.0, binlog_expire_s=604800,
-                  mariadb_reserved_connections=knobs.defaults()["mariadb_reserved_connections"])
+                  mariadb_reserved_connections=knobs.defaults()["mariadb_reserved_connections"], replicated=False,
+                  semi_sync_timeout_ms=5000)
     settings = dict(re.findall(r"^(\w+)\s*=\s*(\S+)", text, re.M))
     assert settings["innodb_buffer_pool_size"] == f"{m.innodb_buffer_pool_mb}M"
     assert settings["max_connections"] == str(m.max_connections)
     assert settings["innodb_flush_log_at_trx_commit"] == "1" and settings["sync_binlog"] == "1"
-    assert "read_only" not in settings
+    assert "read_only" not in settings and "rpl_semi_sync_master_enabled" not in settings
+
+
+def test_a_replicated_db_host_starts_read_only_with_semi_sync_after_sync():
+    """Every db host of a replicated topology, the primary too: one that restarts never takes writes
+    on its own (the deploy or promote.py lifts read_only on the primary)."""
+    text = render("mariadb/60-peakready.cnf.j2", mariadb=PLAN.mariadb, bind_address="127.0.0.1,10.0.0.3",
+                  wait_timeout_s=600, max_allowed_packet_mb=64, long_query_time_s=1.0, binlog_expire_s=604800,
+                  mariadb_reserved_connections=10, replicated=True, semi_sync_timeout_ms=5000)
+    settings = dict(re.findall(r"^(\w+)\s*=\s*(\S+)", text, re.M))
+    assert settings["read_only"] == "ON" and settings["rpl_semi_sync_master_wait_point"] == "AFTER_SYNC"
+    assert settings["rpl_semi_sync_master_enabled"] == settings["rpl_semi_sync_slave_enabled"] == "ON"
+    assert settings["rpl_semi_sync_master_timeout"] == "5000" and settings["gtid_strict_mode"] == "ON"
+
+
+class FakeSecrets:
+    def get(self, name):
+        return f"{name}-0123456789abcdef"
+
+
+def test_peers_get_accounts_at_their_private_addresses_only():
+    data = SimpleNamespace(**knobs.defaults())
+    accounts = desired_accounts(data, FakeSecrets(), app_hosts=["10.0.0.4", "10.0.0.5"], db_hosts=["10.0.0.7"])
+    assert accounts["app"].hosts == LOCAL + ("10.0.0.4", "10.0.0.5")
+    assert accounts["monitor"].hosts == LOCAL + ("10.0.0.4", "10.0.0.5")
+    replication = accounts["replication"]
+    assert replication.hosts == ("10.0.0.7",) and "REPLICATION SLAVE" in replication.global_privs
+    assert "SUPER" not in replication.global_privs and set(replication.schemas) == {DB, "mysql"}
+    text = accounts_sql(accounts, DB)
+    assert "GRANT BINLOG MONITOR, RELOAD, REPLICATION SLAVE ON *.* TO 'replication'@'10.0.0.7';" in text
+    assert "'replication'@'localhost'" not in text and "'replication'@'%'" not in text
+    assert accounts_drift(as_found(accounts), accounts, DB) == []
+
+
+def test_an_app_host_that_left_the_inventory_loses_its_accounts():
+    data = SimpleNamespace(**knobs.defaults())
+    before = desired_accounts(data, FakeSecrets(), app_hosts=["10.0.0.4", "10.0.0.5"])
+    after = desired_accounts(data, FakeSecrets(), app_hosts=["10.0.0.4"])
+    found = as_found(before)
+    assert "app@10.0.0.5" in stale_accounts(found, after)
+    assert any("app@10.0.0.5: not a peer" in d for d in accounts_drift(found, after, DB))
+    assert "DROP USER IF EXISTS 'app'@'10.0.0.5';" in accounts_sql(after, DB, stale_accounts(found, after))
 
 
 def test_redis_config_stores_no_password_and_denies_admin_commands_to_the_app():

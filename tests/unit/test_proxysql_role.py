@@ -10,7 +10,7 @@ from peakready.debfile import unfit_for
 from peakready.hashes import native_hash
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
-from peakready.roles.proxysql import (READER, WRITER, admin_sql, as_runtime, desired, drift, needs_restart,
+from peakready.roles.proxysql import (PRIMARY_READ_WEIGHT, READER, REPLICA_READ_WEIGHT, WRITER, admin_sql, as_runtime, desired, drift, needs_restart,
                                       repository)
 from tests import bad_input
 from tests.unit.libconfig import parse
@@ -49,9 +49,14 @@ def test_desired_state_follows_the_plan():
 def test_reads_go_to_replicas_only_when_there_are_replicas():
     alone, replicated = want(), want(readers=["10.0.0.12"])
     assert [r["destination_hostgroup"] for r in alone.rules] == [WRITER]
-    assert alone.rules[0]["match_digest"] == "^SELECT .* FOR UPDATE"
+    assert "FOR UPDATE" in alone.rules[0]["match_digest"] and "LOCK IN SHARE MODE" in alone.rules[0]["match_digest"]
     assert [r["destination_hostgroup"] for r in replicated.rules] == [WRITER, READER]
-    assert [s["hostgroup_id"] for s in replicated.servers] == [WRITER, READER]
+    # The primary is also a reader, far lighter than the replica: reads survive the loss of every replica.
+    assert [(s["hostgroup_id"], s["hostname"], s["weight"]) for s in replicated.servers] == [
+        (WRITER, "127.0.0.1", 1), (READER, "127.0.0.1", PRIMARY_READ_WEIGHT), (READER, "10.0.0.12", REPLICA_READ_WEIGHT)]
+    assert PRIMARY_READ_WEIGHT * 100 <= REPLICA_READ_WEIGHT
+    assert replicated.servers[2]["max_replication_lag"] == DATA.proxysql_max_replication_lag_s > 0
+    assert replicated.variables["mysql-monitor_writer_is_also_reader"] == "true"
     assert replicated.replication == [{"writer_hostgroup": WRITER, "reader_hostgroup": READER, "check_type": "read_only"}]
 
 
@@ -72,7 +77,7 @@ def test_rendered_cnf_reads_back_as_the_plan():
                                      "max_connections": PLAN.proxysql.backend_max_connections}]
     assert [u["password"] for u in cnf["mysql_users"]] == [native_hash(FakeSecrets().get(s)) for s in
                                                             ("mariadb_app_password", "mariadb_migrate_password")]
-    assert cnf["mysql_query_rules"][0]["match_digest"] == "^SELECT .* FOR UPDATE"
+    assert cnf["mysql_query_rules"][0]["match_digest"] == want().rules[0]["match_digest"]
 
 
 def test_no_drift_means_no_sql():

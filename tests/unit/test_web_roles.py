@@ -1,17 +1,19 @@
 """The web tier's decisions without a host: release ids, URLs, rendered gunicorn/systemd/nginx files."""
 
 import ast
+import importlib
 import re
 from types import SimpleNamespace
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from peakready import ROOT, knobs, validate
+from peakready import GROUP_ROLES, ROOT, knobs, validate
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
 from peakready.release import release_tarball
 from peakready.roles.app import database_urls
+from peakready.topology import Topology
 
 PLAN = make_plan([HostFacts("vps", 2, 4096)], {})["vps"]
 DATA = SimpleNamespace(**knobs.defaults())
@@ -34,27 +36,42 @@ class Secrets:
         return {"mariadb_app_password": "a/b+c=d-e_f.g~h0123"}.get(name, "x" * 20)
 
 
-def test_database_urls_go_through_proxysql_when_it_is_on_and_encode_passwords():
+ONE_HOST = Topology({"vps": tuple(GROUP_ROLES)})
+SPREAD = Topology({"app1": ("app_servers",), "db1": ("db_primary",)}, {"app1": "10.0.0.4", "db1": "10.0.0.3"})
+
+
+def test_database_urls_go_through_proxysql_when_it_is_on_and_encode_passwords(monkeypatch):
+    monkeypatch.setattr(importlib.import_module("peakready.roles.app"), "host", SimpleNamespace(name="vps"))
     on = make_plan([HostFacts("vps", 2, 4096)], {"proxysql_enabled": True})["vps"]
-    app_url, migrate_url = database_urls(on, DATA, Secrets())
+    app_url, migrate_url = database_urls(on, DATA, Secrets(), ONE_HOST)
     assert urlsplit(app_url).port == 6033 and urlsplit(migrate_url).port == 3306
     assert unquote(urlsplit(app_url).password) == "a/b+c=d-e_f.g~h0123"
     off = make_plan([HostFacts("vps", 2, 4096)], {"proxysql_enabled": False})["vps"]
-    assert urlsplit(database_urls(off, DATA, Secrets())[0]).port == 3306
+    assert urlsplit(database_urls(off, DATA, Secrets(), ONE_HOST)[0]).port == 3306
+
+
+def test_an_app_host_reaches_a_remote_primary_on_its_private_address(monkeypatch):
+    monkeypatch.setattr(importlib.import_module("peakready.roles.app"), "host", SimpleNamespace(name="app1"))
+    on = make_plan([HostFacts("app1", 1, 1024, ("app_servers",)), HostFacts("db1", 1, 1024, ("db_primary",))],
+                   {"proxysql_enabled": True, "app_cache": False})["app1"]
+    app_url, migrate_url = database_urls(on, DATA, Secrets(), SPREAD)
+    assert urlsplit(app_url).hostname == "127.0.0.1" and urlsplit(app_url).port == 6033, "ProxySQL beside the app"
+    assert (urlsplit(migrate_url).hostname, urlsplit(migrate_url).port) == ("10.0.0.3", 3306)
 
 
 def test_gunicorn_config_is_python_with_the_planned_numbers():
     text = render("app/gunicorn.conf.py.j2", app_name="peakready", unit="peakready-app.service",
                   root="/srv/peakready", port=8000, app=PLAN.app, worker_class="uvicorn_worker.UvicornWorker",
                   env_file="/etc/peakready/app.env", max_requests=10000, max_requests_jitter=1000, proxies="127.0.0.1",
+                  binds=["127.0.0.1"],
                   app_worker_concurrency=DATA.app_worker_concurrency, app_timeout_s=DATA.app_timeout_s,
                   app_graceful_timeout_s=DATA.app_graceful_timeout_s, app_worker_memory_mb=DATA.app_worker_memory_mb)
     tree = ast.parse(text)
     values = {n.targets[0].id: ast.literal_eval(n.value) for n in tree.body
-              if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)}
+              if isinstance(n, ast.Assign) and isinstance(n.value, (ast.Constant, ast.List))}
     assert values["workers"] == PLAN.app.workers and values["timeout"] == DATA.app_timeout_s
     assert values["keepalive"] > DATA.nginx_upstream_keepalive_timeout_s
-    assert values["bind"] == "127.0.0.1:8000" and values["preload_app"] is False
+    assert values["bind"] == ["127.0.0.1:8000"] and values["preload_app"] is False
     assert values["WORKER_MEMORY_MB"] == DATA.app_worker_memory_mb
 
 
@@ -74,7 +91,10 @@ def nginx_site(**overrides):
                 certificate="c", certificate_key="k", ipv6=True, limit_conn_per_ip=100, rate_limit_write_burst=10,
                 rate_limit_burst=DATA.rate_limit_burst, nginx_upstream_keepalive=DATA.nginx_upstream_keepalive,
                 nginx_upstream_keepalive_timeout_s=DATA.nginx_upstream_keepalive_timeout_s,
-                proxy_timeout_s=30, static_root="/srv/peakready/current/static", static_max_age_days=7)
+                proxy_timeout_s=30, static_root="/srv/peakready/current/static", static_max_age_days=7,
+                app_servers=["127.0.0.1"], upstream_max_fails=DATA.nginx_upstream_max_fails,
+                upstream_fail_timeout_s=DATA.nginx_upstream_fail_timeout_s,
+                upstream_connect_timeout_s=DATA.nginx_upstream_connect_timeout_s)
     return render("nginx/site.conf.j2", **{**data, **overrides})
 
 
@@ -86,6 +106,19 @@ def test_nginx_site_keeps_upstream_connections_and_drops_unknown_hosts():
     assert f"limit_req zone=reads burst={DATA.rate_limit_burst} nodelay;" in text
     assert "ssl" not in text and "proxy_cache" not in text
     assert "[::]" not in nginx_site(ipv6=False)
+
+
+def test_nginx_balances_several_app_hosts_and_takes_a_failed_one_out():
+    one = nginx_site()
+    assert one.count("server 127.0.0.1:8000 max_fails=0") == 3 and "proxy_next_upstream " not in one
+    text = nginx_site(app_servers=["10.0.0.4", "10.0.0.5"])
+    servers = re.findall(r"^\s*server (\S+) (.*);$", text, re.M)
+    assert [s for s, _ in servers] == ["10.0.0.4:8000", "10.0.0.5:8000"]
+    assert all(f"max_fails={DATA.nginx_upstream_max_fails} fail_timeout={DATA.nginx_upstream_fail_timeout_s}s" == rest
+               for _, rest in servers)
+    assert "proxy_next_upstream error timeout http_502 http_503 http_504;" in text
+    assert "proxy_next_upstream_tries 2;" in text
+    assert f"proxy_connect_timeout {DATA.nginx_upstream_connect_timeout_s}s;" in text
 
 
 def test_nginx_tls_and_micro_cache_when_asked():
