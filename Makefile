@@ -70,18 +70,24 @@ down-multi: venv
 
 # Unit tests, then a fresh test VPS (never $(VPS)): deploy, testinfra, a second deploy that must
 # change nothing, the fault suite, teardown (the phase timings are printed at the end); then the
-# benchmark's short run.
-test: unit infra bench-short
+# multi-host topology, fresh too; then the benchmark's short run.
+test: unit infra multi bench-short
 
 # A test run sends nothing beyond this machine: ProxySQL's repository is not even tried for the
 # local VPS (targets/packages.py); the package comes from PEAKREADY_PROXYSQL_DEB or ../shared/packages/.
-test unit infra bench-short: export PEAKREADY_PROXYSQL_REPOSITORY := off
+test unit infra multi bench-short: export PEAKREADY_PROXYSQL_REPOSITORY := off
 
 unit: venv
 	$(BIN)/pytest tests/unit
 
 infra: venv
 	$(BIN)/pytest tests/infra
+
+# The reference multi-host topology, fresh (never $(MULTI)): deploy, replication, the read/write split,
+# the tier firewall, an app host and the replica stopped under load, the primary killed and replaced,
+# a switchover, second deploys that change nothing; the measured figures are printed at the end.
+multi: venv
+	$(BIN)/pytest tests/multi
 
 # Baseline vs peakready on two fresh local VPSes, one run (about 15 minutes with 30 s runs):
 # bench/results/<date>.json, .md (the report) and .png (the plot).

@@ -8,6 +8,11 @@ Say which hosts, in ONE of two ways:
         PEAKREADY_DB_REPLICAS  PEAKREADY_CACHE_SERVERS
   - or the lists in the marked block below.
 
+Several hosts talk over their private network: give each host's private address (knob
+private_address) with PEAKREADY_PRIVATE_ADDRESSES=db1.example.com=10.0.0.3,app1.example.com=10.0.0.4,...
+or PRIVATE_ADDRESSES below. After `promote.py`, the primary it recorded in .peakready/topology/prod.json
+wins over the one named here (the old primary becomes a replica).
+
 SSH: PEAKREADY_SSH_USER (default root; any other user deploys with sudo), PEAKREADY_SSH_KEY (a
 private key file; default: your SSH agent and ~/.ssh keys), PEAKREADY_SSH_PORT (default 22).
 Host keys are checked against your known_hosts: ssh to each host once first.
@@ -16,7 +21,7 @@ Host keys are checked against your known_hosts: ssh to each host once first.
 import os
 import sys
 
-from peakready import validate
+from peakready import topology, validate
 from peakready.knobs import KnobError
 
 # ===== EDIT HERE (or leave empty and use the environment variables above) =====================
@@ -28,6 +33,7 @@ GROUPS = {
     "db_replicas": [],  # MariaDB replicas (reads)
     "cache_servers": [],  # Redis
 }
+PRIVATE_ADDRESSES = {}  # host -> its private address, e.g. {"db1.example.com": "10.0.0.3"}
 # ================================================================================================
 
 
@@ -45,7 +51,11 @@ try:
     if not any(_groups.values()):
         raise KnobError("inventories/prod.py has no hosts: set PEAKREADY_HOSTS=<your server> "
                         "(or the PEAKREADY_<GROUP> variables, or HOSTS in inventories/prod.py) and run again.")
+    _groups = topology.promoted(_groups, topology.state_file("prod"))
     validate.inventory({h: [g for g, hosts in _groups.items() if h in hosts] for hosts in _groups.values() for h in hosts})
+    _private = dict(PRIVATE_ADDRESSES)
+    if os.environ.get("PEAKREADY_PRIVATE_ADDRESSES"):
+        _private.update(validate.host_map("PEAKREADY_PRIVATE_ADDRESSES", os.environ["PEAKREADY_PRIVATE_ADDRESSES"]))
 except KnobError as _error:
     sys.exit(f"peakready: {_error}")
 
@@ -56,8 +66,15 @@ if os.environ.get("PEAKREADY_SSH_KEY"):
 if _user != "root":
     _ssh["_sudo"] = True
 
-web_servers = [(h, _ssh) for h in _groups["web_servers"]]
-app_servers = [(h, _ssh) for h in _groups["app_servers"]]
-db_primary = [(h, _ssh) for h in _groups["db_primary"]]
-db_replicas = [(h, _ssh) for h in _groups["db_replicas"]]
-cache_servers = [(h, _ssh) for h in _groups["cache_servers"]]
+_ssh["_peakready_topology"] = str(topology.state_file("prod"))  # where promote.py records the primary
+
+
+def _host(name: str) -> tuple:
+    return (name, {**_ssh, "private_address": _private[name]} if name in _private else _ssh)
+
+
+web_servers = [_host(h) for h in _groups["web_servers"]]
+app_servers = [_host(h) for h in _groups["app_servers"]]
+db_primary = [_host(h) for h in _groups["db_primary"]]
+db_replicas = [_host(h) for h in _groups["db_replicas"]]
+cache_servers = [_host(h) for h in _groups["cache_servers"]]

@@ -70,6 +70,14 @@ def host_list(variable: str, value: str) -> list[str]:
     return hosts
 
 
+def host_map(variable: str, value: str) -> dict[str, str]:
+    """host=value pairs from a comma-separated environment variable (inventories/prod.py)."""
+    pairs = [p.strip() for p in value.split(",") if p.strip()]
+    if not pairs or any(p.count("=") != 1 or not all(p.split("=")) for p in pairs):
+        raise KnobError(f"{variable} must be host=address pairs, comma-separated (e.g. db1.example.com=10.0.0.3).")
+    return dict(p.split("=") for p in pairs)
+
+
 def host_entry(name: str, groups: Iterable[str]) -> None:
     """A host's name and groups in the inventory."""
     if not HOSTNAME.fullmatch(name):

@@ -42,8 +42,12 @@ def up(prefix: str, release: str) -> dict[str, dict]:
 
 
 def down(prefix: str) -> None:
+    """The hosts, their network, and the primary promote.py recorded for them."""
+    from peakready import topology
+
     for host in HOSTS:
         vps.down(container(prefix, host))
+    topology.state_file(f"docker_multi-{prefix}").unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,6 +72,9 @@ def fake_deb(directory: Path, fields: dict, member: str = "control.tar.gz") -> s
 CASES = [
     # --- wrong types ------------------------------------------------------------------------------
     Case("workers as a string", {"app_workers": "4"}, ("knob app_workers", "whole number")),
+    Case("a private address that is a name", {"private_address": "db1.internal"}, ("knob private_address", "IPv4")),
+    Case("a private address the host does not have", {"private_address": "10.254.254.254"},
+         ("knob private_address", "not an address of"), live=True),
     Case("a flag as a word", {"proxysql_enabled": "yes"}, ("knob proxysql_enabled", "true or false")),
     Case("server_names as one string", {"server_names": "shop.example.com"}, ("knob server_names", "list")),
     Case("a share as null", {"redis_fork_headroom": None}, ("knob redis_fork_headroom", "number from 0 to 1")),

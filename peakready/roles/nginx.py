@@ -76,7 +76,10 @@ def nginx(plan: HostPlan, secrets: Secrets):
                       "nginx_upstream_keepalive_timeout_s": data.nginx_upstream_keepalive_timeout_s,
                       "proxy_timeout_s": data.nginx_proxy_timeout_s,
                       "sample_app": is_sample(data),
-                      "static_root": f"/srv/{data.app_name}/current/{data.app_static_dir}" if data.app_static_dir else "",
+                      # Static files from the release on this host; a web host without the app
+                      # passes /static/ to the app hosts like any other path.
+                      "static_root": f"/srv/{data.app_name}/current/{data.app_static_dir}"
+                                     if data.app_static_dir and "app" in topo.tiers(host.name) else "",
                       "static_max_age_days": data.static_max_age_days}},
         ],
     )

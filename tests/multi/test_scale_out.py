@@ -1,0 +1,221 @@
+"""The reference topology deployed by the same deploy.py: lb -> app1, app2 (each with ProxySQL) ->
+db1 (primary, and Redis) -> db2 (semi-synchronous replica). Runs in file order: the topology is
+changed by the later tests (a host stopped, the primary killed and replaced)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from peakready.secrets import Secrets
+from tests.leaks import Hidden
+from tests.multi.conftest import REPORT
+
+SECRETS = Secrets("docker_multi")
+LAG_BOUND_S = 5  # a booking on the primary is on the replica within this (measured: see the report)
+WRITES_BACK_BOUND_S = 60  # bookings resume within this after the primary is killed (measured: the report)
+SWITCH_WINDOW_BOUND_S = 20  # a switchover refuses bookings for no longer than this (measured: the report)
+
+
+def reachable(topo, client: str, server: str, port: int) -> bool:
+    """A TCP connection from `client` to `server`'s private address answers within 3 s."""
+    out = topo.sh(client, f"timeout 3 bash -c '</dev/tcp/{topo.address(server)}/{port}' && echo open || echo closed")
+    return out.strip() == "open"
+
+
+def post_booking(topo, via: str, key: str) -> tuple[int, dict]:
+    """A booking straight to the app on `via` (app1 or app2), from lb, as nginx would send it."""
+    when = (datetime.now(timezone.utc) + timedelta(days=3)).replace(microsecond=0).isoformat()
+    body = json.dumps({"outlet_id": 1, "name": "Ayu", "phone": "+62 812 5550 1234", "party_size": 2, "time": when})
+    out = topo.sh("lb", f"curl -s -w '\\n%{{http_code}}' -X POST -H 'Host: localhost' -H 'Content-Type: application/json' "
+                        f"-H 'Idempotency-Key: {key}' --data-binary @- http://{topo.address(via)}:8000/api/v1/bookings",
+                  stdin=body)
+    answer, code = out.rsplit("\n", 1)
+    return int(code), json.loads(answer)
+
+
+def on_db(topo, db: str, keys: list[str]) -> int:
+    """How many of the bookings `keys` are on `db`."""
+    if not keys:
+        return 0
+    listed = ",".join(f"'{k}'" for k in keys)
+    return int(topo.sh(db, "mariadb -N -B peakready", stdin=f"SELECT COUNT(*) FROM bookings WHERE idempotency_key IN ({listed});").strip())
+
+
+def slave_status(topo, db: str) -> dict[str, str]:
+    lines = topo.sh(db, "mariadb -e 'SHOW SLAVE STATUS\\G'").splitlines()
+    return {k.strip(): v.strip() for k, _, v in (line.partition(": ") for line in lines) if v}
+
+
+def proxysql(topo, app: str, query: str) -> list[list[str]]:
+    out = topo.sh(app, "mariadb --defaults-file=/root/.peakready-proxysql-admin.cnf -N -B", stdin=query)
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def test_a_second_deploy_of_the_whole_topology_changes_nothing(topo):
+    second = topo.run("deploy.py")
+    assert second.returncode == 0, second.log[-3000:]
+    assert second.changed == [], f"changed on a second run: {second.changed}"
+    REPORT.append(f"second deploy (5 hosts, 0 changes): {second.seconds:.0f} s")
+
+
+@pytest.mark.parametrize("client,server,port,open_", [
+    ("app1", "db1", 3306, True), ("app2", "db1", 3306, True), ("db2", "db1", 3306, True),
+    ("lb", "db1", 3306, False), ("lb", "db2", 3306, False),
+    ("app1", "db1", 6379, True), ("lb", "db1", 6379, False), ("db2", "db1", 6379, False),
+    ("lb", "app1", 8000, True), ("db1", "app1", 8000, False), ("app2", "app1", 8000, False),
+    ("app1", "app2", 6033, False), ("lb", "app1", 6032, False),
+])
+def test_each_tier_is_reachable_only_from_the_tier_that_uses_it(topo, client, server, port, open_):
+    assert reachable(topo, client, server, port) is open_
+
+
+def test_a_booking_through_app1_is_on_the_replica_and_read_through_app2(topo):
+    key = f"multi-{uuid.uuid4().hex}"
+    code, booking = post_booking(topo, "app1", key)
+    assert code == 201, booking
+    start = time.monotonic()
+    while on_db(topo, "db2", [key]) == 0:
+        assert time.monotonic() - start < LAG_BOUND_S, f"not on db2 after {LAG_BOUND_S} s"
+        time.sleep(0.05)
+    seen_after = time.monotonic() - start
+    code, again = post_booking(topo, "app2", key)
+    assert code == 200 and again["id"] == booking["id"], "app2 reads the same booking (the key replayed)"
+    status = slave_status(topo, "db2")
+    assert (status["Slave_IO_Running"], status["Slave_SQL_Running"]) == ("Yes", "Yes")
+    assert status["Master_Host"] == topo.address("db1")
+    semi = topo.sh("db1", "mariadb -N -B -e \"SHOW STATUS LIKE 'Rpl_semi_sync_master_status'\"").split()
+    assert semi == ["Rpl_semi_sync_master_status", "ON"]
+    health = json.loads(topo.sh("lb", "curl -s -H 'Host: localhost' http://127.0.0.1/health"))
+    assert health["mariadb"] == "ok"
+    REPORT.append(f"replication: a booking via app1 was on db2 {seen_after * 1000:.0f} ms after its 201 "
+                  f"(Seconds_Behind_Master {status['Seconds_Behind_Master']})")
+
+
+@pytest.mark.parametrize("app", ["app1", "app2"])
+def test_selects_go_to_readers_writes_and_locking_reads_to_the_writer(topo, app):
+    """Through ProxySQL on each app host, as the app's user: each statement carries an alias of its
+    own, so stats_mysql_query_digest says which hostgroup (10 writer, 20 reader) ran it."""
+    tag = uuid.uuid4().hex[:8]
+    statements = {  # alias -> (statement, the hostgroup it must run on)
+        f"r{tag}": (f"SELECT COUNT(*) AS r{tag} FROM outlets", "20"),
+        f"u{tag}": (f"SELECT COUNT(*) AS u{tag} FROM bookings FOR UPDATE", "10"),
+        f"s{tag}": (f"SELECT COUNT(*) AS s{tag} FROM bookings LOCK IN SHARE MODE", "10"),
+        f"w{tag}": (f"UPDATE outlets AS w{tag} SET name = name WHERE id = 0", "10"),
+        f"t{tag}": (f"SELECT COUNT(*) AS t{tag} FROM menu_items", "10"),  # inside a transaction
+    }
+    script = "".join(f"{sql};\n" for alias, (sql, _) in statements.items() if alias != f"t{tag}")
+    script += f"START TRANSACTION;\n{statements[f't{tag}'][0]};\nCOMMIT;\n"
+    password = Hidden(SECRETS.get("mariadb_app_password"))
+    cnf = f"[client]\nuser=app\npassword={password}\nhost=127.0.0.1\nport=6033\ndatabase=peakready\n"
+    topo.sh(app, "umask 077; cat > /root/.multi-test.cnf", stdin=cnf)
+    try:
+        topo.sh(app, "mariadb --defaults-file=/root/.multi-test.cnf -N -B", stdin=script)
+    finally:
+        topo.sh(app, "rm -f /root/.multi-test.cnf")
+    digests = proxysql(topo, app, f"SELECT hostgroup, digest_text FROM stats_mysql_query_digest "
+                                  f"WHERE digest_text LIKE '%{tag}%';")
+    ran_on = {alias: sorted(h for h, text in digests if alias in text) for alias in statements}
+    assert ran_on == {alias: [hostgroup] for alias, (_, hostgroup) in statements.items()}, digests
+
+
+def failures(log: list, kind: str, start: float = 0.0, end: float = float("inf")) -> int:
+    """Requests of `kind` sent in [start, end) that failed: an error, or a 5xx."""
+    return sum(1 for sent, k, outcome in log if k == kind and start <= sent < end
+               and (not isinstance(outcome, int) or outcome >= 500))
+
+
+def count(log: list, kind: str) -> int:
+    return sum(1 for _, k, _ in log if k == kind)
+
+
+def test_under_load_an_app_host_then_the_replica_can_stop(topo):
+    """app1's app stops: nginx sends its requests to app2 (a refused connection is retried at once).
+    db2's MariaDB stops: ProxySQL sends the reads to the primary, the low-weight reader."""
+    load = topo.traffic(seconds=34, budget=20000, readers=3, writers=1)
+    time.sleep(4)
+    app_stop = time.time()
+    topo.sh("app1", "systemctl stop peakready-app")
+    time.sleep(8)
+    topo.sh("app1", "systemctl start peakready-app")
+    time.sleep(4)
+    db_stop = time.time()
+    topo.sh("db2", "systemctl stop mariadb")
+    time.sleep(10)
+    db_start = time.time()
+    topo.sh("db2", "systemctl start mariadb")
+    log = topo.collect(load)["log"]
+    after_app = failures(log, "read", app_stop, db_stop) + failures(log, "write", app_stop, db_stop)
+    during_db = failures(log, "read", db_stop, db_start)
+    REPORT.append(f"app1 stopped under load: {after_app} failed of "
+                  f"{sum(1 for s, _, _ in log if app_stop <= s < db_stop)} requests; "
+                  f"db2 stopped: {during_db} failed reads of "
+                  f"{sum(1 for s, k, _ in log if k == 'read' and db_stop <= s < db_start)}")
+    assert count(log, "read") > 100 and count(log, "write") > 20, "the load ran"
+    assert after_app == 0
+    assert during_db == 0
+    topo.sh("db2", "for i in $(seq 60); do mariadb -N -B -e 'SHOW SLAVE STATUS' | grep -q 'Yes.*Yes' && exit 0; "
+                   "sleep 0.5; done; exit 1")
+
+
+def test_the_primary_killed_then_failover_loses_no_acknowledged_booking(topo):
+    load = topo.traffic(seconds=45, budget=20000, readers=2, writers=3)
+    time.sleep(5)
+    killed = time.time()
+    subprocess.run(["docker", "kill", "-s", "KILL", topo.container("db1")], check=True, capture_output=True)
+    promoted = topo.run("promote.py", "--data", "promote=db2")
+    promote_s = time.time() - killed
+    result = topo.collect(load)
+    log, acknowledged = result["log"], result["acknowledged"]
+    assert promoted.results and promoted.results["operations"], promoted.log[-3000:]
+    writes_back = min((sent for sent, k, outcome in log if k == "write" and sent > killed + 0.5 and outcome == 201),
+                      default=None)
+    assert writes_back is not None, f"no booking succeeded after the kill:\n{promoted.log[-2000:]}"
+    lost = len(acknowledged) - on_db(topo, "db2", acknowledged)
+    REPORT.append(f"failover: db1 killed (-9), promote.py done {promote_s:.1f} s later; bookings resumed after "
+                  f"{writes_back - killed:.1f} s; {failures(log, 'write', killed)} bookings failed meanwhile; "
+                  f"{len(acknowledged)} acknowledged, {lost} lost")
+    assert lost == 0
+    assert writes_back - killed < WRITES_BACK_BOUND_S
+
+
+def test_the_old_primary_comes_back_as_a_replica_and_a_second_deploy_changes_nothing(topo):
+    topo.restart("db1")
+    assert topo.sh("db1", "mariadb -N -B -e 'SELECT @@read_only'").strip() == "1", "never writable on its own"
+    first = topo.run("deploy.py")
+    assert first.returncode == 0, first.log[-3000:]
+    status = slave_status(topo, "db1")
+    assert (status["Master_Host"], status["Slave_IO_Running"], status["Slave_SQL_Running"]) == (
+        topo.address("db2"), "Yes", "Yes"), status
+    second = topo.run("deploy.py")
+    assert second.returncode == 0 and second.changed == [], second.changed
+    REPORT.append(f"after the failover: deploy (db1 re-seeded as a replica) {first.seconds:.0f} s, "
+                  f"then 0 changes in {second.seconds:.0f} s")
+
+
+def test_a_switchover_under_load_loses_nothing(topo):
+    load = topo.traffic(seconds=25, budget=20000, readers=2, writers=3)
+    time.sleep(5)
+    start = time.time()
+    switched = topo.run("promote.py", "--data", "promote=db1")
+    switch_s = time.time() - start
+    result = topo.collect(load)
+    log, acknowledged = result["log"], result["acknowledged"]
+    assert switched.returncode == 0, switched.log[-3000:]
+    lost = len(acknowledged) - on_db(topo, "db1", acknowledged)
+    failed = [sent for sent, kind, outcome in log if kind == "write" and sent >= start
+              and (not isinstance(outcome, int) or outcome >= 500)]
+    window = max(failed) - start if failed else 0.0
+    REPORT.append(f"switchover db2 -> db1 under load: promote.py {switch_s:.1f} s; {len(failed)} bookings failed, "
+                  f"all within {window:.1f} s of its start (ProxySQL sees read_only every 1.5 s); "
+                  f"{len(acknowledged)} acknowledged, {lost} lost")
+    assert lost == 0
+    # Bookings are refused only while the old primary is read-only and ProxySQL has not yet seen the
+    # new one writable: none later than this after promote.py starts (measured: the report).
+    assert window < SWITCH_WINDOW_BOUND_S
+    assert slave_status(topo, "db2")["Master_Host"] == topo.address("db1")

@@ -1,0 +1,61 @@
+"""Bounded traffic inside lb, to its own nginx on 127.0.0.1 (stdlib only): readers GET the menu and
+writers POST bookings, each with its own Idempotency-Key, until the time or the request budget runs
+out. Prints one JSON object: every request as [sent_at (epoch s), kind, status or error] and the keys
+of the bookings nginx answered 201 for (acknowledged).
+
+    python3 - SECONDS MAX_REQUESTS READERS WRITERS < traffic.py
+"""
+
+import http.client
+import json
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+seconds, budget, readers, writers = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+deadline = time.monotonic() + seconds
+lock = threading.Lock()
+log, acknowledged = [], []
+HEADERS = {"Host": "localhost", "Content-Type": "application/json"}
+
+
+def booking() -> str:
+    when = datetime.now(timezone.utc) + timedelta(days=7, minutes=len(log) % 600)
+    return json.dumps({"outlet_id": 1, "name": "Load", "phone": "+62 812 5550 1234", "party_size": 2,
+                       "time": when.replace(microsecond=0).isoformat()})
+
+
+def worker(kind: str) -> None:
+    while time.monotonic() < deadline:
+        with lock:
+            if len(log) >= budget:
+                return
+        sent, key = time.time(), f"multi-{uuid.uuid4().hex}"
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
+            if kind == "write":
+                conn.request("POST", "/api/v1/bookings", body=booking(), headers={**HEADERS, "Idempotency-Key": key})
+            else:
+                conn.request("GET", "/api/v1/menu?outlet=2", headers=HEADERS)
+            response = conn.getresponse()
+            response.read()
+            conn.close()
+            outcome = response.status
+        except Exception as exc:  # every failure is counted, by kind
+            outcome = type(exc).__name__
+        with lock:
+            log.append([round(sent, 3), kind, outcome])
+            if outcome == 201:
+                acknowledged.append(key)
+        time.sleep(0.02)  # a steady stream, not a flood: the point is what fails, not how much fits
+
+
+pool = [threading.Thread(target=worker, args=("read",)) for _ in range(readers)]
+pool += [threading.Thread(target=worker, args=("write",)) for _ in range(writers)]
+for t in pool:
+    t.start()
+for t in pool:
+    t.join()
+print(json.dumps({"log": log, "acknowledged": acknowledged}))
