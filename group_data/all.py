@@ -45,10 +45,11 @@ firewall: "host: boolean" = True
 firewall_tcp_ports: "host: ports" = [80, 443]
 # Accept DHCP replies, for VPSes that get their address by DHCP (most clouds do).
 firewall_allow_dhcp_client: "host: boolean" = True
-# The host's IPv4 address on the private network its peers share (an address of its own, never a
-# public one), for the services other hosts of the inventory use: MariaDB, Redis, the app. "" on a
-# single VPS, where everything stays on 127.0.0.1; a multi-host deploy refuses a host that needs one
-# and has none. The firewall admits each such service from its peers' private addresses only.
+# The host's IPv4 address on the private network its peers share (one of its own addresses; use the
+# provider's private network where there is one), for the services other hosts of the inventory use:
+# MariaDB, Redis, the app. "" on a single VPS, where everything stays on 127.0.0.1; a multi-host
+# deploy refuses a host that needs one and has none. The firewall admits each such service from its
+# peers' addresses only.
 private_address: "host: address_or_empty" = ""
 
 # Kernel settings for many concurrent connections (/etc/sysctl.d/60-peakready.conf).
@@ -247,7 +248,7 @@ app_secrets: "group: secret_names" = []
 app_build_packages: "group: package_names" = []
 # ...and the ones the app needs on the host to run, e.g. ["libmariadb3"].
 app_packages: "group: package_names" = []
-# Port the app listens on, on 127.0.0.1 only (nginx in front).
+# Port the app listens on: on 127.0.0.1, and on private_address when nginx runs on other hosts.
 app_port: "group: app_port" = 8000
 # Releases kept in /srv/<app_name>/releases (the live one and those to roll back to).
 app_releases_kept: "group: integer(2, 100)" = 5
@@ -295,7 +296,7 @@ nginx_proxy_timeout_s: "group: integer(1, 3600)" = 30
 # host, and connecting to it gives up after nginx_upstream_connect_timeout_s.
 nginx_upstream_max_fails: "group: integer(1, 100)" = 1
 nginx_upstream_fail_timeout_s: "group: integer(1, 3600)" = 10
-nginx_upstream_connect_timeout_s: "group: integer(1, 60)" = 2
+nginx_upstream_connect_timeout_s: "group: integer(1, 60)" = 5
 # Cache public GET answers of the app (the sample app: /api/) in nginx for this many seconds (1-5: a
 # micro-cache; never for a request with Authorization, nor, for other apps, with a cookie); 0: off.
 nginx_micro_cache_s: "group: integer(0, 5)" = 0

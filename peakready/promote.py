@@ -17,7 +17,8 @@ back read-only (its config says so); the next deploy.py makes it a replica of th
 from a fresh copy (it may hold writes nobody saw acknowledged).
 
 Everything runs from one operation on the new primary, through each db host's own connection, so
-the steps keep their order across hosts and a step that fails puts the primary back.
+the steps keep their order across hosts; a switchover that fails before the new primary takes
+writes gives the old one its writes back.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import re
 import shlex
 import time
+import uuid
 from io import StringIO
 
 from pyinfra import host, logger, state
@@ -49,14 +51,18 @@ def target(topo: topology.Topology, value) -> str:
                     f"{', '.join(topo.replicas) or '(none: add db_replicas first)'}.")
 
 
-def sql(db_host, query: str, check: bool = True) -> list[str] | None:
-    """`query` as root on `db_host` (unix socket): its rows, tab-separated; None when MariaDB does
-    not answer (check=False) or OperationError."""
-    command = f"timeout {DEAD_AFTER_S} mariadb -N -B -e {shlex.quote(query)}"
+def shell(db_host, command: str):
+    """`command` on `db_host` through its own connection, with the inventory's sudo (_sudo): (ok, output)."""
     try:
-        ok, output = db_host.run_shell_command(command)
+        return db_host.run_shell_command(command, _sudo=bool(db_host.data.get("_sudo")))
     except Exception as exc:  # noqa: BLE001 (the host's connection is gone: a dead host)
-        ok, output = False, exc
+        return False, exc
+
+
+def sql(db_host, query: str, check: bool = True, timeout_s: int = DEAD_AFTER_S) -> list[str] | None:
+    """`query` as root on `db_host` (unix socket): its rows, tab-separated; None when MariaDB does
+    not answer within timeout_s (check=False) or OperationError."""
+    ok, output = shell(db_host, f"timeout {timeout_s} mariadb -N -B -e {shlex.quote(query)}")
     if ok:
         return output.stdout_lines
     if check:
@@ -66,7 +72,7 @@ def sql(db_host, query: str, check: bool = True) -> list[str] | None:
 
 def slave_status(db_host) -> dict[str, str]:
     """SHOW SLAVE STATUS of `db_host`, by column name ({} when it replicates from nobody)."""
-    ok, output = db_host.run_shell_command(f"timeout {DEAD_AFTER_S} mariadb -B -e 'SHOW SLAVE STATUS'")
+    ok, output = shell(db_host, f"timeout {DEAD_AFTER_S} mariadb -B -e 'SHOW SLAVE STATUS'")
     lines = output.stdout_lines if ok else []
     return dict(zip(lines[0].split("\t"), lines[1].split("\t"))) if len(lines) > 1 else {}
 
@@ -79,7 +85,7 @@ def seq(gtid_pos: str) -> int:
 
 def wait_for(db_host, gtid_pos: str, what: str) -> None:
     """`db_host` has applied `gtid_pos` (MASTER_GTID_WAIT), within CATCH_UP_S, or OperationError."""
-    rows = sql(db_host, f"SELECT MASTER_GTID_WAIT('{gtid_pos}', {CATCH_UP_S})")
+    rows = sql(db_host, f"SELECT MASTER_GTID_WAIT('{gtid_pos}', {CATCH_UP_S})", timeout_s=CATCH_UP_S + DEAD_AFTER_S)
     if not rows or rows[0] != "0":
         raise OperationError(f"{db_host.name} did not apply {what} ({gtid_pos}) within {CATCH_UP_S} s.")
 
@@ -88,9 +94,9 @@ def follow(db_host, primary_address: str, data, secrets: Secrets, was_primary: b
     """`db_host` replicates from the new primary; the password travels in a 0600 file, removed after."""
     first = "SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos;\n" if was_primary else ""
     body = "STOP SLAVE;\n" + first + change_master_sql(primary_address, data, secrets) + "START SLAVE;\n"
-    db_host.put_file(StringIO(body), REPLICA_SQL)
-    ok, output = db_host.run_shell_command(f"chmod 600 {REPLICA_SQL}; mariadb < {REPLICA_SQL}; rc=$?; "
-                                           f"rm -f {REPLICA_SQL}; exit $rc")
+    sudo = bool(db_host.data.get("_sudo"))
+    db_host.put_file(StringIO(body), REPLICA_SQL, remote_temp_filename=f"/tmp/peakready-{uuid.uuid4().hex}", _sudo=sudo)
+    ok, output = shell(db_host, f"chmod 600 {REPLICA_SQL}; mariadb < {REPLICA_SQL}; rc=$?; rm -f {REPLICA_SQL}; exit $rc")
     if not ok:
         raise OperationError(f"{db_host.name} could not replicate from the new primary: {output.stderr}")
 
@@ -103,24 +109,33 @@ def promote(new_name: str, topo: topology.Topology, data, secrets: Secrets, reco
     old_alive = old in state.activated_hosts and sql(old, "SELECT 1", check=False) is not None
     if old_alive:
         sql(old, "SET GLOBAL read_only = 1")
-        last = sql(old, "SELECT @@global.gtid_binlog_pos")[0]
         try:
+            last = sql(old, "SELECT @@global.gtid_binlog_pos")[0]
             wait_for(new, last, "the primary's last write")
+            sql(new, "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0")
         except OperationError:
-            sql(old, "SET GLOBAL read_only = 0")
+            sql(old, "SET GLOBAL read_only = 0")  # the primary takes writes again: nothing changed
             raise
         logger.info(f"switchover: {old.name} read-only at {last}; {new.name} caught up")
     else:
-        live = {r.name: sql(r, "SELECT @@global.gtid_current_pos", check=False) for r in others}
-        mine = sql(new, "SELECT @@global.gtid_current_pos")[0]
-        ahead = [name for name, rows in live.items() if rows and seq(rows[0]) > seq(mine)]
+        if old in state.activated_hosts:
+            # Its host answers but its MariaDB does not (hung, overloaded): stopped for good before
+            # another takes writes, or two primaries would. A host that does not answer at all
+            # comes back read-only (its config says so).
+            ok, output = shell(old, f"timeout {CATCH_UP_S} systemctl stop mariadb")
+            if not ok:
+                raise OperationError(f"{old.name}'s MariaDB does not answer and could not be stopped: stop it "
+                                     "(or its host) first, then run promote.py again.")
+        # Semi-sync acknowledges a write once a replica has received it: the one that received most wins.
+        received = {r.name: slave_status(r).get("Gtid_IO_Pos", "") for r in [new, *others]}
+        ahead = [name for name, pos in received.items() if seq(pos) > seq(received[new.name])]
         if ahead:
             raise OperationError(f"{ahead[0]} has more of the dead primary's writes than {new.name}: "
                                  f"promote {ahead[0]} instead (--data promote={ahead[0]}).")
         sql(new, "STOP SLAVE IO_THREAD")
         wait_for(new, slave_status(new).get("Gtid_IO_Pos", ""), "everything it received")
+        sql(new, "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0")
         logger.info(f"failover: {old.name} is not answering; {new.name} applied everything it received")
-    sql(new, "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0")
     topology.record_primary(topology.Path(record_to), new.name)
     logger.info(f"{new.name} takes writes {time.monotonic() - started:.1f} s after the start; recorded in {record_to}")
     address = topo.address(new.name)

@@ -222,12 +222,13 @@ def replicate(primary: str, data, secrets: Secrets):
     if current.get("source") == primary and current.get("sql") == "Yes" and current.get("io") in ("Yes", "Connecting"):
         host.noop(f"replicating from {primary}")
         return
-    yield FileUploadCommand(StringIO(change_master_sql(primary, data, secrets) + "START SLAVE;\n"), REPLICA_SQL,
-                            remote_temp_filename=host.get_temp_filename(REPLICA_SQL))
     if not current.get("source"):
         yield StringCommand(seed_command(data.app_db_name))
     else:
         yield StringCommand("mariadb -e 'STOP SLAVE'")
+    # After the copy (which may fail): the file with the password is removed by the command that reads it.
+    yield FileUploadCommand(StringIO(change_master_sql(primary, data, secrets) + "START SLAVE;\n"), REPLICA_SQL,
+                            remote_temp_filename=host.get_temp_filename(REPLICA_SQL))
     yield StringCommand(f"mariadb < {REPLICA_SQL}; rc=$?; rm -f {REPLICA_SQL}; exit $rc")
 
 
@@ -269,8 +270,10 @@ def mariadb(plan: HostPlan, secrets: Secrets):
     if m.primary:
         if replicated:
             writable(name="The primary takes writes (read_only off at runtime; on in its config)")
-        # Replicas get the database and users from the primary's binary log.
-        apps = [topo.address(h) for h in topo.in_tier("app") if h != host.name]
+        # Replicas get the database and users from their first copy, then from the binary log. With
+        # replicas, the app hosts' addresses include this host's own when it is one (its ProxySQL
+        # reads from the replicas, which have the same accounts).
+        apps = [topo.address(h) for h in topo.in_tier("app") if h != host.name or replicated]
         accounts(name=f"Database {data.app_db_name}, its users, no anonymous users, root by socket only",
                  data=data, secrets=secrets, app_hosts=apps, db_hosts=db_hosts)
         backups(data)
