@@ -52,19 +52,21 @@ firewall_allow_dhcp_client: "host: boolean" = True
 # peers' addresses only.
 private_address: "host: address_or_empty" = ""
 
-# Kernel settings for many concurrent connections (/etc/sysctl.d/60-peakready.conf).
+# Kernel settings for many concurrent connections (/etc/sysctl.d/60-peakready.conf). Each host may
+# have its own (set them per group, e.g. group_data/db_primary.py), except somaxconn: the plan sizes
+# every listener's backlog, on every host, under it.
 # Longest accept queue a listener may ask for (nginx, redis and gunicorn backlogs are capped by it).
 somaxconn: "plan: integer(128, 65535)" = 8192
 # Half-open TCP connections kept while a burst of clients connects.
-tcp_max_syn_backlog: "plan: integer(128, 1 << 20)" = 8192
+tcp_max_syn_backlog: "host: integer(128, 1 << 20)" = 8192
 # Local ports for outgoing connections (nginx -> app, app -> proxysql -> mariadb), "low high".
-ip_local_port_range: "plan: port_range" = "10240 65535"
+ip_local_port_range: "host: port_range" = "10240 65535"
 # Open files on the whole host, a floor: a kernel whose default is already higher keeps its own.
-file_max_min: "plan: integer(65536, 1 << 31)" = 2097152
+file_max_min: "host: integer(65536, 1 << 31)" = 2097152
 # 1: always allow overcommit, so Redis can fork for AOF rewrites and snapshots (Redis admin docs).
-vm_overcommit_memory: "plan: one_of(0, 1, 2)" = 1
+vm_overcommit_memory: "host: one_of(0, 1, 2)" = 1
 # How eagerly the kernel swaps: low keeps the app and databases in RAM and drops page cache first.
-vm_swappiness: "plan: integer(0, 100)" = 10
+vm_swappiness: "host: integer(0, 100)" = 10
 
 # A swap file (MB) for hosts with little RAM and no swap, so a spike slows the host instead of
 # waking the OOM killer; 0: never create one.
@@ -237,8 +239,9 @@ app_static_dir: "group: relative_dir" = "static"
 # worker) before it goes live.
 app_health_path: "group: url_path" = "/health"
 # The app's own environment variables, not secret: {"DJANGO_SETTINGS_MODULE": "mysite.settings"}.
-# DATABASE_URL, REDIS_URL, ALLOWED_HOSTS (server_names, comma-separated) and FORWARDED_ALLOW_IPS
-# (the proxy in front) are set by peakready.
+# DATABASE_URL, REDIS_URL, ALLOWED_HOSTS (server_names, comma-separated), FORWARDED_ALLOW_IPS
+# (the proxy in front) and DB_SERVERS (primary=host:port,replica=host:port: the db servers) are set
+# by peakready.
 app_env: "group: environment" = {}
 # The app's secrets, by the variable they reach it in (["DJANGO_SECRET_KEY"]): each generated once
 # per inventory, or given as PEAKREADY_SECRET_<NAME>; written only to the 0640 environment file.

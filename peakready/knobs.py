@@ -190,7 +190,7 @@ def url_path(value: Any, _data: dict) -> str | None:
 
 
 # Variables peakready sets itself: an app's own may not replace them.
-RESERVED_ENV = {"DATABASE_URL", "MIGRATE_DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "FORWARDED_ALLOW_IPS",
+RESERVED_ENV = {"DATABASE_URL", "MIGRATE_DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "FORWARDED_ALLOW_IPS", "DB_SERVERS",
                 "STATIC_ROOT", "PATH", "HOME", "PROMETHEUS_MULTIPROC_DIR", "DB_POOL_SIZE", "DB_POOL_OVERFLOW",
                 "STATE_DIRECTORY", "PEAKREADY_RELEASE_DIR", "GUNICORN_CMD_ARGS"}
 ENV_NAME = r"[A-Z_][A-Z0-9_]{0,63}"

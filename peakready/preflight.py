@@ -14,7 +14,7 @@ from pyinfra.facts.deb import DebArch, DebPackages
 from peakready import GROUP_ROLES, topology, validate
 from peakready.dependencies import Target
 from peakready.facts import Addresses, HostSize, ListeningTcpPorts, PythonTarget
-from peakready.knobs import KnobError
+from peakready.knobs import HOST_KNOBS, KnobError
 from peakready.plan import HostFacts, HostPlan, make_plan
 from peakready.release import Release, checked_source, prepare
 from peakready.secrets import Secrets
@@ -81,7 +81,9 @@ def inventory_plan(data: dict):
     """The plan of every host of the inventory (not only those this run is limited to)."""
     hosts = []
     for other in state.inventory:
-        validate.agreement(data, host.name, validate.knob_values(other.data.dict()), other.name)
+        theirs = validate.knob_values(other.data.dict())
+        validate.agreement(data, host.name, theirs, other.name)
         size = other.get_fact(HostSize)
-        hosts.append(HostFacts(other.name, size["cores"], size["ram_mb"], tuple(other.groups)))
+        hosts.append(HostFacts(other.name, size["cores"], size["ram_mb"], tuple(other.groups),
+                               own={key: theirs[key] for key in HOST_KNOBS}))
     return make_plan(hosts, data)

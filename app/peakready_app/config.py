@@ -48,6 +48,7 @@ class Settings:
     ttl_menu_s: int
     ttl_featured_s: int
     metrics_dir: str
+    db_servers: tuple[tuple[str, str, int], ...] = ()  # DB_SERVERS: (role, host, port), primary first
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -135,7 +136,18 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
         ttl_menu_s=_int(env, "CACHE_TTL_MENU_S", 1, 300),
         ttl_featured_s=_int(env, "CACHE_TTL_FEATURED_S", 1, 600),
         metrics_dir=_writable_dir(env, "PROMETHEUS_MULTIPROC_DIR"),
+        db_servers=_servers(env),
     )
+
+
+def _servers(env: Mapping[str, str]) -> tuple[tuple[str, str, int], ...]:
+    from .replication import parse_servers
+
+    try:
+        return parse_servers(env.get("DB_SERVERS", ""))
+    except ValueError:
+        raise ConfigError("DB_SERVERS must be role=host:port entries, comma-separated "
+                          "(primary=10.0.0.5:3306,replica=10.0.0.6:3306)") from None
 
 
 def load_migrate_database_url(env: Mapping[str, str] = os.environ) -> DatabaseURL:

@@ -31,7 +31,7 @@ from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse, Response  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
-from . import admin, bookings, public  # noqa: E402
+from . import admin, bookings, public, replication  # noqa: E402
 from .cache import Cache, NoCache  # noqa: E402
 from .db import Database, DatabaseUnavailable  # noqa: E402
 from .metrics import MetricsMiddleware, render  # noqa: E402
@@ -68,9 +68,11 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.db.close()
 
 
-async def metrics(_request: Request) -> Response:
+async def metrics(request: Request) -> Response:
     body, content_type = render()
-    return Response(body, media_type=content_type)
+    settings = request.app.state.services.settings
+    servers = await replication.status(settings.database, settings.db_servers)
+    return Response(body + replication.prometheus(servers), media_type=content_type)
 
 
 async def openapi(_request: Request) -> JSONResponse:

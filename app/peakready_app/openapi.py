@@ -119,7 +119,13 @@ OPENAPI: dict[str, Any] = {
             "Health": {"type": "object", "properties": {
                 "status": {"enum": ["ok", "degraded", "down"]}, "mariadb": {"enum": ["ok", "down"]},
                 "redis": {"enum": ["ok", "down", "off"]},
-                "mariadb_via": {"enum": ["proxysql", "direct"], "description": "how MariaDB answered"}}},
+                "mariadb_via": {"enum": ["proxysql", "direct"], "description": "how MariaDB answered"},
+                "replication": {"type": "array", "description": "each db server, with replicas only", "items": {
+                    "type": "object", "required": ["server", "role", "up"], "properties": {
+                        "server": {"type": "string", "examples": ["10.0.0.6:3306"]},
+                        "role": {"enum": ["primary", "replica"]}, "up": {"type": "boolean"},
+                        "read_only": {"type": "boolean"},
+                        "behind_transactions": {"type": "integer", "minimum": 0}}}}}},
             "Availability": {"type": "object", "properties": {
                 "outlet_id": ID, "date": {"type": "string", "format": "date"}, "seats": {"type": "integer"},
                 "hours": {"type": "array", "items": {"type": "object", "properties": {

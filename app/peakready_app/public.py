@@ -5,7 +5,7 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from . import repo
+from . import replication, repo
 from .cache import featured_key, menu_key, outlet_key, outlets_key
 from .services import error, services
 from .validation import parse_date, parse_id, parse_menu_filters
@@ -20,7 +20,8 @@ async def live(_request: Request) -> JSONResponse:
 
 async def health(request: Request) -> JSONResponse:
     """200 ok; 200 degraded when only Redis is down (reads go to MariaDB); 503 when MariaDB is down.
-    With CACHE=off Redis is "off" and does not count. mariadb_via: "proxysql" or "direct"."""
+    With CACHE=off Redis is "off" and does not count. mariadb_via: "proxysql" or "direct". With
+    replicas, "replication" has each db server's state (replication.py)."""
     s = services(request)
 
     async def redis_ok() -> bool | None:
@@ -39,6 +40,9 @@ async def health(request: Request) -> JSONResponse:
     }
     if db_up:
         body["mariadb_via"] = db_via
+    servers = await replication.status(s.settings.database, s.settings.db_servers)
+    if servers is not None:  # informational: ProxySQL keeps reads off a replica that is down or behind
+        body["replication"] = servers
     return JSONResponse(body, status_code=200 if db_up else 503)
 
 

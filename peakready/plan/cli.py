@@ -7,10 +7,11 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from peakready import ROOT
-from peakready.knobs import KNOBS, KnobError
+from peakready.knobs import HOST_KNOBS, KNOBS, KnobError
 from peakready.plan.model import HostFacts, PlanError
 from peakready.plan.sizing import make_plan
 from peakready.plan.table import table
@@ -49,7 +50,8 @@ def hosts_from_inventory(inventory: str) -> tuple[list[HostFacts], dict]:
 
     inventory_hosts = pyinfra_json("debug-inventory")
     sizes = pyinfra_json("fact", "peakready.facts.HostSize")["peakready.facts.HostSize"]
-    hosts = [HostFacts(h["name"], sizes[h["name"]]["cores"], sizes[h["name"]]["ram_mb"], tuple(h["groups"]))
+    hosts = [HostFacts(h["name"], sizes[h["name"]]["cores"], sizes[h["name"]]["ram_mb"], tuple(h["groups"]),
+                       own={key: value for key, value in h["data"].items() if key in HOST_KNOBS})
              for h in inventory_hosts]
     knobs = {key: value for key, value in inventory_hosts[0]["data"].items() if key in KNOBS}
     return hosts, knobs
@@ -71,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.ram is None or args.cores < 1:
                 parser.error("--cores needs --ram, e.g. --cores 2 --ram 4G")
             hosts, knobs = [HostFacts("vps", args.cores, args.ram)], {}
-        plan = make_plan(hosts, {**knobs, **parse_data(args.data)})
+        data = parse_data(args.data)
+        # A host-scope knob given with --data is every host's own (their kernel settings).
+        hosts = [replace(h, own={**h.own, **{k: v for k, v in data.items() if k in HOST_KNOBS}}) for h in hosts]
+        plan = make_plan(hosts, {**knobs, **data})
     except KnobError as exc:
         print(f"peakready plan: refused: {exc}", file=sys.stderr)
         return 1

@@ -20,6 +20,9 @@ class HostFacts:
     cores: int
     ram_mb: int
     groups: tuple[str, ...] = tuple(GROUP_ROLES)
+    # The host's own values of the knobs that may differ between hosts (scope "host"), where it has
+    # them: its kernel settings. Missing ones are the defaults.
+    own: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def roles(self) -> set[str]:
@@ -58,7 +61,6 @@ class ProxySQLPlan:
 class MariaDBPlan:
     server_id: int
     primary: bool
-    serves_other_hosts: bool
     innodb_buffer_pool_mb: int
     innodb_log_file_mb: int
     innodb_log_buffer_mb: int
@@ -77,7 +79,6 @@ class RedisPlan:
     maxmemory_mb: int
     fork_headroom_mb: int
     tcp_backlog: int
-    serves_other_hosts: bool
 
 
 @dataclass

@@ -9,8 +9,9 @@
 from __future__ import annotations
 
 import math
+import zlib
 
-from peakready import validate
+from peakready import knobs, validate
 from peakready.plan.estimates import (
     APP_MASTER_MB, MARIADB_ARIA_CACHE_MB, MARIADB_BASE_MB, MARIADB_CONN_MB, MARIADB_KEY_BUFFER_MB,
     MARIADB_LOG_BUFFER_MB, MIN_BACKLOG, MIN_BUFFER_POOL_MB, MIN_REDIS_MB, NGINX_BASE_MB, NGINX_CONN_KB,
@@ -35,15 +36,16 @@ def pow2_at_least(value: float) -> int:
 def make_plan(hosts: list[HostFacts], knobs: dict) -> Plan:
     """Size every host of the topology from its facts and the knobs; raise PlanError if it cannot work."""
     k = validate.knob_values(knobs)
+    for h in hosts:
+        validate.knob_values(h.own)  # each host's own kernel settings
     validate.topology({h.name: h.groups for h in hosts}, k["app_cache"])
     by_role = {role: [h for h in hosts if role in h.roles] for role in ROLE_NAMES}
     web_clients = math.ceil(k["target_concurrency"] / len(by_role["web"])) if by_role["web"] else 0
     # One accept queue for every listener: a burst of all target clients arriving at once must fit
     # (listen(2): the backlog is capped by somaxconn, silently, so the plan caps it openly).
     backlog = k["listen_backlog"] or min(k["somaxconn"], max(MIN_BACKLOG, pow2_at_least(k["target_concurrency"])))
-    app_names = {h.name for h in by_role["app"]}
 
-    plans = {h.name: size_host(h, k, web_clients, backlog, app_names) for h in hosts}
+    plans = {h.name: size_host(h, k, web_clients, backlog) for h in hosts}
     size_mariadb(plans, by_role, k, backlog)
     for p in plans.values():
         p.nofile = open_files(p, k)
@@ -55,7 +57,7 @@ def make_plan(hosts: list[HostFacts], knobs: dict) -> Plan:
     return plan
 
 
-def size_host(h: HostFacts, k: dict, web_clients: int, backlog: int, app_names: set[str]) -> HostPlan:
+def size_host(h: HostFacts, k: dict, web_clients: int, backlog: int) -> HostPlan:
     """Everything on one host but MariaDB, which also depends on the other hosts."""
     p = HostPlan(host=h)
     p.memory_mb["OS reserve"] = k["os_reserve_mb"]
@@ -73,7 +75,7 @@ def size_host(h: HostFacts, k: dict, web_clients: int, backlog: int, app_names: 
         if runs_proxysql:
             p.proxysql = size_proxysql(h, k, p.app, backlog)
     if "cache" in h.roles:
-        p.redis = size_redis(h, k, p.share_mb["cache"], backlog, bool(app_names - {h.name}))
+        p.redis = size_redis(h, k, p.share_mb["cache"], backlog)
         p.memory_mb["Redis"] = REDIS_BASE_MB + p.redis.maxmemory_mb + p.redis.fork_headroom_mb
     return p
 
@@ -157,7 +159,7 @@ def size_proxysql(h: HostFacts, k: dict, app: AppPlan, backlog: int) -> ProxySQL
     )
 
 
-def size_redis(h: HostFacts, k: dict, share_mb: float, backlog: int, serves_other_hosts: bool) -> RedisPlan:
+def size_redis(h: HostFacts, k: dict, share_mb: float, backlog: int) -> RedisPlan:
     # Redis docs (persistence, admin): an AOF rewrite forks; copy-on-write can need up to
     # maxmemory again, so fork headroom is budgeted beside it.
     maxmemory = k["redis_maxmemory_mb"] or int((share_mb - REDIS_BASE_MB) / (1 + k["redis_fork_headroom"]))
@@ -166,7 +168,7 @@ def size_redis(h: HostFacts, k: dict, share_mb: float, backlog: int, serves_othe
             f"on {h.name} Redis would get {maxmemory} MB (less than {MIN_REDIS_MB}): raise memory_weight_cache "
             "or redis_maxmemory_mb, or give the host more RAM.")
     return RedisPlan(maxmemory_mb=maxmemory, fork_headroom_mb=math.ceil(maxmemory * k["redis_fork_headroom"]),
-                     tcp_backlog=backlog, serves_other_hosts=serves_other_hosts)
+                     tcp_backlog=backlog)
 
 
 def size_mariadb(plans: dict[str, HostPlan], by_role: dict, k: dict, backlog: int) -> None:
@@ -174,9 +176,9 @@ def size_mariadb(plans: dict[str, HostPlan], by_role: dict, k: dict, backlog: in
     app_plans = [plans[h.name] for h in by_role["app"]]
     to_db = sum(p.proxysql.backend_max_connections if p.proxysql else p.app.db_connections for p in app_plans)
     max_connections = k["mariadb_max_connections"] or to_db + k["mariadb_reserved_connections"]
-    app_names = {h.name for h in by_role["app"]}
-    # server_id: unique in the topology, and a host keeps its own when promote.py makes another primary.
-    for server_id, h in enumerate(sorted(by_role["db"], key=lambda h: h.name), start=1):
+    ids = server_ids([h.name for h in by_role["db"]])
+    for h in by_role["db"]:
+        server_id = ids[h.name]
         p = plans[h.name]
         overhead = MARIADB_BASE_MB + max_connections * MARIADB_CONN_MB
         # MariaDB's buffer pool is sized in whole 8 MB steps here (it rounds to its chunk size).
@@ -186,18 +188,28 @@ def size_mariadb(plans: dict[str, HostPlan], by_role: dict, k: dict, backlog: in
                 f"on {h.name} MariaDB's buffer pool would be {pool} MB (less than {MIN_BUFFER_POOL_MB}) beside "
                 f"{max_connections} connections: raise memory_weight_db or mariadb_buffer_pool_mb, lower "
                 "db_pool_size, or give the host more RAM.")
-        p.mariadb = mariadb_settings(server_id, "db_primary" in h.groups, bool(app_names - {h.name}), pool,
-                                     max_connections, backlog)
+        p.mariadb = mariadb_settings(server_id, "db_primary" in h.groups, pool, max_connections, backlog)
         p.memory_mb["MariaDB"] = pool + overhead
 
 
-def mariadb_settings(server_id: int, primary: bool, serves_other_hosts: bool, pool: int, max_connections: int,
-                     backlog: int) -> MariaDBPlan:
+def server_ids(names: list[str]) -> dict[str, int]:
+    """Each db host's server_id: unique in the topology, and its own for good (from its name), so
+    neither promote.py nor adding or removing a db host renumbers (and restarts) the others. A lone
+    db host is 1."""
+    if len(names) == 1:
+        return {names[0]: 1}
+    ids = {name: 2 + zlib.crc32(name.encode()) % (2**32 - 3) for name in names}
+    if len(set(ids.values())) < len(ids):
+        raise PlanError(f"db hosts {', '.join(sorted(names))} would share a server_id: rename one of them.")
+    return ids
+
+
+def mariadb_settings(server_id: int, primary: bool, pool: int, max_connections: int, backlog: int) -> MariaDBPlan:
     # MySQL docs (table_open_cache): max_connections x tables per join (4 here), within reason.
     table_open_cache = min(4000, max(400, max_connections * 4))
     return MariaDBPlan(
         # Replication needs a server_id unique in the topology.
-        server_id=server_id, primary=primary, serves_other_hosts=serves_other_hosts,
+        server_id=server_id, primary=primary,
         innodb_buffer_pool_mb=pool,
         # A quarter of the buffer pool, a common starting point for the redo log (MariaDB KB,
         # InnoDB redo log): big enough that checkpoints do not throttle write bursts.
@@ -237,15 +249,17 @@ def open_files(p: HostPlan, k: dict) -> dict[str, int]:
 
 
 def sysctls(p: HostPlan, k: dict) -> dict[str, int | str]:
-    """The kernel settings that follow from the whole host."""
+    """The kernel settings that follow from the whole host: somaxconn is the plan's (every backlog is
+    sized under it), the rest the host's own (HostFacts.own, per group or host)."""
+    own = {**knobs.defaults(), **p.host.own}
     return {
         "net.core.somaxconn": k["somaxconn"],
-        "net.ipv4.tcp_max_syn_backlog": k["tcp_max_syn_backlog"],
-        "net.ipv4.ip_local_port_range": k["ip_local_port_range"],
+        "net.ipv4.tcp_max_syn_backlog": own["tcp_max_syn_backlog"],
+        "net.ipv4.ip_local_port_range": own["ip_local_port_range"],
         # Room for every service at its limit, twice over; never below the knob's floor.
-        "fs.file-max": max(k["file_max_min"], 2 * sum(p.nofile.values())),
-        "vm.overcommit_memory": k["vm_overcommit_memory"],
-        "vm.swappiness": k["vm_swappiness"],
+        "fs.file-max": max(own["file_max_min"], 2 * sum(p.nofile.values())),
+        "vm.overcommit_memory": own["vm_overcommit_memory"],
+        "vm.swappiness": own["vm_swappiness"],
     }
 
 

@@ -47,6 +47,20 @@ def on_db(topo, db: str, keys: list[str]) -> int:
     return int(topo.sh(db, "mariadb -N -B peakready", stdin=f"SELECT COUNT(*) FROM bookings WHERE idempotency_key IN ({listed});").strip())
 
 
+def replication_seen(topo) -> list[dict]:
+    """The app's /health "replication" (through lb's nginx)."""
+    return json.loads(topo.sh("lb", "curl -s -H 'Host: localhost' http://127.0.0.1/health")).get("replication", [])
+
+
+def wait_until(check, seconds: float = 8.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def slave_status(topo, db: str) -> dict[str, str]:
     lines = topo.sh(db, "mariadb -e 'SHOW SLAVE STATUS\\G'").splitlines()
     return {k.strip(): v.strip() for k, _, v in (line.partition(": ") for line in lines) if v}
@@ -93,6 +107,12 @@ def test_a_booking_through_app1_is_on_the_replica_and_read_through_app2(topo):
     assert semi == ["Rpl_semi_sync_master_status", "ON"]
     health = json.loads(topo.sh("lb", "curl -s -H 'Host: localhost' http://127.0.0.1/health"))
     assert health["mariadb"] == "ok"
+    replica = {"server": f"{topo.address('db2')}:3306", "role": "replica", "up": True, "read_only": True,
+               "behind_transactions": 0}
+    assert wait_until(lambda: replica in replication_seen(topo)), replication_seen(topo)
+    metrics = topo.sh("lb", "curl -s -H 'Host: localhost' http://127.0.0.1/metrics")
+    assert f'peakready_db_replica_behind_transactions{{server="{replica["server"]}"}} ' in metrics
+    assert f'peakready_db_server_read_only{{server="{topo.address("db1")}:3306",role="primary"}} 0' in metrics
     REPORT.append(f"replication: a booking via app1 was on db2 {seen_after * 1000:.0f} ms after its 201 "
                   f"(Seconds_Behind_Master {status['Seconds_Behind_Master']})")
 
@@ -146,7 +166,9 @@ def test_under_load_an_app_host_then_the_replica_can_stop(topo):
     time.sleep(4)
     db_stop = time.time()
     topo.sh("db2", "systemctl stop mariadb")
-    time.sleep(10)
+    replica_down = {"server": f"{topo.address('db2')}:3306", "role": "replica", "up": False}
+    seen_down = wait_until(lambda: replica_down in replication_seen(topo))
+    time.sleep(max(0.0, 10 - (time.time() - db_stop)))
     db_start = time.time()
     topo.sh("db2", "systemctl start mariadb")
     log = topo.collect(load)["log"]
@@ -159,6 +181,7 @@ def test_under_load_an_app_host_then_the_replica_can_stop(topo):
     assert count(log, "read") > 100 and count(log, "write") > 20, "the load ran"
     assert after_app == 0
     assert during_db == 0
+    assert seen_down, "/health reports the replica down"
     topo.sh("db2", "for i in $(seq 60); do mariadb -N -B -e 'SHOW SLAVE STATUS' | grep -q 'Yes.*Yes' && exit 0; "
                    "sleep 0.5; done; exit 1")
 

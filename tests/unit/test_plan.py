@@ -246,3 +246,29 @@ def test_plan_knobs_are_exactly_what_make_plan_reads(monkeypatch, proxysql):
 def test_no_knob_the_plan_reads_may_differ_between_hosts():
     assert not knobs.HOST_KNOBS & knobs.PLAN_KNOBS
     assert knobs.HOST_KNOBS <= set(knobs.KNOBS), "every per-host knob is a knob"
+
+
+def test_kernel_settings_may_differ_per_host_but_not_somaxconn():
+    """A db host may swap less than a web host (per group); somaxconn bounds every backlog the plan
+    sizes, so it must be one value, and the pre-flight says so naming it."""
+    hosts = [HostFacts("web", 2, 4096, ("web_servers",), own={"vm_swappiness": 30}),
+             HostFacts("app", 2, 4096, ("app_servers",)),
+             HostFacts("db", 2, 4096, ("db_primary", "cache_servers"), own={"vm_swappiness": 1})]
+    plan = make_plan(hosts, {})
+    assert [plan[h].sysctl["vm.swappiness"] for h in ("web", "app", "db")] == [30, knobs.defaults()["vm_swappiness"], 1]
+    validate.agreement(validate.knob_values({"vm_swappiness": 30}), "web", validate.knob_values({"vm_swappiness": 1}), "db")
+    with pytest.raises(knobs.KnobError, match="knob somaxconn is 4096 on web but 8192 on db: the plan sizes"):
+        validate.agreement(validate.knob_values({"somaxconn": 4096}), "web", validate.knob_values({}), "db")
+    with pytest.raises(knobs.KnobError, match="knob vm_swappiness"):
+        make_plan([HostFacts("vps", 2, 4096, own={"vm_swappiness": 101})], {})
+
+
+def test_a_db_hosts_server_id_is_its_own_whatever_the_other_db_hosts():
+    two = make_plan([HostFacts("app", 2, 4096, ("app_servers", "web_servers", "cache_servers")),
+                     HostFacts("db1", 2, 4096, ("db_primary",)), HostFacts("db2", 2, 4096, ("db_replicas",))], {})
+    three = make_plan([HostFacts("app", 2, 4096, ("app_servers", "web_servers", "cache_servers")),
+                       HostFacts("db0", 2, 4096, ("db_replicas",)), HostFacts("db1", 2, 4096, ("db_replicas",)),
+                       HostFacts("db2", 2, 4096, ("db_primary",))], {})
+    assert two["db1"].mariadb.server_id == three["db1"].mariadb.server_id != two["db2"].mariadb.server_id
+    assert two["db2"].mariadb.server_id == three["db2"].mariadb.server_id, "promoted or not, added to or not"
+    assert make_plan([HostFacts("vps", 2, 4096)], {})["vps"].mariadb.server_id == 1
