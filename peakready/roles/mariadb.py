@@ -232,6 +232,21 @@ def replicate(primary: str, data, secrets: Secrets):
     yield StringCommand(f"mariadb < {REPLICA_SQL}; rc=$?; rm -f {REPLICA_SQL}; exit $rc")
 
 
+def cnf_context(m, data, topo: topology.Topology) -> dict:
+    """What templates/mariadb/60-peakready.cnf.j2 prints: the plan's part `m` and the knobs."""
+    return dict(
+        mariadb=m,
+        mariadb_reserved_connections=data.mariadb_reserved_connections,
+        bind_address=",".join(topo.binds(host.name, "mariadb")),
+        wait_timeout_s=data.mariadb_wait_timeout_s,
+        max_allowed_packet_mb=data.mariadb_max_allowed_packet_mb,
+        long_query_time_s=data.mariadb_long_query_time_s,
+        binlog_expire_s=data.mariadb_binlog_expire_days * 86400,
+        replicated=bool(topo.replicas),
+        semi_sync_timeout_ms=data.mariadb_semi_sync_timeout_ms,
+    )
+
+
 @deploy("mariadb")
 def mariadb(plan: HostPlan, secrets: Secrets):
     data, m = host.data, plan.mariadb
@@ -246,19 +261,8 @@ def mariadb(plan: HostPlan, secrets: Secrets):
     sandbox = hardening("mariadb", "mariadb/hardening.conf.j2", writable=WRITABLE)
     cnf = config_file(
         name=f"MariaDB config: buffer pool {m.innodb_buffer_pool_mb} MB, {m.max_connections} connections",
-        template="mariadb/60-peakready.cnf.j2",
-        dest=CNF,
-        check=CHECK,
-        keep_last_good=True,
-        mariadb=m,
-        mariadb_reserved_connections=data.mariadb_reserved_connections,
-        bind_address=",".join(topo.binds(host.name, "mariadb")),
-        wait_timeout_s=data.mariadb_wait_timeout_s,
-        max_allowed_packet_mb=data.mariadb_max_allowed_packet_mb,
-        long_query_time_s=data.mariadb_long_query_time_s,
-        binlog_expire_s=data.mariadb_binlog_expire_days * 86400,
-        replicated=replicated,
-        semi_sync_timeout_ms=data.mariadb_semi_sync_timeout_ms,
+        template="mariadb/60-peakready.cnf.j2", dest=CNF, check=CHECK, keep_last_good=True,
+        **cnf_context(m, data, topo),
     )
     systemd.service(name="MariaDB on, now and at boot", service="mariadb.service", running=True, enabled=True)
     restart_or_roll_back(name="Restart MariaDB for its new config", service="mariadb", config=CNF,

@@ -37,7 +37,10 @@ MARKER = "/root/peakready-bad-input.marker"
 # the journal of each SSH login), whatever a deploy does.
 QUIET_FILES = re.compile(r"^(/var/log/journal/.*|/var/lib/mysql/(ib_logfile\d+|ibdata\d+|ib_buffer_pool|undo\d+|"
                          r"aria_log\.\d+|aria_log_control|.*\.ibd)|/var/lib/redis/.*|/var/log/(wtmp|btmp|lastlog)|"
-                         r"/var/lib/proxysql/(proxysql\.log|proxysql_stats\.db.*))$")
+                         r"/var/lib/proxysql/(proxysql\.log|proxysql_stats\.db.*)|"
+                         # The directory itself: its mtime moves when the stats database's journal
+                         # comes and goes (ProxySQL writes its stats history every minute).
+                         r"/var/lib/proxysql)$")
 SERVICES = ("mariadb", "redis-server", "nginx", "peakready-app", "ssh", "proxysql")
 
 WRAPPER = """# A bad-input case (tests/infra/test_bad_input.py): the local VPS with {case!r}'s data.

@@ -12,12 +12,13 @@ templates and operations, to prove a bad config never leaves the service down.
 import os
 from dataclasses import replace
 
-from pyinfra import host
+from pyinfra import host, state
 
+from peakready import topology
 from peakready.hashes import acl_hash
 from peakready.ops import config_file, config_set, restart_or_roll_back
 from peakready.preflight import check_host, inventory_secrets
-from peakready.roles.mariadb import CHECK, CNF
+from peakready.roles.mariadb import CHECK, CNF, cnf_context
 from peakready.roles.redis import CONF
 
 plan = check_host()
@@ -26,10 +27,8 @@ if os.environ["PEAKREADY_TEST_BREAK"] == "mariadb":
     config_file(
         name="A MariaDB config with a value mariadbd rejects",
         template="mariadb/60-peakready.cnf.j2", dest=CNF, check=CHECK, keep_last_good=True,
-        mariadb=replace(plan.mariadb, innodb_buffer_pool_mb="lots"), bind_address="127.0.0.1",
-        mariadb_reserved_connections=data.mariadb_reserved_connections,
-        wait_timeout_s=data.mariadb_wait_timeout_s, max_allowed_packet_mb=data.mariadb_max_allowed_packet_mb,
-        long_query_time_s=data.mariadb_long_query_time_s, binlog_expire_s=data.mariadb_binlog_expire_days * 86400,
+        **{**cnf_context(plan.mariadb, data, topology.of_inventory(state.inventory)),
+           "mariadb": replace(plan.mariadb, innodb_buffer_pool_mb="lots")},
     )
 elif os.environ["PEAKREADY_TEST_BREAK"] == "nginx":
     config_set(
