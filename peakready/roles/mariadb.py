@@ -71,10 +71,10 @@ def desired_accounts(data, secrets: Secrets, app_hosts: list[str] = (), db_hosts
         data.mariadb_monitor_user: Account(secrets.get("mariadb_monitor_password"), frozenset(MONITOR_GLOBAL),
                                            {}, here),
     }
-    if db_hosts:
-        accounts[data.mariadb_replication_user] = Account(
-            secrets.get("mariadb_replication_password"), frozenset(REPLICATION_GLOBAL),
-            {db: DUMP_PRIVILEGES, "mysql": {"SELECT"}}, tuple(db_hosts))
+    # Always there, at no address when there are no replicas: one left from a topology that had some goes.
+    accounts[data.mariadb_replication_user] = Account(
+        secrets.get("mariadb_replication_password"), frozenset(REPLICATION_GLOBAL),
+        {db: DUMP_PRIVILEGES, "mysql": {"SELECT"}}, tuple(db_hosts))
     return accounts
 
 

@@ -157,3 +157,14 @@ def test_redis_config_stores_no_password_and_denies_admin_commands_to_the_app():
     for denied in ("-@dangerous", "-flushall", "-flushdb", "-config", "-debug", "-keys"):
         assert denied in app_line.split()
     assert "appendonly yes" in text and "appendfsync everysec" in text
+
+
+def test_the_replication_user_goes_when_the_replicas_do():
+    data = SimpleNamespace(**knobs.defaults())
+    before = desired_accounts(data, FakeSecrets(), db_hosts=["10.0.0.5", "10.0.0.6"])
+    alone = desired_accounts(data, FakeSecrets())
+    assert alone["replication"].hosts == ()
+    found = as_found(before)
+    assert stale_accounts(found, alone) == ["replication@10.0.0.5", "replication@10.0.0.6"]
+    assert "CREATE USER IF NOT EXISTS 'replication'" not in accounts_sql(alone, DB)
+    assert accounts_drift(as_found(alone), alone, DB) == []
