@@ -29,6 +29,11 @@ Row = dict[str, Any]
 CONNECTION_LOST = {1053, 1927, 2002, 2003, 2006, 2013, 2055, 4031}
 # MariaDB error codes for constraint violations the API turns into 400 / 409.
 DUPLICATE_KEY = 1062
+# ER_OPTION_PREVENTS_STATEMENT: a read-only server refused the statement, so nothing ran. During a
+# switchover the old primary is read-only for the moment before ProxySQL sees the new one writable
+# (its read_only check runs every 1.5 s): the work is tried again until its deadline, every READ_ONLY_WAIT_S.
+READ_ONLY = 1290
+READ_ONLY_WAIT_S = 0.1
 NO_REFERENCED_ROW = 1452
 
 __all__ = ["Database", "DatabaseUnavailable", "IntegrityError", "DUPLICATE_KEY", "NO_REFERENCED_ROW"]
@@ -42,6 +47,10 @@ def _is_connection_lost(exc: BaseException) -> bool:
     if isinstance(exc, (InterfaceError, ConnectionError, asyncio.IncompleteReadError)):
         return True
     return isinstance(exc, OperationalError) and bool(exc.args) and exc.args[0] in CONNECTION_LOST
+
+
+def _is_read_only(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) and bool(exc.args) and exc.args[0] == READ_ONLY
 
 
 class Pool:
@@ -157,8 +166,11 @@ class Database:
         fresh one: only for work that is safe to repeat (reads; an insert guarded by a unique key).
         Without it, a reused connection is pinged before the work starts instead.
         """
-        deadline = asyncio.get_running_loop().time() + (timeout_s or self._timeout_s)
-        for attempt in (1, 2):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout_s or self._timeout_s)
+        attempt = 0
+        while True:
+            attempt += 1
             reused = False
             try:
                 async with asyncio.timeout_at(deadline):
@@ -167,12 +179,17 @@ class Database:
             except TimeoutError:
                 raise DatabaseUnavailable("database did not answer in time") from None
             except (OperationalError, InterfaceError, OSError, asyncio.IncompleteReadError) as exc:
+                if _is_read_only(exc) and loop.time() + READ_ONLY_WAIT_S < deadline:
+                    # Refused, not run (a transaction's earlier statements were refused too, or roll
+                    # back with it): the whole work again, on the writer ProxySQL finds by then.
+                    await asyncio.sleep(READ_ONLY_WAIT_S)
+                    attempt -= 1
+                    continue
                 if not _is_connection_lost(exc):
                     raise DatabaseUnavailable(f"database error {exc.args[0] if exc.args else ''}") from exc
                 self._pool.drop_idle()
                 if not (retry and reused and attempt == 1):
                     raise DatabaseUnavailable("database connection lost") from exc
-        raise AssertionError("unreachable")
 
     async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         return await self.run(lambda conn: Transaction(conn).fetch_all(sql, args))
