@@ -61,7 +61,8 @@ class Account:
 
 def desired_accounts(data, secrets: Secrets, app_hosts: list[str] = (), db_hosts: list[str] = ()) -> dict:
     """user -> Account. The app's users and the monitor connect from this host (LOCAL) and from the
-    app hosts' private addresses; the replication user from the other db hosts' only."""
+    app hosts' private addresses; the replication user from the db hosts' only (any of them may
+    replicate from any other once promote.py has swapped them)."""
     db, here = data.app_db_name, LOCAL + tuple(app_hosts)
     accounts = {
         data.mariadb_app_user: Account(secrets.get("mariadb_app_password"), frozenset({"USAGE"}),
@@ -116,8 +117,8 @@ def accounts_drift(current: dict | None, accounts: dict, db: str) -> list[str]:
 
 def stale_accounts(current: dict | None, accounts: dict) -> list[str]:
     """Our users at an address that is no longer a peer's (a host left the inventory): "user@host"."""
-    found = (current or {}).get("users", {})
-    return sorted(u for u in found if u.split("@", 1)[0] in accounts and u.split("@", 1)[1] not in accounts[u.split("@", 1)[0]].hosts)
+    found = [u.split("@", 1) for u in (current or {}).get("users", {})]
+    return sorted(f"{user}@{where}" for user, where in found if user in accounts and where not in accounts[user].hosts)
 
 
 def accounts_sql(accounts: dict, db: str, stale: list[str] = ()) -> str:
