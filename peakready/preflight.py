@@ -83,6 +83,14 @@ def inventory_plan(data: dict):
     for other in state.inventory:
         theirs = validate.knob_values(other.data.dict())
         validate.agreement(data, host.name, theirs, other.name)
+        if other in state.failed_hosts:
+            # A dead replica or cache host (the old primary, after a failover; Redis beside it) changes
+            # no other host's numbers: the others are planned and deployed without it. A web, app or
+            # primary db host's size counts on its peers.
+            if not set(other.groups) & set(GROUP_ROLES) <= {"db_replicas", "cache_servers"}:
+                raise KnobError(f"host {other.name} did not answer: the plan needs its size (it counts on its "
+                                "peers), so bring it back, or take it out of the inventory, and run again.")
+            continue
         size = other.get_fact(HostSize)
         hosts.append(HostFacts(other.name, size["cores"], size["ram_mb"], tuple(other.groups),
                                own={key: theirs[key] for key in HOST_KNOBS}))
