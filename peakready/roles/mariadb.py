@@ -150,7 +150,7 @@ def accounts_sql(accounts: dict, db: str, stale: list[str] = ()) -> str:
 
 
 @operation()
-def accounts(data, secrets: Secrets, app_hosts: list[str], db_hosts: list[str]):
+def accounts(data, secrets: Secrets, app_hosts: tuple[str, ...] = (), db_hosts: tuple[str, ...] = ()):
     """
     The app's database and users, and mysql_secure_installation's clean-up, as root over the unix
     socket. Runs only when MariadbAccounts shows a difference; the SQL (with the passwords' hashes) is
