@@ -77,6 +77,10 @@ def inventory_secrets() -> Secrets:
     return Secrets("default")
 
 
+# The size a host that did not answer is planned at (see inventory_plan): big enough for any plan.
+DEAD_HOST = {"cores": 1, "ram_mb": 1 << 20}
+
+
 def inventory_plan(data: dict):
     """The plan of every host of the inventory (not only those this run is limited to)."""
     hosts = []
@@ -84,14 +88,16 @@ def inventory_plan(data: dict):
         theirs = validate.knob_values(other.data.dict())
         validate.agreement(data, host.name, theirs, other.name)
         if other in state.failed_hosts:
-            # A dead replica or cache host (the old primary, after a failover; Redis beside it) changes
-            # no other host's numbers: the others are planned and deployed without it. A web, app or
-            # primary db host's size counts on its peers.
+            # A dead replica or cache host (the old primary after a failover, Redis beside it) gets no
+            # operation in this run, and its size counts on no peer: it is planned at a nominal size
+            # (DEAD_HOST), and the others are deployed. A web, app or primary db host's size counts on
+            # its peers (connections, clients): the deploy stops.
             if not set(other.groups) & set(GROUP_ROLES) <= {"db_replicas", "cache_servers"}:
                 raise KnobError(f"host {other.name} did not answer: the plan needs its size (it counts on its "
                                 "peers), so bring it back, or take it out of the inventory, and run again.")
-            continue
-        size = other.get_fact(HostSize)
+            size = DEAD_HOST
+        else:
+            size = other.get_fact(HostSize)
         hosts.append(HostFacts(other.name, size["cores"], size["ram_mb"], tuple(other.groups),
                                own={key: theirs[key] for key in HOST_KNOBS}))
     return make_plan(hosts, data)
