@@ -168,9 +168,10 @@ mariadb_max_allowed_packet_mb: "group: integer(1, 1024)" = 64
 mariadb_long_query_time_s: "group: number(0, 3600)" = 1.0
 # Binary logs are kept this many days (to rebuild a replica, or recover to a point in time).
 mariadb_binlog_expire_days: "group: integer(1, 99)" = 7
-# The user replicas replicate as (REPLICATION SLAVE), from the other db hosts' private addresses
-# only; it also reads the consistent dump a new replica starts from.
-mariadb_replication_user: "group: user_name" = "replication"
+# The user replicas replicate as (REPLICATION SLAVE), from the db hosts' private addresses only; it
+# also reads the consistent dump a new replica starts from. peakready owns every account of this
+# name: without replicas it has none (one left from an earlier topology is dropped).
+mariadb_replication_user: "group: user_name" = "peakready_replication"
 # With replicas, a commit on the primary waits until a replica has it (semi-synchronous, AFTER_SYNC)
 # at most this long (ms); then the primary goes on alone (asynchronous) until a replica catches up.
 mariadb_semi_sync_timeout_ms: "group: integer(100, 3_600_000)" = 5000
@@ -240,7 +241,7 @@ app_static_dir: "group: relative_dir" = "static"
 app_health_path: "group: url_path" = "/health"
 # The app's own environment variables, not secret: {"DJANGO_SETTINGS_MODULE": "mysite.settings"}.
 # DATABASE_URL, REDIS_URL, ALLOWED_HOSTS (server_names, comma-separated), FORWARDED_ALLOW_IPS
-# (the proxy in front) and DB_SERVERS (primary=host:port,replica=host:port: the db servers) are set
+# (the proxy in front) and, with replicas, DB_SERVERS (primary=host:port,replica=host:port) are set
 # by peakready.
 app_env: "group: environment" = {}
 # The app's secrets, by the variable they reach it in (["DJANGO_SECRET_KEY"]): each generated once

@@ -34,6 +34,7 @@ DUPLICATE_KEY = 1062
 # (its read_only check runs every 1.5 s): the work is tried again until its deadline, every READ_ONLY_WAIT_S.
 READ_ONLY = 1290
 READ_ONLY_WAIT_S = 0.1
+READ_ONLY_RETRY_S = 3.0  # from the first refusal: longer, and the server is read-only for good
 NO_REFERENCED_ROW = 1452
 
 __all__ = ["Database", "DatabaseUnavailable", "IntegrityError", "DUPLICATE_KEY", "NO_REFERENCED_ROW"]
@@ -50,7 +51,9 @@ def _is_connection_lost(exc: BaseException) -> bool:
 
 
 def _is_read_only(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError) and bool(exc.args) and exc.args[0] == READ_ONLY
+    """MariaDB's refusal of a write by a read-only server (1290 also covers other server options)."""
+    return (isinstance(exc, OperationalError) and len(exc.args) > 1 and exc.args[0] == READ_ONLY
+            and "read-only" in str(exc.args[1]))
 
 
 class Pool:
@@ -164,11 +167,13 @@ class Database:
 
         With `retry`, work that failed because a reused connection was gone runs once more on a
         fresh one: only for work that is safe to repeat (reads; an insert guarded by a unique key).
-        Without it, a reused connection is pinged before the work starts instead.
+        Without it, a reused connection is pinged before the work starts instead. Either way, work a
+        read-only server refused (nothing ran: a switchover's moment) runs again every
+        READ_ONLY_WAIT_S, for at most READ_ONLY_RETRY_S.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeout_s or self._timeout_s)
-        attempt = 0
+        attempt, refused_until = 0, None
         while True:
             attempt += 1
             reused = False
@@ -179,12 +184,14 @@ class Database:
             except TimeoutError:
                 raise DatabaseUnavailable("database did not answer in time") from None
             except (OperationalError, InterfaceError, OSError, asyncio.IncompleteReadError) as exc:
-                if _is_read_only(exc) and loop.time() + READ_ONLY_WAIT_S < deadline:
-                    # Refused, not run (a transaction's earlier statements were refused too, or roll
-                    # back with it): the whole work again, on the writer ProxySQL finds by then.
-                    await asyncio.sleep(READ_ONLY_WAIT_S)
-                    attempt -= 1
-                    continue
+                if _is_read_only(exc):
+                    refused_until = refused_until or loop.time() + READ_ONLY_RETRY_S
+                    if loop.time() + READ_ONLY_WAIT_S < min(deadline, refused_until):
+                        # Refused, not run (a transaction's earlier statements were refused too, or
+                        # roll back with it): the whole work again, on the writer ProxySQL finds by then.
+                        await asyncio.sleep(READ_ONLY_WAIT_S)
+                        attempt -= 1
+                        continue
                 if not _is_connection_lost(exc):
                     raise DatabaseUnavailable(f"database error {exc.args[0] if exc.args else ''}") from exc
                 self._pool.drop_idle()
@@ -204,7 +211,8 @@ class Database:
     async def transaction(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
         """work(tx) in one transaction, committed if it returns. If it raises, the transaction is
         rolled back (IntegrityError) or its connection closed, which rolls it back too. Not
-        retried: a connection lost during COMMIT leaves the outcome unknown."""
+        retried when the connection is lost (during COMMIT the outcome is unknown); a read-only
+        server's refusal is retried like any work (run())."""
 
         async def in_transaction(conn: Any) -> T:
             await conn.begin()

@@ -121,8 +121,7 @@ OPENAPI: dict[str, Any] = {
                 "redis": {"enum": ["ok", "down", "off"]},
                 "mariadb_via": {"enum": ["proxysql", "direct"], "description": "how MariaDB answered"},
                 "replication": {"type": "array", "description": "each db server, with replicas only", "items": {
-                    "type": "object", "required": ["server", "role", "up"], "properties": {
-                        "server": {"type": "string", "examples": ["10.0.0.6:3306"]},
+                    "type": "object", "required": ["role", "up"], "properties": {
                         "role": {"enum": ["primary", "replica"]}, "up": {"type": "boolean"},
                         "read_only": {"type": "boolean"},
                         "behind_transactions": {"type": "integer", "minimum": 0}}}}}},

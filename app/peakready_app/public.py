@@ -42,7 +42,7 @@ async def health(request: Request) -> JSONResponse:
         body["mariadb_via"] = db_via
     servers = await replication.status(s.settings.database, s.settings.db_servers)
     if servers is not None:  # informational: ProxySQL keeps reads off a replica that is down or behind
-        body["replication"] = servers
+        body["replication"] = replication.public(servers)
     return JSONResponse(body, status_code=200 if db_up else 503)
 
 

@@ -1,7 +1,8 @@
 """Replication as the app sees it, for /health and /metrics: each db server's read_only flag and
 GTID position, read straight from it (ProxySQL would pick the server) with the app's own user and
 no privilege beyond it (global variables are readable by anyone), within a second, and kept for
-CACHE_S so that health checks and scrapes do not open connections at every call.
+CACHE_S: one refresh at a time per worker, so health checks and scrapes open at most one connection
+per db server per worker every CACHE_S.
 
 DB_SERVERS lists them (set by peakready, primary first): "primary=10.0.0.5:3306,replica=10.0.0.6:3306".
 A replica is "behind_transactions" behind the primary: the primary's GTID sequence minus its own.
@@ -17,6 +18,7 @@ from .config import DatabaseURL
 TIMEOUT_S = 1.0
 CACHE_S = 2.0
 _cache: dict[str, Any] = {"at": 0.0, "status": None}
+_refreshing = asyncio.Lock()  # one refresh at a time: callers meanwhile get its result
 
 
 def parse_servers(value: str) -> tuple[tuple[str, str, int], ...]:
@@ -57,8 +59,13 @@ async def status(url: DatabaseURL, servers: tuple[tuple[str, str, int], ...]) ->
     """Each db server's state, or None when there are no replicas (nothing to report)."""
     if not any(role == "replica" for role, _, _ in servers):
         return None
-    if time.monotonic() - _cache["at"] < CACHE_S:
-        return _cache["status"]
+    async with _refreshing:
+        if time.monotonic() - _cache["at"] >= CACHE_S:
+            _cache.update(at=time.monotonic(), status=await _refresh(url, servers))
+    return _cache["status"]
+
+
+async def _refresh(url: DatabaseURL, servers: tuple[tuple[str, str, int], ...]) -> list[dict]:
     states = await asyncio.gather(*(_read(url, host, port) for _, host, port in servers))
     primary = next((s for (role, _, _), s in zip(servers, states) if role == "primary"), None)
     result = []
@@ -69,8 +76,12 @@ async def status(url: DatabaseURL, servers: tuple[tuple[str, str, int], ...]) ->
             if role == "replica" and primary is not None:
                 entry["behind_transactions"] = max(0, primary["seq"] - state["seq"])
         result.append(entry)
-    _cache.update(at=time.monotonic(), status=result)
     return result
+
+
+def public(servers: list[dict] | None) -> list[dict] | None:
+    """What /health shows (it answers anyone): the state, not the servers' private addresses."""
+    return None if servers is None else [{k: v for k, v in s.items() if k != "server"} for s in servers]
 
 
 def prometheus(servers: list[dict] | None) -> bytes:

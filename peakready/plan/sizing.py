@@ -194,8 +194,8 @@ def size_mariadb(plans: dict[str, HostPlan], by_role: dict, k: dict, backlog: in
 
 def server_ids(names: list[str]) -> dict[str, int]:
     """Each db host's server_id: unique in the topology, and its own for good (from its name), so
-    neither promote.py nor adding or removing a db host renumbers (and restarts) the others. A lone
-    db host is 1."""
+    neither promote.py nor adding or removing a replica renumbers (and restarts) the others. A lone
+    db host is 1 (its first replica changes its config, read_only and semi-sync, anyway)."""
     if len(names) == 1:
         return {names[0]: 1}
     ids = {name: 2 + zlib.crc32(name.encode()) % (2**32 - 3) for name in names}

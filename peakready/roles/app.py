@@ -230,7 +230,8 @@ def app(plan: HostPlan, secrets: Secrets):
                   f"@{topo.reach(host.name, cache[0])}:6379/0" if data.app_cache and cache else "",
         allowed_hosts=",".join(data.server_names), proxies=proxies,
         db_servers=",".join([f"primary={topo.reach(host.name, topo.primary)}:3306"]
-                            + [f"replica={topo.reach(host.name, r)}:3306" for r in topo.replicas]),
+                            + [f"replica={topo.reach(host.name, r)}:3306" for r in topo.replicas])
+                   if topo.replicas else "",
         app_env=dict(data.app_env), app_secrets={name: secrets.app(name) for name in data.app_secrets},
         admin_token=secrets.get("app_admin_token"),
         ttl={"outlets": data.app_cache_ttl_outlets_s, "outlet": data.app_cache_ttl_outlet_s,

@@ -32,6 +32,7 @@ def test_each_replica_is_behind_by_the_transactions_it_has_not_applied(monkeypat
 
     monkeypatch.setattr(replication, "_read", read)
     monkeypatch.setitem(replication._cache, "at", 0.0)
+    monkeypatch.setitem(replication._cache, "status", None)
     found = asyncio.run(replication.status(URL, SERVERS))
     assert found == [
         {"server": "10.0.0.5:3306", "role": "primary", "up": True, "read_only": False},
@@ -41,5 +42,7 @@ def test_each_replica_is_behind_by_the_transactions_it_has_not_applied(monkeypat
     assert 'peakready_db_replica_behind_transactions{server="10.0.0.6:3306"} 3' in text
     assert 'peakready_db_server_up{server="10.0.0.7:3306",role="replica"} 0' in text
     assert 'peakready_db_server_read_only{server="10.0.0.5:3306",role="primary"} 0' in text
+    assert replication.public(found)[1] == {"role": "replica", "up": True, "read_only": True, "behind_transactions": 3}
+    assert "10.0.0" not in str(replication.public(found)), "no private address in the public /health"
     assert asyncio.run(replication.status(URL, SERVERS[:1])) is None, "one server: nothing to report"
     assert replication.prometheus(None) == b""

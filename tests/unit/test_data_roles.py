@@ -127,12 +127,12 @@ def test_peers_get_accounts_at_their_private_addresses_only():
     accounts = desired_accounts(data, FakeSecrets(), app_hosts=["10.0.0.4", "10.0.0.5"], db_hosts=["10.0.0.7"])
     assert accounts["app"].hosts == LOCAL + ("10.0.0.4", "10.0.0.5")
     assert accounts["monitor"].hosts == LOCAL + ("10.0.0.4", "10.0.0.5")
-    replication = accounts["replication"]
+    replication = accounts["peakready_replication"]
     assert replication.hosts == ("10.0.0.7",) and "REPLICATION SLAVE" in replication.global_privs
     assert "SUPER" not in replication.global_privs and set(replication.schemas) == {DB, "mysql"}
     text = accounts_sql(accounts, DB)
-    assert "GRANT BINLOG MONITOR, RELOAD, REPLICATION SLAVE ON *.* TO 'replication'@'10.0.0.7';" in text
-    assert "'replication'@'localhost'" not in text and "'replication'@'%'" not in text
+    assert "GRANT BINLOG MONITOR, RELOAD, REPLICATION SLAVE ON *.* TO 'peakready_replication'@'10.0.0.7';" in text
+    assert "'peakready_replication'@'localhost'" not in text and "'peakready_replication'@'%'" not in text
     assert accounts_drift(as_found(accounts), accounts, DB) == []
 
 
@@ -163,8 +163,8 @@ def test_the_replication_user_goes_when_the_replicas_do():
     data = SimpleNamespace(**knobs.defaults())
     before = desired_accounts(data, FakeSecrets(), db_hosts=["10.0.0.5", "10.0.0.6"])
     alone = desired_accounts(data, FakeSecrets())
-    assert alone["replication"].hosts == ()
+    assert alone["peakready_replication"].hosts == ()
     found = as_found(before)
-    assert stale_accounts(found, alone) == ["replication@10.0.0.5", "replication@10.0.0.6"]
-    assert "CREATE USER IF NOT EXISTS 'replication'" not in accounts_sql(alone, DB)
+    assert stale_accounts(found, alone) == ["peakready_replication@10.0.0.5", "peakready_replication@10.0.0.6"]
+    assert "CREATE USER IF NOT EXISTS 'peakready_replication'" not in accounts_sql(alone, DB)
     assert accounts_drift(as_found(alone), alone, DB) == []
