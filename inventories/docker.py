@@ -22,6 +22,7 @@ if not state.exists():
              f"(or `.venv/bin/python targets/vps.py up --name {name}`) first.")
 vps = json.loads(state.read_text())
 sys.path.insert(0, str(ROOT))
+from targets.inventory import host_data  # noqa: E402
 from targets.packages import proxysql_package  # noqa: E402
 
 # ProxySQL is in no package registry this machine reaches (../shared/DESIGN.md): a package you give
@@ -30,22 +31,7 @@ from targets.packages import proxysql_package  # noqa: E402
 proxysql = proxysql_package(vps["release"])
 print(f"peakready: {proxysql.why}.", file=sys.stderr)
 
-_host = [(name, {
-    "ssh_hostname": "127.0.0.1",
-    "ssh_port": vps["ports"]["ssh"],
-    "ssh_user": "root",
-    "ssh_key": vps["ssh_key"],
-    "ssh_known_hosts_file": vps["known_hosts"],
-    "ssh_strict_host_key_checking": "yes",
-    "ssh_look_for_keys": False,
-    "ssh_allow_agent": False,
-    **proxysql.data,
-    # The load generators of bench/ and tests/faults/ run in the VPS's own network namespace and
-    # reach nginx on 127.0.0.1: 1000 connections from one address stand for 1000 visitors from
-    # 1000 addresses, each of whom the per-address limits would let through. Traffic from outside
-    # the VPS (the published ports) is limited as on a real server.
-    "rate_limit_exempt": ["127.0.0.1/32", "::1/128"],
-})]
+_host = [(name, host_data(vps, proxysql.data))]
 
 # Knobs for this run from a JSON file (PEAKREADY_DATA=path), laid over group_data: how the tests
 # deploy other apps than the sample one, and a quick way to try a setting on the local VPS.

@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 from peakready import topology  # noqa: E402
 from peakready.knobs import KnobError  # noqa: E402
 from targets.multi import DEFAULT_PREFIX, HOSTS, container  # noqa: E402
+from targets.inventory import host_data  # noqa: E402
 from targets.packages import proxysql_package  # noqa: E402
 
 prefix = os.environ.get("PEAKREADY_MULTI", DEFAULT_PREFIX)
@@ -31,20 +32,9 @@ for _name in HOSTS:
         sys.exit(f"peakready: no local VPS {container(prefix, _name)}: run `make up-multi` "
                  f"(or `.venv/bin/python targets/multi.py up --prefix {prefix}`) first.")
     _vps = json.loads(_file.read_text())
-    _proxysql = proxysql_package(_vps["release"])
     _hosts[_name] = (_name, {
-        "ssh_hostname": "127.0.0.1",
-        "ssh_port": _vps["ports"]["ssh"],
-        "ssh_user": "root",
-        "ssh_key": _vps["ssh_key"],
-        "ssh_known_hosts_file": _vps["known_hosts"],
-        "ssh_strict_host_key_checking": "yes",
-        "ssh_look_for_keys": False,
-        "ssh_allow_agent": False,
-        **_proxysql.data,
+        **host_data(_vps, proxysql_package(_vps["release"]).data),
         "private_address": _vps["address"],
-        # The load generators run in lb's own network namespace (inventories/docker.py says why).
-        "rate_limit_exempt": ["127.0.0.1/32", "::1/128"],
         # Where promote.py records the primary.
         "_peakready_topology": str(_state),
         **_extra,
