@@ -3,9 +3,13 @@
 --   wrk ... -s targets/wrk.lua URL -- BUDGET MODE [ARGS]
 -- BUDGET: each thread stops sending after that many requests (the count bound; -d is the time one).
 -- MODE:
---   get                              GET the URL's path
+--   get [NAME:VALUE...]              GET the URL's path, with these headers too
 --   booking PREFIX TIME              POST /api/v1/bookings, each with its own Idempotency-Key
 --   mix PREFIX TIME WRITE_PCT PATH   GET PATH, and WRITE_PCT percent bookings
+--   users PREFIX TIME THINK_MS DAY   each connection a user of a restaurant's site under a spike:
+--                                    a read of the menu, the outlets or the featured dishes (80 %),
+--                                    an availability check for DAY (15 %) or a booking (5 %), then a
+--                                    think time of THINK_MS on average (0.5 to 1.5 x) before the next
 -- A booking's key (and name) is PREFIX-<thread>-<n>. In booking and mix modes every booking
 -- acknowledged (200/201 with its key in the body) is written by done() to the file named by the
 -- environment variable WRK_ACKED, one key a line.
@@ -16,18 +20,6 @@ local HEADERS = {["Host"] = "localhost", ["Accept-Encoding"] = "gzip"}
 function setup(thread)
   thread:set("id", #threads + 1)
   table.insert(threads, thread)
-end
-
-function init(args)
-  budget = tonumber(args[1])
-  mode = args[2] or "get"
-  statuses, acked, n, sent = {}, {}, 0, 0
-  if mode ~= "get" then
-    prefix, when = args[3], args[4]
-    write_pct = tonumber(args[5] or "100")
-    read_path = args[6]
-    ack_pattern = '"name":"(' .. string.gsub(prefix, "%p", "%%%0") .. '%-%d+%-%d+)"'
-  end
 end
 
 local function booking()
@@ -41,13 +33,64 @@ local function booking()
     ["Idempotency-Key"] = key}, body)
 end
 
+-- A user's next click (users mode): mostly public reads, some availability checks, a few bookings.
+local function user()
+  local roll, outlet = math.random(100), math.random(12)
+  local path
+  if roll <= 55 then
+    path = "/api/v1/menu?outlet=" .. outlet
+  elseif roll <= 70 then
+    path = (roll <= 62) and "/api/v1/outlets" or ("/api/v1/outlets/" .. outlet)
+  elseif roll <= 80 then
+    path = "/api/v1/menu/featured"
+  elseif roll <= 95 then
+    path = "/api/v1/outlets/" .. outlet .. "/availability?date=" .. day
+  else
+    return booking()
+  end
+  return wrk.format("GET", path, HEADERS)
+end
+
+-- The think time before a user's next request: init() names it wrk's delay() in users mode only
+-- (wrk calls delay() after each answer when the script has one; the other modes send at once).
+local function think()
+  return math.floor(think_ms * (0.5 + math.random()))
+end
+
+function init(args)
+  budget = tonumber(args[1])
+  mode = args[2] or "get"
+  statuses, acked, n, sent = {}, {}, 0, 0
+  if mode == "get" then
+    headers = {}
+    for k, v in pairs(HEADERS) do headers[k] = v end
+    for i = 3, #args do
+      local name, value = string.match(args[i], "^([%w-]+):(.*)$")
+      headers[name] = value
+    end
+  else
+    prefix, when = args[3], args[4]
+    write_pct = tonumber(args[5] or "100")
+    read_path = args[6]
+    if mode == "users" then
+      think_ms, day, write_pct = tonumber(args[5]), args[6], 5
+      math.randomseed(id)
+      delay = think
+    end
+    ack_pattern = '"name":"(' .. string.gsub(prefix, "%p", "%%%0") .. '%-%d+%-%d+)"'
+  end
+end
+
 function request()
   sent = sent + 1
   if sent >= budget then
     wrk.thread:stop()
   end
   if mode == "get" then
-    return wrk.format("GET", nil, HEADERS)
+    return wrk.format("GET", nil, headers)
+  end
+  if mode == "users" then
+    return user()
   end
   if mode == "booking" or math.random(100) <= write_pct then
     return booking()

@@ -2,15 +2,28 @@
 MariaDB ("bypass") and Redis is left alone for a moment, so an outage costs one short timeout per
 worker rather than one per request.
 
-Every key is a function of the query (e.g. menu:v1:outlet=3:category=drinks), so a write computes
+Every key is a function of the query (e.g. menu:v2:outlet=3:category=drinks), so a write computes
 the exact keys it affects and deletes them by name (DEL): no KEYS, no SCAN, no index of keys.
+
+A value is the answer as it is sent (Body): serialized once on a miss, gzip-compressed when that
+makes it smaller, with its ETag; a hit is one GET and no JSON work, and nginx passes a compressed
+body on as it is.
+
+Within a worker, concurrent reads of one key share one read (a flight): under a spike a hundred
+requests for the same menu cost one GET, and a miss one MariaDB query, not a hundred. A request that
+joins a flight gets what Redis held when that flight's GET was sent, at most one round trip before
+the request; a write in this worker grounds the flights of the keys it deletes.
 """
 
+import asyncio
+import gzip
+import hashlib
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -18,7 +31,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from .config import RedisURL
-from .metrics import CACHE_BYPASSES, CACHE_HITS, CACHE_MISSES
+from .metrics import CACHE_BYPASSES, CACHE_HITS, CACHE_MISSES, CACHE_SHARED
 
 log = logging.getLogger("peakready_app")
 
@@ -26,25 +39,62 @@ OP_TIMEOUT_S = 0.25  # one Redis command, or one connect
 PAUSE_AFTER_FAILURE_S = 1.0  # how long Redis is bypassed after a failure
 
 
+GZIP_MIN_BYTES = 256  # smaller bodies are stored as they are (nginx's gzip_min_length too)
+GZIP_LEVEL = 6  # once per miss, not per request: the better ratio is worth it
+
+
 def dump_json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+@dataclass(frozen=True)
+class Body:
+    """An answer's JSON body as stored: `data` is gzip-compressed when `gzipped`; `etag` (weak: the
+    same for both encodings) names the JSON, or is "" when nothing names it (an uncached answer)."""
+
+    data: bytes
+    gzipped: bool = False
+    etag: str = ""
+
+    @classmethod
+    def of(cls, value: Any) -> "Body":
+        """Serialized once, compressed when that helps, with its ETag."""
+        raw = dump_json(value)
+        etag = 'W/"' + hashlib.blake2b(raw, digest_size=8).hexdigest() + '"'
+        if len(raw) >= GZIP_MIN_BYTES:
+            packed = gzip.compress(raw, GZIP_LEVEL, mtime=0)
+            if len(packed) < len(raw):
+                return cls(packed, True, etag)
+        return cls(raw, False, etag)
+
+    def json(self) -> bytes:
+        return gzip.decompress(self.data) if self.gzipped else self.data
+
+    def dumps(self) -> bytes:
+        """The Redis value: one flag byte, the ETag, a newline, the data."""
+        return (b"g" if self.gzipped else b"i") + self.etag.encode() + b"\n" + self.data
+
+    @classmethod
+    def loads(cls, value: bytes) -> "Body":
+        etag, _, data = value[1:].partition(b"\n")
+        return cls(data, value[:1] == b"g", etag.decode())
+
+
 def outlets_key() -> str:
-    return "outlets:v1:all"
+    return "outlets:v2:all"
 
 
 def outlet_key(outlet_id: int) -> str:
-    return f"outlets:v1:id={outlet_id}"
+    return f"outlets:v2:id={outlet_id}"
 
 
 def menu_key(outlet_id: int | None, category: str | None) -> str:
     outlet = "all" if outlet_id is None else str(outlet_id)
-    return f"menu:v1:outlet={outlet}:category={category or 'all'}"
+    return f"menu:v2:outlet={outlet}:category={category or 'all'}"
 
 
 def featured_key() -> str:
-    return "menu:v1:featured"
+    return "menu:v2:featured"
 
 
 def menu_keys_for_item(outlet_id: int, category: str) -> set[str]:
@@ -63,6 +113,7 @@ class Cache:
         self._paused_until = 0.0
         self._down = False
         self._pending_deletes: set[str] = set()  # invalidations that failed: retried when Redis is back
+        self._flights: dict[str, asyncio.Task[tuple[Body, str]]] = {}  # reads in progress, by key
 
     def _failed(self, exc: Exception) -> None:
         if not self._down:
@@ -87,9 +138,28 @@ class Cache:
 
     async def read_through(
         self, name: str, key: str, ttl_s: int, load: Callable[[], Awaitable[Any]],
-    ) -> tuple[bytes, str]:
-        """(JSON body, "hit" | "miss" | "bypass"). `load` reads MariaDB; its exceptions propagate
-        and nothing is cached then."""
+    ) -> tuple[Body, str]:
+        """(the body, "hit" | "miss" | "bypass"). `load` reads MariaDB; its exceptions propagate
+        and nothing is cached then. A read of `key` already in flight is shared, not repeated."""
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.get_running_loop().create_task(self._read_through(name, key, ttl_s, load))
+            self._flights[key] = flight
+            flight.add_done_callback(lambda done: self._landed(key, done))
+        else:
+            CACHE_SHARED.labels(name).inc()
+        # shield: a request that goes away (client gone, timeout) does not cancel the others' read.
+        return await asyncio.shield(flight)
+
+    def _landed(self, key: str, flight: "asyncio.Task[tuple[Body, str]]") -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved: every waiter may have gone
+
+    async def _read_through(
+        self, name: str, key: str, ttl_s: int, load: Callable[[], Awaitable[Any]],
+    ) -> tuple[Body, str]:
         status = "bypass"
         if self._usable():
             try:
@@ -101,21 +171,26 @@ class Cache:
                 self._answered()
                 if cached is not None:
                     CACHE_HITS.labels(name).inc()
-                    return cast(bytes, cached), "hit"
+                    return Body.loads(cached), "hit"
                 status = "miss"
-        body = dump_json(await load())
+        value = await load()
         if status == "miss":
+            body = Body.of(value)
             CACHE_MISSES.labels(name).inc()
             try:
-                await self._redis.set(key, body, ex=ttl_s)
+                await self._redis.set(key, body.dumps(), ex=ttl_s)
             except (RedisError, OSError) as exc:
                 self._failed(exc)
         else:
+            body = Body(dump_json(value))
             CACHE_BYPASSES.labels(name).inc()
         return body, status
 
     async def invalidate(self, keys: Iterable[str]) -> None:
-        """Delete these keys now, or as soon as Redis answers again."""
+        """Delete these keys now, or as soon as Redis answers again. Reads of them already in flight
+        are not shared any more: a read after this returns starts its own."""
+        keys = set(keys)
+        self._ground(keys)
         self._pending_deletes.update(keys)
         if not self._usable():
             return
@@ -125,6 +200,11 @@ class Cache:
             self._failed(exc)
         else:
             self._answered()
+        self._ground(keys)  # and those that began while the DEL was on its way
+
+    def _ground(self, keys: set[str]) -> None:
+        for key in keys:
+            self._flights.pop(key, None)
 
     async def ping(self) -> bool:
         try:
@@ -143,8 +223,8 @@ class NoCache:
 
     async def read_through(
         self, name: str, key: str, ttl_s: int, load: Callable[[], Awaitable[Any]],
-    ) -> tuple[bytes, str]:
-        return dump_json(await load()), "off"
+    ) -> tuple[Body, str]:
+        return Body(dump_json(await load())), "off"
 
     async def invalidate(self, keys: Iterable[str]) -> None:
         pass

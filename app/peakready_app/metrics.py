@@ -27,6 +27,9 @@ LATENCY = Histogram(
 )
 CACHE_HITS = Counter("peakready_cache_hits_total", "Reads answered from Redis.", ["cache"])
 CACHE_MISSES = Counter("peakready_cache_misses_total", "Reads not in Redis, loaded from MariaDB and stored.", ["cache"])
+CACHE_SHARED = Counter(
+    "peakready_cache_shared_total", "Reads that shared the same read of another request in flight.", ["cache"],
+)
 CACHE_BYPASSES = Counter(
     "peakready_cache_bypasses_total", "Reads served from MariaDB because Redis was unavailable.", ["cache"],
 )

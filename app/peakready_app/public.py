@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from . import replication, repo
+from .answers import cached
 from .cache import featured_key, menu_key, outlet_key, outlets_key
 from .services import error, services
 from .validation import parse_date, parse_id, parse_menu_filters
@@ -46,10 +47,6 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if db_up else 503)
 
 
-def _cached(body: bytes, cache_status: str) -> Response:
-    return Response(body, media_type="application/json", headers={"X-Cache": cache_status})
-
-
 class _NotFound(Exception):
     """Raised by a loader so that nothing is cached; the handler answers 404."""
 
@@ -61,7 +58,7 @@ async def list_outlets(request: Request) -> Response:
         outlets = await repo.list_outlets(s.db)
         return {"items": outlets, "count": len(outlets)}
 
-    return _cached(*await s.cache.read_through("outlets", outlets_key(), s.settings.ttl_outlets_s, load))
+    return cached(request, await s.cache.read_through("outlets", outlets_key(), s.settings.ttl_outlets_s, load))
 
 
 async def get_outlet(request: Request) -> Response:
@@ -75,7 +72,8 @@ async def get_outlet(request: Request) -> Response:
         return outlet
 
     try:
-        return _cached(*await s.cache.read_through("outlet", outlet_key(outlet_id), s.settings.ttl_outlet_s, load))
+        ttl_s = s.settings.ttl_outlet_s
+        return cached(request, await s.cache.read_through("outlet", outlet_key(outlet_id), ttl_s, load))
     except _NotFound:
         return error(404, "outlet not found")
 
@@ -93,7 +91,7 @@ async def list_menu(request: Request) -> Response:
 
     key = menu_key(outlet_id, category)
     try:
-        return _cached(*await s.cache.read_through("menu", key, s.settings.ttl_menu_s, load))
+        return cached(request, await s.cache.read_through("menu", key, s.settings.ttl_menu_s, load))
     except _NotFound:
         return error(404, "outlet not found")
 
@@ -105,7 +103,7 @@ async def list_featured(request: Request) -> Response:
         items = await repo.list_featured(s.db)
         return {"items": items, "count": len(items)}
 
-    return _cached(*await s.cache.read_through("featured", featured_key(), s.settings.ttl_featured_s, load))
+    return cached(request, await s.cache.read_through("featured", featured_key(), s.settings.ttl_featured_s, load))
 
 
 async def availability(request: Request) -> JSONResponse:

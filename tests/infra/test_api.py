@@ -1,6 +1,7 @@
 """The sample app through nginx on the live VPS: the read-through cache and its invalidation, the
 admin API, bookings with idempotency keys, and what happens when Redis or MariaDB goes away."""
 
+import gzip
 import json
 import time
 import uuid
@@ -30,12 +31,17 @@ def calm():
     time.sleep(0.1)
 
 
+# nginx's micro-cache never answers a request with Authorization (the app ignores it on public
+# reads): the tests of the app's own Redis cache send one so that every request reaches the app.
+PAST_NGINX = {"Authorization": "Bearer past-the-micro-cache"}
+
+
 def test_menu_is_a_miss_then_a_hit_and_an_admin_update_invalidates_it(test_vps, admin_headers):
     path = "/api/v1/menu?outlet=2&category=drinks"
-    status, headers, first = get_json(test_vps, path)
+    status, headers, first = get_json(test_vps, path, headers=PAST_NGINX)
     assert status == 200 and first, "seeded drinks at outlet 2"
     calm()
-    status, headers, _ = get_json(test_vps, path)
+    status, headers, _ = get_json(test_vps, path, headers=PAST_NGINX)
     assert headers["x-cache"] == "hit"
     item = first["items"][0] if isinstance(first, dict) else first[0]
     renamed = {"outlet_id": 2, "category": "drinks", "name": f"Es teh {uuid.uuid4().hex[:6]}",
@@ -45,9 +51,73 @@ def test_menu_is_a_miss_then_a_hit_and_an_admin_update_invalidates_it(test_vps, 
                                   headers=admin_headers, body=json.dumps(renamed))
     assert status == 200, updated
     calm()
-    status, headers, after = get_json(test_vps, path)
+    status, headers, after = get_json(test_vps, path, headers=PAST_NGINX)
     assert headers["x-cache"] == "miss", "the write invalidated exactly this list"
     assert renamed["name"] in json.dumps(after)
+
+
+def cache_status(host, probe: str) -> list[str]:
+    """nginx's micro-cache status ($upstream_cache_status) of each request whose line has `probe`."""
+    lines = host.check_output(f"grep -F -- '{probe}' /var/log/nginx/access.log || true").splitlines()
+    return [line.rsplit("cache=", 1)[1] for line in lines]
+
+
+def test_a_cached_read_is_sent_gzipped_as_stored_and_revalidates_to_a_304(test_vps):
+    path = f"/api/v1/menu?outlet=4&etag={uuid.uuid4().hex[:8]}"
+    status, headers, body = request(test_vps, path, headers={"Accept-Encoding": "gzip", **PAST_NGINX})
+    assert status == 200 and headers["content-encoding"] == "gzip" and json.loads(gzip.decompress(body))["items"]
+    etag = headers["etag"]
+    assert etag.startswith('W/"') and "Accept-Encoding" in headers["vary"]
+    calm()
+    for via in ({}, PAST_NGINX):  # nginx's micro-cache answers it, and the app itself does
+        status, headers, body = request(test_vps, path, headers={"If-None-Match": etag, **via})
+        assert (status, body) == (304, b""), via
+        calm()
+    status, headers, body = request(test_vps, path, headers=PAST_NGINX)  # no Accept-Encoding: plain JSON
+    assert status == 200 and "content-encoding" not in headers and json.loads(body)["items"]
+
+
+def test_the_micro_cache_answers_public_reads_and_never_personal_ones(host, test_vps, admin_headers):
+    probe = uuid.uuid4().hex[:8]
+    for _ in range(4):
+        assert request(test_vps, f"/api/v1/outlets?mc={probe}")[0] == 200
+        calm()
+    assert "HIT" in cache_status(host, f"outlets?mc={probe}"), "repeated public reads are answered by nginx"
+    day = (datetime.now(timezone.utc) + timedelta(days=11)).date().isoformat()
+    for _ in range(3):
+        assert request(test_vps, f"/api/v1/outlets/2/availability?date={day}&mc={probe}")[0] == 200
+        calm()
+        assert request(test_vps, f"/api/v1/menu?outlet=1&mc={probe}", headers=admin_headers)[0] == 200
+        calm()
+    assert "HIT" not in cache_status(host, f"availability?date={day}&mc={probe}"), "no-store: never cached"
+    assert set(cache_status(host, f"menu?outlet=1&mc={probe}")) == {"BYPASS"}, "with Authorization: never"
+
+
+def test_a_write_shows_through_the_micro_cache_within_its_bound(host, test_vps, admin_headers, knobs):
+    """The staleness the README states: a write is visible through nginx after at most
+    nginx_micro_cache_s plus one refresh. The bound asserted is a safety limit above that."""
+    bound_s = knobs["nginx_micro_cache_s"]
+    assert bound_s >= 1, "the micro-cache is on by default"
+    path = "/api/v1/menu?outlet=6&category=grills"
+    status, _, before = get_json(test_vps, path)
+    assert status == 200 and before["items"]
+    item = before["items"][0]
+    calm()
+    assert get_json(test_vps, path)[0] == 200  # the answer sits in nginx's cache now
+    renamed = {"outlet_id": 6, "category": "grills", "name": f"Sate {uuid.uuid4().hex[:6]}",
+               "price_idr": item["price_idr"]}
+    status, _, _ = get_json(test_vps, f"/api/v1/admin/menu/{item['id']}", method="PUT", headers=admin_headers,
+                            body=json.dumps(renamed))
+    assert status == 200
+    written = time.monotonic()
+    seen = None
+    while time.monotonic() - written < bound_s + 5:
+        if renamed["name"] in json.dumps(get_json(test_vps, path)[2]):
+            seen = time.monotonic() - written
+            break
+        time.sleep(0.05)  # 20 a second: the rate limit's 20/s + burst is not reached in 6 s
+    print(f"\nmicro-cache: the write showed through nginx after {seen} s (bound {bound_s} s + one refresh)")
+    assert seen is not None and seen <= bound_s + 2.0
 
 
 def test_admin_endpoints_need_the_token(test_vps):
@@ -101,7 +171,7 @@ def test_metrics_count_requests_and_cache_and_are_private(host, test_vps):
 def test_redis_down_the_menu_is_still_served_and_health_is_degraded(host, test_vps):
     host.run_expect([0], "systemctl stop redis-server")
     try:
-        status, headers, _ = get_json(test_vps, "/api/v1/menu?outlet=3")
+        status, headers, _ = get_json(test_vps, "/api/v1/menu?outlet=3", headers=PAST_NGINX)
         assert status == 200 and headers["x-cache"] == "bypass"
         status, _, health = get_json(test_vps, "/health")
         assert status == 200 and health["status"] == "degraded" and health["redis"] == "down"

@@ -127,6 +127,29 @@ def test_nginx_tls_and_micro_cache_when_asked():
     assert "proxy_cache_valid 200 2s;" in text and "proxy_no_cache $http_authorization;" in text
 
 
+def locations(text: str) -> dict[str, str]:
+    """Each location's match and its body (one level of braces)."""
+    return dict(re.findall(r"^    location ([^{]+?) \{\n(.*?)^    \}", text, re.M | re.S))
+
+
+def test_the_micro_cache_holds_the_sample_apps_public_reads_only_and_locks_only_them():
+    cached = nginx_site(micro_cache_s=1)
+    where = locations(cached)
+    reads = where["~ ^/api/v1/(outlets|outlets/[0-9]+|menu|menu/featured)$"]
+    for directive in ("proxy_cache micro;", "proxy_cache_valid 200 1s;", "proxy_cache_lock on;",
+                      "proxy_cache_use_stale updating;", "proxy_cache_background_update on;", "limit_req zone=reads"):
+        assert directive in reads, directive
+    pattern = re.compile(r"^/api/v1/(outlets|outlets/[0-9]+|menu|menu/featured)$")
+    assert all(pattern.match(p) for p in ("/api/v1/menu", "/api/v1/outlets/12", "/api/v1/menu/featured"))
+    assert not any(pattern.match(p) for p in ("/api/v1/outlets/3/availability", "/api/v1/bookings",
+                                              "/api/v1/admin/menu/4", "/api/v1/menu/"))
+    assert "proxy_cache" not in where["/api/"] and "limit_req zone=writes" in where["/api/"]
+    assert "proxy_cache" not in locations(nginx_site(micro_cache_s=0))["/api/"]
+    other = locations(nginx_site(micro_cache_s=1, sample_app=False))["/"]
+    assert "proxy_cache micro;" in other and "proxy_cache_bypass $http_cookie;" in other
+    assert "proxy_cache_lock on;" not in other, "another app's uncacheable answers would queue behind the lock"
+
+
 def test_a_git_source_is_checked_out_at_its_ref(tmp_path, monkeypatch):
     import subprocess
 
