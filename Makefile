@@ -89,13 +89,16 @@ infra: venv
 multi: venv
 	$(BIN)/pytest tests/multi
 
-# Baseline vs peakready on two fresh local VPSes, one run (about 15 minutes with 30 s runs):
-# bench/results/<date>.json, .md (the report) and .png (the plot).
-DURATION ?= 30
+# Baseline vs peakready on two fresh local VPSes, one run (about 35 minutes with 10 s runs): every
+# scenario in 3 alternating rounds, the users each profile holds, the app worker sweep;
+# bench/results/<date>.json, .md (the report) and .png (the plot). MODE=sweep (or rounds, capacity)
+# runs one part only.
+DURATION ?= 10
+MODE     ?= all
 bench: venv
-	$(BIN)/python bench/run.py --duration $(DURATION)
+	$(BIN)/python bench/run.py --duration $(DURATION) --mode $(MODE)
 
-# The same, a few seconds a run, into .peakready/bench-short/: proves the benchmark still runs.
+# The same, every mode, a few seconds a run, into .peakready/bench-short/: proves the benchmark runs.
 bench-short: venv
 	$(BIN)/python bench/run.py --short --out .peakready/bench-short
 

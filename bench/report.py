@@ -1,105 +1,259 @@
 """bench/run.py's results as <out>/<date>.json, a Markdown report <out>/<date>.md and a plot
-<out>/<date>.png (throughput and p99 latency against connections: baseline, peakready, L0, L1)."""
+<out>/<date>.png (throughput and p99 latency against connections: baseline, peakready, the app via
+Redis, L0, L1; and the users each profile held)."""
 
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 PROFILES = ("baseline", "peakready")
 SWEPT = "menu (cached)"
+VIA_REDIS = "menu via Redis (micro-cache passed)"
+L0_NAME, L1_NAME = "L0 nginx constant", "L1 app constant"
+# The targets (issue 19): each is met only when its whole spread (every round) clears it.
+TARGET_VS_BASELINE, TARGET_DB_VS_BASELINE, TARGET_VIA_REDIS_VS_L1 = 1.0, 1.2, 0.7
+TARGET_MICRO_VS_L0, TARGET_MICRO_P99_MS, TARGET_USERS = 0.5, 50.0, 5.0
+DB_SCENARIOS = ("availability (uncached read)", "booking (write)")
 
 
-def by_key(results: dict) -> dict:
-    return {(r["scenario"], r["target"], r["connections"]): r for r in results["runs"]}
+def grouped(runs: list[dict]) -> dict[tuple, list[dict]]:
+    """(scenario, target, connections) -> its runs, one a round, in round order."""
+    out: dict[tuple, list[dict]] = {}
+    for r in runs:
+        out.setdefault((r["scenario"], r["target"], r["connections"]), []).append(r)
+    return out
 
 
-def reference(results: dict, target: str, connections: int) -> dict | None:
-    name = "L0 nginx constant" if target == "L0" else "L1 app constant"
-    return by_key(results).get((name, target, connections))
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
 
 
-def ratio(a: float, b: float | None) -> str:
-    return f"{a / b:.2f}" if b else "n/a"
+def per_round(a: list[dict], b: list[dict], field: str = "rps") -> list[float]:
+    """a's figure over b's, round by round (the runs of one round are side by side)."""
+    rb = {r.get("round", 0): r for r in b}
+    return [r[field] / rb[r.get("round", 0)][field] for r in a
+            if r.get("round", 0) in rb and rb[r.get("round", 0)][field]]
+
+
+def spread(xs: list[float]) -> str:
+    return f"{median(xs):.2f} [{min(xs):.2f}-{max(xs):.2f}]" if xs else "n/a"
 
 
 def failed(r: dict) -> int:
     return r["socket_errors"] + r["non2xx"]
 
 
+def met(ok: bool | None) -> str:
+    return "n/a" if ok is None else "**met**" if ok else "missed"
+
+
+def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
+    """(target, what was measured, the bar, met) for the report's first table."""
+    g = grouped(results["runs"])
+    rows = []
+    paired = [k for k in g if k[1] == "peakready" and (k[0], "baseline", k[2]) in g]
+    worst_rps = [(min(per_round(g[k], g[(k[0], "baseline", k[2])])), k) for k in paired]
+    worst_p99 = [(max(per_round(g[k], g[(k[0], "baseline", k[2])], "p99_ms")), k) for k in paired]
+    if worst_rps:
+        low, key = min(worst_rps)
+        rows.append(("every scenario, peakready / baseline r/s", f"lowest {low:.2f} ({key[0]}, {key[2]} conns)",
+                     f">= {TARGET_VS_BASELINE}", low >= TARGET_VS_BASELINE))
+        high, key = max(worst_p99)
+        rows.append(("every scenario, peakready / baseline p99", f"highest {high:.2f} ({key[0]}, {key[2]} conns)",
+                     "<= 1.0 (no worse)", high <= 1.0))
+    via = [(c, per_round(g[(VIA_REDIS, "peakready", c)], g.get((L1_NAME, "L1", c), [])))
+           for (sc, t, c) in g if sc == VIA_REDIS]
+    for c, xs in sorted(via):
+        rows.append((f"cached menu via Redis (micro-cache passed) / L1, {c} conns", spread(xs),
+                     f">= {TARGET_VIA_REDIS_VS_L1}", min(xs) >= TARGET_VIA_REDIS_VS_L1 if xs else None))
+    top = max((c for (sc, t, c) in g if sc == SWEPT and t == "peakready"), default=None)
+    if top:
+        runs = g[(SWEPT, "peakready", top)]
+        xs = per_round(runs, g.get((L0_NAME, "L0", top), []))
+        p99s, fails = [r["p99_ms"] for r in runs], sum(failed(r) for r in runs)
+        rows.append((f"cached menu with the default micro-cache / L0, {top} conns",
+                     f"{spread(xs)}; p99 {median(p99s):.1f} ms [{min(p99s):.1f}-{max(p99s):.1f}]; {fails} failed",
+                     f">= {TARGET_MICRO_VS_L0}, p99 < {TARGET_MICRO_P99_MS:.0f} ms, 0 failed",
+                     bool(xs) and min(xs) >= TARGET_MICRO_VS_L0 and max(p99s) < TARGET_MICRO_P99_MS and fails == 0))
+        cached_fails = sum(failed(r) for (sc, t, c), rs in g.items() for r in rs
+                           if t == "peakready" and c == top and sc in (SWEPT, VIA_REDIS))
+        rows.append((f"failed requests on the cached paths at {top} conns", str(cached_fails), "0", cached_fails == 0))
+    for name in DB_SCENARIOS:
+        for (sc, t, c) in g:
+            if sc == name and t == "peakready" and (sc, "baseline", c) in g:
+                xs = per_round(g[(sc, t, c)], g[(sc, "baseline", c)])
+                rows.append((f"{name} / baseline, {c} conns", spread(xs), f">= {TARGET_DB_VS_BASELINE}",
+                             min(xs) >= TARGET_DB_VS_BASELINE))
+    cap = results.get("capacity")
+    if cap:
+        base, pr = cap["baseline"]["holds"], cap["peakready"]["holds"]
+        rows.append(("users held at the SLO, peakready / baseline", f"{pr} / {base} = " +
+                     (f"{pr / base:.1f}" if base else "n/a"), f">= {TARGET_USERS:.0f}",
+                     (pr / base >= TARGET_USERS) if base else None))
+    return rows
+
+
 def markdown(results: dict, plot_name: str) -> str:
     m = results["machine"]
-    runs = by_key(results)
+    g = grouped(results["runs"])
+    rounds = results.get("rounds", 1)
     lines = [
         f"# Benchmark {results['date']}",
         "",
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['ram_gb']} GB RAM, kernel {m['kernel']}, "
         f"virtualization {m['virtualization']}, Docker {m['docker']}, {m['wrk']}.",
-        f"Command: `{results['command']}`: each run {results['duration_s']:g} s after a {results['warmup_s']:g} s "
-        f"warm-up, wrk with {results['wrk_threads']} thread, in the VPS's network namespace against its 127.0.0.1.",
+        f"Command: `{results['command']}`: modes {', '.join(results.get('modes', ['rounds']))}; each run "
+        f"{results['duration_s']:g} s after a {results['warmup_s']:g} s warm-up, wrk with {results['wrk_threads']} "
+        "thread, in the VPS's network namespace against its 127.0.0.1.",
         "Each profile is a local VPS (a container limited to 2 CPUs and 4 GB) on this machine. The "
         f"machine has {m['cores']} cores in all, shared by the VPS and wrk: the CPU columns say who used them.",
         f"Whole run: {results['total_s']:.0f} s.",
         "",
-        "## Deploy",
-        "",
-        "| deploy | seconds | operations | changed |",
-        "| --- | ---: | ---: | ---: |",
     ]
+    rows = targets(results)
+    if rows:
+        lines += ["## Targets", "",
+                  f"Every ratio is measured side by side in this run: {rounds} round(s), the two profiles "
+                  "alternating which goes first. Given as the median [lowest-highest] over the rounds; a target "
+                  "is met only when its whole spread clears it.", "",
+                  "| target | measured | bar | |", "| --- | --- | --- | --- |"]
+        lines += [f"| {t} | {v} | {bar} | {met(ok)} |" for t, v, bar, ok in rows]
+        lines.append("")
+    lines += capacity_section(results)
+    lines += ["## Deploy", "", "| deploy | seconds | operations | changed |", "| --- | ---: | ---: | ---: |"]
     for what, d in results["deploy"].items():
         lines.append(f"| {what} | {d['seconds']} | {d['operations']} | {d['changed']} |")
-    lines += [
-        "",
-        "## Throughput and latency",
-        "",
-        "r/s: requests per second; p50/p99 in ms; failed: socket errors + non-2xx answers. Ratios are "
-        "peakready's r/s over the baseline's, and over the L0 (nginx alone) and L1 (app, no I/O) "
-        "references at the same connections.",
-        "",
-        "| scenario | conns | baseline r/s | peakready r/s | × baseline | × L0 | × L1 | p50 base / pr | p99 base / pr "
-        "| failed base / pr |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    lines.append("")
+    if results["runs"]:
+        lines += throughput_section(results, g)
+    lines += sweep_section(results)
+    if results["runs"]:
+        lines += bottleneck_section(results)
+        lines += inside_1000(results)
+        lines += proxysql_section(results)
+    lines += [f"![throughput and p99 against connections, users held]({plot_name})", ""]
+    return "\n".join(lines)
+
+
+def last_round(results: dict) -> list[dict]:
+    last = max((r.get("round", 0) for r in results["runs"]), default=0)
+    return [r for r in results["runs"] if r.get("round", 0) == last]
+
+
+def throughput_section(results: dict, g: dict) -> list[str]:
+    lines = ["## Throughput and latency", "",
+             "Medians over the rounds. r/s: requests per second; p50/p99 in ms; failed: socket errors + non-2xx "
+             "answers, summed over the rounds. × baseline: peakready's r/s over the baseline's, round by round "
+             "(median [lowest-highest]); × L0 and × L1: over the references (L0 nginx alone, L1 the app's "
+             "constant answer, no I/O) at the same connections.", "",
+             "| scenario | conns | baseline r/s | peakready r/s | × baseline | × L0 | × L1 | p50 base / pr "
+             "| p99 base / pr | failed base / pr |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     seen = []
     for r in results["runs"]:
         key = (r["scenario"], r["connections"])
         if r["target"] not in PROFILES or key in seen:
             continue
         seen.append(key)
-        base, pr = runs.get((r["scenario"], "baseline", r["connections"])), runs.get((r["scenario"], "peakready",
-                                                                                       r["connections"]))
-        if not (base and pr):
-            continue
-        l0, l1 = reference(results, "L0", r["connections"]), reference(results, "L1", r["connections"])
+        base, pr = g.get((key[0], "baseline", key[1]), []), g.get((key[0], "peakready", key[1]), [])
+        l0, l1 = g.get((L0_NAME, "L0", key[1]), []), g.get((L1_NAME, "L1", key[1]), [])
+
+        def fig(rs: list[dict], field: str, fmt: str = ",.0f") -> str:
+            return format(median([x[field] for x in rs]), fmt) if rs else "-"
+
         lines.append(
-            f"| {r['scenario']} | {r['connections']} | {base['rps']:,.0f} | {pr['rps']:,.0f} | "
-            f"{ratio(pr['rps'], base['rps'])} | {ratio(pr['rps'], l0 and l0['rps'])} | "
-            f"{ratio(pr['rps'], l1 and l1['rps'])} | {base['p50_ms']:.1f} / {pr['p50_ms']:.1f} | "
-            f"{base['p99_ms']:.1f} / {pr['p99_ms']:.1f} | {failed(base)} / {failed(pr)} |")
-    # wrk stops at the request budget (run.py BUDGET): such a run's r/s is budget / duration, a floor.
-    capped = [r for r in results["runs"] if r["target"] in ("L0", "L1")
-              and r["requests"] >= 0.99 * results.get("budget", float("inf"))]
-    lines += ["", "References (peakready VPS):", ""]
+            f"| {key[0]} | {key[1]} | {fig(base, 'rps')} | {fig(pr, 'rps')} | "
+            f"{spread(per_round(pr, base)) if base else '-'} | {spread(per_round(pr, l0)) if l0 else '-'} | "
+            f"{spread(per_round(pr, l1)) if l1 else '-'} | {fig(base, 'p50_ms', '.1f')} / {fig(pr, 'p50_ms', '.1f')} | "
+            f"{fig(base, 'p99_ms', '.1f')} / {fig(pr, 'p99_ms', '.1f')} | "
+            f"{sum(failed(x) for x in base) if base else '-'} / {sum(failed(x) for x in pr)} |")
+    refs = [r for r in results["runs"] if r["target"] in ("L0", "L1")]
+    capped = [r for r in refs if r["requests"] >= 0.99 * results.get("budget", float("inf"))]
+    lines += ["", "References (peakready VPS), medians over the rounds:", ""]
     if capped:
         lines += [f"{len(capped)} reference run(s) reached the request budget ({results['budget']:,} a run) before "
                   "their time ran out: their r/s is a floor, not the ceiling.", ""]
     lines += ["| reference | conns | r/s | p50 | p99 | failed |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for r in results["runs"]:
-        if r["target"] in ("L0", "L1"):
-            lines.append(f"| {r['scenario']} | {r['connections']} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | "
-                         f"{r['p99_ms']:.1f} | {failed(r)} |")
-    lines += ["", "## Bottleneck of each run", "",
-              "From the run's own numbers: the cores each service and wrk used, and how busy the whole "
-              f"machine's {m['cores']} cores were (anything else running shows as the difference), and the errors.", "",
-              "| scenario | conns | target | p95 ms | wrk cores | VPS cores | machine busy | bottleneck |",
-              "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |"]
-    for r in results["runs"]:
+    for (sc, t, c), rs in g.items():
+        if t in ("L0", "L1"):
+            lines.append(f"| {sc} | {c} | {median([r['rps'] for r in rs]):,.0f} | "
+                         f"{median([r['p50_ms'] for r in rs]):.1f} | {median([r['p99_ms'] for r in rs]):.1f} | "
+                         f"{sum(failed(r) for r in rs)} |")
+    return lines + [""]
+
+
+def capacity_section(results: dict) -> list[str]:
+    cap = results.get("capacity")
+    if not cap:
+        return []
+    slo = results["slo"]
+    lines = ["## Users held", "",
+             f"Simulated users of a restaurant's site under a spike (targets/wrk.lua, users mode): each clicks, waits "
+             f"{results['think_ms'] / 1000:g} s on average (0.5-1.5 x), clicks again; 55 % menus, 25 % outlets and "
+             "featured dishes, 15 % availability checks, 5 % bookings. All of a step's users arrive at once. "
+             f"The number of users doubles until the SLO breaks (p95 < {slo['p95_ms']} ms, p99 < {slo['p99_ms']} ms, "
+             f"failed < {slo['errors']:.1%}), then the midpoint is tried once. Each step {results['duration_s']:g} s.",
+             "", "| profile | holds | broke at | what broke | bottleneck there |", "| --- | ---: | ---: | --- | --- |"]
+    for profile, c in cap.items():
+        broke = c["broke"]
+        lines.append(f"| {profile} | **{c['holds']:,} users** | " +
+                     (f"{broke['users']:,} | {broke['why']} | {broke['bottleneck']} |" if broke
+                      else "- | held at the most tried | - |"))
+    lines += ["", "| profile | users | r/s | p50 | p95 | p99 | failed | SLO |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for profile, c in cap.items():
+        for r in sorted(c["steps"], key=lambda r: r["connections"]):
+            lines.append(f"| {profile} | {r['connections']:,} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | "
+                         f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {failed(r)} | "
+                         f"{'held' if r['slo_ok'] else r['slo_broken']} |")
+    return lines + [""]
+
+
+def sweep_section(results: dict) -> list[str]:
+    sweep = results.get("sweep")
+    if not sweep:
+        return []
+    names = list(dict.fromkeys((r["scenario"], r["connections"]) for r in sweep))
+    workers = sorted({r["workers"] for r in sweep})
+    at = {(r["workers"], r["scenario"], r["connections"]): r for r in sweep}
+    lines = ["## App workers", "",
+             "peakready with app_workers from 1 to 2 x cores + 1 (each a re-deploy; pools and memory caps follow "
+             "the plan), one run each: r/s (p99 ms). The best r/s of each scenario in bold.", "",
+             "| app_workers | " + " | ".join(f"{n} ({c})" for n, c in names) + " |",
+             "| ---: | " + " | ".join("---:" for _ in names) + " |"]
+    best = {k: max(workers, key=lambda w: at[(w, *k)]["rps"] if (w, *k) in at else 0) for k in names}
+    for w in workers:
+        cells = []
+        for k in names:
+            r = at.get((w, *k))
+            cell = f"{r['rps']:,.0f} ({r['p99_ms']:.0f})" if r else "-"
+            cells.append(f"**{cell}**" if best[k] == w else cell)
+        lines.append(f"| {w} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def bottleneck_section(results: dict) -> list[str]:
+    m = results["machine"]
+    lines = ["## Bottleneck of each run (the last round)", "",
+             "From the run's own numbers: the cores each service and wrk used, and how busy the whole "
+             f"machine's {m['cores']} cores were (anything else running shows as the difference), and the errors.", "",
+             "| scenario | conns | target | p95 ms | wrk cores | VPS cores | machine busy | bottleneck |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |"]
+    for r in last_round(results):
         lines.append(f"| {r['scenario']} | {r['connections']} | {r['target']} | {r['p95_ms']:.1f} | "
                      f"{r['wrk_cpu_s'] / r['seconds']:.2f} | {r['cores']['vps_total']:.2f} | {r['machine_busy_cores']:.2f} | "
                      f"{r['bottleneck']} |")
-    lines += ["", "## Inside the 1000-connection runs", ""]
+    return lines + [""]
+
+
+def inside_1000(results: dict) -> list[str]:
+    runs = {(r["scenario"], r["target"], r["connections"]): r for r in last_round(results)}
+    top = max((c for (sc, t, c) in runs if sc == SWEPT), default=None)
+    lines = [f"## Inside the {top}-connection runs (the last round)", ""]
     for target in PROFILES:
-        r = runs.get((SWEPT, target, 1000))
+        r = runs.get((SWEPT, target, top))
         if not r:
             continue
         cpu = ", ".join(f"{u} {v:.2f}" for u, v in r["cores"].items() if u != "vps_total")
@@ -115,14 +269,12 @@ def markdown(results: dict, plot_name: str) -> str:
                 f"{proxysql['used']} used, {proxysql['free']} free at the end)"
                 if proxysql else "none in this profile"),
             "- Redis hit ratio: " + (f"{r['redis_hit_ratio']:.1%}" if r.get("redis_hit_ratio") is not None
-                                     else "no Redis cache in this profile"),
+                                     else "no Redis read in this run (no cache, or nginx answered)"),
             f"- CPU (cores): {cpu}; wrk {r['wrk_cpu_s'] / r['seconds']:.2f}; the whole VPS {r['cores']['vps_total']:.2f}",
             f"- peak RSS: {rss}",
             "",
         ]
-    lines += proxysql_section(results)
-    lines += [f"![throughput and p99 against connections]({plot_name})", ""]
-    return "\n".join(lines)
+    return lines
 
 
 def client_ratio(proxysql: dict) -> str:
@@ -135,7 +287,7 @@ def client_ratio(proxysql: dict) -> str:
 def proxysql_section(results: dict) -> list[str]:
     """ProxySQL's multiplexing in each DB scenario, and its cost or gain against MariaDB direct."""
     lines = ["## ProxySQL", ""]
-    rows = [r for r in results["runs"] if r["target"] == "peakready" and r.get("proxysql_backend")]
+    rows = [r for r in last_round(results) if r["target"] == "peakready" and r.get("proxysql_backend")]
     if not rows:
         return lines + ["No ProxySQL in this run (no package for the VPS's release: targets/packages.py).", ""]
     lines += ["The app's pools connect to ProxySQL (clients: the pools' connections open after the run, overflow "
@@ -174,38 +326,59 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    runs = results["runs"]
-    series = {
-        "baseline": [r for r in runs if r["scenario"] == SWEPT and r["target"] == "baseline"],
-        "peakready": [r for r in runs if r["scenario"] == SWEPT and r["target"] == "peakready"],
-        "L0: nginx constant": [r for r in runs if r["target"] == "L0"],
-        "L1: app constant, no I/O": [r for r in runs if r["target"] == "L1"],
-    }
-    style = {"baseline": ("tab:red", "-", "o"), "peakready": ("tab:green", "-", "o"),
+    g = grouped(results["runs"])
+    series = {"baseline": (SWEPT, "baseline"), "peakready (micro-cache)": (SWEPT, "peakready"),
+              "peakready, app via Redis": (VIA_REDIS, "peakready"), "L0: nginx constant": (L0_NAME, "L0"),
+              "L1: app constant, no I/O": (L1_NAME, "L1")}
+    style = {"baseline": ("tab:red", "-", "o"), "peakready (micro-cache)": ("tab:green", "-", "o"),
+             "peakready, app via Redis": ("tab:olive", "-.", "D"),
              "L0: nginx constant": ("tab:gray", "--", "s"), "L1: app constant, no I/O": ("tab:blue", ":", "^")}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for label, rs in series.items():
-        rs = sorted(rs, key=lambda r: r["connections"])
-        if not rs:
+    cap = results.get("capacity")
+    fig, axes = plt.subplots(1, 3 if cap else 2, figsize=(18 if cap else 12, 4.5))
+    left, right = axes[0], axes[1]
+    conns = set()
+    for label, (scenario, target) in series.items():
+        points = sorted((c, rs) for (sc, t, c), rs in g.items() if sc == scenario and t == target)
+        if not points:
             continue
         color, line, marker = style[label]
-        xs = [r["connections"] for r in rs]
-        left.plot(xs, [r["rps"] for r in rs], color=color, linestyle=line, marker=marker, label=label)
-        right.plot(xs, [r["p99_ms"] for r in rs], color=color, linestyle=line, marker=marker, label=label)
-    for ax, title, unit in ((left, "throughput, GET /api/v1/menu?outlet=3", "requests/s"),
-                            (right, "p99 latency, GET /api/v1/menu?outlet=3", "ms")):
+        xs = [c for c, _ in points]
+        conns.update(xs)
+        left.plot(xs, [median([r["rps"] for r in rs]) for _, rs in points], color=color, linestyle=line,
+                  marker=marker, label=label)
+        right.plot(xs, [median([r["p99_ms"] for r in rs]) for _, rs in points], color=color, linestyle=line,
+                   marker=marker, label=label)
+    for ax, title, unit in ((left, "throughput, GET /api/v1/menu?outlet=3", "requests/s (median)"),
+                            (right, "p99 latency, GET /api/v1/menu?outlet=3", "ms (median)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xticks(sorted({r["connections"] for r in series["peakready"]}))
+        if conns:
+            ax.set_xticks(sorted(conns))
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("concurrent connections")
         ax.set_ylabel(unit)
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-    left.legend()
+    if conns:
+        left.legend(fontsize=8)
+    if cap:
+        ax = axes[2]
+        for profile, color in (("baseline", "tab:red"), ("peakready", "tab:green")):
+            steps = sorted(cap[profile]["steps"], key=lambda r: r["connections"])
+            ax.plot([r["connections"] for r in steps], [r["p95_ms"] for r in steps], color=color, marker="o",
+                    label=f"{profile}: holds {cap[profile]['holds']:,} users")
+        ax.axhline(results["slo"]["p95_ms"], color="black", linestyle="--", linewidth=1, label="SLO p95")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("simulated users (arriving at once)")
+        ax.set_ylabel("p95 ms")
+        ax.set_title("users held at the SLO")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
     m = results["machine"]
-    fig.suptitle(f"peakready vs baseline, {results['date'][:10]}, {m['cores']} cores, {results['duration_s']:g} s a run")
+    fig.suptitle(f"peakready vs baseline, {results['date'][:10]}, {m['cores']} cores, {results['duration_s']:g} s a run, "
+                 f"{results.get('rounds', 1)} round(s)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

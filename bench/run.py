@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """`make bench`: the naive setup and peakready side by side, in one run, on two local VPSes.
 
-    .venv/bin/python bench/run.py                 # 30 s a run (about 15 minutes in all)
-    .venv/bin/python bench/run.py --duration 60   # longer runs
-    .venv/bin/python bench/run.py --short         # a few seconds a run: make test's smoke run
+    .venv/bin/python bench/run.py                 # 3 rounds of 10 s runs, the capacity run, the worker sweep
+    .venv/bin/python bench/run.py --duration 20   # longer runs
+    .venv/bin/python bench/run.py --mode sweep    # only the worker sweep (peakready's VPS only)
+    .venv/bin/python bench/run.py --short         # a few seconds a run, every mode: make test's smoke run
 
 Profiles (each on its own local VPS, 2 CPUs and 4 GB, the same sample app and release):
   baseline   where the runbooks start (bench/baseline/deploy.py): one app worker, no Redis cache,
@@ -18,6 +19,13 @@ wrk (targets/wrk.py) runs on this machine inside each VPS's network namespace ag
 127.0.0.1, one thread (at most one core), alternating the profiles scenario by scenario. During
 each run the CPU and memory of every service are sampled from this machine (/proc, the VPS's
 cgroups), so that each result names what it ran out of.
+
+Modes (all by default, in this order):
+  rounds    every scenario, baseline and peakready alternating, --rounds times: each ratio's
+            median and spread;
+  capacity  simulated users (targets/wrk.lua users mode: a restaurant's spike traffic, each user
+            thinking THINK_MS between clicks) stepped up on each profile until the SLO breaks;
+  sweep     peakready's app_workers from 1 to 2 x cores + 1 on the DB-bound and cached scenarios.
 
 Writes <out>/<date>.json, <out>/<date>.md and <out>/<date>.png (bench/results by default).
 """
@@ -46,9 +54,11 @@ from targets.packages import proxysql_package  # noqa: E402
 
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
 NETWORK = "peakready-bench"
-DEFAULT_DURATION_S = 30  # each measured run; the knob is --duration (make bench DURATION=...)
-DEFAULT_WARMUP_S = 5  # before each measured run, not measured
-SHORT_DURATION_S, SHORT_WARMUP_S = 3, 1
+DEFAULT_DURATION_S = 10  # each measured run; the knob is --duration (make bench DURATION=...)
+DEFAULT_WARMUP_S = 3  # before each measured run, not measured
+DEFAULT_ROUNDS = 3  # every scenario this many times, the profiles alternating: a median and a spread
+SHORT_DURATION_S, SHORT_WARMUP_S, SHORT_ROUNDS = 2, 1, 2
+MODES = ("rounds", "capacity", "sweep")
 # Connection counts of the cached-menu sweep and of the L0/L1 references: the plot's x axis.
 SWEEP = (50, 100, 200, 1000)
 # Each run stops at this many requests if its time has not run out first.
@@ -59,10 +69,22 @@ UNITS = {"nginx": "nginx.service", "app": "peakready-app.service", "mariadb": "m
          "redis": "redis-server.service", "proxysql": "proxysql.service"}
 BOOKING_DAY = 30  # bookings are made this many days ahead, at 19:00 UTC
 AVAILABILITY_DAY = 7  # the uncached read asks about this day (no bench booking on it)
+# nginx's micro-cache never answers a request with Authorization (the app ignores it on public reads):
+# the "via Redis" runs send one, so that every request reaches the app and its Redis cache.
+PAST_MICRO_CACHE = ("Authorization:Bearer bench-past-the-micro-cache",)
+VIA_REDIS = "menu via Redis (micro-cache passed)"
+# The capacity run: each simulated user waits THINK_MS on average between two clicks; the number of
+# users starts at USERS_FIRST and doubles until the SLO breaks (at most USERS_MAX), then the midpoint
+# between the last step that held and the first that broke is tried once.
+THINK_MS = 1000
+USERS_FIRST, USERS_MAX, SHORT_USERS_MAX = 100, 6400, 200
+SLO = {"p95_ms": 500, "p99_ms": 1000, "errors": 0.001}
+# The worker sweep's scenarios: the DB-bound ones and the cached read past the micro-cache.
+SWEEP_SCENARIOS = ("health", VIA_REDIS, "availability (uncached read)", "booking (write)")
 
 
 def scenarios() -> list[dict]:
-    """What is measured, in order. `on`: the profiles or the reference it runs against."""
+    """What is measured in a round, in order. `on`: the profiles or the reference it runs against."""
     day = (dt.date.today() + dt.timedelta(days=AVAILABILITY_DAY)).isoformat()
     both = ("baseline", "peakready")
     runs = [{"name": "health", "path": "/health", "connections": 100, "on": both}]
@@ -70,6 +92,8 @@ def scenarios() -> list[dict]:
     runs += [{"name": "availability (uncached read)", "path": f"/api/v1/outlets/3/availability?date={day}",
               "connections": 200, "on": both},
              {"name": "booking (write)", "path": "/api/v1/bookings", "connections": 50, "on": both, "write": True}]
+    runs += [{"name": VIA_REDIS, "path": "/api/v1/menu?outlet=3", "connections": c, "on": ("peakready",),
+              "headers": PAST_MICRO_CACHE} for c in SWEEP if c <= 200]
     runs += [{"name": "L0 nginx constant", "path": "/", "connections": c, "on": ("L0",)} for c in SWEEP]
     runs += [{"name": "L1 app constant", "path": "/health/live", "connections": c, "on": ("L1",)} for c in SWEEP]
     return runs
@@ -296,6 +320,12 @@ def measure(target: str, name: str, sc: dict, duration: float, warmup: float, se
     path = sc["path"]
     if target == "L0":
         kw["port"] = L0_PORT
+    if sc.get("headers"):
+        kw["mode"] = ("get", *sc["headers"])
+    if sc.get("users"):
+        day = (dt.date.today() + dt.timedelta(days=AVAILABILITY_DAY)).isoformat()
+        when = (dt.datetime.now(dt.UTC) + dt.timedelta(days=BOOKING_DAY)).strftime("%Y-%m-%dT19:00:00Z")
+        kw["mode"] = ("users", f"bench{run_id}{target}c{sc['connections']}", when, str(THINK_MS), day)
     if sc.get("write"):
         when = (dt.datetime.now(dt.UTC) + dt.timedelta(days=BOOKING_DAY)).strftime("%Y-%m-%dT19:00:00Z")
         kw["mode"] = ("booking", f"bench{run_id}{target}w", when)
@@ -338,21 +368,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION_S", DEFAULT_DURATION_S)))
     ap.add_argument("--warmup", type=int, default=DEFAULT_WARMUP_S)
+    ap.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
+    ap.add_argument("--mode", choices=("all", *MODES), default="all", help="what to run (default: all)")
     ap.add_argument("--short", action="store_true", help="a few seconds a run: checks the benchmark runs")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument("--release", default=vps.DEFAULT_RELEASE)
     ap.add_argument("--keep", action="store_true", help="leave the two VPSes running")
     args = ap.parse_args(argv)
     if args.short:
-        args.duration, args.warmup = SHORT_DURATION_S, SHORT_WARMUP_S
-    if not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 120:
-        ap.error("--duration must be 1 to 600 s and --warmup 0 to 120 s")
+        args.duration, args.warmup, args.rounds = SHORT_DURATION_S, SHORT_WARMUP_S, SHORT_ROUNDS
+    if not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 120 or not 1 <= args.rounds <= 20:
+        ap.error("--duration must be 1 to 600 s, --warmup 0 to 120 s and --rounds 1 to 20")
+    modes = MODES if args.mode == "all" else (args.mode,)
 
     from peakready.secrets import Secrets
 
     started = dt.datetime.now(dt.UTC)
     run_id = str(os.getpid())
-    names = {p: f"peakready-bench-{p}-{run_id}" for p in ("baseline", "peakready")}
+    profiles = ("peakready",) if modes == ("sweep",) else ("baseline", "peakready")
+    names = {p: f"peakready-bench-{p}-{run_id}" for p in profiles}
     t0 = time.monotonic()
     vps.ensure_engine()
     wrk.ensure_wrk()
@@ -361,16 +395,17 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"date": started.isoformat(timespec="seconds"), "machine": machine(),
                      "command": " ".join(["bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
                      "duration_s": args.duration, "warmup_s": args.warmup, "wrk_threads": WRK_THREADS,
-                     "budget": BUDGET,
-                     "runs": [], "deploy": {}}
+                     "budget": BUDGET, "rounds": args.rounds if "rounds" in modes else 0, "modes": list(modes),
+                     "think_ms": THINK_MS, "slo": SLO, "runs": [], "deploy": {}}
     try:
-        for profile, name in names.items():
+        for name in names.values():
             vps.up(name, args.release, NETWORK)
-        log("deploying peakready (fresh), then again (no change), then the baseline")
+        log("deploying peakready (fresh), then again (no change)" + (", then the baseline" if len(names) > 1 else ""))
         results["deploy"]["peakready first"] = timed_deploy(names["peakready"], "deploy.py")
         results["deploy"]["peakready re-run"] = timed_deploy(names["peakready"], "deploy.py")
-        results["deploy"]["baseline first"] = timed_deploy(names["baseline"], "bench/baseline/deploy.py",
-                                                           *BASELINE_DATA)
+        if "baseline" in names:
+            results["deploy"]["baseline first"] = timed_deploy(names["baseline"], "bench/baseline/deploy.py",
+                                                               *BASELINE_DATA)
         for what, d in results["deploy"].items():
             log(f"  {what}: {d['seconds']} s, {d['changed']} of {d['operations']} operations changed")
         add_l0(names["peakready"])
@@ -378,24 +413,17 @@ def main(argv: list[str] | None = None) -> int:
         proxysql = proxysql_package(args.release)
         log(proxysql.why)
         proxysql = proxysql.enabled
-        order = 0
-        for sc in scenarios():
-            targets = list(sc["on"])
-            if len(targets) == 2 and order % 2:
-                targets.reverse()  # alternate which profile goes first
-            order += 1
-            for target in targets:
-                name = names["baseline" if target == "baseline" else "peakready"]
-                r = measure(target, name, sc, args.duration, args.warmup, secrets, proxysql, run_id)
-                r |= {"scenario": sc["name"], "target": target, "connections": sc["connections"], "path": sc["path"]}
-                r["bottleneck"] = bottleneck(r, results["machine"]["cores"])
-                results["runs"].append(r)
-                log(f"  {sc['name']:<30} c={sc['connections']:<5} {target:<10} {r['rps']:>9.1f} r/s  "
-                    f"p99 {r['p99_ms']:8.1f} ms  failed {r['socket_errors'] + r['non2xx']}")
-        if proxysql:
-            results["db_path"] = db_path(names["peakready"], secrets,
-                                         SHORT_DB_PATH_QUERIES if args.short else DB_PATH_QUERIES)
-            log(f"  the same read through 6033 and 3306: {results['db_path']['ports']}")
+        bench = Bench(names, args, secrets, proxysql, run_id, results["machine"]["cores"])
+        if "rounds" in modes:
+            results["runs"] = bench.rounds()
+            if proxysql:
+                results["db_path"] = db_path(names["peakready"], secrets,
+                                             SHORT_DB_PATH_QUERIES if args.short else DB_PATH_QUERIES)
+                log(f"  the same read through 6033 and 3306: {results['db_path']['ports']}")
+        if "capacity" in modes:
+            results["capacity"] = bench.capacity(SHORT_USERS_MAX if args.short else USERS_MAX)
+        if "sweep" in modes:
+            results["sweep"] = bench.sweep()
     finally:
         if not args.keep:
             for name in names.values():
@@ -410,11 +438,107 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+class Bench:
+    """The measured runs of one `make bench`, on its VPSes."""
+
+    def __init__(self, names: dict[str, str], args, secrets, proxysql: bool, run_id: str, cores: int):
+        self.names, self.args, self.secrets, self.proxysql = names, args, secrets, proxysql
+        self.run_id, self.cores = run_id, cores
+
+    def run(self, target: str, sc: dict, tag: str, warmup: float | None = None, **extra) -> dict:
+        name = self.names["baseline" if target == "baseline" else "peakready"]
+        r = measure(target, name, sc, self.args.duration, self.args.warmup if warmup is None else warmup,
+                    self.secrets, self.proxysql, f"{self.run_id}{tag}")
+        r |= {"scenario": sc["name"], "target": target, "connections": sc["connections"], "path": sc["path"], **extra}
+        r["bottleneck"] = bottleneck(r, self.cores)
+        log(f"  {sc['name'][:34]:<34} c={sc['connections']:<5} {target:<10} {r['rps']:>9.1f} r/s  "
+            f"p99 {r['p99_ms']:8.1f} ms  failed {r['socket_errors'] + r['non2xx']}")
+        return r
+
+    def rounds(self) -> list[dict]:
+        """Every scenario, --rounds times; which profile goes first alternates by scenario and round."""
+        runs = []
+        for rnd in range(1, self.args.rounds + 1):
+            log(f"round {rnd} of {self.args.rounds}")
+            for order, sc in enumerate(scenarios()):
+                targets = list(sc["on"])
+                if len(targets) == 2 and (order + rnd) % 2:
+                    targets.reverse()
+                runs += [self.run(target, sc, f"r{rnd}", round=rnd) for target in targets]
+        return runs
+
+    def capacity(self, users_max: int) -> dict:
+        """Per profile: simulated users stepped up until the SLO breaks; the most it held."""
+        found = {}
+        for profile in ("baseline", "peakready"):
+            log(f"capacity: {profile}, users thinking {THINK_MS} ms between clicks")
+            steps, held, broke = [], None, None
+            users = USERS_FIRST
+            while users <= users_max:
+                r = self.step(profile, users)
+                steps.append(r)
+                if r["slo_ok"]:
+                    held = r
+                    users *= 2
+                else:
+                    broke = r
+                    break
+            if held and broke and broke["connections"] - held["connections"] > 1:
+                middle = self.step(profile, (held["connections"] + broke["connections"]) // 2)
+                steps.append(middle)
+                if middle["slo_ok"]:
+                    held = middle
+                else:
+                    broke = middle
+            found[profile] = {"steps": steps, "holds": held["connections"] if held else 0,
+                              "broke": ({"users": broke["connections"], "why": broke["slo_broken"],
+                                         "bottleneck": broke["bottleneck"]} if broke else None)}
+            log(f"  {profile} holds {found[profile]['holds']} users" +
+                (f"; at {broke['connections']}: {broke['slo_broken']}" if broke else f" (the most tried: {users_max})"))
+        return found
+
+    def step(self, profile: str, users: int) -> dict:
+        sc = {"name": "users", "path": "/", "connections": users, "users": True}
+        # No warm-up: the users arrive at once, as a spike's do.
+        r = self.run(profile, sc, "cap", warmup=0)
+        r["slo_broken"] = slo_broken(r)
+        r["slo_ok"] = not r["slo_broken"]
+        return r
+
+    def sweep(self) -> list[dict]:
+        """peakready with app_workers from 1 to 2 x cores + 1 (each a re-deploy), the same scenarios at
+        the same connections; the planned count is deployed again at the end."""
+        name, runs = self.names["peakready"], []
+        wanted = [sc for sc in scenarios() if sc["name"] in SWEEP_SCENARIOS and sc["connections"] in (50, 100, 200)
+                  and "peakready" in sc["on"] and (sc["name"] != VIA_REDIS or sc["connections"] == 100)]
+        most = 2 if self.args.short else 2 * self.cores + 1  # the short run only proves the mode runs
+        try:
+            for workers in range(1, most + 1):
+                log(f"sweep: app_workers={workers}")
+                timed_deploy(name, "deploy.py", "--data", f"app_workers={workers}")
+                runs += [self.run("peakready", sc, f"w{workers}", workers=workers) for sc in wanted]
+        finally:
+            timed_deploy(name, "deploy.py")
+        return runs
+
+
+def slo_broken(r: dict) -> str:
+    """What of the SLO a run broke ("" when it held): p95, p99, the share of failed requests."""
+    answered = r["requests"] + r["socket_errors"]
+    failed_share = (r["socket_errors"] + r["non2xx"]) / answered if answered else 1.0
+    broken = [f"p95 {r['p95_ms']:.0f} ms > {SLO['p95_ms']}" if r["p95_ms"] >= SLO["p95_ms"] else "",
+              f"p99 {r['p99_ms']:.0f} ms > {SLO['p99_ms']}" if r["p99_ms"] >= SLO["p99_ms"] else "",
+              f"{failed_share:.2%} failed > {SLO['errors']:.1%}" if failed_share >= SLO["errors"] else ""]
+    return ", ".join(b for b in broken if b)
+
+
 def broken_runs(results: dict) -> list[str]:
     """Runs that measured nothing: no answer at all, or none that succeeded at the lowest load.
     The numbers are not judged (the short run's are noise); a scenario that cannot run is."""
     problems = []
-    for r in results["runs"]:
+    every = results["runs"] + results.get("sweep", [])
+    every += [r for c in results.get("capacity", {}).values() for r in c["steps"]]
+    for r in every:
         ok = r["requests"] - r["non2xx"]
         if r["requests"] == 0 or (r["connections"] <= 200 and ok < r["requests"] / 2):
             problems.append(f"{r['scenario']} c={r['connections']} on {r['target']}: {r['requests']} answers, "

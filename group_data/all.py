@@ -89,7 +89,9 @@ memory_weight_app: "plan: integer(1, 100)" = 4
 memory_weight_db: "plan: integer(1, 100)" = 4
 memory_weight_cache: "plan: integer(1, 100)" = 2
 
-# App workers per app host; 0: derived, 2 x cores + 1 (gunicorn's advice) or fewer if RAM is short.
+# App workers per app host; 0: derived, fewer if RAM is short: for async (uvicorn) workers one per
+# core, at least 2 (make bench's worker sweep: past the cores, more workers only raised the p99 on a
+# host shared with MariaDB, Redis, ProxySQL and nginx); for sync/gthread 2 x cores + 1 (gunicorn's).
 app_workers: "plan: integer(0, 1024)" = 0
 # Memory cap per worker (MB): a worker above it is recycled gracefully (PM2's max_memory_restart).
 app_worker_memory_mb: "plan: integer(32, 1 << 16)" = 192

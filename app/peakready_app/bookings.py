@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from . import repo
-from .db import DUPLICATE_KEY, NO_REFERENCED_ROW, Database, IntegrityError
+from .db import DUPLICATE_KEY, NO_REFERENCED_ROW, Database, IntegrityError, Row
 from .services import error, services
 from .validation import (
     BookingInput,
@@ -19,18 +19,17 @@ from .validation import (
 )
 
 
-async def _insert(db: Database, key: str, digest: str, booking: BookingInput) -> bool:
-    """True if stored, False if the key was already used."""
+async def _insert(db: Database, key: str, digest: str, booking: BookingInput, now: datetime) -> Row | None:
+    """The stored booking, or None if the key was already used."""
     try:
-        await repo.insert_booking(db, key, digest, booking)
+        return await repo.insert_booking(db, key, digest, booking, now)
     except IntegrityError as exc:
         code = exc.args[0] if exc.args else None
         if code == NO_REFERENCED_ROW:
             raise InvalidInput("outlet_id: no such outlet") from None
         if code == DUPLICATE_KEY:
-            return False
+            return None
         raise
-    return True
 
 
 async def create_booking(request: Request) -> JSONResponse:
@@ -42,14 +41,16 @@ async def create_booking(request: Request) -> JSONResponse:
     db = services(request).db
     now = datetime.now(UTC)
 
-    created = False
     if booking.time > now:
         booking.check_future(now)
-        created = await _insert(db, key, digest, booking)
+        stored = await _insert(db, key, digest, booking, now)
+        if stored is not None:  # a new booking: one statement, nothing to read back
+            return JSONResponse(repo.booking_json(stored), status_code=201)
+    # A key used before: the booking stored with it, from the primary.
     row = await repo.find_booking(db, key)
     if row is None:
         booking.check_future(now)  # raises: the time has passed and no booking has this key
         raise RuntimeError("a stored booking was not found")
     if row["request_hash"] != digest:
         return error(409, "Idempotency-Key was already used with a different request")
-    return JSONResponse(repo.booking_json(row), status_code=201 if created else 200)
+    return JSONResponse(repo.booking_json(row), status_code=200)

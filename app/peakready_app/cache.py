@@ -9,13 +9,11 @@ A value is the answer as it is sent (Body): serialized once on a miss, gzip-comp
 makes it smaller, with its ETag; a hit is one GET and no JSON work, and nginx passes a compressed
 body on as it is.
 
-Within a worker, concurrent reads of one key share one read (a flight): under a spike a hundred
-requests for the same menu cost one GET, and a miss one MariaDB query, not a hundred. A request that
-joins a flight gets what Redis held when that flight's GET was sent, at most one round trip before
-the request; a write in this worker grounds the flights of the keys it deletes.
+Within a worker, concurrent reads of one key share one read (flights.py): under a spike a hundred
+requests for the same menu cost one GET, and a miss one MariaDB query, not a hundred. A write in
+this worker grounds the flights of the keys it deletes, so a read after it never joins one before.
 """
 
-import asyncio
 import gzip
 import hashlib
 import json
@@ -31,6 +29,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from .config import RedisURL
+from .flights import Flights
 from .metrics import CACHE_BYPASSES, CACHE_HITS, CACHE_MISSES, CACHE_SHARED
 
 log = logging.getLogger("peakready_app")
@@ -113,7 +112,7 @@ class Cache:
         self._paused_until = 0.0
         self._down = False
         self._pending_deletes: set[str] = set()  # invalidations that failed: retried when Redis is back
-        self._flights: dict[str, asyncio.Task[tuple[Body, str]]] = {}  # reads in progress, by key
+        self._flights: Flights[tuple[Body, str]] = Flights()  # reads in progress, by key
 
     def _failed(self, exc: Exception) -> None:
         if not self._down:
@@ -141,21 +140,10 @@ class Cache:
     ) -> tuple[Body, str]:
         """(the body, "hit" | "miss" | "bypass"). `load` reads MariaDB; its exceptions propagate
         and nothing is cached then. A read of `key` already in flight is shared, not repeated."""
-        flight = self._flights.get(key)
-        if flight is None:
-            flight = asyncio.get_running_loop().create_task(self._read_through(name, key, ttl_s, load))
-            self._flights[key] = flight
-            flight.add_done_callback(lambda done: self._landed(key, done))
-        else:
+        answer, shared = await self._flights.run(key, lambda: self._read_through(name, key, ttl_s, load))
+        if shared:
             CACHE_SHARED.labels(name).inc()
-        # shield: a request that goes away (client gone, timeout) does not cancel the others' read.
-        return await asyncio.shield(flight)
-
-    def _landed(self, key: str, flight: "asyncio.Task[tuple[Body, str]]") -> None:
-        if self._flights.get(key) is flight:
-            del self._flights[key]
-        if not flight.cancelled():
-            flight.exception()  # retrieved: every waiter may have gone
+        return answer
 
     async def _read_through(
         self, name: str, key: str, ttl_s: int, load: Callable[[], Awaitable[Any]],
@@ -190,7 +178,7 @@ class Cache:
         """Delete these keys now, or as soon as Redis answers again. Reads of them already in flight
         are not shared any more: a read after this returns starts its own."""
         keys = set(keys)
-        self._ground(keys)
+        self._flights.ground(keys)
         self._pending_deletes.update(keys)
         if not self._usable():
             return
@@ -200,11 +188,7 @@ class Cache:
             self._failed(exc)
         else:
             self._answered()
-        self._ground(keys)  # and those that began while the DEL was on its way
-
-    def _ground(self, keys: set[str]) -> None:
-        for key in keys:
-            self._flights.pop(key, None)
+        self._flights.ground(keys)  # and those that began while the DEL was on its way
 
     async def ping(self) -> bool:
         try:

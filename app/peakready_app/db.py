@@ -161,6 +161,7 @@ class Database:
     def __init__(self, url: DatabaseURL, pool_size: int, pool_overflow: int, timeout_s: float = 5.0) -> None:
         self._pool = Pool(url, pool_size, pool_overflow)
         self._timeout_s = timeout_s
+        self._via: str | None = None  # "proxysql" or "direct", once ping() has asked
 
     async def run(self, work: Callable[[Any], Awaitable[T]], retry: bool = True, timeout_s: float | None = None) -> T:
         """work(connection) within one deadline (pool wait and connect included).
@@ -231,12 +232,15 @@ class Database:
 
         SELECT 1 reaches MariaDB either way. ProxySQL answers the mysql client's greeting query,
         `select @@version_comment limit 1` (exactly so spelled), itself with "(ProxySQL)"; MariaDB
-        with its own comment."""
+        with its own comment. Asked once per process (the address it connects to does not change):
+        after that a ping is one statement."""
         async def check(conn: Any) -> str:
             t = Transaction(conn)
             await t.fetch_one("SELECT 1")
-            row = await t.fetch_one("select @@version_comment limit 1")
-            return "proxysql" if row and "(ProxySQL)" in map(str, row.values()) else "direct"
+            if self._via is None:
+                row = await t.fetch_one("select @@version_comment limit 1")
+                self._via = "proxysql" if row and "(ProxySQL)" in map(str, row.values()) else "direct"
+            return self._via
 
         try:
             return await self.run(check, timeout_s=timeout_s)

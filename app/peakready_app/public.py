@@ -8,7 +8,8 @@ from starlette.responses import JSONResponse, Response
 from . import replication, repo
 from .answers import cached
 from .cache import featured_key, menu_key, outlet_key, outlets_key
-from .services import error, services
+from .flights import Flights
+from .services import Services, error, services
 from .validation import parse_date, parse_id, parse_menu_filters
 
 HEALTH_TIMEOUT_S = 1.0
@@ -22,9 +23,17 @@ async def live(_request: Request) -> JSONResponse:
 async def health(request: Request) -> JSONResponse:
     """200 ok; 200 degraded when only Redis is down (reads go to MariaDB); 503 when MariaDB is down.
     With CACHE=off Redis is "off" and does not count. mariadb_via: "proxysql" or "direct". With
-    replicas, "replication" has each db server's state (replication.py)."""
+    replicas, "replication" has each db server's state (replication.py). Concurrent probes in a
+    worker share one check (flights.py): a storm of them costs one check at a time, not one each."""
     s = services(request)
+    (body, status), _ = await _HEALTH.run("health", lambda: _check(s))
+    return JSONResponse(body, status_code=status)
 
+
+_HEALTH: Flights[tuple[dict, int]] = Flights()
+
+
+async def _check(s: Services) -> tuple[dict, int]:
     async def redis_ok() -> bool | None:
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT_S):
@@ -44,7 +53,7 @@ async def health(request: Request) -> JSONResponse:
     servers = await replication.status(s.settings.database, s.settings.db_servers)
     if servers is not None:  # informational: ProxySQL keeps reads off a replica that is down or behind
         body["replication"] = replication.public(servers)
-    return JSONResponse(body, status_code=200 if db_up else 503)
+    return body, 200 if db_up else 503
 
 
 class _NotFound(Exception):

@@ -1,6 +1,6 @@
 """The app's SQL, and rows turned into the JSON the API returns."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from .db import Database, Row, Transaction
@@ -140,15 +140,22 @@ async def delete_menu_item(db: Database, item_id: int) -> Row | None:
 
 # Bookings.
 
-async def insert_booking(db: Database, key: str, request_hash: str, booking: BookingInput) -> None:
-    """Raises IntegrityError: DUPLICATE_KEY when the key is taken, NO_REFERENCED_ROW for an unknown
-    outlet. Safe to retry: the unique key makes a repeated insert a duplicate."""
-    await db.execute(
-        "INSERT INTO bookings (idempotency_key, request_hash, outlet_id, name, phone, party_size, booked_for) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (key, request_hash, booking.outlet_id, booking.name, booking.phone, booking.party_size,
-         booking.time.replace(tzinfo=None)),
+async def insert_booking(db: Database, key: str, request_hash: str, booking: BookingInput, now: datetime) -> Row:
+    """The stored row (as find_booking reads it), in one statement: no read back. Raises
+    IntegrityError: DUPLICATE_KEY when the key is taken, NO_REFERENCED_ROW for an unknown outlet.
+    Safe to retry: the unique key makes a repeated insert a duplicate."""
+    # As MariaDB keeps them: naive UTC (the connection's time_zone is +00:00), whole seconds.
+    booked_for = booking.time.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+    created_at = now.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+    booking_id = await db.execute(
+        "INSERT INTO bookings (idempotency_key, request_hash, outlet_id, name, phone, party_size, booked_for, "
+        "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (key, request_hash, booking.outlet_id, booking.name, booking.phone, booking.party_size, booked_for,
+         created_at),
     )
+    return {"id": booking_id, "request_hash": request_hash, "outlet_id": booking.outlet_id, "name": booking.name,
+            "phone": booking.phone, "party_size": booking.party_size, "booked_for": booked_for,
+            "created_at": created_at}
 
 
 async def find_booking(db: Database, key: str) -> Row | None:
@@ -160,17 +167,18 @@ async def find_booking(db: Database, key: str) -> Row | None:
 
 async def availability(db: Database, outlet_id: int, day: date) -> dict[str, Any] | None:
     """Seats booked and free for each hour the outlet is open on `day` (UTC): read from the
-    bookings as they are now, never cached. None for an outlet that does not exist."""
-    outlet = await db.fetch_one("SELECT opens_at, closes_at, seats FROM outlets WHERE id = %s", (outlet_id,))
-    if outlet is None:
-        return None
+    bookings as they are now, never cached, in one query. None for an outlet that does not exist."""
     start = datetime.combine(day, time())
     rows = await db.fetch_all(
-        "SELECT HOUR(booked_for) AS hour, SUM(party_size) AS booked FROM bookings "
-        "WHERE outlet_id = %s AND booked_for >= %s AND booked_for < %s GROUP BY HOUR(booked_for)",
-        (outlet_id, start, start + timedelta(days=1)),
+        "SELECT o.opens_at, o.closes_at, o.seats, HOUR(b.booked_for) AS hour, SUM(b.party_size) AS booked "
+        "FROM outlets o LEFT JOIN bookings b ON b.outlet_id = o.id AND b.booked_for >= %s AND b.booked_for < %s "
+        "WHERE o.id = %s GROUP BY o.id, o.opens_at, o.closes_at, o.seats, HOUR(b.booked_for)",
+        (start, start + timedelta(days=1), outlet_id),
     )
-    booked = {int(r["hour"]): int(r["booked"]) for r in rows}
+    if not rows:
+        return None
+    outlet = rows[0]
+    booked = {int(r["hour"]): int(r["booked"]) for r in rows if r["hour"] is not None}
     opens = int(outlet["opens_at"].total_seconds()) // 3600
     closes = -(-int(outlet["closes_at"].total_seconds()) // 3600)  # an hour that has begun counts
     seats = outlet["seats"]

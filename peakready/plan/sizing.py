@@ -93,7 +93,7 @@ def size_nginx(h: HostFacts, k: dict, clients: int, backlog: int) -> NginxPlan:
 def proxysql_budget_mb(h: HostFacts, k: dict) -> int:
     """ProxySQL's memory, taken before the share, so before the worker count is known: sized for the
     most workers this host could run (an upper bound), its clients doubled as the frontend below."""
-    most_conns = (k["app_workers"] or 2 * h.cores + 1) * (k["db_pool_size"] + k["db_pool_overflow"])
+    most_conns = (k["app_workers"] or derived_workers(h.cores, k)) * (k["db_pool_size"] + k["db_pool_overflow"])
     return PROXYSQL_BASE_MB + math.ceil((2 * most_conns * PROXYSQL_CLIENT_KB + most_conns * PROXYSQL_CONN_KB) / 1024)
 
 
@@ -120,10 +120,23 @@ def memory_shares(p: HostPlan, k: dict) -> dict[str, float]:
     return {role: left * w / sum(weights.values()) for role, w in weights.items()} if weights else {}
 
 
+def derived_workers(cores: int, k: dict) -> int:
+    """app_workers = 0: the workers a host of `cores` runs, before RAM caps them.
+
+    Async workers (uvicorn) one per core, at least two (one recycled never leaves the host without a
+    worker): bench/run.py's worker sweep (make bench MODE=sweep; bench/results/2026-11-27.md) on 2
+    cores, beside MariaDB, Redis, ProxySQL and nginx, gave the same throughput within the noise from
+    1 to 5 workers on every DB-bound and cached scenario, and a p99 that grew with each worker past
+    the cores (booking 61 -> 73 ms, the cached read 32 -> 70 ms from 2 to 5). Sync and gthread
+    workers serve a request (a thread) at a time and wait on the database: gunicorn's 2 x cores + 1."""
+    if k["app_worker_class"] == "uvicorn":
+        return max(2, cores)
+    return 2 * cores + 1
+
+
 def size_app(h: HostFacts, k: dict, share_mb: float, backlog: int) -> AppPlan:
-    # gunicorn docs (design, "how many workers"): 2 x cores + 1; fewer when RAM is short.
     by_memory = int((share_mb - APP_MASTER_MB) // k["app_worker_memory_mb"])
-    workers = k["app_workers"] or min(2 * h.cores + 1, by_memory)
+    workers = k["app_workers"] or min(derived_workers(h.cores, k), by_memory)
     if workers < 1:
         raise PlanError(
             f"on {h.name} ({h.ram_mb} MB) no app worker of app_worker_memory_mb = {k['app_worker_memory_mb']} fits "

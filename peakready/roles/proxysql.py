@@ -89,14 +89,16 @@ def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers:
               "default_hostgroup": WRITER, "transaction_persistent": 1, "max_connections": q.max_connections}
              for user, secret in ((data.mariadb_app_user, "mariadb_app_password"),
                                   (data.mariadb_migrate_user, "mariadb_migrate_password"))]
-    # Locking reads stay on the primary; other reads go to replicas once there are any; the rest
-    # (writes, and everything inside a transaction: transaction_persistent) to the writer.
-    rules = [{"rule_id": 1, "active": 1, "match_digest": r"^SELECT .* (FOR UPDATE|LOCK IN SHARE MODE|FOR SHARE)",
-              "destination_hostgroup": WRITER, "apply": 1}]
-    replication = []
+    # With replicas: locking reads stay on the primary, other reads go to the replicas, the rest
+    # (writes, and everything inside a transaction: transaction_persistent) to the writer. Without,
+    # everything goes to the writer (the users' default hostgroup) and no query is matched against a
+    # rule: ProxySQL's rules cost CPU on every query.
+    rules, replication = [], []
     if readers:
-        rules.append({"rule_id": 2, "active": 1, "match_digest": "^SELECT", "destination_hostgroup": READER,
-                      "apply": 1})
+        rules += [{"rule_id": 1, "active": 1, "match_digest": r"^SELECT .* (FOR UPDATE|LOCK IN SHARE MODE|FOR SHARE)",
+                   "destination_hostgroup": WRITER, "apply": 1},
+                  {"rule_id": 2, "active": 1, "match_digest": "^SELECT", "destination_hostgroup": READER,
+                   "apply": 1}]
         replication.append({"writer_hostgroup": WRITER, "reader_hostgroup": READER, "check_type": "read_only"})
     return Desired(variables, servers, users, rules, replication)
 

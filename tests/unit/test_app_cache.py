@@ -110,7 +110,7 @@ def test_concurrent_reads_of_one_key_share_one_get_and_one_load():
         assert len(loads) == 1 and cache._redis.gets == 1 and {a[1] for a in answers} == {"miss"}
         assert all(json.loads(a[0].json()) == MENU for a in answers)
         again = await asyncio.gather(*(cache.read_through("menu", "k", 60, load) for _ in range(50)))
-        assert cache._redis.gets == 2 and {a[1] for a in again} == {"hit"} and not cache._flights
+        assert cache._redis.gets == 2 and {a[1] for a in again} == {"hit"} and not len(cache._flights)
 
     asyncio.run(scenario())
 
@@ -147,5 +147,28 @@ def test_a_waiter_that_goes_away_does_not_cancel_the_others():
         await asyncio.sleep(0.005)
         first.cancel()
         assert (await second)[1] == "miss"
+
+    asyncio.run(scenario())
+
+
+def test_a_flight_shares_one_call_and_a_grounded_key_starts_another():
+    from peakready_app.flights import Flights
+
+    async def scenario():
+        flights, calls = Flights(), []
+
+        async def call():
+            calls.append(1)
+            await asyncio.sleep(0.01)
+            return len(calls)
+
+        answers = await asyncio.gather(*(flights.run("k", call) for _ in range(20)))
+        assert len(calls) == 1 and [a for a, _ in answers] == [1] * 20
+        assert [shared for _, shared in answers] == [False] + [True] * 19 and len(flights) == 0
+        first = asyncio.ensure_future(flights.run("k", call))
+        await asyncio.sleep(0)
+        flights.ground(["k"])
+        second = await flights.run("k", call)
+        assert second == (3, False) and (await first)[0] == 3 and len(calls) == 3
 
     asyncio.run(scenario())

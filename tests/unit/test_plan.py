@@ -103,7 +103,7 @@ def test_numbers_grow_with_cores_and_ram(topology):
 BREAKS = {
     "app pools exceed ProxySQL's frontend": ({"proxysql_max_connections": 10}, "proxysql_max_connections"),
     "ProxySQL backends exceed MariaDB": ({"mariadb_max_connections": 20}, "mariadb_max_connections"),
-    "direct pools exceed MariaDB": ({"proxysql_enabled": False, "mariadb_max_connections": 30}, "mariadb_max_connections"),
+    "direct pools exceed MariaDB": ({"proxysql_enabled": False, "mariadb_max_connections": 15}, "mariadb_max_connections"),
     "nginx too few connections": ({"nginx_worker_connections": 256}, "nginx_worker_connections"),
     "nginx over its nofile": ({"nginx_worker_rlimit_nofile": 1000}, "nginx_worker_rlimit_nofile"),
     "memory: workers": ({"app_workers": 40}, "app_workers"),

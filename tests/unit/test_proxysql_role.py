@@ -48,9 +48,10 @@ def test_desired_state_follows_the_plan():
 
 def test_reads_go_to_replicas_only_when_there_are_replicas():
     alone, replicated = want(), want(readers=["10.0.0.12"])
-    assert [r["destination_hostgroup"] for r in alone.rules] == [WRITER]
-    assert "FOR UPDATE" in alone.rules[0]["match_digest"] and "LOCK IN SHARE MODE" in alone.rules[0]["match_digest"]
+    assert alone.rules == [], "alone, every query goes to the writer: no rule is matched against any"
     assert [r["destination_hostgroup"] for r in replicated.rules] == [WRITER, READER]
+    locking = replicated.rules[0]["match_digest"]
+    assert "FOR UPDATE" in locking and "LOCK IN SHARE MODE" in locking and "FOR SHARE" in locking
     # The primary is also a reader, far lighter than the replica: reads survive the loss of every replica.
     assert [(s["hostgroup_id"], s["hostname"], s["weight"]) for s in replicated.servers] == [
         (WRITER, "127.0.0.1", 1), (READER, "127.0.0.1", PRIMARY_READ_WEIGHT), (READER, "10.0.0.12", REPLICA_READ_WEIGHT)]
@@ -77,7 +78,12 @@ def test_rendered_cnf_reads_back_as_the_plan():
                                      "max_connections": PLAN.proxysql.backend_max_connections}]
     assert [u["password"] for u in cnf["mysql_users"]] == [native_hash(FakeSecrets().get(s)) for s in
                                                             ("mariadb_app_password", "mariadb_migrate_password")]
-    assert cnf["mysql_query_rules"][0]["match_digest"] == want().rules[0]["match_digest"]
+    assert cnf["mysql_query_rules"] == []
+    replicated = want(readers=["10.0.0.12"])
+    text = render("proxysql/proxysql.cnf.j2", proxysql={"variables": replicated.variables, "servers": replicated.servers,
+                                                        "users": replicated.users, "rules": replicated.rules,
+                                                        "replication": replicated.replication})
+    assert [r["match_digest"] for r in parse(text)["mysql_query_rules"]] == [r["match_digest"] for r in replicated.rules]
 
 
 def test_no_drift_means_no_sql():
@@ -97,7 +103,7 @@ def test_no_drift_means_no_sql():
       "SAVE ADMIN VARIABLES TO DISK;"]),
 ])
 def test_each_drift_applies_only_its_part(part, change, expected):
-    d = want()
+    d = want(readers=["10.0.0.12"])
     runtime = as_runtime(d)
     change(runtime)
     parts = drift(runtime, d)

@@ -24,3 +24,42 @@ def test_bench_durations_are_whole_seconds_and_bounded(monkeypatch):
         run.main(["--duration", "2.5"])
     with pytest.raises(SystemExit):
         run.main(["--duration", "601"])
+
+
+def test_wrk_takes_extra_headers_and_the_users_mode():
+    argv = wrk_argv("/api/v1/menu", 50, 10, mode=("get", *run.PAST_MICRO_CACHE))
+    assert argv[-2:] == ["get", "Authorization:Bearer bench-past-the-micro-cache"]
+    text = LUA.read_text()
+    assert "delay = think" in text and "local function think()" in text, "users think between clicks"
+    assert "function delay()" not in text, "only the users mode may delay requests"
+
+
+def a_run(**kw):
+    base = {"requests": 10_000, "socket_errors": 0, "non2xx": 0, "p95_ms": 100.0, "p99_ms": 300.0}
+    return base | kw
+
+
+def test_a_step_breaks_the_slo_on_p95_p99_or_the_failed_share():
+    assert run.slo_broken(a_run()) == ""
+    assert "p95" in run.slo_broken(a_run(p95_ms=500.0))
+    assert "p99" in run.slo_broken(a_run(p99_ms=1200.0))
+    assert "failed" in run.slo_broken(a_run(non2xx=10))  # 0.1 %
+    assert run.slo_broken(a_run(non2xx=9)) == ""
+    assert "failed" in run.slo_broken(a_run(requests=0))
+
+
+def test_a_target_is_met_only_when_every_round_clears_it():
+    from bench import report
+
+    def pair(sc, c, base_rps, pr_rps):
+        return [dict(a_run(), scenario=sc, connections=c, target=t, rps=v, round=i + 1)
+                for i, (b, p) in enumerate(zip(base_rps, pr_rps)) for t, v in (("baseline", b), ("peakready", p))]
+
+    runs = pair("booking (write)", 50, [100, 100, 100], [130, 125, 115])  # median 1.25, lowest 1.15
+    rows = {t: (v, ok) for t, v, _, ok in report.targets({"runs": runs})}
+    value, ok = rows["booking (write) / baseline, 50 conns"]
+    assert value == "1.25 [1.15-1.30]" and ok is False
+    value, ok = rows["every scenario, peakready / baseline r/s"]
+    assert ok is True and value.startswith("lowest 1.15")
+    runs = pair("booking (write)", 50, [100, 100, 100], [130, 125, 121])
+    assert dict((t, ok) for t, _, _, ok in report.targets({"runs": runs}))["booking (write) / baseline, 50 conns"]
