@@ -77,7 +77,7 @@ VIA_REDIS = "menu via Redis (micro-cache passed)"
 # users starts at USERS_FIRST and doubles until the SLO breaks (at most USERS_MAX), then the midpoint
 # between the last step that held and the first that broke is tried once.
 THINK_MS = 1000
-USERS_FIRST, USERS_MAX, SHORT_USERS_MAX = 100, 6400, 200
+USERS_FIRST, USERS_MAX, SHORT_USERS_MAX = 100, 12800, 200
 SLO = {"p95_ms": 500, "p99_ms": 1000, "errors": 0.001}
 # The worker sweep's scenarios: the DB-bound ones and the cached read past the micro-cache.
 SWEEP_SCENARIOS = ("health", VIA_REDIS, "availability (uncached read)", "booking (write)")

@@ -79,7 +79,7 @@ class Run:
         self._stderr = tempfile.TemporaryFile(mode="w+")
         # nsenter execs wrk: the child is wrk itself, whose CPU time os.wait4 reports.
         self.proc = subprocess.Popen(in_vps(name, argv), stdout=subprocess.PIPE, stderr=self._stderr,
-                                     text=True, env=env)
+                                     text=True, env=env, preexec_fn=_raise_nofile)
 
     def result(self) -> dict:
         """requests, rps, latency percentiles (ms), errors, statuses, and wrk's own CPU seconds."""
@@ -116,6 +116,14 @@ class Run:
             "acked": raw["acked"],
             "wrk_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         }
+
+
+def _raise_nofile() -> None:
+    """In wrk's process: open files up to the hard limit, one per connection and a few more."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def run(name: str, path: str, connections: int, duration_s: float, **kw) -> dict:

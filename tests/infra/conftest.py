@@ -158,6 +158,7 @@ def pytest_collection_modifyitems(items):
 def pytest_terminal_summary(terminalreporter):
     this_run = time.time() - (time.monotonic() - SESSION_START)
     for title, path in (("ProxySQL multiplexing", ROOT / ".peakready" / "proxysql-multiplexing.txt"),
+                        ("micro-cache staleness", ROOT / ".peakready" / "micro-cache.txt"),
                         ("fault suite", ROOT / ".peakready" / "faults.md")):
         if path.exists() and path.stat().st_mtime > this_run:
             terminalreporter.section(title)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from peakready import ROOT
 from peakready.secrets import DIRECTORY
 from tests.infra.test_web import request, wait_for
 from tests.leaks import Redacted
@@ -116,8 +117,10 @@ def test_a_write_shows_through_the_micro_cache_within_its_bound(host, test_vps, 
             seen = time.monotonic() - written
             break
         time.sleep(0.05)  # 20 a second: the rate limit's 20/s + burst is not reached in 6 s
-    print(f"\nmicro-cache: the write showed through nginx after {seen} s (bound {bound_s} s + one refresh)")
-    assert seen is not None and seen <= bound_s + 2.0
+    figure = (f"a menu write showed through nginx's micro-cache after {seen:.2f} s (nginx_micro_cache_s = {bound_s}; "
+              "the bound stated: that plus one refresh)" if seen is not None else "the write never showed")
+    (ROOT / ".peakready" / "micro-cache.txt").write_text(figure + "\n")
+    assert seen is not None and seen <= bound_s + 2.0, figure
 
 
 def test_admin_endpoints_need_the_token(test_vps):
