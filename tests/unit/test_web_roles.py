@@ -148,6 +148,12 @@ def test_the_micro_cache_holds_the_sample_apps_public_reads_only_and_locks_only_
     other = locations(nginx_site(micro_cache_s=1, sample_app=False))["/"]
     assert "proxy_cache micro;" in other and "proxy_cache_bypass $http_cookie;" in other
     assert "proxy_cache_lock on;" not in other, "another app's uncacheable answers would queue behind the lock"
+    for where in (reads, other):  # kept for the bound whatever max-age the app says; never a no-store answer
+        assert "proxy_ignore_headers Cache-Control Expires X-Accel-Expires;" in where
+        assert "proxy_no_cache $peakready_no_store;" in where
+    assert re.search(r"map \$upstream_http_cache_control \$peakready_no_store \{\n\s+default 0;\n\s+"
+                     r"~\*\(no-store\|no-cache\|private\) 1;", cached)
+    assert cached.index("map $upstream_http_cache_control") < cached.index("server {"), "a map belongs to http{}"
 
 
 def test_a_git_source_is_checked_out_at_its_ref(tmp_path, monkeypatch):
