@@ -78,6 +78,9 @@ VIA_REDIS = "menu via Redis (micro-cache passed)"
 # between the last step that held and the first that broke is tried once.
 THINK_MS = 1000
 USERS_FIRST, USERS_MAX, SHORT_USERS_MAX = 100, 12800, 200
+# A third capacity profile: peakready deployed with target_concurrency raised to this, the one knob a
+# team sizes the stack for its spike with (the default plan is sized for 1000 connections).
+SIZED_TARGET = 8000
 SLO = {"p95_ms": 500, "p99_ms": 1000, "errors": 0.001}
 # The worker sweep's scenarios: the DB-bound ones and the cached read past the micro-cache.
 SWEEP_SCENARIOS = ("health", VIA_REDIS, "availability (uncached read)", "booking (write)")
@@ -381,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--duration must be 1 to 600 s, --warmup 0 to 120 s and --rounds 1 to 20")
     modes = MODES if args.mode == "all" else (args.mode,)
 
+    from peakready.knobs import defaults
     from peakready.secrets import Secrets
 
     started = dt.datetime.now(dt.UTC)
@@ -396,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
                      "command": " ".join(["bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
                      "duration_s": args.duration, "warmup_s": args.warmup, "wrk_threads": WRK_THREADS,
                      "budget": BUDGET, "rounds": args.rounds if "rounds" in modes else 0, "modes": list(modes),
-                     "think_ms": THINK_MS, "slo": SLO, "runs": [], "deploy": {}}
+                     "think_ms": THINK_MS, "slo": SLO, "runs": [], "deploy": {},
+                     "target_concurrency": defaults()["target_concurrency"]}
     try:
         for name in names.values():
             vps.up(name, args.release, NETWORK)
@@ -468,34 +473,46 @@ class Bench:
         return runs
 
     def capacity(self, users_max: int) -> dict:
-        """Per profile: simulated users stepped up until the SLO breaks; the most it held."""
+        """Per profile: simulated users stepped up until the SLO breaks; the most it held. Last,
+        peakready re-deployed with target_concurrency = SIZED_TARGET (then the default again)."""
         found = {}
-        for profile in ("baseline", "peakready"):
-            log(f"capacity: {profile}, users thinking {THINK_MS} ms between clicks")
-            steps, held, broke = [], None, None
-            users = USERS_FIRST
-            while users <= users_max:
-                r = self.step(profile, users)
-                steps.append(r)
-                if r["slo_ok"]:
-                    held = r
-                    users *= 2
-                else:
-                    broke = r
-                    break
-            if held and broke and broke["connections"] - held["connections"] > 1:
-                middle = self.step(profile, (held["connections"] + broke["connections"]) // 2)
-                steps.append(middle)
-                if middle["slo_ok"]:
-                    held = middle
-                else:
-                    broke = middle
-            found[profile] = {"steps": steps, "holds": held["connections"] if held else 0,
-                              "broke": ({"users": broke["connections"], "why": broke["slo_broken"],
-                                         "bottleneck": broke["bottleneck"]} if broke else None)}
-            log(f"  {profile} holds {found[profile]['holds']} users" +
-                (f"; at {broke['connections']}: {broke['slo_broken']}" if broke else f" (the most tried: {users_max})"))
+        for profile in ("baseline", "peakready", "peakready-sized"):
+            if profile == "peakready-sized":
+                timed_deploy(self.names["peakready"], "deploy.py", "--data", f"target_concurrency={SIZED_TARGET}")
+                try:
+                    found[profile] = self.held(profile, users_max) | {"target_concurrency": SIZED_TARGET}
+                finally:
+                    timed_deploy(self.names["peakready"], "deploy.py")
+            else:
+                found[profile] = self.held(profile, users_max)
         return found
+
+    def held(self, profile: str, users_max: int) -> dict:
+        """Users doubled from USERS_FIRST until a step breaks the SLO, then the midpoint once."""
+        log(f"capacity: {profile}, users thinking {THINK_MS} ms between clicks")
+        steps, held, broke = [], None, None
+        users = USERS_FIRST
+        while users <= users_max:
+            r = self.step(profile, users)
+            steps.append(r)
+            if r["slo_ok"]:
+                held = r
+                users *= 2
+            else:
+                broke = r
+                break
+        if held and broke and broke["connections"] - held["connections"] > 1:
+            middle = self.step(profile, (held["connections"] + broke["connections"]) // 2)
+            steps.append(middle)
+            if middle["slo_ok"]:
+                held = middle
+            else:
+                broke = middle
+        log(f"  {profile} holds {held['connections'] if held else 0} users" +
+            (f"; at {broke['connections']}: {broke['slo_broken']}" if broke else f" (the most tried: {users_max})"))
+        return {"steps": steps, "holds": held["connections"] if held else 0,
+                "broke": ({"users": broke["connections"], "why": broke["slo_broken"],
+                           "bottleneck": broke["bottleneck"]} if broke else None)}
 
     def step(self, profile: str, users: int) -> dict:
         sc = {"name": "users", "path": "/", "connections": users, "users": True}

@@ -56,10 +56,10 @@ def test_a_target_is_met_only_when_every_round_clears_it():
                 for i, (b, p) in enumerate(zip(base_rps, pr_rps)) for t, v in (("baseline", b), ("peakready", p))]
 
     runs = pair("booking (write)", 50, [100, 100, 100], [130, 125, 115])  # median 1.25, lowest 1.15
-    rows = {t: (v, ok) for t, v, _, ok in report.targets({"runs": runs})}
+    rows = {t: (v, ok) for t, v, _, ok, _ in report.targets({"runs": runs})}
     value, ok = rows["booking (write) / baseline, 50 conns"]
     assert value == "1.25 [1.15-1.30]" and ok is False
     value, ok = rows["every scenario, peakready / baseline r/s"]
     assert ok is True and value.startswith("lowest 1.15")
     runs = pair("booking (write)", 50, [100, 100, 100], [130, 125, 121])
-    assert dict((t, ok) for t, _, _, ok in report.targets({"runs": runs}))["booking (write) / baseline, 50 conns"]
+    assert dict((t, ok) for t, _, _, ok, _ in report.targets({"runs": runs}))["booking (write) / baseline, 50 conns"]
