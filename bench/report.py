@@ -359,17 +359,17 @@ def plot(results: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 3 if cap else 2, figsize=(18 if cap else 12, 4.5))
     left, right = axes[0], axes[1]
     conns = set()
-    for label, (scenario, target) in series.items():
+    for name, (scenario, target) in series.items():
         points = sorted((c, rs) for (sc, t, c), rs in g.items() if sc == scenario and t == target)
         if not points:
             continue
-        color, line, marker = style[label]
+        color, line, marker = style[name]
         xs = [c for c, _ in points]
         conns.update(xs)
         left.plot(xs, [median([r["rps"] for r in rs]) for _, rs in points], color=color, linestyle=line,
-                  marker=marker, label=label)
+                  marker=marker, label=name)
         right.plot(xs, [median([r["p99_ms"] for r in rs]) for _, rs in points], color=color, linestyle=line,
-                   marker=marker, label=label)
+                   marker=marker, label=name)
     for ax, title, unit in ((left, "throughput, GET /api/v1/menu?outlet=3", "requests/s (median)"),
                             (right, "p99 latency, GET /api/v1/menu?outlet=3", "ms (median)")):
         ax.set_xscale("log")

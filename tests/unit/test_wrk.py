@@ -63,3 +63,36 @@ def test_a_target_is_met_only_when_every_round_clears_it():
     assert ok is True and value.startswith("lowest 1.15")
     runs = pair("booking (write)", 50, [100, 100, 100], [130, 125, 121])
     assert dict((t, ok) for t, _, _, ok, _ in report.targets({"runs": runs}))["booking (write) / baseline, 50 conns"]
+
+
+def test_the_report_and_its_plot_are_written_from_every_mode(tmp_path):
+    from bench import report
+
+    def r(**kw):
+        return dict(a_run(), rps=1000.0, p50_ms=1.0, seconds=10.0, wrk_cpu_s=1.0, errors={}, statuses={200: 10},
+                    cores={"vps_total": 1.0}, machine_busy_cores=1.5, rss_mb={}, mariadb_peak_threads_connected=4,
+                    bottleneck="CPU", **kw)
+
+    runs = [r(scenario=sc, target=t, connections=c, round=n) for n in (1, 2)
+            for sc, t, c in (("menu (cached)", "baseline", 1000), ("menu (cached)", "peakready", 1000),
+                             (report.VIA_REDIS, "peakready", 100), (report.L0_NAME, "L0", 1000),
+                             (report.L1_NAME, "L1", 100))]
+    steps = lambda ok: [r(scenario="users", target="p", connections=100, slo_ok=ok, slo_broken="" if ok else "p95")]
+    results = {
+        "date": "2026-11-27T00:00:00+00:00", "machine": {"cores": 2, "cpu": "x", "ram_gb": 4, "kernel": "k",
+                                                         "virtualization": "docker", "docker": "d", "wrk": "w"},
+        "command": "bench/run.py --short", "duration_s": 2, "warmup_s": 1, "wrk_threads": 1, "budget": 10,
+        "rounds": 2, "modes": ["rounds", "capacity", "sweep"], "think_ms": 1000, "target_concurrency": 1000,
+        "slo": {"p95_ms": 500, "p99_ms": 1000, "errors": 0.001}, "runs": runs, "total_s": 1.0,
+        "deploy": {"peakready first": {"seconds": 1, "operations": 2, "changed": 2}},
+        "capacity": {"baseline": {"steps": steps(True), "holds": 100, "broke": None},
+                     "peakready": {"steps": steps(True), "holds": 100, "broke": None},
+                     "peakready-sized": {"steps": steps(False), "holds": 0, "target_concurrency": 8000,
+                                         "broke": {"users": 100, "why": "p95", "bottleneck": "CPU"}}},
+        "sweep": [r(scenario="health", target="peakready", connections=100, workers=w) for w in (1, 2)],
+    }
+    md, png = tmp_path / "t.md", tmp_path / "t.png"
+    report.write(results, tmp_path, "t")
+    text = md.read_text()
+    assert "peakready, target_concurrency = 8000" in text and "## App workers" in text and png.stat().st_size
+    assert "| cached menu with the default micro-cache / L0, 1000 conns |" in text
