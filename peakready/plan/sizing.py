@@ -124,11 +124,12 @@ def derived_workers(cores: int, k: dict) -> int:
     """app_workers = 0: the workers a host of `cores` runs, before RAM caps them.
 
     Async workers (uvicorn) one per core, at least two (one recycled never leaves the host without a
-    worker): bench/run.py's worker sweep (make bench MODE=sweep; bench/results/2026-11-27.md) on 2
-    cores, beside MariaDB, Redis, ProxySQL and nginx, gave the same throughput within the noise from
-    1 to 5 workers on every DB-bound and cached scenario, and a p99 that grew with each worker past
-    the cores (booking 61 -> 73 ms, the cached read 32 -> 70 ms from 2 to 5). Sync and gthread
-    workers serve a request (a thread) at a time and wait on the database: gunicorn's 2 x cores + 1."""
+    worker): make bench's worker sweep (bench/results/2026-11-27.md, "App workers") on 2 cores beside
+    MariaDB, Redis, ProxySQL and nginx gave, from 2 to 5 workers, the same throughput within the noise
+    on every DB-bound and cached scenario (health -15 %, availability +5 %, booking +1 %, the cached
+    read -8 %) and a p99 that grew with each worker past the cores (health 24 -> 59 ms, booking
+    47 -> 65 ms, the cached read 33 -> 70 ms). Sync and gthread workers serve a request (a thread) at
+    a time and wait on the database: gunicorn's 2 x cores + 1."""
     if k["app_worker_class"] == "uvicorn":
         return max(2, cores)
     return 2 * cores + 1
