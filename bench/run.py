@@ -521,7 +521,7 @@ class Bench:
 
     def step(self, profile: str, users: int) -> dict:
         sc = {"name": "users", "path": "/", "connections": users, "users": True}
-        # No warm-up: the users arrive at once, as a spike's do.
+        # No warm-up: the users connect at once, as a spike's do (wrk delays each first click too).
         r = self.run(profile, sc, "cap", warmup=0)
         r["slo_broken"] = slo_broken(r)
         r["slo_ok"] = not r["slo_broken"]
@@ -533,7 +533,8 @@ class Bench:
         name, runs = self.names["peakready"], []
         wanted = [sc for sc in scenarios() if sc["name"] in SWEEP_SCENARIOS and sc["connections"] in (50, 100, 200)
                   and "peakready" in sc["on"] and (sc["name"] != VIA_REDIS or sc["connections"] == 100)]
-        most = 2 if self.args.short else 2 * self.cores + 1  # the short run only proves the mode runs
+        cores = int(float(vps.DEFAULT_CPUS))  # the VPS's, not this machine's
+        most = 2 if self.args.short else 2 * cores + 1  # the short run only proves the mode runs
         try:
             for workers in range(1, most + 1):
                 log(f"sweep: app_workers={workers}")

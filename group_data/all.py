@@ -303,10 +303,11 @@ nginx_proxy_timeout_s: "group: integer(1, 3600)" = 30
 nginx_upstream_max_fails: "group: integer(1, 100)" = 1
 nginx_upstream_fail_timeout_s: "group: integer(1, 3600)" = 10
 nginx_upstream_connect_timeout_s: "group: integer(1, 60)" = 5
-# Cache public GET answers of the app (the sample app: /api/) in nginx for this many seconds: a
-# micro-cache, so a write shows through nginx after at most this long (plus one refresh). Never for an
-# answer that says no-store or private, a request with Authorization, nor, for other apps, one with a
-# cookie. 1 by default: under a spike each URL reaches the app about once a second; 0: off.
+# Cache public GET answers of the app (the sample app: its menu and outlet reads) in nginx for this
+# many seconds: a micro-cache. A write shows through nginx after at most this long plus one refresh
+# (an answer served while its refresh runs is at most twice this old). Never for an answer that says
+# no-store, no-cache or private or sets a cookie, a request with Authorization, nor, for other apps,
+# one with a cookie. 1 by default: under a spike each URL reaches the app about once a second; 0: off.
 nginx_micro_cache_s: "group: integer(0, 5)" = 1
 # How long browsers may keep static files (days).
 static_max_age_days: "group: integer(0, 365)" = 7

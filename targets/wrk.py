@@ -77,9 +77,10 @@ class Run:
         if acked_file is not None:
             env["WRK_ACKED"] = str(acked_file)
         self._stderr = tempfile.TemporaryFile(mode="w+")
+        _raise_nofile()  # in this process, before the fork: wrk inherits it
         # nsenter execs wrk: the child is wrk itself, whose CPU time os.wait4 reports.
         self.proc = subprocess.Popen(in_vps(name, argv), stdout=subprocess.PIPE, stderr=self._stderr,
-                                     text=True, env=env, preexec_fn=_raise_nofile)
+                                     text=True, env=env)
 
     def result(self) -> dict:
         """requests, rps, latency percentiles (ms), errors, statuses, and wrk's own CPU seconds."""
@@ -119,7 +120,7 @@ class Run:
 
 
 def _raise_nofile() -> None:
-    """In wrk's process: open files up to the hard limit, one per connection and a few more."""
+    """Open files up to the hard limit (wrk needs one per connection and a few more)."""
     import resource
 
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -8,16 +8,17 @@ from .cache import Body
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
-    """Whether an Accept-Encoding header admits gzip (a q of 0 refuses it)."""
+    """Whether an Accept-Encoding header admits gzip: its own entry if it has one (a q of 0 refuses
+    it), else a * entry's."""
+    found: dict[str, bool] = {}
     for part in accept_encoding.lower().split(","):
-        coding, _, params = part.strip().partition(";")
-        if coding.strip() in ("gzip", "x-gzip", "*"):
-            q = params.strip().removeprefix("q=").strip() if params.strip().startswith("q=") else "1"
-            try:
-                return float(q) > 0
-            except ValueError:
-                return False
-    return False
+        coding, *params = [piece.strip() for piece in part.split(";")]
+        q = next((p.split("=", 1)[1].strip() for p in params if p.replace(" ", "").startswith("q=")), "1")
+        try:
+            found.setdefault("gzip" if coding == "x-gzip" else coding, float(q) > 0)
+        except ValueError:
+            found.setdefault(coding, False)
+    return found.get("gzip", found.get("*", False))
 
 
 def _matches(if_none_match: str, etag: str) -> bool:

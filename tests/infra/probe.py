@@ -17,7 +17,8 @@ end = time.time() + min(seconds, 300)  # bounded in time; at most 10 requests a 
 def get(conn_path):
     conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=2)
     try:
-        conn.request("GET", conn_path, headers={"Host": "localhost"})
+        # Authorization: past nginx's micro-cache, so the probe sees the app itself (test_faults.py).
+        conn.request("GET", conn_path, headers={"Host": "localhost", "Authorization": "Bearer past-the-micro-cache"})
         response = conn.getresponse()
         return response.status, response.read()
     finally:

@@ -70,7 +70,7 @@ def test_a_cached_read_is_sent_gzipped_as_stored_and_revalidates_to_a_304(test_v
     etag = headers["etag"]
     assert etag.startswith('W/"') and "Accept-Encoding" in headers["vary"]
     calm()
-    for via in ({}, PAST_NGINX):  # nginx's micro-cache answers it, and the app itself does
+    for via in ({}, PAST_NGINX):  # from nginx's cache, and past it (the app's own 304: test_app_cache.py)
         status, headers, body = request(test_vps, path, headers={"If-None-Match": etag, **via})
         assert (status, body) == (304, b""), via
         calm()

@@ -42,6 +42,8 @@ def test_accept_encoding_is_read_as_a_client_means_it():
     assert accepts_gzip("gzip") and accepts_gzip("br, gzip;q=0.5") and accepts_gzip("*")
     assert not accepts_gzip("") and not accepts_gzip("identity") and not accepts_gzip("gzip;q=0")
     assert not accepts_gzip("br, gzip;q=0.0") and not accepts_gzip("gzip;q=nonsense")
+    assert not accepts_gzip("*, gzip;q=0") and accepts_gzip("identity;q=1, *;q=0.5")
+    assert not accepts_gzip("gzip; level=1; q=0") and accepts_gzip("x-gzip")
 
 
 def test_a_hit_is_sent_gzipped_as_stored_or_plain_to_a_client_without_gzip():

@@ -149,6 +149,7 @@ def test_the_micro_cache_holds_the_sample_apps_public_reads_only_and_locks_only_
     assert "proxy_cache micro;" in other and "proxy_cache_bypass $http_cookie;" in other
     assert "proxy_cache_lock on;" not in other, "another app's uncacheable answers would queue behind the lock"
     for where in (reads, other):  # kept for the bound whatever max-age the app says; never a no-store answer
+        assert "proxy_cache_key $scheme$host$request_uri;" in where, "one entry per Host"
         assert "proxy_ignore_headers Cache-Control Expires X-Accel-Expires;" in where
         assert "proxy_no_cache $peakready_no_store;" in where
     assert re.search(r"map \$upstream_http_cache_control \$peakready_no_store \{\n\s+default 0;\n\s+"
@@ -235,3 +236,10 @@ def test_a_source_without_requirements_or_unreachable_is_a_knob_error_naming_app
         release.checked_source("file://deploy:tok3n-value@/nonexistent/x.git", "main")
     assert "tok3n-value" not in str(err.value) and "***@" in str(err.value)
     assert release.checked_source("app", "main") == ROOT / "app"
+
+
+def test_the_micro_cache_drops_an_entry_nobody_asked_for_within_its_bound():
+    """inactive = the bound: what nginx serves stale while it refreshes is at most twice the bound old."""
+    assert "proxy_cache_path" not in nginx_conf()
+    path = re.search(r"proxy_cache_path (.*);", nginx_conf(micro_cache_s=2)).group(1)
+    assert "keys_zone=micro:10m" in path and "inactive=2s" in path
