@@ -246,7 +246,7 @@ def db_stats(name: str, secrets, proxysql: bool) -> dict:
 # mariadb-slap in the peakready VPS, as the app's user, each client on one connection (as the app's
 # pools are). The concurrency is about what the app's pools open; ProxySQL refuses clients beyond its
 # frontend max_connections and MariaDB beyond its own, so a higher one measures the limits instead.
-DB_PATH_QUERY = "SELECT id, name, price_idr FROM menu_items WHERE outlet_id = 3 AND category = 'mains' ORDER BY name"
+DB_PATH_QUERY = "SELECT id, name, price_idr FROM menu_items WHERE outlet_id = 3 AND category = 'grills' ORDER BY name"
 DB_PATH_CONCURRENCY = 20
 DB_PATH_QUERIES, SHORT_DB_PATH_QUERIES = 40_000, 2_000
 DB_PATH_TIMEOUT_S = 300
