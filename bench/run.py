@@ -69,9 +69,9 @@ UNITS = {"nginx": "nginx.service", "app": "peakready-app.service", "mariadb": "m
          "redis": "redis-server.service", "proxysql": "proxysql.service"}
 BOOKING_DAY = 30  # bookings are made this many days ahead, at 19:00 UTC
 AVAILABILITY_DAY = 7  # the uncached read asks about this day (no bench booking on it)
-# nginx's micro-cache never answers a request with Authorization (the app ignores it on public reads):
-# the "via Redis" runs send one, so that every request reaches the app and its Redis cache.
-PAST_MICRO_CACHE = ("Authorization:Bearer bench-past-the-micro-cache",)
+# The "via Redis" runs go past nginx's micro-cache (wrk.PAST_MICRO_CACHE): every request reaches the
+# app and its Redis cache.
+PAST_MICRO_CACHE = (wrk.PAST_MICRO_CACHE_ARG,)
 VIA_REDIS = "menu via Redis (micro-cache passed)"
 # The capacity run: each simulated user waits THINK_MS on average between two clicks; the number of
 # users starts at USERS_FIRST and doubles until the SLO breaks (at most USERS_MAX), then the midpoint

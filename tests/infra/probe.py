@@ -2,7 +2,7 @@
 every 0.1 s, GET /health (must say "ok": MariaDB and Redis answer) and GET PATH through nginx on
 127.0.0.1. Prints a JSON line [unix time, ok] at start and at each change, and at the end.
 
-    python3 probe.py SECONDS PATH
+    python3 probe.py SECONDS PATH [HEADER VALUE]   (one more header on every request)
 """
 
 import http.client
@@ -11,14 +11,14 @@ import sys
 import time
 
 seconds, path = float(sys.argv[1]), sys.argv[2]
+extra = dict([sys.argv[3:5]]) if len(sys.argv) >= 5 else {}  # one more header: NAME VALUE
 end = time.time() + min(seconds, 300)  # bounded in time; at most 10 requests a second
 
 
 def get(conn_path):
     conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=2)
     try:
-        # Authorization: past nginx's micro-cache, so the probe sees the app itself (test_faults.py).
-        conn.request("GET", conn_path, headers={"Host": "localhost", "Authorization": "Bearer past-the-micro-cache"})
+        conn.request("GET", conn_path, headers={"Host": "localhost", **extra})
         response = conn.getresponse()
         return response.status, response.read()
     finally:

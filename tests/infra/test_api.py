@@ -11,6 +11,7 @@ import pytest
 
 from peakready import ROOT
 from peakready.secrets import DIRECTORY
+from targets.wrk import PAST_MICRO_CACHE
 from tests.infra.test_web import request, wait_for
 from tests.leaks import Redacted
 
@@ -32,9 +33,8 @@ def calm():
     time.sleep(0.1)
 
 
-# nginx's micro-cache never answers a request with Authorization (the app ignores it on public
-# reads): the tests of the app's own Redis cache send one so that every request reaches the app.
-PAST_NGINX = {"Authorization": "Bearer past-the-micro-cache"}
+# The tests of the app's own Redis cache go past nginx's micro-cache: every request reaches the app.
+PAST_NGINX = dict([PAST_MICRO_CACHE])
 
 
 def test_menu_is_a_miss_then_a_hit_and_an_admin_update_invalidates_it(test_vps, admin_headers):

@@ -33,9 +33,8 @@ READ_CONNECTIONS, WRITE_CONNECTIONS = 180, 20
 WINDOW_S = 20  # each fault's load run
 FAULT_AT_S = 5  # into the window
 MENU = "/api/v1/menu?outlet=3"
-# The reads go past nginx's micro-cache (it never answers a request with Authorization; the app ignores
-# it on public reads): the suite measures what the app does under each fault, not nginx's cache.
-PAST_MICRO_CACHE = ("Authorization:Bearer past-the-micro-cache",)
+# The reads and the probe go past nginx's micro-cache (wrk.PAST_MICRO_CACHE): the suite measures what
+# the app does under each fault, not nginx's cache.
 BUDGET = 1_000_000
 PROBE = Path(__file__).with_name("probe.py")
 APP = "peakready-app.service"
@@ -115,9 +114,9 @@ def under_load(test_vps, fault: str, inject) -> dict:
     prefix = f"f{os.getpid()}{fault.replace('-', '')}"
     when = (dt.datetime.now(dt.UTC) + dt.timedelta(days=60)).strftime("%Y-%m-%dT20:00:00Z")
     acked_file = ROOT / ".peakready" / f"acked-{prefix}.txt"
-    probe = subprocess.Popen(wrk.in_vps(name, [sys.executable, str(PROBE), str(WINDOW_S + 15), MENU]),
+    probe = subprocess.Popen(wrk.in_vps(name, [sys.executable, str(PROBE), str(WINDOW_S + 15), MENU, *wrk.PAST_MICRO_CACHE]),
                              stdout=subprocess.PIPE, text=True)
-    reads = wrk.Run(name, MENU, READ_CONNECTIONS, WINDOW_S, budget=BUDGET, mode=("get", *PAST_MICRO_CACHE))
+    reads = wrk.Run(name, MENU, READ_CONNECTIONS, WINDOW_S, budget=BUDGET, mode=("get", wrk.PAST_MICRO_CACHE_ARG))
     writes = wrk.Run(name, "/api/v1/bookings", WRITE_CONNECTIONS, WINDOW_S, budget=BUDGET,
                      mode=("booking", prefix, when), acked_file=acked_file)
     time.sleep(FAULT_AT_S)

@@ -28,7 +28,7 @@ def test_bench_durations_are_whole_seconds_and_bounded(monkeypatch):
 
 def test_wrk_takes_extra_headers_and_the_users_mode():
     argv = wrk_argv("/api/v1/menu", 50, 10, mode=("get", *run.PAST_MICRO_CACHE))
-    assert argv[-2:] == ["get", "Authorization:Bearer bench-past-the-micro-cache"]
+    assert argv[-2:] == ["get", "Authorization:Bearer past-the-micro-cache"]
     text = LUA.read_text()
     assert "delay = think" in text and "local function think()" in text, "users think between clicks"
     assert "function delay()" not in text, "only the users mode may delay requests"
