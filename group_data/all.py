@@ -147,6 +147,10 @@ nginx_keepalive_timeout_s: "group: integer(0, 3600)" = 15
 rate_limit_rps: "group: integer(1, 1_000_000)" = 20
 # ...and the burst above that rate served before requests are refused (429).
 rate_limit_burst: "group: integer(0, 1_000_000)" = 40
+# Of MariaDB's memory, the part held for every connection's own buffers at their worst at once
+# (sort, join, read, temporary tables, binlog cache, thread stack); the buffer pool gets the rest.
+# The plan sizes tmp_table_size from it, so the worst case never outgrows MariaDB's share of RAM.
+mariadb_session_memory_share: "plan: number(0.05, 0.75)" = 0.25
 # Accept queue of every listener (nginx, app, Redis, MariaDB); 0: derived from target_concurrency,
 # capped by somaxconn.
 listen_backlog: "plan: integer(0, 1 << 20)" = 0

@@ -15,7 +15,21 @@ MARIADB_ARIA_CACHE_MB = 16  # Aria: MariaDB's internal temporary tables
 MARIADB_LOG_BUFFER_MB = 16  # InnoDB log buffer (MariaDB's default)
 TABLE_OPEN_CACHE_INSTANCES = 8  # MariaDB's default: the table cache is split this many ways
 MARIADB_BASE_MB = MARIADB_SERVER_MB + MARIADB_KEY_BUFFER_MB + MARIADB_ARIA_CACHE_MB + MARIADB_LOG_BUFFER_MB
-MARIADB_CONN_MB = 1  # one connection: thread stack (292K) plus net, sort and join buffers in use
+# What one connection may hold at once, beside its in-memory temporary tables (sized by the plan):
+# MariaDB's defaults (KB), each allocated per connection when a query needs it (MariaDB KB, "Server
+# System Variables"; mysqltuner's worst case counts the same ones).
+MARIADB_SESSION_BUFFERS_KB = {
+    "thread_stack": 292,
+    "join_buffer_size": 256,
+    "read_buffer_size": 128,
+    "read_rnd_buffer_size": 256,
+    "binlog_cache_size": 32,
+    "binlog_stmt_cache_size": 32,
+}
+MAX_SORT_BUFFER_KB = 2048  # MariaDB's default sort_buffer_size; the plan gives less on a small host
+MIN_SORT_BUFFER_KB = 256
+MIN_TMP_TABLE_MB = 1  # an in-memory temporary table smaller than this goes to disk for any GROUP BY
+MAX_TMP_TABLE_MB = 32  # twice MariaDB's default (16 MB): the app's queries never need more
 REDIS_BASE_MB = 8  # Redis with nothing stored
 
 # Smallest sizes worth running.

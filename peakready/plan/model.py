@@ -72,6 +72,10 @@ class MariaDBPlan:
     table_open_cache_instances: int
     open_files_limit: int
     back_log: int
+    # Each connection's own buffers (KB) by variable, tmp_table_size and max_heap_table_size included.
+    session_buffers_kb: dict[str, int]
+    # The most MariaDB can take (MB): its global buffers, plus every connection's buffers at once.
+    worst_case_mb: int
 
 
 @dataclass(frozen=True)

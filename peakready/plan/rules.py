@@ -7,7 +7,8 @@
      holds two connections), and worker_connections <= its open-file limit;
   4. on each host, what its roles use (buffer pool, Redis and its fork headroom, workers x their
      memory cap, ProxySQL, nginx, the OS reserve) <= its RAM;
-  5. somaxconn >= every listen backlog.
+  5. somaxconn >= every listen backlog;
+  6. MariaDB's worst case (global buffers + max_connections x each connection's buffers) <= its share.
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ def host_violations(name: str, p: HostPlan, k: dict) -> list[str]:
         out.append(
             f"on {name}, the plan needs {p.memory_total_mb} MB but the host has {p.host.ram_mb} MB "
             f"({', '.join(f'{n} {v}' for n, v in p.memory_mb.items())}): lower {MEMORY_KNOBS[part]}.")
+    # MariaDB KB (memory use): every connection at its worst at once, on top of the global buffers.
+    if p.mariadb and p.mariadb.worst_case_mb > p.share_mb["db"]:
+        out.append(
+            f"on {name}, MariaDB's worst case ({p.mariadb.innodb_buffer_pool_mb} MB buffer pool + its other buffers + "
+            f"{p.mariadb.max_connections} connections at their worst = {p.mariadb.worst_case_mb} MB) exceeds its share of "
+            f"{int(p.share_mb['db'])} MB: lower mariadb_buffer_pool_mb (0 derives it) or mariadb_max_connections, "
+            "or raise memory_weight_db.")
     # listen(2): a backlog above somaxconn is silently cut to it.
     backlogs = {"nginx": p.nginx and p.nginx.backlog, "app": p.app and p.app.backlog,
                 "Redis": p.redis and p.redis.tcp_backlog, "MariaDB": p.mariadb and p.mariadb.back_log,

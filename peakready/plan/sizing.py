@@ -13,7 +13,8 @@ import zlib
 
 from peakready import knobs, validate
 from peakready.plan.estimates import (
-    APP_MASTER_MB, MARIADB_ARIA_CACHE_MB, MARIADB_BASE_MB, MARIADB_CONN_MB, MARIADB_KEY_BUFFER_MB,
+    APP_MASTER_MB, MARIADB_ARIA_CACHE_MB, MARIADB_BASE_MB, MARIADB_KEY_BUFFER_MB, MARIADB_SESSION_BUFFERS_KB,
+    MAX_SORT_BUFFER_KB, MAX_TMP_TABLE_MB, MIN_SORT_BUFFER_KB, MIN_TMP_TABLE_MB,
     MARIADB_LOG_BUFFER_MB, MIN_BACKLOG, MIN_BUFFER_POOL_MB, MIN_REDIS_MB, NGINX_BASE_MB, NGINX_CONN_KB,
     NGINX_WORKER_MB, PROXYSQL_BASE_MB, PROXYSQL_CLIENT_KB, PROXYSQL_CONN_KB, REDIS_BASE_MB,
     TABLE_OPEN_CACHE_INSTANCES,
@@ -194,15 +195,17 @@ def size_mariadb(plans: dict[str, HostPlan], by_role: dict, k: dict, backlog: in
     for h in by_role["db"]:
         server_id = ids[h.name]
         p = plans[h.name]
-        overhead = MARIADB_BASE_MB + max_connections * MARIADB_CONN_MB
+        session = session_buffers(p.share_mb["db"], max_connections, k)
+        overhead = MARIADB_BASE_MB + math.ceil(max_connections * session_kb(session) / 1024)
         # MariaDB's buffer pool is sized in whole 8 MB steps here (it rounds to its chunk size).
         pool = k["mariadb_buffer_pool_mb"] or int((p.share_mb["db"] - overhead) // 8 * 8)
         if pool < MIN_BUFFER_POOL_MB:
             raise PlanError(
-                f"on {h.name} MariaDB's buffer pool would be {pool} MB (less than {MIN_BUFFER_POOL_MB}) beside "
-                f"{max_connections} connections: raise memory_weight_db or mariadb_buffer_pool_mb, lower "
-                "db_pool_size, or give the host more RAM.")
-        p.mariadb = mariadb_settings(server_id, "db_primary" in h.groups, pool, max_connections, backlog)
+                f"on {h.name} ({h.ram_mb} MB) MariaDB's buffer pool would be {pool} MB (less than {MIN_BUFFER_POOL_MB}) "
+                f"beside {max_connections} connections at their worst: raise memory_weight_db, lower db_pool_size or "
+                "app_workers (or mariadb_session_memory_share), or give the host more RAM.")
+        p.mariadb = mariadb_settings(server_id, "db_primary" in h.groups, pool, max_connections, backlog,
+                                     session, worst_case_mb=pool + overhead)
         p.memory_mb["MariaDB"] = pool + overhead
 
 
@@ -218,7 +221,29 @@ def server_ids(names: list[str]) -> dict[str, int]:
     return ids
 
 
-def mariadb_settings(server_id: int, primary: bool, pool: int, max_connections: int, backlog: int) -> MariaDBPlan:
+def session_buffers(share_mb: float, max_connections: int, k: dict) -> dict[str, int]:
+    """Each connection's buffers (KB), so that every connection at its worst at once stays within
+    mariadb_session_memory_share of MariaDB's memory: MariaDB's defaults for the small ones, then a
+    sort buffer (up to MariaDB's default, a quarter of what is left) and in-memory temporary tables
+    (tmp_table_size = max_heap_table_size) as big as the rest allows."""
+    per_connection_kb = share_mb * k["mariadb_session_memory_share"] * 1024 / max_connections
+    left_kb = per_connection_kb - sum(MARIADB_SESSION_BUFFERS_KB.values())
+    sort_kb = min(MAX_SORT_BUFFER_KB, max(MIN_SORT_BUFFER_KB, int(left_kb / 4) // 64 * 64))
+    # At the least MIN_TMP_TABLE_MB: when even that does not fit, the buffer pool (or the worst-case
+    # rule) refuses the plan, naming the knobs.
+    tmp_mb = max(MIN_TMP_TABLE_MB, min(MAX_TMP_TABLE_MB, int((left_kb - sort_kb) // 1024)))
+    return {**MARIADB_SESSION_BUFFERS_KB, "sort_buffer_size": sort_kb,
+            "tmp_table_size": tmp_mb * 1024, "max_heap_table_size": tmp_mb * 1024}
+
+
+def session_kb(session: dict[str, int]) -> int:
+    """One connection at its worst: every buffer, and one in-memory temporary table (max_heap_table_size
+    is the same bound, not a second table)."""
+    return sum(v for name, v in session.items() if name != "max_heap_table_size")
+
+
+def mariadb_settings(server_id: int, primary: bool, pool: int, max_connections: int, backlog: int,
+                     session: dict[str, int], worst_case_mb: int) -> MariaDBPlan:
     # MySQL docs (table_open_cache): max_connections x tables per join (4 here), within reason.
     table_open_cache = min(4000, max(400, max_connections * 4))
     return MariaDBPlan(
@@ -239,6 +264,8 @@ def mariadb_settings(server_id: int, primary: bool, pool: int, max_connections: 
         open_files_limit=max(10 + max_connections + 1 + 2 * table_open_cache * TABLE_OPEN_CACHE_INSTANCES,
                              5 * max_connections),
         back_log=backlog,
+        session_buffers_kb=session,
+        worst_case_mb=worst_case_mb,
     )
 
 

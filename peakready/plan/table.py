@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from peakready.plan.model import HostPlan, Plan
+from peakready.plan.sizing import session_kb
 
 
 def rows(p: HostPlan, k: dict) -> list[tuple[str, str, str]]:
@@ -37,7 +38,10 @@ def rows(p: HostPlan, k: dict) -> list[tuple[str, str, str]]:
         m = p.mariadb
         add("mariadb", [("innodb_buffer_pool_size", f"{m.innodb_buffer_pool_mb} MB"),
                         ("max_connections", f"{m.max_connections} ({k['mariadb_reserved_connections']} reserved)"),
-                        ("thread_cache_size", m.thread_cache_size), ("table_open_cache", m.table_open_cache)])
+                        ("thread_cache_size", m.thread_cache_size), ("table_open_cache", m.table_open_cache),
+                        ("tmp_table_size", f"{m.session_buffers_kb['tmp_table_size'] // 1024} MB"),
+                        ("per connection, worst", f"{session_kb(m.session_buffers_kb) / 1024:.1f} MB"),
+                        ("worst case / share", f"{m.worst_case_mb} / {int(p.share_mb['db'])} MB")])
     if p.redis:
         r = p.redis
         add("redis", [("maxmemory", f"{r.maxmemory_mb} MB"), ("fork headroom", f"{r.fork_headroom_mb} MB"),

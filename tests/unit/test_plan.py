@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from peakready import ROOT, knobs, validate
 from peakready.plan import estimates as P
 from peakready.plan import HostFacts, PlanError, make_plan
+from peakready.plan.sizing import session_kb
 
 SIZES = [(1, 1024), (2, 4096), (4, 8192), (16, 65536)]
 
@@ -62,7 +63,10 @@ def assert_invariants(plan):
         if p in dbs:
             m = p.mariadb
             assert m.innodb_buffer_pool_mb >= P.MIN_BUFFER_POOL_MB and m.back_log <= somaxconn
-            used += m.innodb_buffer_pool_mb + P.MARIADB_BASE_MB + m.max_connections * P.MARIADB_CONN_MB
+            used += m.worst_case_mb
+            assert m.worst_case_mb == m.innodb_buffer_pool_mb + P.MARIADB_BASE_MB + math.ceil(
+                m.max_connections * session_kb(m.session_buffers_kb) / 1024)
+            assert m.worst_case_mb <= p.share_mb["db"]
         if p.redis:
             r = p.redis
             assert r.tcp_backlog <= somaxconn
@@ -137,7 +141,10 @@ def test_an_impossible_topology_is_refused(hosts, named):
 
 def test_a_dedicated_db_host_gives_mariadb_most_of_its_ram():
     plan = make_plan(spread(4, 8192), {})
-    assert plan["db1"].mariadb.innodb_buffer_pool_mb > 0.85 * (8192 - 256)
+    # All of it but what every connection may take at its worst (mariadb_session_memory_share at most).
+    m, share = plan["db1"].mariadb, plan["db1"].share_mb["db"]
+    assert m.innodb_buffer_pool_mb > 0.7 * (8192 - 256)
+    assert m.worst_case_mb <= share and m.innodb_buffer_pool_mb >= share * (1 - 0.25) - P.MARIADB_BASE_MB - 8
     assert not plan["db1"].app and not plan["db1"].redis and not plan["db1"].nginx
 
 
@@ -272,3 +279,24 @@ def test_a_db_hosts_server_id_is_its_own_whatever_the_other_db_hosts():
     assert two["db1"].mariadb.server_id == three["db1"].mariadb.server_id != two["db2"].mariadb.server_id
     assert two["db2"].mariadb.server_id == three["db2"].mariadb.server_id, "promoted or not, added to or not"
     assert make_plan([HostFacts("vps", 2, 4096)], {})["vps"].mariadb.server_id == 1
+
+
+@pytest.mark.parametrize("cores,ram", [(1, 1024), (2, 4096), (4, 8192), (8, 32768)])
+def test_mariadb_worst_case_is_counted_and_within_its_share(cores, ram):
+    """Every connection at its worst at once (each buffer, one in-memory temporary table) on top of
+    the global buffers stays within MariaDB's share of RAM; the session buffers shrink to fit."""
+    p = make_plan(single(cores, ram), {})["vps"]
+    m = p.mariadb
+    per_connection = sum(v for name, v in m.session_buffers_kb.items() if name != "max_heap_table_size")
+    global_mb = m.innodb_buffer_pool_mb + P.MARIADB_BASE_MB
+    assert m.worst_case_mb == global_mb + math.ceil(m.max_connections * per_connection / 1024) <= p.share_mb["db"]
+    assert m.max_connections * per_connection / 1024 <= p.share_mb["db"] * 0.25 + m.max_connections  # the knob's share
+    assert m.session_buffers_kb["tmp_table_size"] == m.session_buffers_kb["max_heap_table_size"] >= 1024
+    assert P.MIN_SORT_BUFFER_KB <= m.session_buffers_kb["sort_buffer_size"] <= P.MAX_SORT_BUFFER_KB
+
+
+def test_a_buffer_pool_that_breaks_mariadbs_worst_case_is_refused():
+    hosts = single(2, 4096)
+    share = make_plan(hosts, {})["vps"].share_mb["db"]
+    with pytest.raises(PlanError, match="MariaDB's worst case .* exceeds its share .*mariadb_buffer_pool_mb"):
+        make_plan(hosts, {"mariadb_buffer_pool_mb": int(share) // 8 * 8})
