@@ -39,6 +39,27 @@ sshd_password_authentication: "host: boolean" = False
 # sudo user). The deploy refuses "no" while it logs in as root itself (ssh_user). sshd_config(5) also
 # knows "yes" and "forced-commands-only": a root password login is what this knob exists to forbid.
 sshd_permit_root_login: 'host: one_of("prohibit-password", "no")' = "prohibit-password"
+# Port forwarding over SSH: false (the default) allows no TCP, agent, X11 or socket forwarding;
+# true allows local TCP forwarding only (`ssh -L`, e.g. a tunnel to a service on the host's loopback).
+sshd_allow_tcp_forwarding: "host: boolean" = False
+# fail2ban bans (nftables, its own table) an address after this many failed SSH logins within
+# fail2ban_findtime_s, for fail2ban_bantime_s.
+fail2ban_maxretry: "host: integer(1, 100)" = 5
+fail2ban_findtime_s: "host: integer(60, 7 * 86400)" = 600
+fail2ban_bantime_s: "host: integer(60, 365 * 86400)" = 3600
+# Addresses or networks fail2ban never bans (your office, a bastion), besides loopback and the
+# address the deploy itself connects from, which is always allowed.
+fail2ban_ignore_addresses: "host: networks" = []
+# Kernel modules that may never load: network protocols and storage drivers a VPS does not use
+# (each gets `install <module> /bin/false` and `blacklist <module>` in /etc/modprobe.d).
+blocked_kernel_modules: "host: module_names" = [
+    "dccp", "sctp", "rds", "tipc", "usb-storage", "firewire-core", "firewire-ohci", "firewire-sbp2",
+]
+# AIDE: a baseline of every system file's hashes after the first deploy, checked every night
+# (about 45 s of one core on a 2-core VPS); a changed binary or config shows in /var/log/aide/.
+file_integrity: "host: boolean" = True
+# An idle interactive shell is logged out after this many seconds (TMOUT); 0: never.
+shell_idle_timeout_s: "host: integer(0, 86400)" = 900
 # nftables on every host: inbound traffic is dropped except sshd_port and firewall_tcp_ports.
 firewall: "host: boolean" = True
 # Inbound TCP ports open to everyone besides sshd_port: HTTP and HTTPS.
@@ -126,6 +147,10 @@ mariadb_reserved_connections: "plan: integer(1, 1000)" = 10
 mariadb_max_connections: "plan: integer(0, 100_000)" = 0
 # InnoDB buffer pool (MB); 0: derived from RAM and the memory weights.
 mariadb_buffer_pool_mb: "plan: integer(0, 1 << 24)" = 0
+# Of MariaDB's memory, the part held for every connection's own buffers at their worst at once
+# (sort, join, read, temporary tables, binlog cache, thread stack); the buffer pool gets the rest.
+# The plan sizes tmp_table_size from it, so the worst case never outgrows MariaDB's share of RAM.
+mariadb_session_memory_share: "plan: number(0.05, 0.75)" = 0.25
 # Redis maxmemory (MB); 0: derived from RAM and the memory weights.
 redis_maxmemory_mb: "plan: integer(0, 1 << 24)" = 0
 # RAM kept free beside maxmemory for the fork of an AOF rewrite (copy-on-write), share of maxmemory.
@@ -147,10 +172,6 @@ nginx_keepalive_timeout_s: "group: integer(0, 3600)" = 15
 rate_limit_rps: "group: integer(1, 1_000_000)" = 20
 # ...and the burst above that rate served before requests are refused (429).
 rate_limit_burst: "group: integer(0, 1_000_000)" = 40
-# Of MariaDB's memory, the part held for every connection's own buffers at their worst at once
-# (sort, join, read, temporary tables, binlog cache, thread stack); the buffer pool gets the rest.
-# The plan sizes tmp_table_size from it, so the worst case never outgrows MariaDB's share of RAM.
-mariadb_session_memory_share: "plan: number(0.05, 0.75)" = 0.25
 # Accept queue of every listener (nginx, app, Redis, MariaDB); 0: derived from target_concurrency,
 # capped by somaxconn.
 listen_backlog: "plan: integer(0, 1 << 20)" = 0

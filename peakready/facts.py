@@ -285,3 +285,27 @@ class MariadbReplication(FactBase):
                      sql=status.get("Slave_SQL_Running", ""), lag_s=int(lag) if lag.isdigit() else None,
                      error=status.get("Last_Error", "") or status.get("Last_IO_Error", ""))
         return found
+
+
+class SshClientAddress(FactBase):
+    """The address this deploy's SSH connection comes from, as the host sees it (sshd's SSH_CLIENT),
+    or None when the connector is not SSH. Read without sudo, which would drop the variable."""
+
+    def command(self) -> str:
+        return 'printf "%s\\n" "${SSH_CLIENT%% *}"'
+
+    def process(self, output):
+        address = output[0].strip() if output else ""
+        return address or None
+
+
+
+class StatOverride(FactBase):
+    """dpkg-statoverride's record for a path: "user group mode" (e.g. "root root 0750"), or None."""
+
+    def command(self, path: str) -> str:
+        return f"dpkg-statoverride --list {shlex.quote(path)} || true"
+
+    def process(self, output):
+        return " ".join(output[0].split()[:3]) if output and output[0].strip() else None
+

@@ -297,6 +297,7 @@ port = integer(1, 65535)
 ports = list_of(port, "port numbers from 1 to 65535")
 clock_time = matching(r"([01]\d|2[0-3]):[0-5]\d", 'a time "HH:MM"')
 package_names = list_of(matching(r"[a-z0-9][a-z0-9+.-]+", "a package name"), "Debian package names")
+module_names = list_of(matching(r"[a-z0-9][a-z0-9_-]{0,63}", "a kernel module name"), "kernel module names")
 networks = list_of(network, 'networks such as "127.0.0.1/32" or "10.0.0.0/8"')
 USER = r"[a-z_][a-z0-9_]{0,31}"
 user_name = matching(USER, "a user name of a-z, 0-9 and _ (at most 32)")

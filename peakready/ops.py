@@ -11,7 +11,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha1File
 
-from peakready.facts import TimezoneIs
+from peakready.facts import StatOverride, TimezoneIs
 
 from peakready.render import render
 
@@ -119,6 +119,48 @@ def timezone(timezone: str):
         host.noop(f"timezone is {timezone}")
         return
     yield StringCommand("timedatectl", "set-timezone", shlex.quote(timezone))
+
+
+@operation()
+def once(marker: str, commands: list[str]):
+    """
+    Run `commands` on a host once, ever: then `marker` (a file) records it, and every later run is a
+    no-op (the operation is still there, so two runs list the same operations).
+
+    **Example:**
+
+    .. code:: python
+
+        once(name="First security updates", marker="/var/lib/peakready/upgraded", commands=["unattended-upgrade"])
+    """
+    if host.get_fact(File, path=marker):
+        host.noop(f"done once already ({marker})")
+        return
+    for command in commands:
+        yield StringCommand(command)
+    yield StringCommand(f"mkdir -p {shlex.quote(posixpath.dirname(marker))} && touch {shlex.quote(marker)}")
+
+
+@operation()
+def stat_override(path: str, mode: str, user: str = "root", group: str = "root"):
+    """
+    Keep `path` at `mode` (and owner) across package upgrades, with dpkg-statoverride: recorded now,
+    applied now if the file exists, and by dpkg whenever it installs the file later.
+
+    **Example:**
+
+    .. code:: python
+
+        stat_override(name="Only root runs as", path="/usr/bin/x86_64-linux-gnu-as", mode="0750")
+    """
+    recorded = (host.get_fact(StatOverride, path=path) or "").split()
+    if recorded[:2] == [user, group] and int(recorded[2], 8) == int(mode, 8):
+        host.noop(f"{path} is {user}:{group} {mode} (dpkg-statoverride)")
+        return
+    p = shlex.quote(path)
+    yield StringCommand(f"dpkg-statoverride --remove {p} >/dev/null 2>&1; "
+                        f"dpkg-statoverride --add {user} {group} {mode} {p} && "
+                        f"{{ [ ! -e {p} ] || {{ chown {user}:{group} {p} && chmod {mode} {p}; }}; }}")
 
 
 @operation()

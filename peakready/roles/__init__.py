@@ -6,7 +6,7 @@ Each entry is (role, tier): a host gets the role when one of its inventory group
 
 from peakready import GROUP_ROLES
 from peakready.roles.app import app
-from peakready.roles.base import base
+from peakready.roles.base import base, file_integrity
 from peakready.roles.mariadb import mariadb
 from peakready.roles.nginx import nginx
 from peakready.roles.proxysql import proxysql
@@ -19,6 +19,7 @@ ROLES = [
     (proxysql, "app"),  # only where proxysql_enabled
     (app, "app"),
     (nginx, "web"),
+    (file_integrity, None),  # last: the baseline of the files every role above put in place
 ]
 
 
@@ -46,3 +47,5 @@ def apply(host_groups, plan, secrets) -> None:
         app(plan, secrets)
     if nginx in todo:
         nginx(plan, secrets)
+    if file_integrity in todo:
+        file_integrity()

@@ -5,19 +5,100 @@ from __future__ import annotations
 from pyinfra import host, logger, state
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
-from pyinfra.facts.server import Sysctl
+from pyinfra.facts.server import Arch, Sysctl
 from pyinfra.operations import apt, files, server, systemd
 
 from peakready import topology
-from peakready.facts import CanManageFirewall, HostSize, SwapMb, Virtualization
-from peakready.ops import config_file, timezone
+from peakready.facts import CanManageFirewall, HostSize, SshClientAddress, SwapMb, Virtualization
+from peakready.ops import config_file, once, stat_override, timezone
 from peakready.plan import HostPlan
 from peakready.secrets import Secrets
 
 # What the role itself needs, whatever base_packages says (netbase: /etc/protocols and /etc/services,
 # which nft reads names from; minimal images lack it).
-ROLE_PACKAGES = ["netbase", "nftables", "procps", "systemd-timesyncd", "tzdata", "unattended-upgrades"]
+ROLE_PACKAGES = ["netbase", "nftables", "procps", "systemd-timesyncd", "tzdata", "unattended-upgrades",
+                 # Hardening (docs/security.md): bans after failed logins (fail2ban reads sshd's journal
+                 # through python3-systemd), services restarted after a library update (needrestart),
+                 # installed files checked against their packages (debsums), packages and their
+                 # upgrades listed (apt-show-versions), password strength when one is set
+                 # (libpam-pwquality), a private $TMPDIR per login (libpam-tmpdir), modprobe (kmod)
+                 # for the module blocklist, an upgrade's NEWS logged (apt-listchanges).
+                 "fail2ban", "python3-systemd", "needrestart", "debsums", "apt-show-versions",
+                 "libpam-pwquality", "libpam-tmpdir", "kmod", "apt-listchanges",
+                 # Every process's command, user and exit kept for the record (acct).
+                 "acct"]
+# Kernel settings a hardening guide expects (CIS Debian, Lynis's KRNL-6000 profile), written to the
+# same sysctl file as the plan's. The net.* ones are per network namespace, so a container VPS gets
+# them too; the rest belong to the kernel and are left to the machine under a container.
+HARDENING_SYSCTLS = {
+    # No routing through this host, no redirects accepted or sent, no source-routed packets.
+    "net.ipv4.ip_forward": 0,
+    "net.ipv6.conf.all.forwarding": 0,
+    "net.ipv4.conf.all.send_redirects": 0,
+    "net.ipv4.conf.default.send_redirects": 0,
+    "net.ipv4.conf.all.accept_redirects": 0,
+    "net.ipv4.conf.default.accept_redirects": 0,
+    "net.ipv4.conf.all.secure_redirects": 0,
+    "net.ipv4.conf.default.secure_redirects": 0,
+    "net.ipv6.conf.all.accept_redirects": 0,
+    "net.ipv6.conf.default.accept_redirects": 0,
+    "net.ipv4.conf.all.accept_source_route": 0,
+    "net.ipv4.conf.default.accept_source_route": 0,
+    "net.ipv6.conf.all.accept_source_route": 0,
+    "net.ipv6.conf.default.accept_source_route": 0,
+    # Strict reverse-path filter: a packet whose source would not be routed back out the interface
+    # it came in on is spoofed; logged as a martian.
+    "net.ipv4.conf.all.rp_filter": 1,
+    "net.ipv4.conf.default.rp_filter": 1,
+    "net.ipv4.conf.all.log_martians": 1,
+    "net.ipv4.conf.default.log_martians": 1,
+    # SYN floods answered with cookies once the SYN backlog is full.
+    "net.ipv4.tcp_syncookies": 1,
+    "net.ipv4.icmp_echo_ignore_broadcasts": 1,
+    "net.ipv4.icmp_ignore_bogus_error_responses": 1,
+    # The kernel's own: links and FIFOs in world-writable directories, kernel pointers and logs
+    # hidden from users, no core dumps of setuid programs, no unprivileged BPF or perf.
+    "fs.protected_hardlinks": 1,
+    "fs.protected_symlinks": 1,
+    "fs.protected_fifos": 2,
+    "fs.protected_regular": 2,
+    "fs.suid_dumpable": 0,
+    "kernel.core_uses_pid": 1,
+    "kernel.dmesg_restrict": 1,
+    "kernel.kptr_restrict": 2,
+    "kernel.randomize_va_space": 2,
+    "kernel.sysrq": 0,
+    "kernel.perf_event_paranoid": 3,
+    "kernel.unprivileged_bpf_disabled": 1,
+    "dev.tty.ldisc_autoload": 0,
+}
+# sshd's key exchange, ciphers and MACs: no SHA-1, no CBC, no encrypt-and-MAC; every one known to
+# OpenSSH 9.2 (bookworm) and later, and the client side of pyinfra (paramiko) shares some of each.
+SSHD_KEX = ["sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org",
+            "diffie-hellman-group16-sha512", "diffie-hellman-group18-sha512",
+            "diffie-hellman-group-exchange-sha256"]
+SSHD_CIPHERS = ["chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com",
+                "aes256-ctr", "aes192-ctr", "aes128-ctr"]
+SSHD_MACS = ["hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com", "umac-128-etm@openssh.com"]
+# A dead session is cut after two unanswered probes this far apart.
+SSHD_CLIENT_ALIVE_S = 300
+# Channels per connection: a shell and a file transfer (pyinfra's commands and SFTP) at once.
+SSHD_MAX_SESSIONS = 2
+# /etc/login.defs: new users' files and home directories not readable by others, password aging
+# and hashing rounds for the passwords a sudo user may set (logins are by key).
+LOGIN_DEFS = {"UMASK": "027", "PASS_MAX_DAYS": "365", "PASS_MIN_DAYS": "1", "PASS_WARN_AGE": "14",
+              "SHA_CRYPT_MIN_ROUNDS": "65536", "SHA_CRYPT_MAX_ROUNDS": "262144"}
+AIDE_DB = "/var/lib/aide/aide.db"
+AIDE_BASELINE_MARK = "/var/lib/peakready/aide-baseline-made"
+FIRST_UPGRADE_MARK = "/var/lib/peakready/security-upgrades-applied"
 SWAP_FILE = "/swapfile"
+SHELL_TIMEOUT = "/etc/profile.d/peakready-timeout.sh"
+FAIL2BAN_JAIL = "/etc/fail2ban/jail.local"
+# fail2ban -t on the staged jail file, read with the rest of fail2ban's config as it will be.
+FAIL2BAN_CHECK = (
+    "t=$(mktemp -d) && cp -a /etc/fail2ban/. \"$t\"/ && cp {path} \"$t/jail.local\" && "
+    "fail2ban-client -c \"$t\" -t >/dev/null; rc=$?; rm -rf \"$t\"; exit $rc"
+)
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/10-peakready.conf"
 # The staged drop-in is checked as sshd will read it: first, then the whole current config
 # (`sshd -t` on a throwaway main file including both); and the main file must include
@@ -33,7 +114,8 @@ SSHD_CHECK = (
 
 def sysctls(plan: HostPlan, current_file_max: int | None) -> dict[str, object]:
     """The kernel settings of the plan; fs.file-max is a floor, never lowered below the kernel's own."""
-    return {**plan.sysctl, "fs.file-max": max(plan.sysctl["fs.file-max"], current_file_max or 0)}
+    return {**plan.sysctl, "fs.file-max": max(plan.sysctl["fs.file-max"], current_file_max or 0),
+            **HARDENING_SYSCTLS}
 
 
 def split_for_container(settings: dict[str, object], container: str | None):
@@ -54,11 +136,19 @@ def base(plan: HostPlan, secrets: Secrets):
         name=f"Refresh the apt cache (when older than {data.apt_cache_valid_s} s)",
         cache_time=data.apt_cache_valid_s,
     )
+    # needrestart needs binutils, whose assembler would be the one compiler on the host: nobody but
+    # root needs it. Recorded before the package comes, so dpkg installs it that way.
+    stat_override(name="Only root may run the assembler (dpkg-statoverride 0750)",
+                  path=f"/usr/bin/{host.get_fact(Arch)}-linux-gnu-as", mode="0750")
     apt.packages(
         name="Install base packages",
         packages=ROLE_PACKAGES + list(data.base_packages),
         no_recommends=True,
     )
+
+    # A fresh image is as old as its build; the daily timer would wait up to a day.
+    once(name="Apply the pending security updates now (first deploy; then apt-daily-upgrade.timer)",
+         marker=FIRST_UPGRADE_MARK, commands=["unattended-upgrade"])
 
     timezone(name=f"Set the timezone to {data.timezone}", timezone=data.timezone)
     # A container keeps the clock of the machine under it: timesyncd's own unit condition skips it
@@ -75,7 +165,7 @@ def base(plan: HostPlan, secrets: Secrets):
     applied, skipped = split_for_container(wanted, container)
     left_to_host += list(skipped)
     config_file(
-        name="Kernel settings for many connections (/etc/sysctl.d/60-peakready.conf)",
+        name="Kernel settings for many connections, and hardened (/etc/sysctl.d/60-peakready.conf)",
         template="base/sysctl.conf.j2",
         dest="/etc/sysctl.d/60-peakready.conf",
         applied=applied,
@@ -88,6 +178,8 @@ def base(plan: HostPlan, secrets: Secrets):
     swap(data, container, left_to_host)
     firewall(data, container)
     sshd(data)
+    fail2ban(data)
+    system_hardening(data)
 
     config_file(
         name="Security updates every day (unattended-upgrades)",
@@ -153,6 +245,10 @@ def sshd(data) -> None:
         check=SSHD_CHECK,
         password_authentication=data.sshd_password_authentication,
         permit_root_login=data.sshd_permit_root_login,
+        allow_tcp_forwarding=data.sshd_allow_tcp_forwarding,
+        client_alive_interval_s=SSHD_CLIENT_ALIVE_S,
+        max_sessions=SSHD_MAX_SESSIONS,
+        kex=SSHD_KEX, ciphers=SSHD_CIPHERS, macs=SSHD_MACS,
     )
     # A reload (HUP) keeps the sessions that are open, this deploy's own included.
     systemd.service(name="Reload sshd for its login policy", service="ssh.service", reloaded=True,
@@ -187,3 +283,83 @@ def firewall(data, container: str | None) -> None:
                     enabled=True, running=True)
     systemd.service(name="Load the new firewall ruleset", service="nftables.service",
                     reloaded=True, _if=ruleset.did_change)
+
+
+def fail2ban(data) -> None:
+    """fail2ban guards sshd: an address that fails fail2ban_maxretry logins within the window is
+    banned in nftables. Never banned: loopback, the deploy's own address, fail2ban_ignore_addresses."""
+    deployer = host.get_fact(SshClientAddress, _sudo=False)
+    ignore = ["127.0.0.1/8", "::1", *([deployer] if deployer else []), *data.fail2ban_ignore_addresses]
+    jail = config_file(
+        name=f"fail2ban: sshd, {data.fail2ban_maxretry} failures in {data.fail2ban_findtime_s} s ban for "
+             f"{data.fail2ban_bantime_s} s, in nftables ({FAIL2BAN_JAIL})",
+        template="base/jail.local.j2",
+        dest=FAIL2BAN_JAIL,
+        check=FAIL2BAN_CHECK,
+        maxretry=data.fail2ban_maxretry,
+        findtime_s=data.fail2ban_findtime_s,
+        bantime_s=data.fail2ban_bantime_s,
+        ignore=list(dict.fromkeys(ignore)),
+        sshd_port=data.sshd_port,
+    )
+    systemd.service(name="fail2ban on, now and at boot", service="fail2ban.service", enabled=True, running=True)
+    systemd.service(name="Reload fail2ban for its jail", service="fail2ban.service", reloaded=True,
+                    _if=jail.did_change)
+
+
+def system_hardening(data) -> None:
+    """What an audit of the system expects beyond the services: unused kernel modules blocked, no core
+    dumps, new files not world-readable, idle shells logged out, a warning banner, services restarted
+    after library updates. docs/security.md has each one and its test."""
+    config_file(
+        name=f"Kernel modules that never load: {', '.join(data.blocked_kernel_modules) or 'none'}",
+        template="base/modprobe-blocked.conf.j2",
+        dest="/etc/modprobe.d/peakready-blocked.conf",
+        modules=list(data.blocked_kernel_modules),
+    )
+    config_file(name="No core dumps from logins (/etc/security/limits.d)", template="base/coredump-limits.conf.j2",
+                dest="/etc/security/limits.d/peakready-core.conf")
+    config_file(name="No core dumps from login shells (ulimit -c 0)", template="base/coredump-profile.sh.j2",
+                dest="/etc/profile.d/peakready-core.sh")
+    config_file(name="No core dumps kept by systemd-coredump", template="base/coredump.conf.j2",
+                dest="/etc/systemd/coredump.conf.d/peakready.conf")
+    manager = config_file(
+        name="No core dumps from services (DefaultLimitCORE=0)",
+        template="base/coredump-system.conf.j2",
+        dest="/etc/systemd/system.conf.d/peakready-core.conf",
+    )
+    # systemd reads its own settings again on daemon-reload; services started after it get the limit
+    # (the roles' services start later in this deploy; one already running keeps its limit until it restarts).
+    systemd.daemon_reload(name="systemd reads DefaultLimitCORE", _if=manager.did_change)
+    for key, value in LOGIN_DEFS.items():
+        # Debian ships the SHA_CRYPT ones commented out ("#SHA_CRYPT_MIN_ROUNDS 5000").
+        files.line(name=f"/etc/login.defs: {key} {value}", path="/etc/login.defs",
+                   line=f"^#*{key}[[:space:]][[:space:]]*[0-9][0-9]*$", replace=f"{key} {value}")
+    if data.shell_idle_timeout_s:
+        config_file(name=f"Idle shells log out after {data.shell_idle_timeout_s} s (TMOUT)",
+                    template="base/shell-timeout.sh.j2", dest=SHELL_TIMEOUT,
+                    timeout_s=data.shell_idle_timeout_s)
+    else:
+        files.file(name="Idle shells stay (shell_idle_timeout_s = 0)", path=SHELL_TIMEOUT, present=False)
+    for banner in ("/etc/issue", "/etc/issue.net"):
+        config_file(name=f"Login banner ({banner})", template="base/issue.j2", dest=banner)
+    config_file(name="An upgrade's NEWS shown and logged (apt-listchanges)", template="base/apt-listchanges.conf.j2",
+                dest="/etc/apt/listchanges.conf")
+    config_file(name="Restart services after a library update (needrestart)", template="base/needrestart.conf.j2",
+                dest="/etc/needrestart/conf.d/peakready.conf")
+
+
+@deploy("file integrity baseline")
+def file_integrity():
+    """AIDE (file_integrity): after the first deploy has installed everything, a database of every
+    system file's hashes and attributes; Debian's dailyaidecheck.timer compares the host with it each
+    night and writes what changed to /var/log/aide/. Later deploys leave the baseline alone (what
+    they changed shows in the report; `aideinit -y -f` on the host accepts it)."""
+    data = host.data
+    if not data.file_integrity:
+        return
+    apt.packages(name="Install AIDE (file integrity)", packages=["aide", "aide-common"], no_recommends=True)
+    once(name=f"AIDE's baseline of this host's files ({AIDE_DB})", marker=AIDE_BASELINE_MARK,
+         commands=["aideinit --yes --force >/dev/null"])
+    systemd.service(name="AIDE checks every night (dailyaidecheck.timer)", service="dailyaidecheck.timer",
+                    enabled=True, running=True)

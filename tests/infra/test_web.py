@@ -203,6 +203,25 @@ def test_an_unknown_host_is_dropped_before_the_app_and_headers_are_safe(host, te
     assert requests_reaching_the_app(host, knobs) == before + 1
 
 
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "strict-origin-when-cross-origin",
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+}
+
+
+@pytest.mark.parametrize("path", ["/health", "/api/v1/menu", "/api/v1/outlets/1/availability?date=2030-01-01",
+                                  "/api/v1/admin/menu", "/nowhere", "/static/robots.txt", "/api/v1/outlets/999999"])
+def test_security_headers_on_every_kind_of_answer(test_vps, path):
+    """A health check, a micro-cached read, an uncached read, a refused admin call, nginx's own 404, a
+    static file (a location with add_header lines of its own) and the app's 404: each has them all."""
+    status, headers, _ = request(test_vps, path)
+    missing = {name: headers.get(name) for name, value in SECURITY_HEADERS.items() if headers.get(name) != value}
+    assert not missing, f"{path} ({status}): {missing}"
+    assert "strict-transport-security" not in headers, "HSTS only over TLS"
+
+
 def test_json_is_gzipped(test_vps):
     status, headers, body = request(test_vps, "/api/v1/menu", headers={"Accept-Encoding": "gzip"})
     assert status == 200 and headers.get("content-encoding") == "gzip"
@@ -324,6 +343,24 @@ def test_self_signed_tls_then_back_to_plain_http(host, test_vps):
         assert "localhost" in host.check_output("openssl x509 -noout -subject -in /etc/ssl/peakready/server.crt")
         assert host.file("/etc/ssl/peakready/server.key").mode == 0o600
         conn.close()
+        # Mozilla's intermediate profile, from inside the VPS (the client allows anything: @SECLEVEL=0).
+        def handshake(*args: str) -> str:
+            """The suite agreed, or "alert" when the server refused the handshake."""
+            out = host.run(f"openssl s_client -connect 127.0.0.1:443 -servername localhost {' '.join(args)} "
+                           "</dev/null 2>&1").stdout
+            agreed = re.search(r"Cipher is (\S+)", out)
+            if agreed and agreed.group(1) != "(NONE)":
+                return agreed.group(1)
+            return "alert" if re.search(r"alert (protocol version|handshake failure)", out) else out[-300:]
+        assert handshake("-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256") == "ECDHE-RSA-AES128-GCM-SHA256"
+        assert handshake("-tls1_3").startswith("TLS_")
+        for refused in (("-tls1_1", "-cipher", "'DEFAULT@SECLEVEL=0'"),  # an old protocol
+                        ("-tls1_2", "-cipher", "'AES128-SHA@SECLEVEL=0'"),  # no forward secrecy, CBC
+                        ("-tls1_2", "-cipher", "'ECDHE-RSA-AES128-SHA@SECLEVEL=0'")):  # CBC
+            assert handshake(*refused) == "alert", refused
+        # No session tickets: the server sends none.
+        tickets = host.run("openssl s_client -connect 127.0.0.1:443 -servername localhost -tls1_2 </dev/null 2>&1")
+        assert "Cipher is ECDHE" in tickets.stdout and "TLS session ticket:" not in tickets.stdout
     finally:
         off = deploy(test_vps.name)
         assert off.returncode == 0, off.log[-2000:]

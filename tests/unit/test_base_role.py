@@ -3,7 +3,7 @@
 from peakready.render import render
 from peakready.plan import GROUP_ROLES, HostFacts, make_plan
 from peakready.roles import ROLES, roles_for
-from peakready.roles.base import sysctls, split_for_container
+from peakready.roles.base import HARDENING_SYSCTLS, sysctls, split_for_container
 
 PLAN = make_plan([HostFacts("vps", 2, 4096)], {})["vps"]
 
@@ -16,10 +16,11 @@ def test_base_runs_first_on_every_host_whatever_its_groups():
 
 def test_each_group_gets_its_tiers_roles_from_the_one_group_table():
     names = lambda groups: [role.__name__ for role in roles_for(groups)]  # noqa: E731
-    assert names(["db_replicas"]) == names(["db_primary"]) == ["base", "mariadb"]
-    assert names(["app_servers"]) == ["base", "proxysql", "app"]
-    assert names(["web_servers", "cache_servers"]) == ["base", "redis", "nginx"]
-    assert names(list(GROUP_ROLES)) == ["base", "mariadb", "redis", "proxysql", "app", "nginx"]
+    last = ["file_integrity"]  # every host, after its roles
+    assert names(["db_replicas"]) == names(["db_primary"]) == ["base", "mariadb", *last]
+    assert names(["app_servers"]) == ["base", "proxysql", "app", *last]
+    assert names(["web_servers", "cache_servers"]) == ["base", "redis", "nginx", *last]
+    assert names(list(GROUP_ROLES)) == ["base", "mariadb", "redis", "proxysql", "app", "nginx", *last]
 
 
 def test_apply_calls_every_role_on_its_own_line_in_the_order_of_roles():
@@ -46,7 +47,9 @@ def test_a_container_gets_only_per_namespace_network_keys():
     settings = sysctls(PLAN, None)
     applied, skipped = split_for_container(settings, "docker")
     assert applied and all(k.startswith("net.") for k in applied)
-    assert set(skipped) == {"fs.file-max", "vm.overcommit_memory", "vm.swappiness"}
+    kernel_hardening = {k for k in HARDENING_SYSCTLS if not k.startswith("net.")}
+    assert kernel_hardening and set(skipped) == {"fs.file-max", "vm.overcommit_memory", "vm.swappiness",
+                                                 *kernel_hardening}
     assert split_for_container(settings, None) == (settings, {})
 
 

@@ -73,13 +73,27 @@ def test_each_refusal_is_one_sentence(case):
     assert "\n" not in problem and problem.endswith(".") and len(re.findall(r"\. [A-Z]", problem)) == 0
 
 
-@pytest.mark.parametrize("password,root", [(False, "prohibit-password"), (True, "no")])
-def test_drop_in_says_what_the_knobs_say(password, root):
-    text = render("base/sshd.conf.j2", password_authentication=password, permit_root_login=root)
+@pytest.mark.parametrize("password,root,forwarding", [(False, "prohibit-password", False), (True, "no", True)])
+def test_drop_in_says_what_the_knobs_say(password, root, forwarding):
+    import sys
+
+    base = sys.modules["peakready.roles.base"]  # the module (peakready.roles.base is also the role's name)
+
+    text = render("base/sshd.conf.j2", password_authentication=password, permit_root_login=root,
+                  allow_tcp_forwarding=forwarding, client_alive_interval_s=base.SSHD_CLIENT_ALIVE_S,
+                  max_sessions=base.SSHD_MAX_SESSIONS, kex=base.SSHD_KEX, ciphers=base.SSHD_CIPHERS,
+                  macs=base.SSHD_MACS)
     settings = dict(line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
     assert settings == {
         "PasswordAuthentication": "yes" if password else "no",
         "KbdInteractiveAuthentication": "no",  # PAM's password prompt by another name: never
         "PermitEmptyPasswords": "no",
         "PermitRootLogin": root,
+        "MaxAuthTries": "3", "LogLevel": "VERBOSE", "ClientAliveInterval": "300", "ClientAliveCountMax": "2",
+        "TCPKeepAlive": "no", "MaxSessions": "2", "Compression": "no", "X11Forwarding": "no",
+        "AllowAgentForwarding": "no", "AllowStreamLocalForwarding": "no", "PermitTunnel": "no", "GatewayPorts": "no",
+        "AllowTcpForwarding": "local" if forwarding else "no",
+        "KexAlgorithms": ",".join(base.SSHD_KEX), "Ciphers": ",".join(base.SSHD_CIPHERS), "MACs": ",".join(base.SSHD_MACS),
     }
+    weak = ("sha1", "cbc", "md5", "group1-", "group14-", "nistp", "umac-64")
+    assert not [name for name in base.SSHD_KEX + base.SSHD_CIPHERS + base.SSHD_MACS if any(w in name for w in weak)]
