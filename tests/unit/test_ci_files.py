@@ -15,8 +15,9 @@ from peakready.render import render
 ACTIONLINT = str(Path(sys.executable).with_name("actionlint"))
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 SCRIPTS = [ROOT / ".ci" / "run", *sorted(ROOT.glob("bench/**/*.sh"))]
-TEMPLATED = ("mariadb/peakready-mariadb-backup.sh.j2", "mariadb/peakready-mariadb-restore.sh.j2")
-CONTEXT = {"backup_dir": "/var/backups/mariadb", "db": "peakready", "retention_days": 7}
+TEMPLATED = ("mariadb/peakready-mariadb-backup.sh.j2", "mariadb/peakready-mariadb-restore.sh.j2",
+             "base/shell-timeout.sh.j2", "base/coredump-profile.sh.j2")  # the last two: sourced by /etc/profile
+CONTEXT = {"backup_dir": "/var/backups/mariadb", "db": "peakready", "retention_days": 7, "timeout_s": 900}
 
 
 def actionlint(*paths) -> subprocess.CompletedProcess:
