@@ -21,10 +21,10 @@ ROLE_PACKAGES = ["netbase", "nftables", "procps", "systemd-timesyncd", "tzdata",
                  # through python3-systemd), services restarted after a library update (needrestart),
                  # installed files checked against their packages (debsums), packages and their
                  # upgrades listed (apt-show-versions), password strength when one is set
-                 # (libpam-pwquality), a private $TMPDIR per login (libpam-tmpdir), modprobe (kmod)
-                 # for the module blocklist, an upgrade's NEWS logged (apt-listchanges).
+                 # (libpam-pwquality), modprobe (kmod) for the module blocklist, an upgrade's NEWS
+                 # logged (apt-listchanges). Not libpam-tmpdir: docs/security.md says why.
                  "fail2ban", "python3-systemd", "needrestart", "debsums", "apt-show-versions",
-                 "libpam-pwquality", "libpam-tmpdir", "kmod", "apt-listchanges",
+                 "libpam-pwquality", "kmod", "apt-listchanges",
                  # Every process's command, user and exit kept for the record (acct).
                  "acct"]
 # Kernel settings a hardening guide expects (CIS Debian, Lynis's KRNL-6000 profile), written to the
@@ -82,8 +82,6 @@ SSHD_CIPHERS = ["chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes1
 SSHD_MACS = ["hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com", "umac-128-etm@openssh.com"]
 # A dead session is cut after two unanswered probes this far apart.
 SSHD_CLIENT_ALIVE_S = 300
-# Channels per connection: a shell and a file transfer (pyinfra's commands and SFTP) at once.
-SSHD_MAX_SESSIONS = 2
 # /etc/login.defs: new users' files and home directories not readable by others, password aging
 # and hashing rounds for the passwords a sudo user may set (logins are by key).
 LOGIN_DEFS = {"UMASK": "027", "PASS_MAX_DAYS": "365", "PASS_MIN_DAYS": "1", "PASS_WARN_AGE": "14",
@@ -247,7 +245,6 @@ def sshd(data) -> None:
         permit_root_login=data.sshd_permit_root_login,
         allow_tcp_forwarding=data.sshd_allow_tcp_forwarding,
         client_alive_interval_s=SSHD_CLIENT_ALIVE_S,
-        max_sessions=SSHD_MAX_SESSIONS,
         kex=SSHD_KEX, ciphers=SSHD_CIPHERS, macs=SSHD_MACS,
     )
     # A reload (HUP) keeps the sessions that are open, this deploy's own included.

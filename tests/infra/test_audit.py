@@ -19,7 +19,7 @@ import testinfra
 
 from peakready import ROOT
 from peakready.plan.estimates import MARIADB_SERVER_MB
-from tests.infra.conftest import NETWORK, RELEASE, phase
+from tests.infra.conftest import NETWORK, RELEASE, deploy, phase
 from tests.infra.test_ssh import connect
 from targets import vps
 
@@ -59,7 +59,6 @@ def test_sshd_applies_the_hardened_settings(host):
     assert effective["kexalgorithms"] == ",".join(base.SSHD_KEX)
     assert effective["ciphers"] == ",".join(base.SSHD_CIPHERS)
     assert effective["macs"] == ",".join(base.SSHD_MACS)
-    assert int(effective["maxsessions"]) == base.SSHD_MAX_SESSIONS
 
 
 def test_a_weak_ssh_client_is_refused(host, test_vps):
@@ -73,6 +72,20 @@ def test_a_weak_ssh_client_is_refused(host, test_vps):
     for weak in ("-c aes128-cbc", "-c aes128-ctr -m hmac-sha1", "-o KexAlgorithms=diffie-hellman-group14-sha1"):
         out = attempt(weak).stdout
         assert "no matching" in out, f"{weak}: {out}"
+
+
+def test_ssh_forwarding_is_refused(test_vps, knobs):
+    """No `ssh -L` unless sshd_allow_tcp_forwarding says so (test_fuzz.py turns it on and off again):
+    root's own key logs in, and a forward to the app on the VPS's loopback is refused."""
+    transport = connect(test_vps)
+    try:
+        transport.auth_publickey("root", paramiko.Ed25519Key.from_private_key_file(test_vps.info["ssh_key"]))
+        with pytest.raises(paramiko.ChannelException):
+            transport.open_channel("direct-tcpip", ("127.0.0.1", knobs["app_port"]), ("127.0.0.1", 0), timeout=10)
+        channel = transport.open_session(timeout=10)  # the control: a session on the same login opens
+        channel.close()
+    finally:
+        transport.close()
 
 
 def deploy_address(host) -> str:
@@ -252,15 +265,22 @@ def lynis_index(host, setup: str = "") -> tuple[int, str]:
     return index, suggestions
 
 
-def test_lynis_hardening_index(host, peer):
-    """Lynis (Debian's) inside the deployed VPS, and inside a bare VPS of the same image for comparison."""
+def test_lynis_hardening_index(host, peer, test_vps):
+    """Lynis (Debian's) inside the deployed VPS as a public server runs it, with TLS on (self-signed
+    here, Let's Encrypt there), and inside a bare VPS of the same image for comparison."""
     _, bare = peer
     with phase("lynis"):
-        deployed, left = lynis_index(host)
+        tls = deploy(test_vps.name, "--data", "tls=self-signed")
+        try:
+            assert tls.returncode == 0, tls.log[-2000:]
+            deployed, left = lynis_index(host)
+        finally:
+            plain = deploy(test_vps.name)
+            assert plain.returncode == 0, plain.log[-2000:]
         before, _ = lynis_index(bare, "apt-get update -q >/dev/null && ")
     report = ROOT / ".peakready" / "lynis.txt"
     report.parent.mkdir(exist_ok=True)
-    report.write_text(f"Lynis hardening index: {deployed} deployed, {before} on the bare image "
+    report.write_text(f"Lynis hardening index: {deployed} deployed (TLS on), {before} on the bare image "
                       f"({RELEASE}, container)\nLeft (docs/security.md says why):\n{left}\n")
     print(report.read_text())
     assert deployed >= LYNIS_MIN_INDEX, report.read_text()

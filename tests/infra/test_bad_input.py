@@ -34,10 +34,12 @@ CONCURRENCY = 4
 CASE_TIMEOUT_S = 120
 MARKER = "/root/peakready-bad-input.marker"
 # Written by the running services on their own (InnoDB's background flushes, Redis persistence,
-# the journal of each SSH login), whatever a deploy does.
+# the journal of each SSH login, process accounting of every exit, fail2ban's record of the logins
+# it ignores), whatever a deploy does.
 QUIET_FILES = re.compile(r"^(/var/log/journal/.*|/var/lib/mysql/(ib_logfile\d+|ibdata\d+|ib_buffer_pool|undo\d+|"
                          r"aria_log\.\d+|aria_log_control|.*\.ibd)|/var/lib/redis/.*|/var/log/(wtmp|btmp|lastlog)|"
-                         r"/var/lib/proxysql/(proxysql\.log|proxysql_stats\.db.*)|"
+                         r"/var/lib/proxysql/(proxysql\.log|proxysql_stats\.db.*)|/var/log/account/pacct|"
+                         r"/var/lib/fail2ban/fail2ban\.sqlite3|/var/log/fail2ban\.log|"
                          # The directory itself: its mtime moves when the stats database's journal
                          # comes and goes (ProxySQL writes its stats history every minute).
                          r"/var/lib/proxysql)$")

@@ -51,6 +51,7 @@ from schemathesis.specs.openapi.checks import (
 
 from peakready import ROOT
 from peakready.secrets import DIRECTORY
+from tests.infra.conftest import deploy
 
 FUZZ_EXAMPLES = int(os.environ.get("PEAKREADY_FUZZ_EXAMPLES", "100"))
 TUNNEL_TIMEOUT_S = 15
@@ -76,7 +77,20 @@ def answers(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def app_url(test_vps, knobs):
+def ssh_tunnels(test_vps):
+    """sshd allows no forwarding by default: the knob an operator sets for `ssh -L` opens it for
+    this module, and a deploy without it closes it again (proved refused afterwards)."""
+    opened = deploy(test_vps.name, "--data", "sshd_allow_tcp_forwarding=true")
+    assert opened.returncode == 0, opened.log[-2000:]
+    try:
+        yield
+    finally:
+        closed = deploy(test_vps.name)
+        assert closed.returncode == 0, closed.log[-2000:]
+
+
+@pytest.fixture(scope="module")
+def app_url(test_vps, knobs, ssh_tunnels):
     """http://127.0.0.1:<free port>, forwarded over SSH to the app on the VPS's loopback."""
     port = free_port()
     tunnel = subprocess.Popen(

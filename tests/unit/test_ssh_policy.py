@@ -81,7 +81,7 @@ def test_drop_in_says_what_the_knobs_say(password, root, forwarding):
 
     text = render("base/sshd.conf.j2", password_authentication=password, permit_root_login=root,
                   allow_tcp_forwarding=forwarding, client_alive_interval_s=base.SSHD_CLIENT_ALIVE_S,
-                  max_sessions=base.SSHD_MAX_SESSIONS, kex=base.SSHD_KEX, ciphers=base.SSHD_CIPHERS,
+                  kex=base.SSHD_KEX, ciphers=base.SSHD_CIPHERS,
                   macs=base.SSHD_MACS)
     settings = dict(line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
     assert settings == {
@@ -90,7 +90,7 @@ def test_drop_in_says_what_the_knobs_say(password, root, forwarding):
         "PermitEmptyPasswords": "no",
         "PermitRootLogin": root,
         "MaxAuthTries": "3", "LogLevel": "VERBOSE", "ClientAliveInterval": "300", "ClientAliveCountMax": "2",
-        "TCPKeepAlive": "no", "MaxSessions": "2", "Compression": "no", "X11Forwarding": "no",
+        "TCPKeepAlive": "no", "Compression": "no", "X11Forwarding": "no",
         "AllowAgentForwarding": "no", "AllowStreamLocalForwarding": "no", "PermitTunnel": "no", "GatewayPorts": "no",
         "AllowTcpForwarding": "local" if forwarding else "no",
         "KexAlgorithms": ",".join(base.SSHD_KEX), "Ciphers": ",".join(base.SSHD_CIPHERS), "MACs": ",".join(base.SSHD_MACS),
