@@ -9,7 +9,7 @@ VPS     ?= peakready-vps
 # What `make plan` sizes: the local VPS by default, or INVENTORY=inventories/prod.py.
 INVENTORY ?= inventories/docker.py
 
-.PHONY: venv up deploy plan restore rollback down up-multi deploy-multi promote down-multi test unit infra multi \
+.PHONY: venv up deploy plan status restore rollback down up-multi deploy-multi promote down-multi test unit infra multi \
 	bench bench-short clean
 
 venv: $(VENV)/.installed
@@ -33,6 +33,11 @@ deploy: venv
 # --cores 2 --ram 4G does it for a host you don't have yet).
 plan: venv
 	PEAKREADY_VPS=$(VPS) $(BIN)/python -m peakready.plan --inventory $(INVENTORY)
+
+# One screen per host of $(INVENTORY), like `pm2 status` + `redis-cli INFO`: services, workers, requests,
+# connections, Redis, replication, alerts (from Prometheus, over SSH). JSON=1 prints it as JSON.
+status: venv
+	@PEAKREADY_VPS=$(VPS) $(BIN)/python -m peakready.status --inventory $(INVENTORY) $(if $(JSON),--json)
 
 # Restore the app's database on $(INVENTORY)'s db_primary from a backup: INTO=<database> (a
 # scratch one first; an existing one with tables needs REPLACE=true), FROM=latest or a dump's path.

@@ -43,3 +43,4 @@ web_servers = _host
 app_servers = _host
 db_primary = _host
 cache_servers = _host
+monitoring = _host  # Prometheus, scraping this VPS's exporters on loopback

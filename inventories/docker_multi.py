@@ -43,7 +43,7 @@ for _name in HOSTS:
 try:
     _groups = topology.promoted({group: [h for h, (groups, *_rest) in HOSTS.items() if group in groups]
                                  for group in ("web_servers", "app_servers", "db_primary", "db_replicas",
-                                               "cache_servers")}, _state)
+                                               "cache_servers", "monitoring")}, _state)
 except KnobError as _error:
     sys.exit(f"peakready: {_error}")
 
@@ -52,3 +52,4 @@ app_servers = [_hosts[h] for h in _groups["app_servers"]]
 db_primary = [_hosts[h] for h in _groups["db_primary"]]
 db_replicas = [_hosts[h] for h in _groups["db_replicas"]]
 cache_servers = [_hosts[h] for h in _groups["cache_servers"]]
+monitoring = [_hosts[h] for h in _groups["monitoring"]]

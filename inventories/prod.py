@@ -5,7 +5,7 @@ Say which hosts, in ONE of two ways:
         PEAKREADY_HOSTS=203.0.113.10         one VPS: it gets every role
     or, once one VPS is outgrown, per group (comma-separated; a host may be in several):
         PEAKREADY_WEB_SERVERS  PEAKREADY_APP_SERVERS  PEAKREADY_DB_PRIMARY
-        PEAKREADY_DB_REPLICAS  PEAKREADY_CACHE_SERVERS
+        PEAKREADY_DB_REPLICAS  PEAKREADY_CACHE_SERVERS  PEAKREADY_MONITORING
   - or the lists in the marked block below.
 
 Several hosts talk over their private network: give each host's private address (knob
@@ -32,6 +32,7 @@ GROUPS = {
     "db_primary": [],  # MariaDB, the one that takes writes
     "db_replicas": [],  # MariaDB replicas (reads)
     "cache_servers": [],  # Redis
+    "monitoring": [],  # Prometheus (one host), scraping every host's exporters over the private network
 }
 PRIVATE_ADDRESSES = {}  # host -> its private address, e.g. {"db1.example.com": "10.0.0.3"}
 # ================================================================================================
@@ -78,3 +79,4 @@ app_servers = [_host(h) for h in _groups["app_servers"]]
 db_primary = [_host(h) for h in _groups["db_primary"]]
 db_replicas = [_host(h) for h in _groups["db_replicas"]]
 cache_servers = [_host(h) for h in _groups["cache_servers"]]
+monitoring = [_host(h) for h in _groups["monitoring"]]

@@ -11,3 +11,4 @@ web_servers = _vm
 app_servers = _vm
 db_primary = _vm
 cache_servers = _vm
+monitoring = _vm

@@ -12,4 +12,23 @@ GROUP_ROLES = {
     "db_primary": "db",
     "db_replicas": "db",
     "cache_servers": "cache",
+    # Prometheus: at most one host, which scrapes every host's exporters over the private network.
+    "monitoring": "monitoring",
+}
+
+# The stack's fixed ports beside the knobs' (sshd_port, app_port, 80/443): service -> port. Each
+# exporter's is its upstream default (Prometheus's default port allocations wiki page).
+PORTS = {
+    "mariadb": 3306,
+    "redis": 6379,
+    "proxysql_admin": 6032,
+    "proxysql": 6033,
+    "nginx_status": 8081,  # stub_status, on loopback only
+    "prometheus": 9090,  # on loopback only: make status and the SSH tunnel reach it there
+    "node_exporter": 9100,
+    "mysqld_exporter": 9104,
+    "nginx_exporter": 9113,
+    "redis_exporter": 9121,
+    "mtail": 3903,  # nginx's access log as metrics
+    "proxysql_metrics": 6070,  # ProxySQL's REST API (/metrics); it binds every address
 }

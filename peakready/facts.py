@@ -309,3 +309,85 @@ class StatOverride(FactBase):
     def process(self, output):
         return " ".join(output[0].split()[:3]) if output and output[0].strip() else None
 
+
+
+class ServiceStatus(FactBase):
+    """`make status`: each of `units` (comma-separated) that exists, as systemd and ps see it, and the
+    app's workers (the children of `app_unit`'s main process):
+    {"units": {unit: {"state", "sub", "pid", "uptime_s", "memory_mb", "restarts"}},
+     "workers": [{"pid", "rss_mb", "uptime_s"}]}.
+    """
+
+    def command(self, units: str, app_unit: str = "") -> str:
+        names = " ".join(shlex.quote(u) for u in units.split(",") if u)
+        return (
+            f"for u in {names}; do "
+            "systemctl show \"$u\" -p Id,LoadState,ActiveState,SubState,MainPID,MemoryCurrent,NRestarts 2>/dev/null "
+            "| sed \"s/^/U $u /\"; "
+            "p=$(systemctl show \"$u\" -p MainPID --value 2>/dev/null); "
+            "[ -n \"$p\" ] && [ \"$p\" != 0 ] && echo \"U $u Uptime=$(ps -o etimes= -p \"$p\" | tr -d ' ')\"; done; "
+            f"p=$(systemctl show {shlex.quote(app_unit or 'none.service')} -p MainPID --value 2>/dev/null); "
+            "[ -n \"$p\" ] && [ \"$p\" != 0 ] && ps --ppid \"$p\" -o pid=,rss=,etimes= | sed 's/^/W /'; true"
+        )
+
+    def process(self, output):
+        units: dict[str, dict] = {}
+        workers = []
+        for line in output:
+            fields = line.split(None, 2)
+            if fields[0] == "U" and len(fields) == 3 and "=" in fields[2]:
+                key, value = fields[2].split("=", 1)
+                units.setdefault(fields[1], {})[key] = value
+            elif fields[0] == "W":
+                pid, rss, uptime = line.split()[1:4]
+                workers.append({"pid": int(pid), "rss_mb": int(rss) // 1024, "uptime_s": int(uptime)})
+
+        def number(value: str | None) -> int | None:
+            return int(value) if value and value.isdigit() else None
+
+        return {
+            "units": {unit: {"state": u.get("ActiveState"), "sub": u.get("SubState"), "pid": number(u.get("MainPID")),
+                             "uptime_s": number(u.get("Uptime")),
+                             # systemd says [not set] without memory accounting, or a huge number for "infinity"
+                             "memory_mb": (number(u.get("MemoryCurrent")) or 0) // (1 << 20)
+                             if (number(u.get("MemoryCurrent")) or 0) < (1 << 60) else None,
+                             "restarts": number(u.get("NRestarts"))}
+                      for unit, u in units.items() if u.get("LoadState") == "loaded"},
+            "workers": workers,
+        }
+
+
+class PrometheusQueries(FactBase):
+    """`make status`: what Prometheus on this host's loopback says, for the queries of
+    peakready/status.py (rate windows of `window_s`) and its firing alerts; None where no Prometheus
+    answers. {"queries": {name: [{"metric": {...}, "value": float}]}, "alerts": [...]}"""
+
+    def command(self, window_s: str = "60") -> str:
+        from peakready.status import QUERIES, PROMETHEUS
+
+        lines = [f"curl -sf -o /dev/null {PROMETHEUS}/-/ready || exit 0"]
+        for name, query in QUERIES.items():
+            q = shlex.quote(query.format(w=f"{int(window_s)}s"))
+            lines.append(f"printf 'Q {name} '; curl -sf --get --data-urlencode query={q} {PROMETHEUS}/api/v1/query; echo")
+        lines.append(f"printf 'A alerts '; curl -sf {PROMETHEUS}/api/v1/alerts; echo")
+        return "; ".join(lines)
+
+    def process(self, output):
+        import json
+
+        found = {"queries": {}, "alerts": []}
+        for line in output:
+            kind, name, body = (line.split(" ", 2) + ["", ""])[:3]
+            try:
+                data = json.loads(body)["data"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if kind == "Q":
+                found["queries"][name] = [{"metric": r["metric"], "value": float(r["value"][1])}
+                                          for r in data.get("result", [])]
+            elif kind == "A":
+                found["alerts"] = [{"name": a["labels"].get("alertname"), "host": a["labels"].get("host", ""),
+                                    "state": a["state"], "severity": a["labels"].get("severity", ""),
+                                    "summary": a.get("annotations", {}).get("summary", "")}
+                                   for a in data.get("alerts", [])]
+        return found if output else None

@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 from pyinfra.api.exceptions import PyinfraError
 
+from peakready import PORTS
+
 ROOT = Path(__file__).resolve().parent.parent
 ALL_FILE = ROOT / "group_data" / "all.py"
 
@@ -189,6 +191,10 @@ def url_path(value: Any, _data: dict) -> str | None:
         'a path such as "/health" (it starts with /)'
 
 
+def url_path_or_empty(value: Any, data: dict) -> str | None:
+    return None if value == "" else (url_path(value, data) and 'a path such as "/metrics", or ""')
+
+
 # Variables peakready sets itself: an app's own may not replace them.
 RESERVED_ENV = {"DATABASE_URL", "MIGRATE_DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "FORWARDED_ALLOW_IPS", "DB_SERVERS",
                 "STATIC_ROOT", "PATH", "HOME", "PROMETHEUS_MULTIPROC_DIR", "DB_POOL_SIZE", "DB_POOL_OVERFLOW",
@@ -272,7 +278,11 @@ def backup_dir(value: Any, _data: dict) -> str | None:
 
 
 # Ports the stack's own services listen on: the app must not take one of them.
-STACK_PORTS = {3306: "MariaDB", 6379: "Redis", 6032: "ProxySQL admin", 6033: "ProxySQL", 8081: "nginx status"}
+SERVICE_NAMES = {"mariadb": "MariaDB", "redis": "Redis", "proxysql_admin": "ProxySQL admin", "proxysql": "ProxySQL",
+                 "nginx_status": "nginx status", "prometheus": "Prometheus", "node_exporter": "the node exporter",
+                 "mysqld_exporter": "the mysqld exporter", "nginx_exporter": "the nginx exporter",
+                 "redis_exporter": "the Redis exporter", "mtail": "mtail", "proxysql_metrics": "ProxySQL's REST API"}
+STACK_PORTS = {port: SERVICE_NAMES[service] for service, port in PORTS.items()}
 
 
 def app_port(value: Any, data: dict) -> str | None:
@@ -298,6 +308,8 @@ ports = list_of(port, "port numbers from 1 to 65535")
 clock_time = matching(r"([01]\d|2[0-3]):[0-5]\d", 'a time "HH:MM"')
 package_names = list_of(matching(r"[a-z0-9][a-z0-9+.-]+", "a package name"), "Debian package names")
 module_names = list_of(matching(r"[a-z0-9][a-z0-9_-]{0,63}", "a kernel module name"), "kernel module names")
+host_ports = list_of(matching(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?:\d{1,5}", "host:port"),
+                     '"host:port" entries such as "10.0.0.9:9093"')
 networks = list_of(network, 'networks such as "127.0.0.1/32" or "10.0.0.0/8"')
 USER = r"[a-z_][a-z0-9_]{0,31}"
 user_name = matching(USER, "a user name of a-z, 0-9 and _ (at most 32)")

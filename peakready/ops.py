@@ -171,7 +171,8 @@ def config_set(files: list[dict], check: str):
     if it fails every file is put back as it was (a new one removed) and the operation fails. The
     running service is never asked to load a config that failed the check.
 
-    + files: dicts of template, dest, and optionally mode/user/group and data (the template's values)
+    + files: dicts of template, dest, and optionally mode/user/group and data (the template's values);
+      or of content (the file's text, written from data: peakready/monitoring.py) instead of template
 
     **Example:**
 
@@ -184,7 +185,7 @@ def config_set(files: list[dict], check: str):
     changed = []
     for f in files:
         mode, user, group = f.get("mode", 644), f.get("user", "root"), f.get("group", "root")
-        content = render(f["template"], **f.get("data", {}))
+        content = f["content"] if "content" in f else render(f["template"], **f.get("data", {}))
         if compare(f["dest"], content, mode, user, group) != (True, True):
             changed.append((f["dest"], content, mode, user, group))
     if not changed:

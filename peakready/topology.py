@@ -9,7 +9,8 @@ service's port from those peers only:
     MariaDB (3306)  from the app hosts (ProxySQL's backends, the migrations) and the other db hosts
                     (replication, both ways: a switchover turns a replica into the primary)
     Redis (6379)    from the app hosts
-    the app (app_port)  from the web hosts
+    the app (app_port)  from the web hosts, and the monitoring host (its /metrics)
+    each exporter       from the monitoring host (Prometheus), when monitoring is on
 """
 
 from __future__ import annotations
@@ -18,16 +19,22 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peakready import GROUP_ROLES, ROOT
+from peakready import GROUP_ROLES, PORTS, ROOT
 from peakready.knobs import PlanError
 
 LOOPBACK = "127.0.0.1"
-MARIADB_PORT, REDIS_PORT = 3306, 6379
-# service -> (the tiers whose hosts are its clients, the tier of the hosts that run it)
+MARIADB_PORT, REDIS_PORT = PORTS["mariadb"], PORTS["redis"]
+# service -> (the tiers whose hosts are its clients, the tier of the hosts that run it; None: every host)
 CLIENTS = {
     "mariadb": ({"app", "db"}, "db"),
     "redis": ({"app"}, "cache"),
-    "app": ({"web"}, "app"),
+    "app": ({"web", "monitoring"}, "app"),
+    "node_exporter": ({"monitoring"}, None),
+    "mysqld_exporter": ({"monitoring"}, "db"),
+    "redis_exporter": ({"monitoring"}, "cache"),
+    "nginx_exporter": ({"monitoring"}, "web"),
+    "mtail": ({"monitoring"}, "web"),
+    "proxysql_metrics": ({"monitoring"}, "app"),
 }
 
 
@@ -37,9 +44,23 @@ class Topology:
 
     groups: dict[str, tuple[str, ...]]
     addresses: dict[str, str] = field(default_factory=dict)
+    monitoring: bool = True  # the knob: without it the monitoring group is no tier
 
     def tiers(self, name: str) -> set[str]:
-        return {GROUP_ROLES[g] for g in self.groups[name] if g in GROUP_ROLES}
+        return {GROUP_ROLES[g] for g in self.groups[name]
+                if g in GROUP_ROLES and (self.monitoring or GROUP_ROLES[g] != "monitoring")}
+
+    @property
+    def monitor(self) -> str | None:
+        """The host Prometheus runs on, if any."""
+        found = self.in_tier("monitoring")
+        return found[0] if found else None
+
+    def exporter_bind(self, name: str) -> str:
+        """The one address `name`'s exporters listen on: its private one when Prometheus scrapes it
+        from another host, else loopback."""
+        monitor = self.monitor
+        return self.address(name) if monitor and monitor != name else LOOPBACK
 
     def in_tier(self, tier: str) -> list[str]:
         return [name for name in self.groups if tier in self.tiers(name)]
@@ -67,7 +88,7 @@ class Topology:
     def remote_clients(self, name: str, service: str) -> list[str]:
         """The other hosts that connect to `service` on `name` (empty: it stays on loopback)."""
         tiers, own = CLIENTS[service]
-        if own not in self.tiers(name):
+        if own is not None and own not in self.tiers(name):
             return []
         return [other for other in self.groups if other != name and self.tiers(other) & tiers]
 
@@ -83,7 +104,7 @@ class Topology:
         """The firewall's openings on `name` for its peers: [{"service", "port", "sources"}]."""
         return [{"service": service, "port": ports[service],
                  "sources": sorted(self.address(peer) for peer in peers)}
-                for service in CLIENTS if (peers := self.remote_clients(name, service))]
+                for service in CLIENTS if service in ports and (peers := self.remote_clients(name, service))]
 
     def check(self) -> None:
         """Every address a service must bind or a client must reach is set, and no two hosts share one."""
@@ -101,8 +122,10 @@ class Topology:
 
 def of_inventory(inventory) -> Topology:
     """The topology of pyinfra's inventory (every host, not only those a run is limited to)."""
-    return Topology({h.name: tuple(h.groups) for h in inventory},
-                    {h.name: h.data.get("private_address") or "" for h in inventory})
+    hosts = list(inventory)
+    return Topology({h.name: tuple(h.groups) for h in hosts},
+                    {h.name: h.data.get("private_address") or "" for h in hosts},
+                    monitoring=bool(hosts[0].data.get("monitoring", True)) if hosts else True)
 
 
 # --- which db host is the primary, after promote.py --------------------------------------------

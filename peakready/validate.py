@@ -113,6 +113,10 @@ def topology(host_groups: dict[str, Iterable[str]], app_cache: bool) -> None:
         raise PlanError("inventory: app_servers need a cache: add a host to cache_servers.")
     if any("db_replicas" in g for g in groups.values()) and not primaries:
         raise PlanError("inventory: db_replicas need a db_primary to replicate from: add one.")
+    monitors = [name for name, g in groups.items() if "monitoring" in g]
+    if len(monitors) > 1:
+        raise PlanError(f"inventory: monitoring has {len(monitors)} hosts ({', '.join(monitors)}) but Prometheus runs on "
+                        "one, which scrapes every host: keep one host in it.")
 
 
 def agreement(data: dict, host_name: str, other: dict, other_name: str) -> None:

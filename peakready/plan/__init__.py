@@ -20,14 +20,14 @@ The deploy runs the same plan from live facts before its first operation (peakre
 
 from peakready.plan.cli import hosts_from_inventory
 from peakready.plan.model import (
-    GROUP_ROLES, ROLE_NAMES, AppPlan, Capacity, HostFacts, HostPlan, MariaDBPlan, NginxPlan, Plan, PlanError,
-    ProxySQLPlan, RedisPlan,
+    GROUP_ROLES, ROLE_NAMES, AppPlan, Capacity, HostFacts, HostPlan, MariaDBPlan, MonitoringPlan, NginxPlan, Plan,
+    PlanError, ProxySQLPlan, RedisPlan,
 )
 from peakready.plan.rules import violations
 from peakready.plan.sizing import make_plan
 from peakready.plan.table import table
 
 __all__ = [
-    "GROUP_ROLES", "ROLE_NAMES", "AppPlan", "Capacity", "HostFacts", "HostPlan", "MariaDBPlan", "NginxPlan", "Plan",
+    "GROUP_ROLES", "ROLE_NAMES", "AppPlan", "Capacity", "HostFacts", "HostPlan", "MariaDBPlan", "MonitoringPlan", "NginxPlan", "Plan",
     "PlanError", "ProxySQLPlan", "RedisPlan", "hosts_from_inventory", "make_plan", "table", "violations",
 ]

@@ -37,19 +37,21 @@ def parse_data(items: list[str]) -> dict:
     return data
 
 
-def hosts_from_inventory(inventory: str) -> tuple[list[HostFacts], dict]:
-    """Connect to every host of a pyinfra inventory for its size; the knobs from its data."""
+def pyinfra_json(inventory: str, *args: str) -> dict | list:
+    """`pyinfra <inventory> <args> --json` (debug-inventory, or facts of every host), parsed."""
     pyinfra = str(Path(sys.executable).with_name("pyinfra"))
+    res = subprocess.run([pyinfra, inventory, *args, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        raise PlanError(f"pyinfra could not read {inventory}: {(res.stderr.strip().splitlines() or ['?'])[-1]}")
+    return json.loads(res.stdout)
 
-    def pyinfra_json(*args):
-        res = subprocess.run([pyinfra, inventory, *args, "--json"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=300)
-        if res.returncode != 0:
-            raise PlanError(f"pyinfra could not read {inventory}: {(res.stderr.strip().splitlines() or ['?'])[-1]}")
-        return json.loads(res.stdout)
 
-    inventory_hosts = pyinfra_json("debug-inventory")
-    sizes = pyinfra_json("fact", "peakready.facts.HostSize")["peakready.facts.HostSize"]
+def hosts_from_inventory(inventory: str, sizes: dict | None = None) -> tuple[list[HostFacts], dict]:
+    """Connect to every host of a pyinfra inventory for its size (unless `sizes` has every host's
+    HostSize already); the knobs from its data."""
+    inventory_hosts = pyinfra_json(inventory, "debug-inventory")
+    if sizes is None:
+        sizes = pyinfra_json(inventory, "fact", "peakready.facts.HostSize")["peakready.facts.HostSize"]
     hosts = [HostFacts(h["name"], sizes[h["name"]]["cores"], sizes[h["name"]]["ram_mb"], tuple(h["groups"]),
                        own={key: value for key, value in h["data"].items() if key in HOST_KNOBS})
              for h in inventory_hosts]

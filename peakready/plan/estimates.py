@@ -36,3 +36,15 @@ REDIS_BASE_MB = 8  # Redis with nothing stored
 MIN_BUFFER_POOL_MB = 32
 MIN_REDIS_MB = 16
 MIN_BACKLOG = 511  # Redis's and nginx's default backlog
+
+# Monitoring. Each exporter's resident size (MB) and the most series each target exposes: above what
+# the local VPS showed (RSS node 20, mysqld 17, redis 11, nginx 11, mtail 17 MB; series node 1882 in a
+# container that sees the machine's interfaces, mysqld 1083, Prometheus 884, redis 252, ProxySQL 209,
+# mtail 78, nginx 14); tests/infra/test_monitoring.py checks the live figures stay under these.
+EXPORTER_MB = {"node_exporter": 24, "mysqld_exporter": 20, "redis_exporter": 16, "nginx_exporter": 16, "mtail": 24}
+SERIES = {"node_exporter": 2500, "mysqld_exporter": 1500, "redis_exporter": 400, "nginx_exporter": 40,
+          "mtail": 300, "proxysql_metrics": 400, "app": 800, "prometheus": 1000}
+PROMETHEUS_BASE_MB = 48  # Prometheus itself, with its rules and an idle web server
+PROMETHEUS_SERIES_KB = 6  # one active series in the head block (2 h of samples), with its labels and index
+# On disk: Prometheus docs (Storage, operational aspects) give 1 to 2 bytes per sample, compressed.
+PROMETHEUS_SAMPLE_BYTES = 2

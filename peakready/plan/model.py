@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from peakready import GROUP_ROLES
 from peakready.knobs import PlanError  # noqa: F401 (the plan's error, raised by its parts)
 
-ROLE_NAMES = {"web": "nginx", "app": "app", "db": "MariaDB", "cache": "Redis"}
+ROLE_NAMES = {"web": "nginx", "app": "app", "db": "MariaDB", "cache": "Redis", "monitoring": "Prometheus"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,16 @@ class RedisPlan:
     tcp_backlog: int
 
 
+@dataclass(frozen=True)
+class MonitoringPlan:
+    """Prometheus on the monitoring host, sized for every target of the inventory."""
+    scrape_interval_s: int
+    rate_window_s: int  # the alert rules' rate() windows: 4 scrapes
+    series: int  # the most series every target of the inventory exposes together
+    memory_mb: int
+    retention_size_mb: int  # the disk its samples may take (--storage.tsdb.retention.size)
+
+
 @dataclass
 class HostPlan:
     host: HostFacts
@@ -93,6 +103,8 @@ class HostPlan:
     proxysql: ProxySQLPlan | None = None
     mariadb: MariaDBPlan | None = None
     redis: RedisPlan | None = None
+    monitoring: MonitoringPlan | None = None
+    exporters: tuple[str, ...] = ()  # the exporters this host runs (peakready/monitoring.py)
     sysctl: dict[str, int | str] = field(default_factory=dict)
     nofile: dict[str, int] = field(default_factory=dict)  # LimitNOFILE per service
     memory_mb: dict[str, int] = field(default_factory=dict)  # what each part of the host uses

@@ -28,6 +28,8 @@ MEMORY_KNOBS = {
     "app": "app_workers or app_worker_memory_mb",
     "MariaDB": "mariadb_buffer_pool_mb (0 derives it) or db_pool_size",
     "Redis": "redis_maxmemory_mb (0 derives it)",
+    "exporters": "monitoring (false: no exporters, no Prometheus)",
+    "Prometheus": "monitoring (false: no exporters, no Prometheus)",
 }
 
 

@@ -11,17 +11,18 @@ from __future__ import annotations
 import math
 import zlib
 
-from peakready import knobs, validate
+from peakready import knobs, monitoring, validate
 from peakready.plan.estimates import (
     APP_MASTER_MB, MARIADB_ARIA_CACHE_MB, MARIADB_BASE_MB, MARIADB_KEY_BUFFER_MB, MARIADB_SESSION_BUFFERS_KB,
     MAX_SORT_BUFFER_KB, MAX_TMP_TABLE_MB, MIN_SORT_BUFFER_KB, MIN_TMP_TABLE_MB,
+    EXPORTER_MB, PROMETHEUS_BASE_MB, PROMETHEUS_SAMPLE_BYTES, PROMETHEUS_SERIES_KB, SERIES,
     MARIADB_LOG_BUFFER_MB, MIN_BACKLOG, MIN_BUFFER_POOL_MB, MIN_REDIS_MB, NGINX_BASE_MB, NGINX_CONN_KB,
     NGINX_WORKER_MB, PROXYSQL_BASE_MB, PROXYSQL_CLIENT_KB, PROXYSQL_CONN_KB, REDIS_BASE_MB,
     TABLE_OPEN_CACHE_INSTANCES,
 )
 from peakready.plan.model import (
-    ROLE_NAMES, AppPlan, Capacity, HostFacts, HostPlan, MariaDBPlan, NginxPlan, Plan, PlanError, ProxySQLPlan,
-    RedisPlan,
+    ROLE_NAMES, AppPlan, Capacity, HostFacts, HostPlan, MariaDBPlan, MonitoringPlan, NginxPlan, Plan, PlanError,
+    ProxySQLPlan, RedisPlan,
 )
 from peakready.plan.rules import MEMORY_KNOBS, violations
 
@@ -46,7 +47,9 @@ def make_plan(hosts: list[HostFacts], knobs: dict) -> Plan:
     # (listen(2): the backlog is capped by somaxconn, silently, so the plan caps it openly).
     backlog = k["listen_backlog"] or min(k["somaxconn"], max(MIN_BACKLOG, pow2_at_least(k["target_concurrency"])))
 
-    plans = {h.name: size_host(h, k, web_clients, backlog) for h in hosts}
+    # Prometheus's memory and disk follow from every target of the inventory.
+    series = sum(SERIES[t] for h in hosts for t in monitoring.targets(h.roles, k)) + SERIES["prometheus"]
+    plans = {h.name: size_host(h, k, web_clients, backlog, series) for h in hosts}
     size_mariadb(plans, by_role, k, backlog)
     for p in plans.values():
         p.nofile = open_files(p, k)
@@ -58,10 +61,17 @@ def make_plan(hosts: list[HostFacts], knobs: dict) -> Plan:
     return plan
 
 
-def size_host(h: HostFacts, k: dict, web_clients: int, backlog: int) -> HostPlan:
+def size_host(h: HostFacts, k: dict, web_clients: int, backlog: int, series: int) -> HostPlan:
     """Everything on one host but MariaDB, which also depends on the other hosts."""
     p = HostPlan(host=h)
     p.memory_mb["OS reserve"] = k["os_reserve_mb"]
+    if k["monitoring"]:
+        # Taken before the share, like nginx: small, and known from the roles alone.
+        p.exporters = tuple(monitoring.exporters(h.roles))
+        p.memory_mb["exporters"] = sum(EXPORTER_MB[e] for e in p.exporters)
+        if "monitoring" in h.roles:
+            p.monitoring = size_monitoring(k, series)
+            p.memory_mb["Prometheus"] = p.monitoring.memory_mb
     if "web" in h.roles:
         p.nginx = size_nginx(h, k, web_clients, backlog)
         p.memory_mb["nginx"] = NGINX_BASE_MB + NGINX_WORKER_MB * p.nginx.worker_processes + math.ceil(
@@ -71,7 +81,14 @@ def size_host(h: HostFacts, k: dict, web_clients: int, backlog: int) -> HostPlan
         p.memory_mb["ProxySQL"] = proxysql_budget_mb(h, k)
     p.share_mb = memory_shares(p, k)
     if "app" in h.roles:
-        p.app = size_app(h, k, p.share_mb["app"], backlog)
+        try:
+            p.app = size_app(h, k, p.share_mb["app"], backlog)
+        except PlanError as error:
+            if not p.exporters:
+                raise
+            taken = p.memory_mb["exporters"] + p.memory_mb.get("Prometheus", 0)
+            raise PlanError(f"{error} Or set monitoring = false: its exporters and Prometheus take {taken} MB "
+                            "of this host.") from None
         p.memory_mb["app"] = APP_MASTER_MB + p.app.workers * k["app_worker_memory_mb"]
         if runs_proxysql:
             p.proxysql = size_proxysql(h, k, p.app, backlog)
@@ -79,6 +96,20 @@ def size_host(h: HostFacts, k: dict, web_clients: int, backlog: int) -> HostPlan
         p.redis = size_redis(h, k, p.share_mb["cache"], backlog)
         p.memory_mb["Redis"] = REDIS_BASE_MB + p.redis.maxmemory_mb + p.redis.fork_headroom_mb
     return p
+
+
+def size_monitoring(k: dict, series: int) -> MonitoringPlan:
+    interval = k["prometheus_scrape_interval_s"]
+    samples = series / interval * 86400 * k["prometheus_retention_days"]
+    return MonitoringPlan(
+        scrape_interval_s=interval,
+        # rate() needs two samples in its window; four scrapes ride out a missed one (Prometheus docs
+        # and the common practice of windows of at least 4 x the scrape interval).
+        rate_window_s=4 * interval,
+        series=series,
+        memory_mb=PROMETHEUS_BASE_MB + math.ceil(series * PROMETHEUS_SERIES_KB / 1024),
+        retention_size_mb=max(64, math.ceil(samples * PROMETHEUS_SAMPLE_BYTES / 1024 / 1024)),
+    )
 
 
 def size_nginx(h: HostFacts, k: dict, clients: int, backlog: int) -> NginxPlan:
@@ -110,14 +141,15 @@ def memory_shares(p: HostPlan, k: dict) -> dict[str, float]:
              "db": MARIADB_BASE_MB + MIN_BUFFER_POOL_MB}
     need = sum(least[role] for role in weights)
     if left < need < h.ram_mb - left:
-        # Not a matter of weights: what is taken before the share (OS, nginx, ProxySQL) is too big
-        # (bigger than what the roles need), and the knob behind the biggest of those is to blame.
-        # The other way round, the roles' own checks name their knobs.
-        part, _ = max(p.memory_mb.items(), key=lambda item: item[1])
+        # Not a matter of weights: what is taken before the share (OS, nginx, ProxySQL, monitoring) is
+        # too big (bigger than what the roles need), and the knobs behind those are to blame, the
+        # biggest first. The other way round, the roles' own checks name their knobs.
+        by_size = sorted(p.memory_mb.items(), key=lambda item: -item[1])
+        blame = " or ".join(dict.fromkeys(MEMORY_KNOBS[part] for part, _ in by_size))
         raise PlanError(
             f"on {h.name} ({h.ram_mb} MB), {', '.join(f'{n} {v} MB' for n, v in p.memory_mb.items())} leave "
             f"{left} MB, less than the {need} MB the {', '.join(ROLE_NAMES[r] for r in weights)} need at the least: "
-            f"lower {MEMORY_KNOBS[part]} or give the host more RAM.")
+            f"lower {blame}, or give the host more RAM.")
     return {role: left * w / sum(weights.values()) for role, w in weights.items()} if weights else {}
 
 

@@ -46,6 +46,12 @@ def rows(p: HostPlan, k: dict) -> list[tuple[str, str, str]]:
         r = p.redis
         add("redis", [("maxmemory", f"{r.maxmemory_mb} MB"), ("fork headroom", f"{r.fork_headroom_mb} MB"),
                       ("maxclients", k["redis_maxclients"])])
+    if p.exporters:
+        add("monitoring", [("exporters", ", ".join(p.exporters)),
+                           *([("scrape / rate window", f"{p.monitoring.scrape_interval_s} s / {p.monitoring.rate_window_s} s"),
+                              ("series (every target)", p.monitoring.series),
+                              ("retention", f"{k['prometheus_retention_days']} days, at most "
+                                            f"{p.monitoring.retention_size_mb} MB")] if p.monitoring else [])])
     return out + section("kernel", list(p.sysctl.items())) + section("LimitNOFILE", list(p.nofile.items())) + section(
         "memory", [*[(part, f"{mb} MB") for part, mb in p.memory_mb.items()],
                    ("total / RAM", f"{p.memory_total_mb} / {p.host.ram_mb} MB ({100 * p.memory_total_mb // p.host.ram_mb}%)")])

@@ -8,6 +8,7 @@ from peakready import GROUP_ROLES
 from peakready.roles.app import app
 from peakready.roles.base import base, file_integrity
 from peakready.roles.mariadb import mariadb
+from peakready.roles.monitoring import exporters, prometheus
 from peakready.roles.nginx import nginx
 from peakready.roles.proxysql import proxysql
 from peakready.roles.redis import redis
@@ -19,6 +20,8 @@ ROLES = [
     (proxysql, "app"),  # only where proxysql_enabled
     (app, "app"),
     (nginx, "web"),
+    (exporters, None),  # after the services they read (the exporters' users, nginx's stub_status)
+    (prometheus, "monitoring"),
     (file_integrity, None),  # last: the baseline of the files every role above put in place
 ]
 
@@ -47,5 +50,9 @@ def apply(host_groups, plan, secrets) -> None:
         app(plan, secrets)
     if nginx in todo:
         nginx(plan, secrets)
+    if exporters in todo:
+        exporters(plan, secrets)
+    if prometheus in todo:
+        prometheus(plan, secrets)
     if file_integrity in todo:
         file_integrity()

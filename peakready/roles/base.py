@@ -8,7 +8,7 @@ from pyinfra.facts.files import File
 from pyinfra.facts.server import Arch, Sysctl
 from pyinfra.operations import apt, files, server, systemd
 
-from peakready import topology
+from peakready import PORTS, monitoring, topology
 from peakready.facts import CanManageFirewall, HostSize, SshClientAddress, SwapMb, Virtualization
 from peakready.ops import config_file, once, stat_override, timezone
 from peakready.plan import HostPlan
@@ -273,13 +273,22 @@ def firewall(data, container: str | None) -> None:
         sshd_port=data.sshd_port,
         tcp_ports=list(data.firewall_tcp_ports),
         allow_dhcp_client=data.firewall_allow_dhcp_client,
-        peers=topology.of_inventory(state.inventory).admitted(
-            host.name, {"mariadb": topology.MARIADB_PORT, "redis": topology.REDIS_PORT, "app": data.app_port}),
+        peers=topology.of_inventory(state.inventory).admitted(host.name, firewall_ports(data)),
     )
     systemd.service(name="Firewall on, now and at boot", service="nftables.service",
                     enabled=True, running=True)
     systemd.service(name="Load the new firewall ruleset", service="nftables.service",
                     reloaded=True, _if=ruleset.did_change)
+
+
+def firewall_ports(data) -> dict[str, int]:
+    """The port of each service the firewall may open to peers (topology.admitted says to whom)."""
+    ports = {"mariadb": PORTS["mariadb"], "redis": PORTS["redis"], "app": data.app_port}
+    if data.monitoring:
+        ports.update({name: PORTS[name] for name in monitoring.EXPORTERS})
+        if data.proxysql_enabled:
+            ports["proxysql_metrics"] = PORTS["proxysql_metrics"]
+    return ports
 
 
 def fail2ban(data) -> None:

@@ -41,6 +41,7 @@ MIGRATE_PRIVILEGES = APP_PRIVILEGES | {
 # CLIENT became BINLOG MONITOR in 10.5 and no longer allows it; it would let the monitor read the
 # binary log's data with SHOW BINLOG EVENTS instead). Nothing else.
 MONITOR_GLOBAL = {"SLAVE MONITOR"}
+EXPORTER_GLOBAL = {"SLAVE MONITOR"}
 
 
 # The replication user replicates (REPLICATION SLAVE) and reads the consistent dump a new replica
@@ -72,6 +73,12 @@ def desired_accounts(data, secrets: Secrets, app_hosts: list[str] = (), db_hosts
         data.mariadb_monitor_user: Account(secrets.get("mariadb_monitor_password"), frozenset(MONITOR_GLOBAL),
                                            {}, here),
     }
+    if data.monitoring:
+        # The mysqld exporter, on this host's socket: SHOW GLOBAL STATUS and VARIABLES need no
+        # privilege, SHOW SLAVE STATUS needs SLAVE MONITOR; its collectors that read
+        # information_schema's InnoDB tables (PROCESS) are off (peakready/roles/monitoring.py).
+        accounts[data.mariadb_exporter_user] = Account(secrets.get("mariadb_exporter_password"),
+                                                       frozenset(EXPORTER_GLOBAL), {}, ("localhost",))
     # Always there, at no address when there are no replicas: one left from a topology that had some goes.
     accounts[data.mariadb_replication_user] = Account(
         secrets.get("mariadb_replication_password"), frozenset(REPLICATION_GLOBAL),

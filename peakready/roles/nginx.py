@@ -9,7 +9,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server, systemd
 
-from peakready import topology
+from peakready import PORTS, topology
 from peakready.facts import Ipv6Enabled
 from peakready.ops import config_set, hardening, open_files_limit, when_changed
 from peakready.plan import HostPlan
@@ -80,7 +80,8 @@ def nginx(plan: HostPlan, secrets: Secrets):
                       # passes /static/ to the app hosts like any other path.
                       "static_root": f"/srv/{data.app_name}/current/{data.app_static_dir}"
                                      if data.app_static_dir and "app" in topo.tiers(host.name) else "",
-                      "static_max_age_days": data.static_max_age_days}},
+                      "static_max_age_days": data.static_max_age_days,
+                      "status_port": PORTS["nginx_status"]}},
         ],
     )
     started = systemd.service(name="nginx on, now and at boot", service="nginx.service", running=True, enabled=True)

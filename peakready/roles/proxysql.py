@@ -22,14 +22,15 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from peakready import topology
+from peakready import PORTS, topology
 from peakready.facts import ProxysqlRuntime
 from peakready.hashes import native_hash, sha256
 from peakready.ops import config_file, hardening, open_files_limit
+from peakready.roles.monitoring import proxysql_metrics
 from peakready.plan import HostPlan
 from peakready.secrets import Secrets
 
-ADMIN_PORT, MYSQL_PORT = 6032, 6033
+ADMIN_PORT, MYSQL_PORT = PORTS["proxysql_admin"], PORTS["proxysql"]
 ADMIN_USER, STATS_USER = "admin", "stats"
 ADMIN_CNF = "/root/.peakready-proxysql-admin.cnf"
 READY_TIMEOUT_S = 30  # a start waits this long at most for both ports to answer
@@ -52,8 +53,9 @@ class Desired:
 
 
 def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers: list[str],
-            server_version: str) -> Desired:
-    """What ProxySQL on this app host should run, from the plan, the knobs and the topology."""
+            server_version: str, metrics: bool = False) -> Desired:
+    """What ProxySQL on this app host should run, from the plan, the knobs and the topology; with
+    `metrics`, its REST API serves Prometheus's /metrics (peakready/roles/monitoring.py says when)."""
     q = plan.proxysql
     variables = {
         "admin-admin_credentials": f"{ADMIN_USER}:{secrets.get('proxysql_admin_password')}",
@@ -74,6 +76,10 @@ def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers:
         # below: ProxySQL adds a writer there only when it is not in it already); false would take
         # it out as soon as the monitor saw it writable.
         "mysql-monitor_writer_is_also_reader": "true" if readers else "false",
+        # ProxySQL 2.7's REST API binds every address, with no setting to narrow it: on only where
+        # this host's firewall keeps the port from everyone but the monitoring host.
+        "admin-restapi_enabled": "true" if metrics else "false",
+        "admin-restapi_port": str(PORTS["proxysql_metrics"]),
     }
     servers = [{"hostgroup_id": WRITER, "hostname": h, "port": 3306, "weight": 1,
                 "max_connections": q.backend_max_connections, "max_replication_lag": 0} for h in writers]
@@ -224,7 +230,7 @@ def proxysql(plan: HostPlan, secrets: Secrets):
     topo = topology.of_inventory(state.inventory)
     writers = [topo.reach(host.name, topo.primary)]
     readers = [topo.reach(host.name, r) for r in topo.replicas]
-    want = desired(plan, data, secrets, writers, readers, server_version())
+    want = desired(plan, data, secrets, writers, readers, server_version(), metrics=proxysql_metrics(host))
 
     apt.packages(name="MariaDB client (for ProxySQL's admin interface)", packages=["mariadb-client"],
                  no_recommends=True)

@@ -14,6 +14,10 @@ from peakready.plan import HostPlan
 from peakready.secrets import Secrets
 
 CONF = "/etc/redis/redis.conf"
+# What prometheus-redis-exporter (1.45) sends with CONFIG off (-config-command=-) and no key checks:
+# it names its connection, then reads INFO ALL, the slow log and latency.
+EXPORTER_COMMANDS = ["+ping", "+info", "+client|setname", "+slowlog|len", "+slowlog|get", "+latency|latest",
+                     "+latency|histogram"]
 
 
 @deploy("redis")
@@ -39,6 +43,9 @@ def redis(plan: HostPlan, secrets: Secrets):
         app_user=data.redis_app_user,
         admin_hash=acl_hash(secrets.get("redis_admin_password")),
         app_hash=acl_hash(secrets.get("redis_app_password")),
+        exporter_user=data.redis_exporter_user if data.monitoring else "",
+        exporter_hash=acl_hash(secrets.get("redis_exporter_password")) if data.monitoring else "",
+        exporter_commands=EXPORTER_COMMANDS,
     )
     systemd.service(name="Redis on, now and at boot", service="redis-server.service", running=True, enabled=True)
     restart_or_roll_back(name="Restart Redis for its new config", service="redis-server", config=CONF,

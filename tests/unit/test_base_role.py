@@ -16,11 +16,13 @@ def test_base_runs_first_on_every_host_whatever_its_groups():
 
 def test_each_group_gets_its_tiers_roles_from_the_one_group_table():
     names = lambda groups: [role.__name__ for role in roles_for(groups)]  # noqa: E731
-    last = ["file_integrity"]  # every host, after its roles
+    last = ["exporters", "file_integrity"]  # every host, after its roles
     assert names(["db_replicas"]) == names(["db_primary"]) == ["base", "mariadb", *last]
     assert names(["app_servers"]) == ["base", "proxysql", "app", *last]
     assert names(["web_servers", "cache_servers"]) == ["base", "redis", "nginx", *last]
-    assert names(list(GROUP_ROLES)) == ["base", "mariadb", "redis", "proxysql", "app", "nginx", *last]
+    assert names(["monitoring"]) == ["base", "exporters", "prometheus", "file_integrity"]
+    assert names(list(GROUP_ROLES)) == ["base", "mariadb", "redis", "proxysql", "app", "nginx", "exporters",
+                                        "prometheus", "file_integrity"]
 
 
 def test_apply_calls_every_role_on_its_own_line_in_the_order_of_roles():

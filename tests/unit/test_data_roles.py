@@ -10,6 +10,7 @@ from peakready import knobs
 from peakready.hashes import acl_hash, native_hash
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
+from peakready.roles.redis import EXPORTER_COMMANDS
 from peakready.roles.mariadb import (APP_PRIVILEGES, LOCAL, MIGRATE_PRIVILEGES, MONITOR_GLOBAL, Account,
                                      accounts_drift, accounts_sql, desired_accounts, stale_accounts)
 
@@ -150,13 +151,21 @@ def test_redis_config_stores_no_password_and_denies_admin_commands_to_the_app():
     d = knobs.defaults()
     text = render("redis/redis.conf.j2", redis=PLAN.redis, bind="127.0.0.1 -::1", policy=d["redis_maxmemory_policy"],
                   samples=5, redis_maxclients=d["redis_maxclients"], aof_rewrite_percentage=100, aof_rewrite_min_mb=64, app_user="app",
-                  admin_hash=acl_hash("admin-secret-0123456789"), app_hash=acl_hash("app-secret-0123456789"))
+                  admin_hash=acl_hash("admin-secret-0123456789"), app_hash=acl_hash("app-secret-0123456789"),
+                  exporter_user="exporter", exporter_hash=acl_hash("exporter-secret-0123456789"),
+                  exporter_commands=EXPORTER_COMMANDS)
     assert "secret" not in text
     assert f"maxmemory {PLAN.redis.maxmemory_mb}mb" in text and "maxmemory-policy allkeys-lru" in text
     app_line = next(line for line in text.splitlines() if line.startswith("user app "))
     for denied in ("-@dangerous", "-flushall", "-flushdb", "-config", "-debug", "-keys"):
         assert denied in app_line.split()
     assert "appendonly yes" in text and "appendfsync everysec" in text
+    # The exporter's user: no key, no channel, no command but the ones it reads with.
+    exporter = next(line for line in text.splitlines() if line.startswith("user exporter ")).split()
+    assert exporter[4:7] == ["resetkeys", "resetchannels", "-@all"]
+    assert all(word.startswith("+") and word[1:].split("|")[0] in {"ping", "info", "client", "slowlog", "latency"}
+               for word in exporter[7:])
+    assert "+client|setname" in exporter and "+client" not in exporter
 
 
 def test_the_replication_user_goes_when_the_replicas_do():

@@ -18,6 +18,12 @@ from peakready.plan.sizing import session_kb
 SIZES = [(1, 1024), (2, 4096), (4, 8192), (16, 65536)]
 
 
+def fits(ram: int) -> dict:
+    """The knobs a host of `ram` MB needs besides the defaults: a 1 GB VPS with every role has no room
+    for the exporters and Prometheus (test_a_1gb_vps_with_monitoring_is_refused_naming_the_knob)."""
+    return {"monitoring": False} if ram <= 1024 else {}
+
+
 def single(cores, ram):
     return [HostFacts("vps", cores, ram)]
 
@@ -25,7 +31,7 @@ def single(cores, ram):
 def spread(cores, ram):
     """2 app hosts + 1 db + 1 cache, behind one web host."""
     return [
-        HostFacts("web1", cores, ram, ("web_servers",)),
+        HostFacts("web1", cores, ram, ("web_servers", "monitoring")),
         HostFacts("app1", cores, ram, ("app_servers",)),
         HostFacts("app2", cores, ram, ("app_servers",)),
         HostFacts("db1", cores, ram, ("db_primary",)),
@@ -85,14 +91,21 @@ def assert_invariants(plan):
 @pytest.mark.parametrize("cores,ram", SIZES)
 @pytest.mark.parametrize("proxysql", [True, False])
 def test_defaults_satisfy_every_invariant(topology, cores, ram, proxysql):
-    plan = make_plan(topology(cores, ram), {"proxysql_enabled": proxysql})
+    plan = make_plan(topology(cores, ram), {"proxysql_enabled": proxysql, **fits(ram)})
     assert_invariants(plan)
     assert plan.capacity.clients >= 1000
 
 
+def test_a_1gb_vps_with_monitoring_is_refused_naming_the_knob():
+    with pytest.raises(PlanError) as err:
+        make_plan(single(1, 1024), {})
+    assert "monitoring = false" in str(err.value) and "app_worker_memory_mb" in str(err.value)
+    assert make_plan(single(1, 1024), {"monitoring": False})["vps"].app.workers >= 1
+
+
 @pytest.mark.parametrize("topology", [single, spread])
 def test_numbers_grow_with_cores_and_ram(topology):
-    plans = [make_plan(topology(c, r), {}) for c, r in SIZES]
+    plans = [make_plan(topology(c, r), fits(r)) for c, r in SIZES]
     first = lambda plan, role: next(p for p in plan.hosts.values() if role in p.host.roles)  # noqa: E731
     pools = [first(p, "db").mariadb.innodb_buffer_pool_mb for p in plans]
     redis = [first(p, "cache").redis.maxmemory_mb for p in plans]
@@ -285,7 +298,7 @@ def test_a_db_hosts_server_id_is_its_own_whatever_the_other_db_hosts():
 def test_mariadb_worst_case_is_counted_and_within_its_share(cores, ram):
     """Every connection at its worst at once (each buffer, one in-memory temporary table) on top of
     the global buffers stays within MariaDB's share of RAM; the session buffers shrink to fit."""
-    p = make_plan(single(cores, ram), {})["vps"]
+    p = make_plan(single(cores, ram), fits(ram))["vps"]
     m = p.mariadb
     per_connection = sum(v for name, v in m.session_buffers_kb.items() if name != "max_heap_table_size")
     global_mb = m.innodb_buffer_pool_mb + P.MARIADB_BASE_MB

@@ -94,7 +94,7 @@ def nginx_site(**overrides):
                 proxy_timeout_s=30, static_root="/srv/peakready/current/static", static_max_age_days=7,
                 app_servers=["127.0.0.1"], upstream_max_fails=DATA.nginx_upstream_max_fails,
                 upstream_fail_timeout_s=DATA.nginx_upstream_fail_timeout_s,
-                upstream_connect_timeout_s=DATA.nginx_upstream_connect_timeout_s)
+                upstream_connect_timeout_s=DATA.nginx_upstream_connect_timeout_s, status_port=8081)
     return render("nginx/site.conf.j2", **{**data, **overrides})
 
 

@@ -1,0 +1,174 @@
+"""What Prometheus scrapes and alerts on, as data: prometheus.yml and the rule file are these dicts,
+written as YAML (yaml.safe_dump), never text templates.
+
+A host's targets follow from its tiers: node_exporter everywhere; the mysqld exporter on db hosts,
+the Redis exporter on cache hosts, nginx's exporter and mtail (nginx's access log) on web hosts,
+ProxySQL's REST API and the app's own /metrics on app hosts. Prometheus, on the one host of the
+monitoring group, reaches each over the private network (loopback for its own host).
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from peakready import PORTS
+
+# target -> Prometheus's job name (the label every alert and `make status` groups by).
+JOBS = {
+    "node_exporter": "node",
+    "mysqld_exporter": "mariadb",
+    "redis_exporter": "redis",
+    "nginx_exporter": "nginx",
+    "mtail": "nginx_log",
+    "proxysql_metrics": "proxysql",
+    "app": "app",
+}
+# The exporters that run as services of their own (Debian's packages), by tier; None: every host.
+EXPORTERS = {"node_exporter": None, "mysqld_exporter": "db", "redis_exporter": "cache",
+             "nginx_exporter": "web", "mtail": "web"}
+RULES_FILE = "/etc/prometheus/rules/peakready.yml"
+HEADER = "# Managed by peakready (peakready/monitoring.py): written from data on every deploy.\n"
+
+
+def exporters(tiers: set[str]) -> list[str]:
+    """The exporter services a host of `tiers` runs."""
+    return [name for name, tier in EXPORTERS.items() if tier is None or tier in tiers]
+
+
+def targets(tiers: set[str], knobs: dict) -> list[str]:
+    """Everything Prometheus scrapes on a host of `tiers`: its exporters, and on an app host ProxySQL's
+    metrics (where ProxySQL runs) and the app's (where it has them)."""
+    found = exporters(tiers)
+    if "app" in tiers and knobs["proxysql_enabled"]:
+        found.append("proxysql_metrics")
+    if "app" in tiers and knobs["app_metrics_path"]:
+        found.append("app")
+    return found
+
+
+def duration(seconds: int) -> str:
+    return f"{seconds}s"
+
+
+def scrape_config(m, knobs: dict, hosts: dict[str, dict]) -> dict:
+    """prometheus.yml, for the monitoring host's plan `m` (MonitoringPlan). `hosts`: name -> {"address": where Prometheus reaches it, "targets": [...],
+    "app_port": its app's port}, for every host of the inventory."""
+    jobs: dict[str, list[dict]] = {}
+    for name, h in sorted(hosts.items()):
+        for target in h["targets"]:
+            port = h["app_port"] if target == "app" else PORTS[target]
+            jobs.setdefault(target, []).append({"targets": [f"{h['address']}:{port}"], "labels": {"host": name}})
+    config = {
+        "global": {
+            "scrape_interval": duration(m.scrape_interval_s),
+            "scrape_timeout": duration(min(10, m.scrape_interval_s)),
+            "evaluation_interval": duration(m.scrape_interval_s),
+        },
+        "rule_files": [RULES_FILE],
+        "scrape_configs": [
+            {"job_name": "prometheus",
+             "static_configs": [{"targets": [f"127.0.0.1:{PORTS['prometheus']}"], "labels": {"host": plan_host(hosts)}}]},
+            *[{"job_name": JOBS[target], **({"metrics_path": knobs["app_metrics_path"]} if target == "app" else {}),
+               "static_configs": static} for target, static in jobs.items()],
+        ],
+    }
+    if knobs["alertmanagers"]:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(knobs["alertmanagers"])}]}]}
+    return config
+
+
+def plan_host(hosts: dict[str, dict]) -> str:
+    """The monitoring host itself: the one Prometheus reaches on loopback."""
+    return next((name for name, h in hosts.items() if h["address"] == "127.0.0.1"), "")
+
+
+def alert_rules(plan, m, knobs: dict) -> dict:
+    """The alert rules, thresholds from the plan (the inventory's `plan`) where it owns the number
+    (MariaDB's max_connections, Redis's maxmemory per cache host, ProxySQL's backend connections),
+    else from the knobs; rate windows from the monitoring host's `m`."""
+    w = duration(m.rate_window_s)
+    near = knobs["alert_near_limit_ratio"]
+    rules = [
+        rule("TargetDown", "up == 0", "critical",
+             "{{ $labels.job }} on {{ $labels.host }} does not answer Prometheus's scrape"),
+        rule("NginxServerErrors",
+             f'sum by (host) (rate(nginx_responses_total{{status=~"5.."}}[{w}])) / '
+             f"sum by (host) (rate(nginx_responses_total[{w}])) > {knobs['alert_5xx_ratio']}",
+             "critical", f"more than {knobs['alert_5xx_ratio']:.1%} of the answers of nginx on {{{{ $labels.host }}}} "
+             "are server errors (5xx)"),
+        rule("NginxRateLimited",
+             f'sum by (host) (rate(nginx_responses_total{{status="429"}}[{w}])) / '
+             f"sum by (host) (rate(nginx_responses_total[{w}])) > {knobs['alert_429_ratio']}",
+             "warning", f"more than {knobs['alert_429_ratio']:.1%} of the requests to nginx on {{{{ $labels.host }}}} "
+             "are rate-limited (429)"),
+        rule("SlowResponses",
+             f"histogram_quantile(0.95, sum by (host, le) (rate(nginx_response_seconds_bucket[{w}]))) "
+             f"> {knobs['slo_p95_ms'] / 1000:g}",
+             "warning", f"nginx on {{{{ $labels.host }}}} answers slower than the SLO ({knobs['slo_p95_ms']} ms) at p95"),
+        rule("MariaDBDown", "mysql_up == 0", "critical", "MariaDB on {{ $labels.host }} does not answer its exporter"),
+        rule("RedisDown", "redis_up == 0", "critical", "Redis on {{ $labels.host }} does not answer its exporter"),
+        rule("ReplicaStopped", "mysql_slave_status_slave_io_running == 0 or mysql_slave_status_slave_sql_running == 0",
+             "critical", "replication on {{ $labels.host }} is stopped"),
+        rule("ReplicationLag", f"mysql_slave_status_seconds_behind_master > {knobs['proxysql_max_replication_lag_s']}",
+             "warning", f"the replica on {{{{ $labels.host }}}} lags more than {knobs['proxysql_max_replication_lag_s']} s "
+             "(ProxySQL stops sending it reads)"),
+        rule("ProxySQLBackendErrors", f'increase(proxysql_connpool_conns_total{{status="err"}}[{w}]) > 0',
+             "warning", "ProxySQL on {{ $labels.host }} fails to connect to MariaDB {{ $labels.endpoint }}"),
+        # The server's state in ProxySQL's pool: 1 ONLINE, 2 SHUNNED, 3 OFFLINE_SOFT, 4 OFFLINE_HARD.
+        rule("ProxySQLServerShunned", "proxysql_connpool_conns_status > 1",
+             "critical", "ProxySQL on {{ $labels.host }} does not use MariaDB {{ $labels.endpoint }} "
+             "(hostgroup {{ $labels.hostgroup }}): shunned or offline"),
+        rule("RedisEvicting", f"rate(redis_evicted_keys_total[{w}]) > {knobs['alert_redis_evictions_per_s']:g}",
+             "warning", f"Redis on {{{{ $labels.host }}}} evicts more than {knobs['alert_redis_evictions_per_s']:g} "
+             "keys a second: the cache is too small for what is read"),
+        rule("AppWorkersRecycled", f"sum by (host) (increase(peakready_app_worker_recycles_total[10m])) "
+             f"> {knobs['alert_app_worker_recycles']}",
+             "warning", f"more than {knobs['alert_app_worker_recycles']} app workers on {{{{ $labels.host }}}} were "
+             "recycled in 10 minutes (over their memory cap, or at their timeout)"),
+        rule("DiskFilling",
+             'node_filesystem_avail_bytes{fstype!~"tmpfs|overlay|squashfs"} / '
+             f'node_filesystem_size_bytes{{fstype!~"tmpfs|overlay|squashfs"}} < {1 - near:.2f}',
+             "warning", "{{ $labels.mountpoint }} on {{ $labels.host }} is more than "
+             f"{near:.0%} full"),
+        rule("MemoryPressure", f"node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < {1 - near:.2f}",
+             "warning", f"less than {1 - near:.0%} of the RAM of {{{{ $labels.host }}}} is available"),
+    ]
+    rules += plan_rules(plan, near)
+    for r in rules:
+        r["for"] = duration(knobs["alert_for_s"])
+    return {"groups": [{"name": "peakready", "rules": rules}]}
+
+
+def plan_rules(plan, near: float) -> list[dict]:
+    """The rules whose limits the plan sets, one per host that has the limit."""
+    rules = []
+    max_connections = next((p.mariadb.max_connections for p in plan.hosts.values() if p.mariadb), 0)
+    if max_connections:
+        rules.append(rule(
+            "MariaDBConnectionsNearMax", f"mysql_global_status_threads_connected > {int(max_connections * near)}",
+            "warning", f"MariaDB on {{{{ $labels.host }}}} holds more than {near:.0%} of its {max_connections} "
+                       "connections (the plan's max_connections)"))
+    for name, p in sorted(plan.hosts.items()):
+        if p.redis:
+            limit = int(p.redis.maxmemory_mb * near * 1024 * 1024)
+            rules.append(rule(
+                "RedisMemoryNearMax", f'redis_memory_used_bytes{{host="{name}"}} > {limit}', "warning",
+                f"Redis on {name} uses more than {near:.0%} of its {p.redis.maxmemory_mb} MB maxmemory (the plan's)"))
+        if p.proxysql:
+            limit = int(p.proxysql.backend_max_connections * near)
+            rules.append(rule(
+                "ProxySQLBackendsNearMax",
+                f'sum by (host) (proxysql_connpool_conns{{host="{name}",status="used"}}) > {limit}', "warning",
+                f"ProxySQL on {name} uses more than {near:.0%} of its {p.proxysql.backend_max_connections} "
+                "connections to MariaDB (the plan's)"))
+    return rules
+
+
+def rule(name: str, expr: str, severity: str, summary: str) -> dict:
+    return {"alert": name, "expr": expr, "for": "0s", "labels": {"severity": severity},
+            "annotations": {"summary": summary}}
+
+
+def dump(data: dict) -> str:
+    """The YAML a config file holds: peakready's header, then the data, keys in the order built."""
+    return HEADER + yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=120)
