@@ -322,6 +322,12 @@ def proxysql_section(results: dict) -> list[str]:
         p = r["proxysql_backend"]
         lines.append(f"| {r['scenario']} | {r['connections']} | {p.get('clients', '?')} | {p['max_used']} | "
                      f"{client_ratio(p)} | {r['mariadb_peak_threads_connected']} |")
+    status = results.get("status")
+    if status:
+        lines += ["", f"`make status` halfway through a {status['seconds']} s run of {status['scenario']} at "
+                      f"{status['connections']} connections ({status['rps'] or 0:,.0f} r/s over the run), the "
+                      "screen an operator watches during a spike (its rates are over the last window of "
+                      "Prometheus, which began before the load):", "", "```", status["screen"].rstrip(), "```"]
     path = results.get("db_path")
     if path:
         through, direct = path["ports"].get("6033", {}), path["ports"].get("3306", {})

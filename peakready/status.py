@@ -67,7 +67,8 @@ def collect(inventory: str) -> dict:
     inventory_hosts = pyinfra_json(inventory, "debug-inventory")
     data = inventory_hosts[0]["data"]
     app_name = data.get("app_name", "peakready")
-    window = max(60, 4 * int(data.get("prometheus_scrape_interval_s", 15)))
+    # The alert rules' window (4 scrapes), at least 20 s: what is happening now, not an average.
+    window = max(20, 4 * int(data.get("prometheus_scrape_interval_s", 15)))
     facts = pyinfra_json(inventory, "fact", "peakready.facts.HostSize",
                          "peakready.facts.ServiceStatus", f"units={','.join(units(app_name))}",
                          f"app_unit={app_name}-app.service",
@@ -139,8 +140,8 @@ def render(status: dict) -> str:
         if "requests_per_s" in f or "app_requests_per_s" in f:
             p95 = f.get("p95_s")
             lines.append(f"  requests   {number(f.get('requests_per_s'), '/s')} at nginx, p95 "
-                         f"{'-' if p95 is None else f'{1000 * p95:.0f} ms'}, 5xx {pct(f.get('ratio_5xx'))}, "
-                         f"429 {pct(f.get('ratio_429'))}"
+                         f"{'-' if p95 is None else f'{1000 * p95:.0f} ms'}, 5xx {pct(f.get('ratio_5xx') or 0.0)}, "
+                         f"429 {pct(f.get('ratio_429') or 0.0)}"
                          + (f"; app {number(f.get('app_requests_per_s'), '/s')}" if "app_requests_per_s" in f else ""))
         if "db_connections" in f:
             role = ("replica, " + ("running" if f.get("replication_running") else "STOPPED")

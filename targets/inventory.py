@@ -22,4 +22,9 @@ def host_data(vps: dict, proxysql_data: dict) -> dict:
         # addresses, each of whom the per-address limits would let through. Traffic from outside
         # the VPS (the published ports) is limited as on a real server.
         "rate_limit_exempt": ["127.0.0.1/32", "::1/128"],
+        # A local VPS is for trying things out: Prometheus scrapes every 5 s and an alert fires after
+        # 10 s of its condition, so make test (and you) see alerts fire and resolve within a minute.
+        # A real server keeps group_data's 15 s and 120 s.
+        "prometheus_scrape_interval_s": 5,
+        "alert_for_s": 10,
     }

@@ -36,6 +36,8 @@ MTAIL_PROGRAM = f"{MTAIL_DIR}/nginx.mtail"
 ACCESS_LOG = "/var/log/nginx/access.log"
 PROMETHEUS_YML = "/etc/prometheus/prometheus.yml"
 PROMETHEUS_DATA = "/var/lib/prometheus/metrics2"
+# promtool reads prometheus.yml and every rule file it names, as they will be after the swap.
+PROMTOOL_CHECK = f"promtool check config --lint=none {PROMETHEUS_YML} >/dev/null"
 # Response-time buckets (s) of nginx's answers, as mtail counts them; the SLO is added as a bound.
 BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 # The mysqld exporter's collectors that read information_schema's InnoDB tables (PROCESS), off:
@@ -154,7 +156,7 @@ def prometheus(plan: HostPlan, secrets: Secrets):
     configs = config_set(
         name=f"Prometheus: {sum(len(h['targets']) for h in hosts.values()) + 1} targets every "
              f"{m.scrape_interval_s} s, the alert rules (promtool checks both)",
-        check=f"promtool check config --lint=none {PROMETHEUS_YML} >/dev/null",
+        check=PROMTOOL_CHECK,
         files=[
             {"content": monitoring.dump(monitoring.scrape_config(m, k, hosts)), "dest": PROMETHEUS_YML,
              "mode": 640, "group": "prometheus"},
@@ -167,5 +169,7 @@ def prometheus(plan: HostPlan, secrets: Secrets):
     restart = when_changed(dropin, unless=[installed, started])
     systemd.service(name="Restart Prometheus for its new flags", service="prometheus.service", restarted=True,
                     _if=restart)
+    # Also right after the install: the package started Prometheus on its own example config, and
+    # promtool (in the package) could only check ours once it was there.
     systemd.service(name="Reload Prometheus (config and rules passed promtool)", service="prometheus.service",
-                    reloaded=True, _if=when_changed(configs, unless=[installed, started, restart]))
+                    reloaded=True, _if=when_changed(configs, unless=[restart]))

@@ -33,20 +33,29 @@ def redis(plan: HostPlan, secrets: Secrets):
         mode=640,
         group="redis",
         keep_last_good=True,
-        redis=r,
-        redis_maxclients=data.redis_maxclients,
-        bind=" ".join(topology.of_inventory(state.inventory).binds(host.name, "redis") + ["-::1"]),
-        policy=data.redis_maxmemory_policy,
-        samples=data.redis_maxmemory_samples,
-        aof_rewrite_percentage=data.redis_aof_rewrite_percentage,
-        aof_rewrite_min_mb=data.redis_aof_rewrite_min_mb,
-        app_user=data.redis_app_user,
-        admin_hash=acl_hash(secrets.get("redis_admin_password")),
-        app_hash=acl_hash(secrets.get("redis_app_password")),
-        exporter_user=data.redis_exporter_user if data.monitoring else "",
-        exporter_hash=acl_hash(secrets.get("redis_exporter_password")) if data.monitoring else "",
-        exporter_commands=EXPORTER_COMMANDS,
+        **conf_context(plan, data, secrets),
     )
     systemd.service(name="Redis on, now and at boot", service="redis-server.service", running=True, enabled=True)
     restart_or_roll_back(name="Restart Redis for its new config", service="redis-server", config=CONF,
                          _if=any_changed(conf, override))
+
+
+def conf_context(plan: HostPlan, data, secrets: Secrets, **overrides) -> dict:
+    """What templates/redis/redis.conf.j2 is rendered with (tests/infra/deploys/broken_config.py
+    overrides one value)."""
+    return {
+        "redis": plan.redis,
+        "redis_maxclients": data.redis_maxclients,
+        "bind": " ".join(topology.of_inventory(state.inventory).binds(host.name, "redis") + ["-::1"]),
+        "policy": data.redis_maxmemory_policy,
+        "samples": data.redis_maxmemory_samples,
+        "aof_rewrite_percentage": data.redis_aof_rewrite_percentage,
+        "aof_rewrite_min_mb": data.redis_aof_rewrite_min_mb,
+        "app_user": data.redis_app_user,
+        "admin_hash": acl_hash(secrets.get("redis_admin_password")),
+        "app_hash": acl_hash(secrets.get("redis_app_password")),
+        "exporter_user": data.redis_exporter_user if data.monitoring else "",
+        "exporter_hash": acl_hash(secrets.get("redis_exporter_password")) if data.monitoring else "",
+        "exporter_commands": EXPORTER_COMMANDS,
+        **overrides,
+    }

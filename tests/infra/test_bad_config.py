@@ -21,6 +21,7 @@ def run_broken(test_vps, which):
     ("mariadb", "mariadb", "/etc/mysql/mariadb.conf.d/60-peakready.cnf", "innodb-buffer-pool-size"),
     ("redis", "redis-server", "/etc/redis/redis.conf", "redis-server did not start with the new"),
     ("nginx", "nginx", "/etc/nginx/nginx.conf", "nginx -t -q failed: the previous config is back"),
+    ("prometheus", "prometheus", "/etc/prometheus/rules/peakready.yml", ">/dev/null failed: the previous config is back"),
 ])
 def test_a_config_the_service_cannot_take_leaves_it_running_on_the_old_one(test_vps, host, which, service, config,
                                                                           message):
@@ -31,7 +32,7 @@ def test_a_config_the_service_cannot_take_leaves_it_running_on_the_old_one(test_
     assert message in res.stderr
     assert host.file(config).sha256sum == before, "the working config is back in place"
     assert host.service(service).is_running
-    if which in ("mariadb", "nginx"):  # never restarted: the bad file never got near the server
+    if which in ("mariadb", "nginx", "prometheus"):  # never restarted: the bad file never got near the server
         assert host.check_output(f"systemctl show -p MainPID --value {service}") == pid
     # And a normal deploy afterwards has nothing to fix.
     again = deploy(test_vps.name)

@@ -161,9 +161,10 @@ def user_app(request):
     with phase(f"app {name}: make"):
         app.make(src)
     data_file = APPS_DIR / f"{name}.json"
-    # No AIDE baseline (45 s of a core on each VPS): tests/infra/test_audit.py proves it on the main VPS.
+    # No AIDE baseline (45 s of a core on each VPS) and no monitoring (six packages, and these apps
+    # have no /metrics): tests/infra/test_audit.py and test_monitoring.py prove them on the main VPS.
     data_file.write_text(json.dumps({"app_name": name, "app_source": str(src.relative_to(ROOT)),
-                                     "file_integrity": False, **app.data}))
+                                     "file_integrity": False, "monitoring": False, **app.data}))
     box = f"peakready-app-{name}-{os.getpid()}"
     try:
         with phase(f"app {name}: container"):

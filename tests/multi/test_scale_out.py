@@ -85,9 +85,42 @@ def test_a_second_deploy_of_the_whole_topology_changes_nothing(topo):
     ("app1", "db1", 6379, True), ("lb", "db1", 6379, False), ("db2", "db1", 6379, False),
     ("lb", "app1", 8000, True), ("db1", "app1", 8000, False), ("app2", "app1", 8000, False),
     ("app1", "app2", 6033, False), ("lb", "app1", 6032, False),
+    # Prometheus on lb (the monitoring group) reaches every exporter; no other host does.
+    ("lb", "db1", 9104, True), ("lb", "db1", 9121, True), ("lb", "db2", 9100, True), ("lb", "app1", 6070, True),
+    ("app1", "db1", 9104, False), ("db2", "db1", 9121, False), ("app2", "app1", 6070, False),
+    ("db1", "app2", 9100, False), ("app1", "lb", 9113, False), ("app1", "lb", 9090, False),
 ])
 def test_each_tier_is_reachable_only_from_the_tier_that_uses_it(topo, client, server, port, open_):
     assert reachable(topo, client, server, port) is open_
+
+
+# What Prometheus on lb scrapes on each host (targets/multi.py's groups).
+JOBS = {"lb": {"node", "nginx", "nginx_log", "prometheus"}, "app1": {"node", "proxysql", "app"},
+        "app2": {"node", "proxysql", "app"}, "db1": {"node", "mariadb", "redis"}, "db2": {"node", "mariadb"}}
+
+
+def test_prometheus_scrapes_every_host_over_its_private_address(topo):
+    def targets():
+        found = json.loads(topo.sh("lb", "curl -sf http://127.0.0.1:9090/api/v1/targets"))["data"]["activeTargets"]
+        return found if found and all(t["health"] == "up" for t in found) else None
+
+    found, start = None, time.monotonic()
+    while not found:
+        assert time.monotonic() - start < 90, "not every target is up within 90 s"
+        found = targets()
+        time.sleep(0 if found else 2)
+    jobs: dict[str, set] = {}
+    for t in found:
+        host = t["labels"]["host"]
+        jobs.setdefault(host, set()).add(t["labels"]["job"])
+        address = "127.0.0.1" if host == "lb" else topo.address(host)
+        assert t["scrapeUrl"].startswith(f"http://{address}:"), (host, t["scrapeUrl"])
+    assert jobs == JOBS
+    # The replica's replication, as its exporter reads it (the ReplicaStopped and lag alerts' input).
+    q = json.loads(topo.sh("lb", "curl -sf --get --data-urlencode 'query=mysql_slave_status_slave_sql_running' "
+                                 "http://127.0.0.1:9090/api/v1/query"))["data"]["result"]
+    assert {(r["metric"]["host"], r["value"][1]) for r in q} == {("db2", "1")}
+    REPORT.append(f"Prometheus on lb: {len(found)} targets on 5 hosts up after {time.monotonic() - start:.0f} s")
 
 
 def test_a_booking_through_app1_is_on_the_replica_and_read_through_app2(topo):

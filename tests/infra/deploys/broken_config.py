@@ -7,6 +7,8 @@ templates and operations, to prove a bad config never leaves the service down.
                                    the last good config is put back and Redis started with it
     PEAKREADY_TEST_BREAK=nginx     worker_connections nginx rejects: `nginx -t` fails, the old files
                                    are put back, nginx is never reloaded
+    PEAKREADY_TEST_BREAK=prometheus  an alert rule that is no PromQL: promtool fails, the old rules are
+                                   put back, Prometheus is never reloaded
 """
 
 import os
@@ -15,11 +17,12 @@ from dataclasses import replace
 from pyinfra import host, state
 
 from peakready import topology
-from peakready.hashes import acl_hash
+from peakready.monitoring import RULES_FILE, dump
 from peakready.ops import config_file, config_set, restart_or_roll_back
 from peakready.preflight import check_host, inventory_secrets
 from peakready.roles.mariadb import CHECK, CNF, cnf_context
-from peakready.roles.redis import CONF
+from peakready.roles.monitoring import PROMTOOL_CHECK
+from peakready.roles.redis import CONF, conf_context
 
 plan = check_host()
 data, secrets = host.data, inventory_secrets()
@@ -30,6 +33,11 @@ if os.environ["PEAKREADY_TEST_BREAK"] == "mariadb":
         **{**cnf_context(plan.mariadb, data, topology.of_inventory(state.inventory)),
            "mariadb": replace(plan.mariadb, innodb_buffer_pool_mb="lots")},
     )
+elif os.environ["PEAKREADY_TEST_BREAK"] == "prometheus":
+    # An alert rule whose expression is no PromQL: promtool refuses the pair, the old files come back.
+    rules = {"groups": [{"name": "peakready", "rules": [{"alert": "Broken", "expr": "rate(up[", "for": "1m"}]}]}
+    config_set(name="Prometheus rules promtool rejects", check=PROMTOOL_CHECK,
+               files=[{"content": dump(rules), "dest": RULES_FILE, "mode": 640, "group": "prometheus"}])
 elif os.environ["PEAKREADY_TEST_BREAK"] == "nginx":
     config_set(
         name="An nginx config nginx -t rejects", check="nginx -t -q",
@@ -45,9 +53,6 @@ else:
     conf = config_file(
         name="A Redis config it cannot start with",
         template="redis/redis.conf.j2", dest=CONF, mode=640, group="redis", keep_last_good=True,
-        redis=plan.redis, redis_maxclients=data.redis_maxclients, bind="203.0.113.7", policy=data.redis_maxmemory_policy, samples=data.redis_maxmemory_samples,
-        aof_rewrite_percentage=data.redis_aof_rewrite_percentage, aof_rewrite_min_mb=data.redis_aof_rewrite_min_mb,
-        app_user=data.redis_app_user, admin_hash=acl_hash(secrets.get("redis_admin_password")),
-        app_hash=acl_hash(secrets.get("redis_app_password")),
+        **conf_context(plan, data, secrets, bind="203.0.113.7"),
     )
     restart_or_roll_back(name="Restart Redis", service="redis-server", config=CONF, _if=conf.did_change)
