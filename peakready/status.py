@@ -137,12 +137,13 @@ def render(status: dict) -> str:
             cap = f" / {w['cap_mb']} MB cap" if w["cap_mb"] else ""
             lines.append(f"    worker {w['pid']:<26}{'up':<18}{duration(w['uptime_s']):>9}{w['rss_mb']:>7} MB{cap}")
         f, plan = h["figures"], h["plan"]
-        if "requests_per_s" in f or "app_requests_per_s" in f:
+        if "requests_per_s" in f:
             p95 = f.get("p95_s")
             lines.append(f"  requests   {number(f.get('requests_per_s'), '/s')} at nginx, p95 "
                          f"{'-' if p95 is None else f'{1000 * p95:.0f} ms'}, 5xx {pct(f.get('ratio_5xx') or 0.0)}, "
-                         f"429 {pct(f.get('ratio_429') or 0.0)}"
-                         + (f"; app {number(f.get('app_requests_per_s'), '/s')}" if "app_requests_per_s" in f else ""))
+                         f"429 {pct(f.get('ratio_429') or 0.0)}")
+        if "app_requests_per_s" in f:
+            lines.append(f"  app        {number(f.get('app_requests_per_s'), '/s')} served by the workers")
         if "db_connections" in f:
             role = ("replica, " + ("running" if f.get("replication_running") else "STOPPED")
                     + f", lag {number(f.get('replication_lag_s'), ' s')}") if "replication_running" in f else \

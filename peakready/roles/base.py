@@ -90,6 +90,8 @@ AIDE_DB = "/var/lib/aide/aide.db"
 AIDE_BASELINE_MARK = "/var/lib/peakready/aide-baseline-made"
 FIRST_UPGRADE_MARK = "/var/lib/peakready/security-upgrades-applied"
 SWAP_FILE = "/swapfile"
+# How long apt waits for the dpkg lock: an unattended upgrade takes a minute or two at most.
+APT_LOCK_TIMEOUT_S = 300
 SHELL_TIMEOUT = "/etc/profile.d/peakready-timeout.sh"
 FAIL2BAN_JAIL = "/etc/fail2ban/jail.local"
 # fail2ban -t on the staged jail file, read with the rest of fail2ban's config as it will be.
@@ -130,6 +132,9 @@ def base(plan: HostPlan, secrets: Secrets):
     container = host.get_fact(Virtualization)["container"]
     left_to_host: list[str] = []
 
+    config_file(name=f"apt waits for the dpkg lock (up to {APT_LOCK_TIMEOUT_S} s)", template="base/apt-lock-timeout.j2",
+                dest="/etc/apt/apt.conf.d/10peakready-lock-timeout", check="apt-config -c {path} dump >/dev/null",
+                timeout_s=APT_LOCK_TIMEOUT_S)
     apt.update(
         name=f"Refresh the apt cache (when older than {data.apt_cache_valid_s} s)",
         cache_time=data.apt_cache_valid_s,

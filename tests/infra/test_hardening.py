@@ -20,9 +20,16 @@ DROPINS = {"nginx": ("/var/log/nginx", "/etc/nginx"), "mariadb": ("/var/lib/mysq
            "proxysql": ("/var/lib/proxysql", "/etc")}
 
 
+# The monitoring role's units: Debian's, each under the shared sandbox of its drop-in.
+MONITORING = ["prometheus", "prometheus-node-exporter", "prometheus-mysqld-exporter", "prometheus-redis-exporter",
+              "prometheus-nginx-exporter", "mtail"]
+IDS = ["app", "backup", "nginx", "mariadb", "redis", "proxysql", *MONITORING]
+
+
 def units(knobs):
     return [f"{knobs['app_name']}-app.service", "peakready-mariadb-backup.service",
-            "nginx.service", "mariadb.service", "redis-server.service", "proxysql.service"]
+            "nginx.service", "mariadb.service", "redis-server.service", "proxysql.service",
+            *(f"{u}.service" for u in MONITORING)]
 
 
 def skip_without_proxysql(plan, service: str) -> None:
@@ -37,7 +44,7 @@ def exposure(host, unit: str) -> tuple[float, str]:
     return float(match.group(1)), match.group(2)
 
 
-@pytest.mark.parametrize("index", range(6), ids=["app", "backup", "nginx", "mariadb", "redis", "proxysql"])
+@pytest.mark.parametrize("index", range(len(IDS)), ids=IDS)
 def test_unit_exposure_is_medium_or_better(host, knobs, plan, index):
     unit = units(knobs)[index]
     skip_without_proxysql(plan, unit)
@@ -64,7 +71,7 @@ def main_pid(host, service: str) -> str:
     return pid
 
 
-@pytest.mark.parametrize("service", ["nginx", "mariadb", "redis-server", "app", "proxysql"])
+@pytest.mark.parametrize("service", ["nginx", "mariadb", "redis-server", "app", "proxysql", *MONITORING])
 def test_the_running_service_is_in_its_sandbox(host, knobs, plan, service):
     skip_without_proxysql(plan, service)
     service = f"{knobs['app_name']}-app" if service == "app" else service

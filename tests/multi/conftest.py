@@ -37,6 +37,18 @@ class Run:
     def changed(self) -> list[str]:
         return [op["name"] for op in self.results["operations"] if op["success"]]
 
+    @property
+    def errors(self) -> str:
+        """Each operation that failed on a host, with pyinfra's lines about it (the log's tail shows only
+        the later operations, which a failed host skips)."""
+        out, current = [], ""
+        for line in self.log.splitlines():
+            if line.startswith("--> Starting operation"):
+                current = line
+            elif "Error" in line or "error" in line.lower() and line.startswith("    ["):
+                out += [current, line] if current not in out else [line]
+        return "\n".join(out[:60])
+
 
 @dataclass
 class Topology:
@@ -97,7 +109,8 @@ def topo():
         TIMINGS["containers"] = time.monotonic() - start
         first = t.run("deploy.py")
         TIMINGS["first deploy"] = first.seconds
-        assert first.returncode == 0 and first.results, f"first deploy failed:\n{first.log[-4000:]}"
+        (ROOT / ".peakready" / "multi-first-deploy.log").write_text(first.log)
+        assert first.returncode == 0 and first.results, f"first deploy failed:\n{first.errors}\n...\n{first.log[-2000:]}"
         REPORT.append(f"multi-host first deploy (5 hosts): {first.seconds:.0f} s")
         yield t
     finally:
