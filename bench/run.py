@@ -125,7 +125,8 @@ def timed_deploy(name: str, deploy_file: str, *extra: str) -> dict:
     return {"seconds": seconds, "operations": len(ops), "changed": sum(1 for op in ops if op["success"])}
 
 
-BASELINE_DATA = ("--data", "app_workers=1", "--data", "app_cache=false", "--data", "proxysql_enabled=false")
+BASELINE_DATA = ("--data", "app_workers=1", "--data", "app_cache=false", "--data", "proxysql_enabled=false",
+                 "--data", "monitoring=false")
 L0_CONF = ("server {\n    listen 127.0.0.1:%d;\n    access_log off;\n    default_type application/json;\n"
            "    location / { return 200 '{\"status\":\"ok\"}'; }\n}\n" % L0_PORT)
 

@@ -88,11 +88,11 @@ def inventory_plan(data: dict):
         theirs = validate.knob_values(other.data.dict())
         validate.agreement(data, host.name, theirs, other.name)
         if other in state.failed_hosts:
-            # A dead replica or cache host (the old primary after a failover, Redis beside it) gets no
-            # operation in this run, and its size counts on no peer: it is planned at a nominal size
+            # A dead replica, cache or monitoring host (the old primary after a failover, Redis beside
+            # it) gets no operation in this run, and its size counts on no peer: it is planned at a nominal size
             # (DEAD_HOST), and the others are deployed. A web, app or primary db host's size counts on
             # its peers (connections, clients): the deploy stops.
-            if not set(other.groups) & set(GROUP_ROLES) <= {"db_replicas", "cache_servers"}:
+            if not set(other.groups) & set(GROUP_ROLES) <= {"db_replicas", "cache_servers", "monitoring"}:
                 raise KnobError(f"host {other.name} did not answer: the plan needs its size (it counts on its "
                                 "peers), so bring it back, or take it out of the inventory, and run again.")
             size = DEAD_HOST

@@ -10,7 +10,7 @@ Prometheus binds loopback: `make status` and the SSH tunnel of the README reach 
 
 from __future__ import annotations
 
-from pyinfra import host, state
+from pyinfra import host, logger, state
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
@@ -76,26 +76,31 @@ def exporters(plan: HostPlan, secrets: Secrets):
     if not data.monitoring:
         return
     names = list(plan.exporters)
-    bind = topology.of_inventory(state.inventory).exporter_bind(host.name)
+    topo = topology.of_inventory(state.inventory)
+    bind = topo.exporter_bind(host.name)
+    if topo.monitor is None:
+        logger.warning(f"{host.name}: no host is in the inventory's monitoring group, so nothing scrapes the "
+                       "exporters (on loopback) and no alert fires: add one host to monitoring (on one VPS, "
+                       "that VPS), or set monitoring = false.")
     # Debian's packages add this user too (and keep one that exists): made first, so the credentials'
     # file below can be its group's before the first start.
     server.group(name="prometheus group", group="prometheus", system=True)
     server.user(name="prometheus user", user="prometheus", group="prometheus", system=True,
                 shell="/usr/sbin/nologin", home="/var/lib/prometheus", create_home=False)
-    secret_files = {}
+    reads = {}  # what an exporter reads besides its drop-in: its login, or mtail's program
     if "mysqld_exporter" in names:
-        secret_files["mysqld_exporter"] = config_file(
+        reads["mysqld_exporter"] = config_file(
             name=f"mysqld exporter's login, {data.mariadb_exporter_user} on the socket ({MYSQLD_CNF}, 0640)",
             template="monitoring/mysqld-exporter.cnf.j2", dest=MYSQLD_CNF, mode=640, group="prometheus",
             user_name=data.mariadb_exporter_user, password=secrets.get("mariadb_exporter_password"))
     if "redis_exporter" in names:
-        secret_files["redis_exporter"] = config_file(
+        reads["redis_exporter"] = config_file(
             name=f"Redis exporter's login, ACL user {data.redis_exporter_user} ({REDIS_ENV}, 0600)",
             template="monitoring/redis-exporter.env.j2", dest=REDIS_ENV, mode=600,
             user_name=data.redis_exporter_user, password=secrets.get("redis_exporter_password"))
     if "mtail" in names:
         files.directory(name=f"mtail's programs ({MTAIL_DIR})", path=MTAIL_DIR)
-        secret_files["mtail"] = config_file(
+        reads["mtail"] = config_file(
             name=f"mtail: nginx's answers by status and their times, from {ACCESS_LOG}",
             template="monitoring/nginx.mtail.j2", dest=MTAIL_PROGRAM,
             buckets=sorted(set(BUCKETS) | {data.slo_p95_ms / 1000}))
@@ -114,14 +119,16 @@ def exporters(plan: HostPlan, secrets: Secrets):
         for name in names
     }
     systemd.daemon_reload(name="Reload systemd units for the exporters", _if=when_changed(*dropins.values()))
-    installed = apt.packages(name=f"Install the exporters: {', '.join(UNITS[n] for n in names)}",
+    apt.packages(name=f"Install the exporters: {', '.join(UNITS[n] for n in names)}",
                              packages=[UNITS[n] for n in names], no_recommends=True)
     for name in names:
         unit = f"{UNITS[name]}.service"
         systemd.service(name=f"{UNITS[name]} on, now and at boot", service=unit, running=True, enabled=True)
-        changed = [dropins[name]] + ([secret_files[name]] if name in secret_files else [])
+        # Also right after the install (the package started it already with these): the install may
+        # be another exporter's, and this one's settings may have changed in the same run.
+        changed = [dropins[name]] + ([reads[name]] if name in reads else [])
         systemd.service(name=f"Restart {UNITS[name]} for its new settings", service=unit, restarted=True,
-                        _if=when_changed(*changed, unless=[installed]))
+                        _if=when_changed(*changed))
 
 
 @deploy("prometheus")

@@ -40,6 +40,8 @@ QUIET_FILES = re.compile(r"^(/var/log/journal/.*|/var/lib/mysql/(ib_logfile\d+|i
                          r"aria_log\.\d+|aria_log_control|.*\.ibd)|/var/lib/redis/.*|/var/log/(wtmp|btmp|lastlog)|"
                          r"/var/lib/proxysql/(proxysql\.log|proxysql_stats\.db.*)|/var/log/account/pacct|"
                          r"/var/lib/fail2ban/fail2ban\.sqlite3|/var/log/fail2ban\.log|"
+                         # Prometheus appends its samples to its write-ahead log between scrapes.
+                         r"/var/lib/prometheus/metrics2/.*|"
                          # The directory itself: its mtime moves when the stats database's journal
                          # comes and goes (ProxySQL writes its stats history every minute).
                          r"/var/lib/proxysql)$")
