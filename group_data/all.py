@@ -341,7 +341,8 @@ static_max_age_days: "group: integer(0, 365)" = 7
 # Metrics and alerts: prometheus-node-exporter on every host; the mysqld exporter on db hosts, the
 # Redis exporter on cache hosts, nginx's exporter (stub_status) and mtail (nginx's access log: answers
 # by status, response times) on web hosts, ProxySQL's own /metrics and the app's on app hosts; all
-# scraped over the private network by Prometheus on the host of the monitoring group. false: none.
+# scraped over the private network by Prometheus on the host of the monitoring group. false: none
+# (on a host deployed with it, turning it off leaves those services as they are: docs/monitoring.md).
 monitoring: "plan: boolean" = True
 # How often Prometheus scrapes every target and evaluates the alert rules (s); the rules' rate
 # windows span 4 scrapes.
@@ -355,8 +356,8 @@ app_metrics_path: "plan: url_path_or_empty" = "/metrics"
 # Alertmanagers that Prometheus sends its firing alerts to ("host:port"), for someone to be woken;
 # empty: the alerts show in `make status` and in Prometheus's own page only.
 alertmanagers: "group: host_ports" = []
-# The MariaDB user of the mysqld exporter (PROCESS and SLAVE MONITOR: status, variables, replication;
-# no data) and the Redis ACL user of the Redis exporter (INFO, PING and the slow log; no keys).
+# The MariaDB user of the mysqld exporter (SLAVE MONITOR only: status, variables, replication; no data)
+# and the Redis ACL user of the Redis exporter (PING, INFO, the slow log, latency; no key, no channel).
 mariadb_exporter_user: "group: user_name" = "exporter"
 redis_exporter_user: "group: user_name" = "exporter"
 # How long a condition must hold before its alert fires (s): long enough to ride out one bad scrape.

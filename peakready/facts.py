@@ -345,12 +345,15 @@ class ServiceStatus(FactBase):
         def number(value: str | None) -> int | None:
             return int(value) if value and value.isdigit() else None
 
+        def megabytes(value: str | None) -> int | None:
+            # systemd says [not set] without memory accounting, or a huge number for "infinity"
+            found = number(value)
+            return found // (1 << 20) if found is not None and found < (1 << 60) else None
+
         return {
             "units": {unit: {"state": u.get("ActiveState"), "sub": u.get("SubState"), "pid": number(u.get("MainPID")),
                              "uptime_s": number(u.get("Uptime")),
-                             # systemd says [not set] without memory accounting, or a huge number for "infinity"
-                             "memory_mb": (number(u.get("MemoryCurrent")) or 0) // (1 << 20)
-                             if (number(u.get("MemoryCurrent")) or 0) < (1 << 60) else None,
+                             "memory_mb": megabytes(u.get("MemoryCurrent")),
                              "restarts": number(u.get("NRestarts"))}
                       for unit, u in units.items() if u.get("LoadState") == "loaded"},
             "workers": workers,

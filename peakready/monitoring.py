@@ -115,9 +115,11 @@ def alert_rules(plan, m, knobs: dict) -> dict:
         rule("ProxySQLBackendErrors", f'increase(proxysql_connpool_conns_total{{status="err"}}[{w}]) > 0',
              "warning", "ProxySQL on {{ $labels.host }} fails to connect to MariaDB {{ $labels.endpoint }}"),
         # The server's state in ProxySQL's pool: 1 ONLINE, 2 SHUNNED, 3 OFFLINE_SOFT, 4 OFFLINE_HARD.
-        rule("ProxySQLServerShunned", "proxysql_connpool_conns_status > 1",
-             "critical", "ProxySQL on {{ $labels.host }} does not use MariaDB {{ $labels.endpoint }} "
-             "(hostgroup {{ $labels.hostgroup }}): shunned or offline"),
+        # Not 4: ProxySQL keeps a server taken out of its config (after promote.py) in its pool stats as
+        # OFFLINE_HARD until it restarts, which would alert for ever.
+        rule("ProxySQLServerShunned", "proxysql_connpool_conns_status == 2",
+             "warning", "ProxySQL on {{ $labels.host }} shuns MariaDB {{ $labels.endpoint }} "
+             "(hostgroup {{ $labels.hostgroup }}): connection errors, or a replica lagging"),
         rule("RedisEvicting", f"rate(redis_evicted_keys_total[{w}]) > {knobs['alert_redis_evictions_per_s']:g}",
              "warning", f"Redis on {{{{ $labels.host }}}} evicts more than {knobs['alert_redis_evictions_per_s']:g} "
              "keys a second: the cache is too small for what is read"),
@@ -133,13 +135,13 @@ def alert_rules(plan, m, knobs: dict) -> dict:
         rule("MemoryPressure", f"node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < {1 - near:.2f}",
              "warning", f"less than {1 - near:.0%} of the RAM of {{{{ $labels.host }}}} is available"),
     ]
-    rules += plan_rules(plan, near)
+    rules += plan_rules(plan, near, knobs["redis_maxmemory_policy"])
     for r in rules:
         r["for"] = duration(knobs["alert_for_s"])
     return {"groups": [{"name": "peakready", "rules": rules}]}
 
 
-def plan_rules(plan, near: float) -> list[dict]:
+def plan_rules(plan, near: float, policy: str) -> list[dict]:
     """The rules whose limits the plan sets, one per host that has the limit."""
     rules = []
     max_connections = next((p.mariadb.max_connections for p in plan.hosts.values() if p.mariadb), 0)
@@ -149,18 +151,22 @@ def plan_rules(plan, near: float) -> list[dict]:
             "warning", f"MariaDB on {{{{ $labels.host }}}} holds more than {near:.0%} of its {max_connections} "
                        "connections (the plan's max_connections)"))
     for name, p in sorted(plan.hosts.items()):
-        if p.redis:
+        # A cache that evicts (allkeys-*) sits at maxmemory by design once warm: RedisEvicting says when
+        # that hurts. With another policy, writes fail (noeviction) or only keys with a TTL go.
+        if p.redis and not policy.startswith("allkeys-"):
             limit = int(p.redis.maxmemory_mb * near * 1024 * 1024)
             rules.append(rule(
                 "RedisMemoryNearMax", f'redis_memory_used_bytes{{host="{name}"}} > {limit}', "warning",
                 f"Redis on {name} uses more than {near:.0%} of its {p.redis.maxmemory_mb} MB maxmemory (the plan's)"))
         if p.proxysql:
             limit = int(p.proxysql.backend_max_connections * near)
+            # The plan's limit is per server (each row of mysql_servers), so each is compared alone.
             rules.append(rule(
                 "ProxySQLBackendsNearMax",
-                f'sum by (host) (proxysql_connpool_conns{{host="{name}",status="used"}}) > {limit}', "warning",
+                f'max by (host, hostgroup, endpoint) (proxysql_connpool_conns{{host="{name}",status="used"}}) '
+                f"> {limit}", "warning",
                 f"ProxySQL on {name} uses more than {near:.0%} of its {p.proxysql.backend_max_connections} "
-                "connections to MariaDB (the plan's)"))
+                "connections to MariaDB {{ $labels.endpoint }} (the plan's)"))
     return rules
 
 

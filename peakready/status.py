@@ -153,7 +153,7 @@ def render(status: dict) -> str:
         if "proxysql_clients" in f:
             lines.append(f"  ProxySQL   clients {number(f.get('proxysql_clients'))} : backends "
                          f"{number(f.get('proxysql_backends_used'))} used, {number(f.get('proxysql_backends_free'))} "
-                         f"free (plan: at most {plan['proxysql_backends']})")
+                         f"free (plan: at most {plan['proxysql_backends']} a server)")
         if "redis_memory_bytes" in f:
             used = f.get("redis_memory_bytes")
             lines.append(f"  Redis      hit ratio {pct(f.get('redis_hit_ratio'))}, memory "

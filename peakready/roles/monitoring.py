@@ -21,7 +21,7 @@ from peakready.plan import HostPlan
 from peakready.preflight import inventory_plan
 from peakready.secrets import Secrets
 
-# exporter -> (Debian package, its systemd unit)
+# exporter -> its Debian package, which is also its systemd unit's name
 UNITS = {
     "node_exporter": "prometheus-node-exporter",
     "mysqld_exporter": "prometheus-mysqld-exporter",
@@ -53,7 +53,7 @@ def proxysql_metrics(h) -> bool:
                 and h.get_fact(CanManageFirewall))
 
 
-def commands(bind: str, data) -> dict[str, str]:
+def commands(bind: str) -> dict[str, str]:
     """Each exporter's command line: the address it binds, where it reads, never a secret."""
     mysqld_off = " ".join(f"--no-collect.{c}" for c in MYSQLD_COLLECTORS_OFF)
     return {
@@ -104,7 +104,7 @@ def exporters(plan: HostPlan, secrets: Secrets):
             name=f"mtail: nginx's answers by status and their times, from {ACCESS_LOG}",
             template="monitoring/nginx.mtail.j2", dest=MTAIL_PROGRAM,
             buckets=sorted(set(BUCKETS) | {data.slo_p95_ms / 1000}))
-    command = commands(bind, data)
+    command = commands(bind)
     dropins = {
         name: config_file(
             name=f"{UNITS[name]}: listens on {bind} only, sandboxed",

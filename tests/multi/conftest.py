@@ -45,7 +45,7 @@ class Run:
         for line in self.log.splitlines():
             if line.startswith("--> Starting operation"):
                 current = line
-            elif "Error" in line or "error" in line.lower() and line.startswith("    ["):
+            elif line.startswith("    [") and "error" in line.lower():
                 out += [current, line] if current not in out else [line]
         return "\n".join(out[:60])
 

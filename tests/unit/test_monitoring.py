@@ -92,10 +92,16 @@ def test_alert_rules_take_the_plans_limits_and_the_knobs_windows():
     max_connections = plan["db1"].mariadb.max_connections
     (conns,) = by_name["MariaDBConnectionsNearMax"]
     assert conns["expr"].endswith(f"> {int(max_connections * 0.9)}")
-    (redis,) = by_name["RedisMemoryNearMax"]
+    # A warm allkeys-lru cache sits at maxmemory by design: no memory alert then, RedisEvicting says it.
+    assert "RedisMemoryNearMax" not in by_name
+    strict = monitoring.alert_rules(plan, plan["lb"].monitoring, {**K, "redis_maxmemory_policy": "noeviction"})
+    (redis,) = [r for r in strict["groups"][0]["rules"] if r["alert"] == "RedisMemoryNearMax"]
     assert 'host="db1"' in redis["expr"] and redis["expr"].endswith(
         f"> {int(plan['db1'].redis.maxmemory_mb * 0.9 * 2**20)}")
     assert {r["expr"].split('host="')[1].split('"')[0] for r in by_name["ProxySQLBackendsNearMax"]} == {"app1", "app2"}
+    # The plan's backend limit is per server: each server compared alone.
+    assert all(r["expr"].startswith("max by (host, hostgroup, endpoint)") for r in by_name["ProxySQLBackendsNearMax"])
+    assert by_name["ProxySQLServerShunned"][0]["expr"] == "proxysql_connpool_conns_status == 2"
     assert "[60s]" in by_name["NginxServerErrors"][0]["expr"]  # 4 scrapes of 15 s
     assert by_name["SlowResponses"][0]["expr"].endswith(f"> {K['slo_p95_ms'] / 1000:g}")
     for needed in ("TargetDown", "RedisDown", "ReplicaStopped", "ReplicationLag", "ProxySQLServerShunned",
