@@ -17,14 +17,16 @@ import time
 
 import pytest
 
+from peakready import PORTS
+from peakready.knobs import STACK_PORTS
+
 OPEN_FROM_OUTSIDE = {22, 80, 443}  # 443 answers only with tls on: a subset, 22 and 80 required
 # Ports that must never listen beyond loopback (ProxySQL's only when it runs).
-LOOPBACK_ONLY = {3306: "MariaDB", 6379: "Redis", 8000: "the app", 6032: "ProxySQL admin", 6033: "ProxySQL",
-                 9090: "Prometheus", 9100: "the node exporter", 9104: "the mysqld exporter",
-                 9113: "the nginx exporter", 9121: "the Redis exporter", 3903: "mtail"}
+LOOPBACK_ONLY = {**{port: name for port, name in STACK_PORTS.items() if port != PORTS["proxysql_metrics"]},
+                 8000: "the app"}
 # ProxySQL 2.7's REST API (/metrics) binds every address, with no setting to narrow it: the firewall
 # keeps it from everyone (test_monitoring.py::test_proxysql_metrics_port_is_kept_private_by_the_firewall).
-FIREWALLED = {6070: '"proxysql"'}
+FIREWALLED = {PORTS["proxysql_metrics"]: '"proxysql"'}
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 # Docker's embedded DNS listens on 127.0.0.11 inside every container of a user network.
 DOCKER_DNS = "127.0.0.11"

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from peakready import PORTS
 from peakready.secrets import Secrets
 from tests.leaks import Hidden
 from tests.multi.conftest import REPORT
@@ -86,9 +87,11 @@ def test_a_second_deploy_of_the_whole_topology_changes_nothing(topo):
     ("lb", "app1", 8000, True), ("db1", "app1", 8000, False), ("app2", "app1", 8000, False),
     ("app1", "app2", 6033, False), ("lb", "app1", 6032, False),
     # Prometheus on lb (the monitoring group) reaches every exporter; no other host does.
-    ("lb", "db1", 9104, True), ("lb", "db1", 9121, True), ("lb", "db2", 9100, True), ("lb", "app1", 6070, True),
-    ("app1", "db1", 9104, False), ("db2", "db1", 9121, False), ("app2", "app1", 6070, False),
-    ("db1", "app2", 9100, False), ("app1", "lb", 9113, False), ("app1", "lb", 9090, False),
+    *[(client, server, PORTS[service], client == "lb") for client, server, service in (
+        ("lb", "db1", "mysqld_exporter"), ("lb", "db1", "redis_exporter"), ("lb", "db2", "node_exporter"),
+        ("lb", "app1", "proxysql_metrics"), ("app1", "db1", "mysqld_exporter"), ("db2", "db1", "redis_exporter"),
+        ("app2", "app1", "proxysql_metrics"), ("db1", "app2", "node_exporter"), ("app1", "lb", "nginx_exporter"),
+        ("app1", "lb", "prometheus"))],
 ])
 def test_each_tier_is_reachable_only_from_the_tier_that_uses_it(topo, client, server, port, open_):
     assert reachable(topo, client, server, port) is open_

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from peakready import GROUP_ROLES, ROOT, knobs, validate
+from peakready import GROUP_ROLES, PORTS, ROOT, knobs, validate
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
 from peakready.release import release_tarball
@@ -94,7 +94,7 @@ def nginx_site(**overrides):
                 proxy_timeout_s=30, static_root="/srv/peakready/current/static", static_max_age_days=7,
                 app_servers=["127.0.0.1"], upstream_max_fails=DATA.nginx_upstream_max_fails,
                 upstream_fail_timeout_s=DATA.nginx_upstream_fail_timeout_s,
-                upstream_connect_timeout_s=DATA.nginx_upstream_connect_timeout_s, status_port=8081)
+                upstream_connect_timeout_s=DATA.nginx_upstream_connect_timeout_s, status_port=PORTS["nginx_status"])
     return render("nginx/site.conf.j2", **{**data, **overrides})
 
 
