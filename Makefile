@@ -9,7 +9,7 @@ VPS     ?= peakready-vps
 # What `make plan` sizes: the local VPS by default, or INVENTORY=inventories/prod.py.
 INVENTORY ?= inventories/docker.py
 
-.PHONY: venv up deploy plan status restore rollback down up-multi deploy-multi promote down-multi test unit infra multi \
+.PHONY: venv image up deploy plan status restore rollback down up-multi deploy-multi promote down-multi test unit infra vagrant multi \
 	bench bench-short clean
 
 venv: $(VENV)/.installed
@@ -19,6 +19,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
+
+# The local VPS image of $(RELEASE), built offline (debootstrap, then targets/Dockerfile); `make up`
+# and the Vagrantfile's Docker box start from it.
+image: venv
+	$(BIN)/python targets/vps.py image --release $(RELEASE)
 
 # A local VPS named $(VPS), deployed, left running: `make down` removes it.
 up: venv
@@ -75,18 +80,26 @@ down-multi: venv
 
 # Unit tests, then a fresh test VPS (never $(VPS)): deploy, testinfra, a second deploy that must
 # change nothing, the fault suite, teardown (the phase timings are printed at the end); then the
-# multi-host topology, fresh too; then the benchmark's short run.
-test: unit infra multi bench-short
+# multi-host topology, fresh too; then the Vagrant box; then the benchmark's short run.
+test: unit infra multi vagrant bench-short
 
 # A test run sends nothing beyond this machine: ProxySQL's repository is not even tried for the
 # local VPS (targets/packages.py); the package comes from PEAKREADY_PROXYSQL_DEB or ../shared/packages/.
-test unit infra multi bench-short: export PEAKREADY_PROXYSQL_REPOSITORY := off
+test unit infra multi vagrant bench-short: export PEAKREADY_PROXYSQL_REPOSITORY := off
 
 unit: venv
 	$(BIN)/pytest tests/unit
 
 infra: venv
 	$(BIN)/pytest tests/infra
+
+# The Vagrantfile's box, made and destroyed by the run, as the README's Vagrant steps do it: vagrant up,
+# the deploy through pyinfra's @vagrant connector, the infra tests marked `box` over vagrant ssh-config,
+# a second deploy that must change nothing, vagrant destroy -f. PROVIDER=docker (the local VPS image:
+# no hypervisor, no box download), virtualbox or libvirt.
+PROVIDER ?= docker
+vagrant: venv
+	VAGRANT_DEFAULT_PROVIDER=$(PROVIDER) $(BIN)/pytest tests/infra --target vagrant
 
 # The reference multi-host topology, fresh (never $(MULTI)): deploy, replication, the read/write split,
 # the tier firewall, an app host and the replica stopped under load, the primary killed and replaced,

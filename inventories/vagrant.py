@@ -1,14 +1,34 @@
-"""The Vagrant VM of the Vagrantfile: `vagrant up`, then `pyinfra inventories/vagrant.py deploy.py`.
+"""The Vagrantfile's box: `vagrant up`, then `pyinfra inventories/vagrant.py deploy.py`.
 
-pyinfra's @vagrant connector reads `vagrant ssh-config`, so whatever provider and port Vagrant
-chose, pyinfra connects as Vagrant does (user vagrant, its key) and deploys with sudo.
+pyinfra's @vagrant connector reads `vagrant status` and `vagrant ssh-config` (run from the
+repository's root, where the Vagrantfile is), so whatever provider and port Vagrant chose, pyinfra
+connects as Vagrant does: user vagrant, the key Vagrant made for this box, and sudo for the deploy.
 """
 
-_vm = [("@vagrant/peakready", {"_sudo": True})]
+import sys
+from pathlib import Path
 
-# One VM holds every role, as a single VPS does.
-web_servers = _vm
-app_servers = _vm
-db_primary = _vm
-cache_servers = _vm
-monitoring = _vm
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from targets.inventory import local_data  # noqa: E402
+from targets.packages import proxysql_package  # noqa: E402
+
+# The box runs Debian 12: ProxySQL from ../shared/packages/ when it is there, else ProxySQL's
+# repository (targets/packages.py; one line says which).
+proxysql = proxysql_package("bookworm")
+print(f"peakready: {proxysql.why}.", file=sys.stderr)
+
+_box = [("@vagrant/peakready", {
+    "_sudo": True,
+    # As `vagrant ssh` itself does (see `vagrant ssh-config`): the box is made anew by each `vagrant
+    # up`, with new host keys, on a loopback port, so no host key is pinned for it.
+    "ssh_strict_host_key_checking": "no",
+    "ssh_known_hosts_file": "/dev/null",
+    **local_data(proxysql.data),
+})]
+
+# One box holds every role, as a single VPS does.
+web_servers = _box
+app_servers = _box
+db_primary = _box
+cache_servers = _box
+monitoring = _box

@@ -69,10 +69,11 @@ def app_release(data: dict | None = None) -> Release:
 
 def inventory_secrets() -> Secrets:
     """The secrets of this inventory, named after its file (pyinfra puts every host in a group
-    named after the inventory file: docker, prod, vagrant)."""
+    named after the inventory file: docker, prod, vagrant; a connector's own group, such as
+    @vagrant, names no file)."""
     everyone = set(state.inventory)
     for group in sorted(host.groups):
-        if group not in GROUP_ROLES and set(state.inventory.get_group(group)) == everyone:
+        if group not in GROUP_ROLES and not group.startswith("@") and set(state.inventory.get_group(group)) == everyone:
             return Secrets(group)
     return Secrets("default")
 

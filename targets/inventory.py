@@ -1,4 +1,4 @@
-"""How an inventory reaches a local VPS (inventories/docker.py, docker_multi.py): its host data."""
+"""How an inventory reaches a local box (inventories/docker.py, docker_multi.py, vagrant.py): its host data."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ def host_data(vps: dict, proxysql_data: dict) -> dict:
         "ssh_strict_host_key_checking": "yes",
         "ssh_look_for_keys": False,
         "ssh_allow_agent": False,
+        **local_data(proxysql_data),
+    }
+
+
+def local_data(proxysql_data: dict) -> dict:
+    """What every local box gets whatever reaches it (the container VPS, the Vagrant box): the
+    ProxySQL package (targets/packages.py), the limits' exemption of its own loopback, quick alerts."""
+    return {
         **proxysql_data,
         # The load generators of bench/ and tests/ run in the VPS's own network namespace and reach
         # nginx on 127.0.0.1: 1000 connections from one address stand for 1000 visitors from 1000

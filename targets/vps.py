@@ -238,14 +238,15 @@ def vps_image(release: str) -> str:
     for path in build_inputs():
         parts += [str(path.relative_to(TARGETS)), path.read_bytes()]
     tag = f"peakready-vps:{release}-{digest(*parts)}"
-    if image_exists(tag):
-        return tag
-    log(f"building {tag} from targets/Dockerfile")
-    try:  # the classic builder, as DOCKER_BUILDKIT=0 docker build
-        client().images.build(path=str(TARGETS), tag=tag, buildargs={"BASE": base, "MIRROR": mirror}, rm=True)
-    except BuildError as exc:
-        last = [line for line in "".join(c.get("stream", "") for c in exc.build_log).splitlines() if line][-3:]
-        raise VpsError(f"building {tag} failed: {exc.msg} | {' | '.join(last)}") from None
+    if not image_exists(tag):
+        log(f"building {tag} from targets/Dockerfile")
+        try:  # the classic builder, as DOCKER_BUILDKIT=0 docker build
+            client().images.build(path=str(TARGETS), tag=tag, buildargs={"BASE": base, "MIRROR": mirror}, rm=True)
+        except BuildError as exc:
+            last = [line for line in "".join(c.get("stream", "") for c in exc.build_log).splitlines() if line][-3:]
+            raise VpsError(f"building {tag} failed: {exc.msg} | {' | '.join(last)}") from None
+    # Also as peakready-vps:<release>, the name the Vagrantfile's Docker box is built FROM.
+    client().images.get(tag).tag("peakready-vps", release)
     return tag
 
 

@@ -2,12 +2,18 @@
 
 Its name is peakready-test-<pid> (never peakready-vps, which belongs to `make up`). The run's
 phases are timed and printed at the end (and written to .peakready/test-timings.json).
+
+`--target vagrant` runs the tests marked `box` against the Vagrantfile's box instead, as a user
+would: `vagrant up`, `pyinfra inventories/vagrant.py deploy.py`, testinfra over `vagrant ssh-config`,
+a second deploy that changes nothing, `vagrant destroy -f`. The provider is VAGRANT_DEFAULT_PROVIDER
+(docker when unset: the local VPS image, no hypervisor and no box download).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -19,7 +25,9 @@ import pytest
 import testinfra
 
 from peakready import ROOT
+from peakready.secrets import DIRECTORY
 from targets import vps
+from tests.leaks import Redacted
 
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
 # A test run sends nothing beyond this machine, also when run without make (targets/packages.py).
@@ -55,11 +63,12 @@ class Deploy:
         return [op["name"] for op in self.results["operations"] if op["error"]]
 
 
-def deploy(name: str, *args: str, env: dict | None = None, script: str = "deploy.py") -> Deploy:
+def deploy(name: str, *args: str, env: dict | None = None, script: str = "deploy.py",
+           inventory: str = "inventories/docker.py") -> Deploy:
     """`pyinfra -y --json inventories/docker.py deploy.py` (or another `script`) against the local
-    VPS `name`."""
+    VPS `name` (or another `inventory`)."""
     res = subprocess.run(
-        [PYINFRA, "-y", "--json", *args, "inventories/docker.py", script],
+        [PYINFRA, "-y", "--json", *args, inventory, script],
         cwd=ROOT, env=dict(os.environ, PEAKREADY_VPS=name, **(env or {})),
         capture_output=True, text=True, timeout=DEPLOY_TIMEOUT_S,
     )
@@ -72,14 +81,30 @@ def deploy(name: str, *args: str, env: dict | None = None, script: str = "deploy
 
 @dataclass
 class TestVps:
-    name: str
+    name: str  # the container's, and the host's in inventories/docker.py
     info: dict
     first_deploy: Deploy
     host_sysctls_before: dict[str, str]
+    inventory = "inventories/docker.py"
 
     @property
     def address(self) -> str:
         return self.info["address"]
+
+    def deploy(self, *args: str) -> Deploy:
+        return deploy(self.name, *args, inventory=self.inventory)
+
+    def secrets(self) -> Redacted:
+        """The secrets the deploys of this inventory generated (a failure names, never shows, them)."""
+        return Redacted(json.loads((DIRECTORY / f"{Path(self.inventory).stem}.json").read_text()))
+
+
+@dataclass
+class VagrantBox(TestVps):
+    """The Vagrantfile's box, which tests marked `box` also run against (--target vagrant)."""
+    inventory = "inventories/vagrant.py"
+    ssh_config: Path | None = None
+    container: str = ""  # the Docker provider's container, to check that `vagrant destroy` removed it
 
 
 # Global kernel keys the deploy must not change on the machine running a container VPS.
@@ -90,8 +115,84 @@ def read_host_sysctls() -> dict[str, str]:
     return {key: Path("/proc/sys", key).read_text().strip() for key in GLOBAL_KEYS}
 
 
+TARGETS = ("docker", "vagrant")
+VAGRANT_MACHINE = "peakready"  # config.vm.define in the Vagrantfile
+VAGRANT_TIMEOUT_S = 600
+
+
+def pytest_addoption(parser):
+    parser.addoption("--target", choices=TARGETS, default="docker",
+                     help="docker: a fresh local test VPS, every test (default); vagrant: the Vagrantfile's "
+                          "box (VAGRANT_DEFAULT_PROVIDER, docker when unset), the tests marked `box`")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "box: also runs against the Vagrant box (--target vagrant): the test needs "
+                                       "only testinfra's host, the plan, the knobs and the target's deploy")
+
+
+VAGRANT_PROVIDER = os.environ.get("VAGRANT_DEFAULT_PROVIDER") or "docker"
+
+
+def vagrant(*args: str, timeout: int = VAGRANT_TIMEOUT_S, check: bool = True) -> subprocess.CompletedProcess:
+    res = subprocess.run(["vagrant", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                         env=dict(os.environ, VAGRANT_DEFAULT_PROVIDER=VAGRANT_PROVIDER))
+    assert not check or res.returncode == 0, f"vagrant {' '.join(args)} failed:\n{(res.stdout + res.stderr)[-3000:]}"
+    return res
+
+
+def vagrant_state() -> str:
+    """The box's state as `vagrant status` gives it: not_created, running, stopped..."""
+    for line in vagrant("status", "--machine-readable", VAGRANT_MACHINE, timeout=120).stdout.splitlines():
+        fields = line.split(",", 3)
+        if len(fields) == 4 and fields[2] == "state":
+            return fields[3]
+    return "unknown"
+
+
+def vagrant_box():
+    """`vagrant up` -> the first deploy through pyinfra's @vagrant connector -> (the tests) ->
+    `vagrant destroy -f`, then nothing of the box may be left running."""
+    assert shutil.which("vagrant"), ("vagrant is not installed: `apt-get install --no-install-recommends vagrant` "
+                                     "(.ci/run does it)")
+    state = vagrant_state()
+    assert state == "not_created", (f"a box of this Vagrantfile already exists ({state}): the test makes and destroys "
+                                    "its own, so `vagrant destroy -f` yours first")
+    if VAGRANT_PROVIDER == "docker":
+        with phase("engine, image"):  # what `vagrant up` builds the Docker box from
+            vps.ensure_engine()
+            vps.vps_image("bookworm")
+    box = None
+    before = read_host_sysctls()
+    try:
+        with phase("vagrant up"):
+            vagrant("up", "--provider", VAGRANT_PROVIDER)
+        ssh_config = ROOT / ".peakready" / "vagrant" / "ssh-config"
+        ssh_config.parent.mkdir(parents=True, exist_ok=True)
+        ssh_config.write_text(vagrant("ssh-config", VAGRANT_MACHINE, timeout=120).stdout)
+        machine = ROOT / ".vagrant" / "machines" / VAGRANT_MACHINE / VAGRANT_PROVIDER / "id"
+        container = machine.read_text().strip() if VAGRANT_PROVIDER == "docker" else ""
+        with phase("first deploy"):
+            first = deploy(VAGRANT_MACHINE, "-vvv", inventory=VagrantBox.inventory)
+        assert first.returncode == 0 and first.results, f"first deploy failed:\n{first.log[-4000:]}"
+        box = VagrantBox(f"@vagrant/{VAGRANT_MACHINE}", {}, first, before, ssh_config, container)
+        yield box
+    finally:
+        with phase("vagrant destroy"):
+            vagrant("destroy", "-f", VAGRANT_MACHINE)
+            left = vagrant_state()
+        assert left == "not_created", f"after vagrant destroy -f the box is {left}"
+        if box and box.container:
+            found = subprocess.run(["docker", "ps", "-a", "-q", "--no-trunc", "--filter", f"id={box.container}"],
+                                   capture_output=True, text=True, check=True).stdout.strip()
+            assert not found, f"vagrant destroy -f left the box's container {box.container[:12]}"
+
+
 @pytest.fixture(scope="session")
-def test_vps():
+def test_vps(request):
+    if request.config.getoption("--target") == "vagrant":
+        yield from vagrant_box()
+        return
     name = f"peakready-test-{os.getpid()}"
     with phase("engine"):
         vps.ensure_engine()
@@ -112,6 +213,8 @@ def test_vps():
 
 @pytest.fixture(scope="session")
 def host(test_vps):
+    if isinstance(test_vps, VagrantBox):  # as `vagrant ssh` logs in, root through sudo
+        return testinfra.get_host(f"ssh://{VAGRANT_MACHINE}", ssh_config=str(test_vps.ssh_config), sudo=True)
     return testinfra.get_host(f"docker://{test_vps.name}")
 
 
@@ -126,8 +229,9 @@ def plan(test_vps):
     """This VPS's part of the plan, computed from its live facts as the deploy computes it."""
     from peakready.plan import hosts_from_inventory, make_plan
 
-    os.environ["PEAKREADY_VPS"] = test_vps.name
-    hosts, knobs = hosts_from_inventory("inventories/docker.py")
+    if not isinstance(test_vps, VagrantBox):
+        os.environ["PEAKREADY_VPS"] = test_vps.name
+    hosts, knobs = hosts_from_inventory(test_vps.inventory)
     return make_plan(hosts, knobs)[test_vps.name]
 
 
@@ -147,15 +251,19 @@ def in_container(host):
     return host.run("systemd-detect-virt --container").rc == 0
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """Last, in this order: the secret searches (test_leaks.py), which search what every other test
     left behind (before a reboot could wipe a volatile journal); then the fault suite, which restarts
-    the services and, last, the VPS itself."""
+    the services and, last, the VPS itself. Against the Vagrant box: the tests marked `box` only."""
+    if config.getoption("--target") == "vagrant":
+        others = [item for item in items if not item.get_closest_marker("box")]
+        config.hook.pytest_deselected(items=others)
+        items[:] = [item for item in items if item.get_closest_marker("box")]
     last = {"test_leaks.py": 1, "test_faults.py": 2}
     items.sort(key=lambda item: last.get(item.path.name, 0))  # stable: each keeps its order
 
 
-def pytest_terminal_summary(terminalreporter):
+def pytest_terminal_summary(terminalreporter, config):
     this_run = time.time() - (time.monotonic() - SESSION_START)
     for title, path in (("ProxySQL multiplexing", ROOT / ".peakready" / "proxysql-multiplexing.txt"),
                         ("micro-cache staleness", ROOT / ".peakready" / "micro-cache.txt"),
@@ -171,6 +279,7 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("phase timings (s)")
     for name, seconds in TIMINGS.items():
         terminalreporter.write_line(f"{name:>22}: {seconds:7.1f}")
-    out = ROOT / ".peakready" / "test-timings.json"
+    target = config.getoption("--target")
+    out = ROOT / ".peakready" / f"test-timings{'' if target == 'docker' else '-' + target}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({k: round(v, 1) for k, v in TIMINGS.items()}, indent=2) + "\n")

@@ -51,6 +51,7 @@ def peer(test_vps):
             vps.down(name)
 
 
+@pytest.mark.box
 def test_sshd_applies_the_hardened_settings(host):
     effective = dict(line.split(" ", 1) for line in host.check_output("sshd -T").splitlines() if " " in line)
     for key, value in HARDENED.items():
@@ -188,6 +189,7 @@ def test_services_cannot_dump_core(host, knobs, plan, service):
     assert host.check_output("systemctl show -p DefaultLimitCORE --value") == "0"
 
 
+@pytest.mark.box
 def test_login_defaults(host):
     defs = dict(line.split(None, 1) for line in host.file("/etc/login.defs").content_string.splitlines()
                 if line.strip() and not line.startswith("#") and len(line.split()) > 1)

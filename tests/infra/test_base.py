@@ -14,12 +14,14 @@ NET_KEYS = {
 }
 
 
+@pytest.mark.box
 @pytest.mark.parametrize("key", NET_KEYS)
 def test_network_sysctls_are_live(host, knobs, key):
     live = " ".join(host.check_output(f"sysctl -n {key}").split())
     assert live == str(knobs[NET_KEYS[key]])
 
 
+@pytest.mark.box
 def test_global_sysctls_set_on_a_vm_left_to_the_host_in_a_container(host, knobs, in_container, test_vps):
     from tests.infra.conftest import read_host_sysctls
 
@@ -53,6 +55,7 @@ def accepted_tcp_ports(ruleset: dict) -> set[int]:
     return ports
 
 
+@pytest.mark.box
 def test_firewall_ruleset_admits_exactly_ssh_http_https(host, knobs):
     ruleset = json.loads(host.check_output("nft -j list table inet peakready"))
     chains = [i["chain"] for i in ruleset["nftables"] if "chain" in i]
@@ -88,6 +91,7 @@ def test_firewall_from_outside_only_the_open_ports_answer(host, test_vps, listen
     assert host.run("curl -s -o /dev/null http://127.0.0.1:8081/").rc == 0, "the listener itself is up"
 
 
+@pytest.mark.box
 def test_clock_sync_enabled_and_running_where_the_host_owns_its_clock(host, in_container):
     timesyncd = host.service("systemd-timesyncd")
     assert timesyncd.is_enabled
@@ -99,11 +103,13 @@ def test_clock_sync_enabled_and_running_where_the_host_owns_its_clock(host, in_c
         assert timesyncd.is_running
 
 
+@pytest.mark.box
 def test_timezone(host, knobs):
     assert host.check_output("readlink -f /etc/localtime") == \
         host.check_output(f"readlink -f /usr/share/zoneinfo/{knobs['timezone']}")
 
 
+@pytest.mark.box
 def test_security_updates_are_automatic(host):
     assert 'APT::Periodic::Unattended-Upgrade "1";' in host.check_output("apt-config dump")
     assert host.service("apt-daily-upgrade.timer").is_enabled
@@ -113,11 +119,13 @@ def test_security_updates_are_automatic(host):
     assert "label=Debian-Security" in out.stdout, out.stdout
 
 
+@pytest.mark.box
 def test_base_packages_installed(host, knobs):
     for package in ROLE_PACKAGES + knobs["base_packages"]:
         assert host.package(package).is_installed, package
 
 
+@pytest.mark.box
 def test_swap_file_only_where_the_host_owns_its_memory(host, in_container, knobs):
     small = int(host.check_output("awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo")) < knobs["swap_when_ram_below_mb"]
     if in_container or not small:

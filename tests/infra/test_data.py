@@ -69,6 +69,7 @@ def wait_active(host, service, timeout=60):
 # --- MariaDB ------------------------------------------------------------------------------------
 
 
+@pytest.mark.box
 def test_mariadb_runs_the_planned_configuration(host, plan, knobs):
     m = plan.mariadb
     variables = dict(line.split("\t") for line in sql(host, "SHOW GLOBAL VARIABLES").stdout.splitlines())
@@ -109,6 +110,7 @@ def test_the_migrate_user_changes_the_schema_of_the_app_database_only(host, cred
     assert res.rc != 0 and "denied" in res.stderr
 
 
+@pytest.mark.box
 def test_secured_like_mysql_secure_installation(host):
     assert sql(host, "SELECT COUNT(*) FROM mysql.global_priv WHERE User = ''").stdout.strip() == "0"
     assert sql(host, "SELECT Host FROM mysql.global_priv WHERE User = 'root'").stdout.split() == ["localhost"]

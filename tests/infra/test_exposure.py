@@ -107,6 +107,7 @@ def listeners(host) -> list[tuple[str, int, str]]:
     return out
 
 
+@pytest.mark.box
 def test_data_tier_and_app_listen_on_loopback_only(host, plan):
     found = listeners(host)
     expected = {3306, 6379, 8000} | ({6032, 6033} if plan.proxysql else set())

@@ -44,6 +44,7 @@ def exposure(host, unit: str) -> tuple[float, str]:
     return float(match.group(1)), match.group(2)
 
 
+@pytest.mark.box
 @pytest.mark.parametrize("index", range(len(IDS)), ids=IDS)
 def test_unit_exposure_is_medium_or_better(host, knobs, plan, index):
     unit = units(knobs)[index]
@@ -71,6 +72,7 @@ def main_pid(host, service: str) -> str:
     return pid
 
 
+@pytest.mark.box
 @pytest.mark.parametrize("service", ["nginx", "mariadb", "redis-server", "app", "proxysql", *MONITORING])
 def test_the_running_service_is_in_its_sandbox(host, knobs, plan, service):
     skip_without_proxysql(plan, service)

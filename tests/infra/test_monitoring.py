@@ -69,6 +69,7 @@ def targets(host, plan):
     return found
 
 
+@pytest.mark.box
 def test_every_exporter_of_the_vps_is_scraped_and_up(targets, plan):
     jobs = {t["labels"]["job"]: t for t in targets}
     expected = {"prometheus", "node", "mariadb", "redis", "nginx", "nginx_log", "app"} | (
@@ -121,6 +122,7 @@ def test_a_second_look_finds_the_series_and_memory_within_the_plan(host, targets
     print(FIGURES["monitoring memory (RSS)"])
 
 
+@pytest.mark.box
 def test_exporters_and_prometheus_listen_on_loopback_only(host):
     listening = host.check_output("ss -Hltn").splitlines()
     for name in ("prometheus", "node_exporter", "mysqld_exporter", "nginx_exporter", "redis_exporter", "mtail"):

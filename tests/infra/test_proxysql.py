@@ -78,6 +78,7 @@ def test_health_says_the_app_reaches_mariadb_through_proxysql(host, test_vps, kn
     assert "proxysql" in host.check_output("ss -Hltnp 'sport = :6033'")
 
 
+@pytest.mark.box
 def test_default_logins_are_refused_and_the_ports_are_private(host):
     for user in ("admin:admin", "stats:stats"):  # upstream's defaults
         name, password = user.split(":")
@@ -89,6 +90,7 @@ def test_default_logins_are_refused_and_the_ports_are_private(host):
     assert not host.socket("tcp://0.0.0.0:6033").is_listening
 
 
+@pytest.mark.box
 def test_runtime_tables_match_the_plan(host, plan, knobs):
     q = plan.proxysql
     servers = admin(host, "SELECT hostgroup_id, hostname, port, max_connections FROM runtime_mysql_servers")

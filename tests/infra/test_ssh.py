@@ -24,6 +24,7 @@ def sshd_effective(host) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in host.check_output("sshd -T").splitlines() if " " in line)
 
 
+@pytest.mark.box
 def test_sshd_applies_the_login_policy(host, knobs):
     effective = sshd_effective(host)
     assert effective["passwordauthentication"] == ("yes" if knobs["sshd_password_authentication"] else "no") == "no"

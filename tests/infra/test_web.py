@@ -54,6 +54,7 @@ def wait_for(condition, timeout, step=0.2):
 # --- the app service ------------------------------------------------------------------------------
 
 
+@pytest.mark.box
 def test_the_app_runs_the_planned_workers_as_its_own_user(host, plan):
     master, pids = workers(host)
     assert len(pids) == plan.app.workers
@@ -69,6 +70,7 @@ def test_the_app_runs_the_planned_workers_as_its_own_user(host, plan):
     assert env.mode == 0o640 and env.user == "root" and env.group == "peakready"
 
 
+@pytest.mark.box
 def test_a_killed_worker_is_replaced_within_2_s(host, plan):
     master, before = workers(host)
     host.run_expect([0], f"kill -9 {before[0]}")
@@ -158,6 +160,7 @@ def test_a_failed_migration_leaves_the_old_release_serving(host, test_vps):
 # --- nginx ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.box
 def test_nginx_runs_the_planned_sizes(host, plan, knobs):
     conf = host.check_output("nginx -T 2>/dev/null")
     assert f"worker_processes {plan.nginx.worker_processes};" in conf
@@ -324,6 +327,7 @@ def test_slow_clients_are_cut_off_by_nginx_and_never_reach_the_app(host, test_vp
     assert requests_reaching_the_app(host, knobs) == before
 
 
+@pytest.mark.box
 def test_stub_status_answers_on_loopback_only(host):
     assert "Active connections" in host.check_output("curl -s http://127.0.0.1:8081/nginx_status")
     assert host.socket("tcp://127.0.0.1:8081").is_listening
