@@ -306,10 +306,15 @@ app_cache_ttl_featured_s: "group: integer(1, 86400)" = 600
 # Host names nginx serves; a request for any other Host is dropped (444) by the default server.
 server_names: "group: server_names" = ["localhost"]
 # HTTPS: "off", "self-signed" (a certificate made on the host: tests, staging) or "letsencrypt"
-# (certbot, for the first of server_names; needs that name's DNS pointing at the host).
+# (certbot, one certificate for every name of server_names, each name's DNS pointing at the host;
+# HTTP-01 answered by nginx while it keeps serving, renewed by certbot's timer, nginx reloaded).
 tls: 'group: one_of("off", "self-signed", "letsencrypt")' = "off"
 # The address Let's Encrypt writes to about the certificate (tls = "letsencrypt" only).
 letsencrypt_email: "group: letsencrypt_email" = ""
+# The ACME server certbot asks (tls = "letsencrypt"): Let's Encrypt's production by default; its
+# staging (https://acme-staging-v02.api.letsencrypt.org/directory) for a dry run, or another CA's.
+# Kept in certbot's renewal settings when the certificate is first issued.
+acme_directory_url: "group: acme_url" = "https://acme-v02.api.letsencrypt.org/directory"
 # Writes (POST, PUT, PATCH, DELETE) per second allowed per client address, and their burst.
 rate_limit_write_rps: "group: integer(1, 1_000_000)" = 5
 rate_limit_write_burst: "group: integer(0, 1_000_000)" = 10

@@ -300,6 +300,23 @@ class SshClientAddress(FactBase):
 
 
 
+class CertificateNames(FactBase):
+    """The DNS names a certificate file is for (its subjectAltName), sorted; None when there is no
+    such file.
+
+    **Example:** ``host.get_fact(CertificateNames, path="/etc/letsencrypt/live/example.com/fullchain.pem")``
+    """
+
+    def command(self, path: str) -> str:
+        quoted = shlex.quote(path)
+        return f"if [ -f {quoted} ]; then echo found; openssl x509 -noout -ext subjectAltName -in {quoted}; fi"
+
+    def process(self, output):
+        if not output or output[0] != "found":
+            return None
+        return sorted(re.findall(r"DNS:([^,\s]+)", " ".join(output[1:])))
+
+
 class StatOverride(FactBase):
     """dpkg-statoverride's record for a path: "user group mode" (e.g. "root root 0750"), or None."""
 

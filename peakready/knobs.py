@@ -302,6 +302,13 @@ def letsencrypt_email(value: Any, data: dict) -> str | None:
     return None
 
 
+def acme_url(value: Any, _data: dict) -> str | None:
+    """An ACME directory: HTTPS, a host name, a path (certbot --server)."""
+    if not (isinstance(value, str) and re.fullmatch(rf"https://{HOST}(:\d{{1,5}})?(/[\w.~%-]*)+", value)):
+        return "an ACME directory URL such as https://acme-v02.api.letsencrypt.org/directory"
+    return None
+
+
 # Checks with a name, for the declarations in group_data/all.py.
 port = integer(1, 65535)
 ports = list_of(port, "port numbers from 1 to 65535")

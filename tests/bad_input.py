@@ -154,6 +154,8 @@ CASES = [
     Case("letsencrypt for localhost", {"tls": "letsencrypt", "letsencrypt_email": "ops@shop.example.com"},
          ("knob server_names", "Let's Encrypt cannot certify 'localhost'")),
     Case("tls as a boolean", {"tls": True}, ("knob tls", "off, self-signed, letsencrypt")),
+    Case("an ACME directory over plain HTTP", {"acme_directory_url": "http://acme.example.com/directory"},
+         ("knob acme_directory_url", "https://acme-v02.api.letsencrypt.org/directory")),
     # --- times, paths, zones ----------------------------------------------------------------------
     Case("backup at 25:00", {"backup_time": "25:00"}, ("knob backup_time", "HH:MM")),
     Case("backup at 3 am", {"backup_time": "3am"}, ("knob backup_time", "HH:MM")),

@@ -4,13 +4,15 @@ Every change is checked with `nginx -t` before nginx reloads; a failing one is p
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra import host, state
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server, systemd
 
 from peakready import PORTS, topology
-from peakready.facts import Ipv6Enabled
+from peakready.facts import CertificateNames, Ipv6Enabled
 from peakready.ops import config_set, hardening, open_files_limit, when_changed
 from peakready.plan import HostPlan
 from peakready.roles.app import is_sample
@@ -18,6 +20,9 @@ from peakready.secrets import Secrets
 
 SITE = "/etc/nginx/sites-available/peakready"
 TLS_DIR = "/etc/ssl/peakready"
+# certbot writes its HTTP-01 answers here (webroot) and nginx serves them on port 80, for the first
+# certificate and every renewal: nginx never stops for them.
+ACME_WEBROOT = "/var/www/acme"
 CACHE_DIR = "/var/cache/nginx"
 # All nginx writes under its sandbox (the rest of the filesystem is read-only to it): the pid file
 # (/run/nginx.pid, which Debian's unit names), logs, temp files for big bodies, the micro-cache.
@@ -37,8 +42,14 @@ def nginx(plan: HostPlan, secrets: Secrets):
     data, n = host.data, plan.nginx
     apt.packages(name="Install nginx", packages=["nginx", "openssl"], no_recommends=True)
     crt, key = certificate(data)
-    if data.tls != "off":
-        tls(data, crt, key)
+    if data.tls == "self-signed":
+        self_signed(data, crt, key)
+    # Let's Encrypt: the names the live certificate is for, None before the first one.
+    certified = host.get_fact(CertificateNames, path=crt) if data.tls == "letsencrypt" else None
+    if data.tls == "letsencrypt":
+        apt.packages(name="certbot", packages=["certbot"], no_recommends=True)
+        files.directory(name=f"{ACME_WEBROOT} (certbot's HTTP-01 answers, served by nginx)", path=ACME_WEBROOT,
+                        user="root", group="root", mode=755)
 
     override = open_files_limit("nginx", plan.nofile["nginx"], "worker_rlimit_nofile, from the plan")
     # Always there, micro-cache or not: the sandbox's writable paths are fixed when nginx starts,
@@ -50,20 +61,16 @@ def nginx(plan: HostPlan, secrets: Secrets):
                         group="www-data", mode=700)
     # The links first: `nginx -t` below checks the whole tree as nginx will load it.
     default = files.link(name="No default site", path="/etc/nginx/sites-enabled/default", present=False)
-    site = files.link(name="Enable the site", path="/etc/nginx/sites-enabled/peakready", target=SITE)
+    site_link = files.link(name="Enable the site", path="/etc/nginx/sites-enabled/peakready", target=SITE)
     common = {"nginx": n, "micro_cache_s": data.nginx_micro_cache_s}
     topo = topology.of_inventory(state.inventory)
-    configs = config_set(
-        name=f"nginx: {n.worker_processes} workers x {n.worker_connections} connections, the site (nginx -t)",
-        check="nginx -t -q",
-        files=[
-            {"template": "nginx/nginx.conf.j2", "dest": "/etc/nginx/nginx.conf",
-             "data": {**common, "client_max_body_size_kb": data.client_max_body_size_kb,
-                      "nginx_keepalive_timeout_s": data.nginx_keepalive_timeout_s,
-                      "rate_limit_rps": data.rate_limit_rps,
-                      "rate_limit_write_rps": data.rate_limit_write_rps,
-                      "rate_limit_exempt": list(data.rate_limit_exempt)}},
-            {"template": "nginx/site.conf.j2", "dest": SITE,
+    nginx_conf = {"template": "nginx/nginx.conf.j2", "dest": "/etc/nginx/nginx.conf",
+                  "data": {**common, "client_max_body_size_kb": data.client_max_body_size_kb,
+                           "nginx_keepalive_timeout_s": data.nginx_keepalive_timeout_s,
+                           "rate_limit_rps": data.rate_limit_rps,
+                           "rate_limit_write_rps": data.rate_limit_write_rps,
+                           "rate_limit_exempt": list(data.rate_limit_exempt)}}
+    site = {"template": "nginx/site.conf.j2", "dest": SITE,
              "data": {**common, "server_names": list(data.server_names), "app_port": data.app_port,
                       "app_servers": [topo.reach(host.name, a) for a in topo.in_tier("app")],
                       "upstream_max_fails": data.nginx_upstream_max_fails,
@@ -81,37 +88,58 @@ def nginx(plan: HostPlan, secrets: Secrets):
                       "static_root": f"/srv/{data.app_name}/current/{data.app_static_dir}"
                                      if data.app_static_dir and "app" in topo.tiers(host.name) else "",
                       "static_max_age_days": data.static_max_age_days,
-                      "status_port": PORTS["nginx_status"]}},
-        ],
+                      "status_port": PORTS["nginx_status"],
+                      "acme_webroot": ACME_WEBROOT if data.tls == "letsencrypt" else ""}}
+    first_certificate = None
+    if data.tls == "letsencrypt" and certified is None:
+        # No certificate yet, so no TLS server nginx could load: the site goes in without TLS first,
+        # serving the app and the HTTP-01 answers on port 80, then certbot asks, then TLS goes in.
+        plain = {**site, "data": {**site["data"], "tls": "off"}}
+        config_set(name="nginx: the site without TLS until its first certificate (nginx -t)", check="nginx -t -q",
+                   files=[nginx_conf, plain])
+        systemd.service(name="nginx serving the site and the HTTP-01 answers", service="nginx.service",
+                        running=True, reloaded=True)
+        first_certificate = certbot(data)
+    configs = config_set(
+        name=f"nginx: {n.worker_processes} workers x {n.worker_connections} connections, the site (nginx -t)",
+        check="nginx -t -q",
+        files=[nginx_conf, site],
     )
     started = systemd.service(name="nginx on, now and at boot", service="nginx.service", running=True, enabled=True)
     # Limits and sandbox apply at start only.
     restart = when_changed(override, sandbox, unless=[started])
     systemd.service(name="Restart nginx for its open-file limit or sandbox", service="nginx.service",
                     restarted=True, _if=restart)
+    # After a first certificate nginx was started for the HTTP-01 answers: it reloads into TLS.
     systemd.service(name="Reload nginx (graceful; the config passed nginx -t)", service="nginx.service",
-                    reloaded=True, _if=when_changed(configs, site, default, unless=[started, restart]))
+                    reloaded=True, _if=when_changed(configs, site_link, default,
+                                                    unless=[restart] if first_certificate else [started, restart]))
+    if certified is not None and certified != sorted(set(data.server_names)):
+        # server_names changed: nginx already serves the new names (port 80 included), so certbot
+        # replaces the certificate by one for exactly these names, and its hook reloads nginx.
+        certbot(data, f"it is for {', '.join(certified)}")
 
 
-def tls(data, crt: str, key: str) -> None:
+def self_signed(data, crt: str, key: str) -> None:
     files.directory(name=f"{TLS_DIR}, root only", path=TLS_DIR, mode=700)
-    if data.tls == "self-signed":
-        names = ",".join(f"DNS:{name}" for name in data.server_names)
-        if not host.get_fact(File, path=crt):
-            server.shell(
-                name=f"Self-signed certificate for {', '.join(data.server_names)}",
-                commands=[f"openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj /CN={data.server_names[0]} "
-                          f"-addext subjectAltName={names} -keyout {key} -out {crt} 2>/dev/null && chmod 600 {key}"],
-            )
-        return
-    # Let's Encrypt: certbot's standalone HTTP-01 answer on port 80, with nginx stopped for those
-    # seconds (also at each renewal, by certbot's own timer and the hooks it keeps). Needs DNS for
-    # the first server name pointing at this host: it cannot run offline.
-    apt.packages(name="certbot", packages=["certbot"], no_recommends=True)
+    names = ",".join(f"DNS:{name}" for name in data.server_names)
     if not host.get_fact(File, path=crt):
         server.shell(
-            name=f"Let's Encrypt certificate for {data.server_names[0]}",
-            commands=[f"certbot certonly --standalone -d {data.server_names[0]} --email {data.letsencrypt_email} "
-                      "--agree-tos --non-interactive --pre-hook 'systemctl stop nginx' "
-                      "--post-hook 'systemctl start nginx'"],
+            name=f"Self-signed certificate for {', '.join(data.server_names)}",
+            commands=[f"openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj /CN={data.server_names[0]} "
+                      f"-addext subjectAltName={names} -keyout {key} -out {crt} 2>/dev/null && chmod 600 {key}"],
         )
+
+
+def certbot(data, why: str = "none yet"):
+    """One certificate for every name of server_names from acme_directory_url, through HTTP-01 with
+    certbot's webroot (nginx serves the answers and keeps serving). certbot keeps the directory, the
+    webroot and the hook in its renewal settings: its timer (`certbot -q renew`, twice a day) renews
+    the same way, and the hook reloads nginx into the new certificate."""
+    names = " ".join(f"-d {name}" for name in data.server_names)
+    return server.shell(
+        name=f"Certificate for {', '.join(data.server_names)} from {data.acme_directory_url} ({why})",
+        commands=[f"certbot certonly --non-interactive --agree-tos --email {shlex.quote(data.letsencrypt_email)} "
+                  f"--server {shlex.quote(data.acme_directory_url)} --webroot -w {ACME_WEBROOT} "
+                  f"--cert-name {data.server_names[0]} {names} --deploy-hook 'systemctl reload nginx'"],
+    )

@@ -267,6 +267,7 @@ def pytest_terminal_summary(terminalreporter, config):
     this_run = time.time() - (time.monotonic() - SESSION_START)
     for title, path in (("ProxySQL multiplexing", ROOT / ".peakready" / "proxysql-multiplexing.txt"),
                         ("micro-cache staleness", ROOT / ".peakready" / "micro-cache.txt"),
+                        ("Let's Encrypt's flow against Pebble", ROOT / ".peakready" / "acme.txt"),
                         ("fault suite", ROOT / ".peakready" / "faults.md")):
         if path.exists() and path.stat().st_mtime > this_run:
             terminalreporter.section(title)

@@ -94,7 +94,8 @@ def nginx_site(**overrides):
                 proxy_timeout_s=30, static_root="/srv/peakready/current/static", static_max_age_days=7,
                 app_servers=["127.0.0.1"], upstream_max_fails=DATA.nginx_upstream_max_fails,
                 upstream_fail_timeout_s=DATA.nginx_upstream_fail_timeout_s,
-                upstream_connect_timeout_s=DATA.nginx_upstream_connect_timeout_s, status_port=PORTS["nginx_status"])
+                upstream_connect_timeout_s=DATA.nginx_upstream_connect_timeout_s, status_port=PORTS["nginx_status"],
+                acme_webroot="")
     return render("nginx/site.conf.j2", **{**data, **overrides})
 
 
@@ -130,6 +131,16 @@ def test_nginx_tls_and_micro_cache_when_asked():
 def locations(text: str) -> dict[str, str]:
     """Each location's match and its body (one level of braces)."""
     return dict(re.findall(r"^    location ([^{]+?) \{\n(.*?)^    \}", text, re.M | re.S))
+
+
+def test_the_acme_answers_are_served_from_the_webroot_only_with_letsencrypt():
+    acme = "^~ /.well-known/acme-challenge/"
+    served = locations(nginx_site(tls="letsencrypt", acme_webroot="/var/www/acme"))[acme]
+    assert "root /var/www/acme;" in served and "proxy_pass" not in served and "limit_req" not in served
+    # The first certificate is asked for with the site in without TLS: port 80 serves both.
+    plain = nginx_site(tls="off", acme_webroot="/var/www/acme")
+    assert acme in locations(plain) and "ssl" not in plain
+    assert acme not in locations(nginx_site(tls="self-signed"))
 
 
 def test_the_micro_cache_holds_the_sample_apps_public_reads_only_and_locks_only_them():
