@@ -6,14 +6,18 @@
 
 A variable set but empty is an error (an unset one means "generate"). Values are never logged:
 roles put them in files (which pyinfra does not print) or in commands as pyinfra MaskString.
+Deploys of one inventory may run at once (two terminals, `--limit` each): a value is generated under
+a lock on the file, so every deploy gets the one that was stored first.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import secrets as random
+from contextlib import contextmanager
 from pathlib import Path
 
 from peakready import ROOT
@@ -84,8 +88,11 @@ class Secrets:
             return value
         stored = self._load()
         if name not in stored:
-            stored[name] = random.token_urlsafe(32)
-            self._save(stored)
+            with self._locked():
+                stored = self._load()  # another deploy may have stored it meanwhile
+                if name not in stored:
+                    stored[name] = random.token_urlsafe(32)
+                    self._save(stored)
         return stored[name]
 
     def check_all(self, app_secrets=()) -> None:
@@ -103,8 +110,18 @@ class Secrets:
             raise SecretError(f"{self.path} is readable by others: chmod 600 it (and rotate its secrets).")
         return json.loads(self.path.read_text())
 
-    def _save(self, stored: dict[str, str]) -> None:
+    @contextmanager
+    def _locked(self):
+        """This inventory's secrets to one process at a time (flock on <inventory>.lock beside them)."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _save(self, stored: dict[str, str]) -> None:
         os.chmod(self.path.parent, 0o700)
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -1,7 +1,10 @@
 """Secrets: generated once and reused, 0600, git-ignored, the environment wins, empty is an error."""
 
+import json
 import stat
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -62,3 +65,22 @@ def test_a_bad_variable_is_an_error_naming_it(store, value, message):
         store(env).check_all()
     assert "PEAKREADY_SECRET_APP_ADMIN_TOKEN" in str(err.value)
     assert value.strip() == "" or value not in str(err.value), "the message never repeats the value"
+
+
+def test_deploys_at_once_all_get_the_values_stored_first(tmp_path):
+    """Eight processes (eight deploys of one inventory at once) ask for every secret of an empty
+    store at the same moment: each gets the same values, and those are the stored ones."""
+    import json
+    import sys
+    import time
+
+    start = time.time() + 1.0
+    script = ("import json, sys, time; from pathlib import Path; from peakready.secrets import NAMES, Secrets; "
+              f"time.sleep(max(0, {start} - time.time())); "
+              f"s = Secrets('race', directory=Path({str(tmp_path)!r})); "
+              "print(json.dumps({n: s.get(n) for n in NAMES}))")
+    runs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+            for _ in range(8)]
+    seen = [json.loads(run.communicate(timeout=60)[0]) for run in runs]
+    stored = json.loads((tmp_path / "race.json").read_text())
+    assert all(values == stored for values in seen)
