@@ -91,7 +91,7 @@ unit: venv
 	$(BIN)/pytest tests/unit
 
 infra: venv
-	$(BIN)/pytest tests/infra
+	$(BIN)/pytest --durations=12 tests/infra
 
 # The Vagrantfile's box, made and destroyed by the run, as the README's Vagrant steps do it: vagrant up,
 # the deploy through pyinfra's @vagrant connector, the infra tests marked `box` over vagrant ssh-config,
@@ -105,7 +105,7 @@ vagrant: venv
 # the tier firewall, an app host and the replica stopped under load, the primary killed and replaced,
 # a switchover, second deploys that change nothing; the measured figures are printed at the end.
 multi: venv
-	$(BIN)/pytest tests/multi
+	$(BIN)/pytest --durations=8 tests/multi
 
 # Baseline vs peakready on two fresh local VPSes, one run (about 35 minutes with 10 s runs): every
 # scenario in 3 alternating rounds, the users each profile holds, the app worker sweep;

@@ -16,10 +16,13 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 import testinfra
@@ -36,16 +39,59 @@ RELEASE = os.environ.get("PEAKREADY_RELEASE", vps.DEFAULT_RELEASE)
 NETWORK = "peakready-test"
 DEPLOY_TIMEOUT_S = 900
 TIMINGS: dict[str, float] = {}
+BACKGROUND_TIMINGS: dict[str, float] = {}  # phases run beside others (Prepared): not part of the sum
 SESSION_START = time.monotonic()
 
 
 @contextmanager
 def phase(name: str):
     start = time.monotonic()
+    timings = TIMINGS if threading.current_thread() is threading.main_thread() else BACKGROUND_TIMINGS
     try:
         yield
     finally:
-        TIMINGS[name] = TIMINGS.get(name, 0.0) + time.monotonic() - start
+        timings[name] = timings.get(name, 0.0) + time.monotonic() - start
+
+
+class Prepared:
+    """The other VPSes some modules need (the trixie one, the user apps'), started and deployed a
+    first time in the background while the test VPS's own first deploy runs. A deploy spends most
+    of its time waiting (downloads, dpkg, services starting): the multi suite deploys five hosts at
+    once in about the time of one. A module registers how to make its VPS (PREPARE) and marks its
+    tests `prepared(key)`; only what the selected tests need is started. Each module takes its VPS
+    (waiting for it if needed, or making it then and there) and removes it; whatever is left at the
+    end of the session is removed too."""
+
+    def __init__(self):
+        self.pool: ThreadPoolExecutor | None = None
+        self.jobs: dict[str, Future] = {}
+        self.names: set[str] = set()  # every VPS a job made, removed at the end in any case
+
+    def start(self, keys: set[str]) -> None:
+        if keys:
+            self.pool = ThreadPoolExecutor(max_workers=len(keys), thread_name_prefix="prepared")
+            self.jobs = {key: self.pool.submit(PREPARE[key]) for key in sorted(keys)}
+
+    def take(self, key: str) -> Any:
+        job = self.jobs.pop(key, None)
+        return job.result() if job else PREPARE[key]()
+
+    def vps(self, name: str) -> str:
+        """Called by a job for the VPS it makes."""
+        self.names.add(name)
+        return name
+
+    def close(self) -> None:
+        if self.pool:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        for name in self.names:
+            with suppress(vps.VpsError):
+                vps.down(name)
+
+
+PREPARE: dict[str, Callable[[], Any]] = {}
+PREPARED = Prepared()
+WANTED: set[str] = set()  # the keys the selected tests are marked `prepared` with
 
 
 @dataclass
@@ -129,6 +175,8 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "box: also runs against the Vagrant box (--target vagrant): the test needs "
                                        "only testinfra's host, the plan, the knobs and the target's deploy")
+    config.addinivalue_line("markers", "prepared(key): needs the VPS PREPARE[key] makes, which is started in the "
+                                       "background while the test VPS is deployed (Prepared)")
 
 
 VAGRANT_PROVIDER = os.environ.get("VAGRANT_DEFAULT_PROVIDER") or "docker"
@@ -202,6 +250,7 @@ def test_vps(request):
         with phase("container"):
             info = vps.up(name, RELEASE, NETWORK)
         before = read_host_sysctls()
+        PREPARED.start(WANTED & set(PREPARE))
         with phase("first deploy"):
             first = deploy(name, "-vvv")  # every command and its output, searched for secrets later
         assert first.returncode == 0 and first.results, f"first deploy failed:\n{first.log[-4000:]}"
@@ -209,6 +258,7 @@ def test_vps(request):
     finally:
         with phase("teardown"):
             vps.down(name)
+            PREPARED.close()
 
 
 @pytest.fixture(scope="session")
@@ -261,6 +311,7 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if item.get_closest_marker("box")]
     last = {"test_leaks.py": 1, "test_faults.py": 2}
     items.sort(key=lambda item: last.get(item.path.name, 0))  # stable: each keeps its order
+    WANTED.update(mark.args[0] for item in items for mark in item.iter_markers("prepared"))
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -280,7 +331,12 @@ def pytest_terminal_summary(terminalreporter, config):
     terminalreporter.section("phase timings (s)")
     for name, seconds in TIMINGS.items():
         terminalreporter.write_line(f"{name:>22}: {seconds:7.1f}")
+    if BACKGROUND_TIMINGS:
+        terminalreporter.write_line("in the background, beside the first deploy (not in the total):")
+        for name, seconds in BACKGROUND_TIMINGS.items():
+            terminalreporter.write_line(f"{name:>22}: {seconds:7.1f}")
     target = config.getoption("--target")
     out = ROOT / ".peakready" / f"test-timings{'' if target == 'docker' else '-' + target}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({k: round(v, 1) for k, v in TIMINGS.items()}, indent=2) + "\n")
+    out.write_text(json.dumps({**{k: round(v, 1) for k, v in TIMINGS.items()},
+                               "background": {k: round(v, 1) for k, v in BACKGROUND_TIMINGS.items()}}, indent=2) + "\n")

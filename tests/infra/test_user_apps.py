@@ -19,6 +19,7 @@ under load with no failed request, and a rollback brings the previous one back.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -35,7 +36,7 @@ import pytest
 
 from peakready import ROOT
 from targets import vps, wrk
-from tests.infra.conftest import NETWORK, RELEASE, deploy, phase
+from tests.infra.conftest import NETWORK, PREPARE, PREPARED, RELEASE, deploy, phase
 
 UV = str(Path(sys.executable).with_name("uv"))
 APPS_DIR = ROOT / ".peakready" / "apps"
@@ -152,9 +153,10 @@ class Deployed:
         return vps.sh(self.vps, f"readlink /srv/{self.name}/current").strip().rsplit("/", 1)[-1]
 
 
-@pytest.fixture(scope="module", params=list(APPS))
-def user_app(request):
-    name, app = request.param, APPS[request.param]
+def prepare(name: str) -> Deployed:
+    """The app's source made, its VPS up and deployed once (in the background while the test VPS
+    deploys: tests/infra/conftest.py, Prepared)."""
+    app = APPS[name]
     src = APPS_DIR / name
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
@@ -165,19 +167,27 @@ def user_app(request):
     # have no /metrics): tests/infra/test_audit.py and test_monitoring.py prove them on the main VPS.
     data_file.write_text(json.dumps({"app_name": name, "app_source": str(src.relative_to(ROOT)),
                                      "file_integrity": False, "monitoring": False, **app.data}))
-    box = f"peakready-app-{name}-{os.getpid()}"
+    box = PREPARED.vps(f"peakready-app-{name}-{os.getpid()}")
+    with phase(f"app {name}: container"):
+        info = vps.up(box, RELEASE, NETWORK)
+    deployed = Deployed(name, app, box, info, src, data_file)
+    with phase(f"app {name}: first deploy"):
+        first = deployed.deploy("deploy.py", "-vvv")  # every command and its output
+    assert first.returncode == 0, f"{name}: first deploy failed:\n{first.log[-4000:]}"
+    deployed.first_log = first.log
+    return deployed
+
+
+PREPARE.update({f"app {name}": functools.partial(prepare, name) for name in APPS})
+
+
+@pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.prepared(f"app {name}")) for name in APPS])
+def user_app(request):
     try:
-        with phase(f"app {name}: container"):
-            info = vps.up(box, RELEASE, NETWORK)
-        deployed = Deployed(name, app, box, info, src, data_file)
-        with phase(f"app {name}: first deploy"):
-            first = deployed.deploy("deploy.py", "-vvv")  # every command and its output
-        assert first.returncode == 0, f"{name}: first deploy failed:\n{first.log[-4000:]}"
-        deployed.first_log = first.log
-        yield deployed
+        yield PREPARED.take(f"app {request.param}")
     finally:
         with phase("teardown"):
-            vps.down(box)
+            vps.down(f"peakready-app-{request.param}-{os.getpid()}")
 
 
 def test_it_serves_its_own_pages_through_nginx(user_app):
