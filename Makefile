@@ -79,9 +79,19 @@ down-multi: venv
 	$(BIN)/python targets/multi.py down --prefix $(MULTI)
 
 # Unit tests, then a fresh test VPS (never $(VPS)): deploy, testinfra, a second deploy that must
-# change nothing, the fault suite, teardown (the phase timings are printed at the end); then the
-# multi-host topology, fresh too; then the Vagrant box; then the benchmark's short run.
-test: unit infra multi vagrant bench-short
+# change nothing, the fault suite, teardown (the phase timings are printed at the end), with the
+# Vagrant box's run beside it (make vagrant: its deploy overlaps the test VPS's, its output follows
+# infra's, from .peakready/vagrant-test.log); then the multi-host topology, fresh too; then the
+# benchmark's short run.
+test: unit
+	@mkdir -p .peakready
+	@$(MAKE) --no-print-directory vagrant > .peakready/vagrant-test.log 2>&1 & box=$$!; \
+	$(MAKE) --no-print-directory infra; infra=$$?; \
+	wait $$box; vagrant=$$?; \
+	echo "make vagrant, run beside make infra (.peakready/vagrant-test.log):"; cat .peakready/vagrant-test.log; \
+	[ $$infra -eq 0 ] && [ $$vagrant -eq 0 ]
+	@$(MAKE) --no-print-directory multi
+	@$(MAKE) --no-print-directory bench-short
 
 # A test run sends nothing beyond this machine: ProxySQL's repository is not even tried for the
 # local VPS (targets/packages.py); the package comes from PEAKREADY_PROXYSQL_DEB or ../shared/packages/.

@@ -57,7 +57,7 @@ NETWORK = "peakready-bench"
 DEFAULT_DURATION_S = 10  # each measured run; the knob is --duration (make bench DURATION=...)
 DEFAULT_WARMUP_S = 3  # before each measured run, not measured
 DEFAULT_ROUNDS = 3  # every scenario this many times, the profiles alternating: a median and a spread
-SHORT_DURATION_S, SHORT_WARMUP_S, SHORT_ROUNDS = 2, 1, 2
+SHORT_DURATION_S, SHORT_WARMUP_S, SHORT_ROUNDS = 2, 1, 1
 # The run `make status` is taken halfway through lasts at least this long (it takes about 2.5 s).
 STATUS_RUN_S = 12
 MODES = ("rounds", "capacity", "sweep")
