@@ -100,8 +100,12 @@ swap_when_ram_below_mb: "host: integer(0, 1 << 20)" = 4096
 # set a number to pin it (the plan still refuses one that cannot work). These knobs shape the plan
 # of every host together, so set them here or in group_data, never differently per host.
 
-# Clients connected at once at the peak you plan for, across all web servers.
-target_concurrency: "plan: integer(1, 1_000_000)" = 1000
+# Users (client connections) connected at once at the peak you plan for, across all web servers;
+# 0: derived, what the app hosts' cores serve within the SLO (peakready/plan/estimates.py,
+# USERS_PER_CORE, measured by make bench), at most what the web hosts' RAM holds. nginx keeps room
+# for 4 times as many, so a bigger spike is answered (a 503 with Retry-After beyond the app's door)
+# and never dropped. Set a number to pin it: `make plan` prints what the host is sized for.
+target_concurrency: "plan: integer(0, 1_000_000)" = 0
 # RAM kept for the OS itself: kernel, sshd, journald, a floor of page cache (MB).
 os_reserve_mb: "plan: integer(128, 1 << 20)" = 256
 # How the RAM left after the OS, nginx and ProxySQL is shared by the app, MariaDB and Redis on a host
@@ -116,8 +120,12 @@ memory_weight_cache: "plan: integer(1, 100)" = 2
 app_workers: "plan: integer(0, 1024)" = 0
 # Memory cap per worker (MB): a worker above it is recycled gracefully (PM2's max_memory_restart).
 app_worker_memory_mb: "plan: integer(32, 1 << 16)" = 192
-# Requests one worker is sized to serve at once (an async worker's connections, the open-file limit).
-app_worker_concurrency: "plan: integer(1, 100_000)" = 100
+# Requests an async (uvicorn) worker serves at once: nginx lets at most workers x this into the app
+# host (its door, upstream max_conns) and answers the rest itself with a 503 and Retry-After; also the
+# open-file limit. Past what the cores serve, a bigger door adds only waiting: a smaller one keeps
+# the admitted requests quick when more arrive (tests/infra/test_overload.py prints the figures).
+# Sync and gthread workers take twice their threads (one served, one waiting each).
+app_worker_concurrency: "plan: integer(1, 100_000)" = 32
 # A worker silent for longer than this (s) is killed and replaced.
 app_timeout_s: "group: integer(1, 3600)" = 30
 # On reload or stop, the time (s) a worker gets to finish the requests it holds.
@@ -158,12 +166,13 @@ redis_fork_headroom: "plan: number(0, 1)" = 0.5
 # Most clients Redis accepts at once (maxclients).
 redis_maxclients: "plan: integer(1, 1_000_000)" = 10000
 
-# Connections per nginx worker; 0: derived from target_concurrency (two per proxied client).
+# Connections per nginx worker; 0: derived from target_concurrency (4 x the users, spread over the
+# workers, and the connections to the app).
 nginx_worker_connections: "plan: integer(0, 1_000_000)" = 0
 # Open files per nginx worker (worker_rlimit_nofile); 0: derived, 2 x worker_connections.
 nginx_worker_rlimit_nofile: "plan: integer(0, 1 << 20)" = 0
 # Idle keepalive connections each nginx worker keeps to the app.
-nginx_upstream_keepalive: "group: integer(1, 10_000)" = 32
+nginx_upstream_keepalive: "plan: integer(1, 10_000)" = 32
 # How long nginx keeps an idle connection to the app (s); the app keeps its side open longer.
 nginx_upstream_keepalive_timeout_s: "plan: integer(1, 3600)" = 60
 # How long nginx keeps an idle client connection (s).
@@ -172,8 +181,8 @@ nginx_keepalive_timeout_s: "group: integer(0, 3600)" = 15
 rate_limit_rps: "group: integer(1, 1_000_000)" = 20
 # ...and the burst above that rate served before requests are refused (429).
 rate_limit_burst: "group: integer(0, 1_000_000)" = 40
-# Accept queue of every listener (nginx, app, Redis, MariaDB); 0: derived from target_concurrency,
-# capped by somaxconn.
+# Accept queue of every listener (nginx, app, Redis, MariaDB; each nginx worker has its own with
+# reuseport); 0: derived from target_concurrency, capped by somaxconn.
 listen_backlog: "plan: integer(0, 1 << 20)" = 0
 
 # --- MariaDB (role mariadb, on db_primary and db_replicas) -----------------------------------------
@@ -325,6 +334,10 @@ limit_conn_per_ip: "group: integer(1, 1_000_000)" = 100
 rate_limit_exempt: "group: networks" = []
 # Largest request body accepted (KB); bigger ones get 413 and never reach the app.
 client_max_body_size_kb: "group: integer(1, 1 << 20)" = 1024
+# When more requests would reach the app hosts at once than they take (their door: the plan's
+# "requests at once", from app_worker_concurrency), nginx answers the rest itself, without touching
+# the app: 503, a small JSON page (HTML when the client asks for it) and this Retry-After (s).
+overload_retry_after_s: "group: integer(1, 3600)" = 5
 # How long nginx waits for the app to answer (s) before a 504.
 nginx_proxy_timeout_s: "group: integer(1, 3600)" = 30
 # With several app hosts: a host that failed nginx_upstream_max_fails times gets no requests for

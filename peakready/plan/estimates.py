@@ -2,7 +2,28 @@
 
 NGINX_BASE_MB = 16  # master process and the shared zones (a 10 MB rate-limit zone)
 NGINX_WORKER_MB = 8  # one worker's own resident size when idle
-NGINX_CONN_KB = 32  # one active proxied request: client buffers + proxy_buffers (8 x 4k) + headers
+# What one client costs the host, measured by `bench/nginx_memory.py` on a 2-core local VPS
+# (bench/results/nginx-memory.json): an idle keep-alive client is 4.94 KB (its worker_connections
+# slot 0.44, what nginx keeps for it 0.88, the kernel's socket, inode, file and epoll entry 3.62);
+# a request nginx proxies adds 19.5 KB while it waits for the app (its pool and headers, the
+# upstream connection), and its answer at most one 4 KB proxy buffer, gzip's state for a small JSON
+# (about 9 KB at gzip_comp_level 5) and its output buffers: 40 KB in all, on the high side.
+NGINX_IDLE_CLIENT_KB = 5
+NGINX_ACTIVE_REQUEST_KB = 40
+# How many users a core serves within the SLO (p95 < 500 ms), from make bench's users mode: each user
+# clicks, waits 1 s on average (THINK_S), clicks again; 55 % menus, 25 % outlets and featured
+# dishes (nginx's micro-cache), 15 % availability checks, 5 % bookings (the app, Redis, ProxySQL,
+# MariaDB). bench/results/2026-11-27.md, "Users held": 6,400 users held on a 2-core VPS at 5,911 r/s
+# (p95 33 ms), with the load generator on the same 2 cores; at 9,600 both cores were busy and the
+# p95 was 2.2 s. 5,911 r/s / 2 cores = 2,955 requests a second per core at the SLO.
+REQUESTS_PER_CORE_AT_SLO = 2955
+THINK_S = 1.0
+USERS_PER_CORE = int(REQUESTS_PER_CORE_AT_SLO * THINK_S)
+# nginx holds this many times the users the host is sized for, so that a spike of that size is
+# answered (admitted, or turned away with a 503) and never dropped; an idle client is cheap.
+OVERLOAD_FACTOR = 4
+# The most of a web host's RAM that nginx's connections may take when the plan derives the users.
+NGINX_RAM_SHARE = 0.125
 APP_MASTER_MB = 48  # gunicorn's arbiter
 PROXYSQL_BASE_MB = 64  # ProxySQL with its admin, stats and monitor tables
 PROXYSQL_CONN_KB = 100  # one backend connection's buffers

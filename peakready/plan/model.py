@@ -35,7 +35,13 @@ class NginxPlan:
     worker_connections: int
     worker_rlimit_nofile: int
     backlog: int
-    clients: int  # this web host's share of target_concurrency
+    clients: int  # this web host's share of the users the inventory is sized for
+    # The client connections nginx holds at once: OVERLOAD_FACTOR x its clients, so a spike that big
+    # is answered (served, or a 503 at the door), never dropped; the upstream ones come on top.
+    slots: int
+    # The requests this web host lets into each app host at once (upstream max_conns, by app host):
+    # beyond, nginx answers 503 with Retry-After itself.
+    app_max_conns: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,9 @@ class AppPlan:
     keepalive_s: int
     backlog: int
     threads: int  # gthread's threads per worker: one per database connection it may hold; else 1
+    # The requests the app host takes at once from every nginx together (nginx's door): an async
+    # worker's app_worker_concurrency, or twice a sync/gthread worker's threads (one waiting each).
+    max_in_flight: int
 
 
 @dataclass(frozen=True)
@@ -120,11 +129,14 @@ class HostPlan:
 @dataclass(frozen=True)
 class Capacity:
     """The whole inventory at its peak."""
+    users: int  # the users the inventory is sized for (target_concurrency, or derived)
+    derived: bool  # users derived from the app hosts' cores and the web hosts' RAM
+    app_cores: int
     proxysql: bool
     to_mariadb: int  # connections MariaDB sees from every app host
     clients: int  # concurrent clients nginx accepts
     app_workers: int
-    requests_in_flight: int
+    requests_in_flight: int  # what the app hosts take at once (nginx's door): beyond, 503 + Retry-After
     app_db_connections: int
     mariadb_max_connections: int
 

@@ -3,8 +3,9 @@
   1. on each app host, workers x (pool + overflow) <= ProxySQL's frontend max_connections;
   2. the connections every app host opens to MariaDB (ProxySQL's backends, or the pools directly)
      <= MariaDB's max_connections less a reserve for admin, replication and monitoring;
-  3. nginx worker_processes x worker_connections >= 2 x the clients it must hold (a proxied client
-     holds two connections), and worker_connections <= its open-file limit;
+  3. nginx worker_processes x worker_connections >= the connections it must hold (4 x its users, so
+     a bigger spike is answered, plus its connections to the app hosts), and worker_connections <=
+     its open-file limit;
   4. on each host, what its roles use (buffer pool, Redis and its fork headroom, workers x their
      memory cap, ProxySQL, nginx, the OS reserve) <= its RAM;
   5. somaxconn >= every listen backlog;
@@ -49,10 +50,13 @@ def host_violations(name: str, p: HostPlan, k: dict) -> list[str]:
             f"{p.proxysql.max_connections}: raise proxysql_max_connections (0 derives it) or lower db_pool_size.")
     if p.nginx:
         n, held = p.nginx, p.nginx.worker_processes * p.nginx.worker_connections
-        if held < 2 * n.clients:
+        needed = n.slots + sum(n.app_max_conns.values())
+        if held < needed:
             out.append(
                 f"on {name}, nginx holds {n.worker_processes} x {n.worker_connections} = {held} connections, fewer "
-                f"than 2 x {n.clients} clients: raise nginx_worker_connections (0 derives it) or lower target_concurrency.")
+                f"than the {needed} it needs ({n.slots} for {n.clients} users and a spike of 4 times as many, "
+                f"{needed - n.slots} to the app): raise nginx_worker_connections (0 derives it) or lower "
+                "target_concurrency.")
         if n.worker_connections > n.worker_rlimit_nofile:
             out.append(
                 f"on {name}, nginx worker_connections {n.worker_connections} exceed its open-file limit "

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import math
 import zlib
+from dataclasses import replace
 
 from peakready import knobs, monitoring, validate
 from peakready.plan.estimates import (
     APP_MASTER_MB, MARIADB_ARIA_CACHE_MB, MARIADB_BASE_MB, MARIADB_KEY_BUFFER_MB, MARIADB_SESSION_BUFFERS_KB,
     MAX_SORT_BUFFER_KB, MAX_TMP_TABLE_MB, MIN_SORT_BUFFER_KB, MIN_TMP_TABLE_MB,
     EXPORTER_MB, PROMETHEUS_BASE_MB, PROMETHEUS_SAMPLE_BYTES, PROMETHEUS_SERIES_KB, SERIES,
-    MARIADB_LOG_BUFFER_MB, MIN_BACKLOG, MIN_BUFFER_POOL_MB, MIN_REDIS_MB, NGINX_BASE_MB, NGINX_CONN_KB,
-    NGINX_WORKER_MB, PROXYSQL_BASE_MB, PROXYSQL_CLIENT_KB, PROXYSQL_CONN_KB, REDIS_BASE_MB,
+    MARIADB_LOG_BUFFER_MB, MIN_BACKLOG, MIN_BUFFER_POOL_MB, MIN_REDIS_MB, NGINX_BASE_MB, NGINX_IDLE_CLIENT_KB,
+    NGINX_ACTIVE_REQUEST_KB, NGINX_RAM_SHARE, NGINX_WORKER_MB, OVERLOAD_FACTOR, USERS_PER_CORE, PROXYSQL_BASE_MB, PROXYSQL_CLIENT_KB, PROXYSQL_CONN_KB, REDIS_BASE_MB,
     TABLE_OPEN_CACHE_INSTANCES,
 )
 from peakready.plan.model import (
@@ -42,26 +43,32 @@ def make_plan(hosts: list[HostFacts], knobs: dict) -> Plan:
         validate.knob_values(h.own)  # each host's own kernel settings
     validate.topology({h.name: h.groups for h in hosts}, k["app_cache"])
     by_role = {role: [h for h in hosts if role in h.roles] for role in ROLE_NAMES}
-    web_clients = math.ceil(k["target_concurrency"] / len(by_role["web"])) if by_role["web"] else 0
+    users = k["target_concurrency"] or derived_users(by_role, k)
+    web_clients = math.ceil(users / len(by_role["web"])) if by_role["web"] else 0
     # One accept queue for every listener: a burst of all target clients arriving at once must fit
     # (listen(2): the backlog is capped by somaxconn, silently, so the plan caps it openly).
-    backlog = k["listen_backlog"] or min(k["somaxconn"], max(MIN_BACKLOG, pow2_at_least(k["target_concurrency"])))
+    backlog = k["listen_backlog"] or min(k["somaxconn"], max(MIN_BACKLOG, pow2_at_least(users)))
 
     # Prometheus's memory and disk follow from every target of the inventory.
     series = sum(SERIES[t] for h in hosts for t in monitoring.targets(h.roles, k)) + SERIES["prometheus"]
-    plans = {h.name: size_host(h, k, web_clients, backlog, series) for h in hosts}
+    # What each web host may proxy at once, before the app hosts are sized: their doors at the most
+    # workers they could run (RAM may give them fewer), shared by the web hosts.
+    proxied = math.ceil(sum(in_flight(k["app_workers"] or derived_workers(h.cores, k), k) for h in by_role["app"])
+                        / max(1, len(by_role["web"])))
+    plans = {h.name: size_host(h, k, web_clients, backlog, series, proxied) for h in hosts}
+    size_upstreams(plans, by_role, k)
     size_mariadb(plans, by_role, k, backlog)
     for p in plans.values():
         p.nofile = open_files(p, k)
         p.sysctl = sysctls(p, k)
-    plan = Plan(hosts=plans, knobs=k, capacity=capacity(plans, by_role, k))
+    plan = Plan(hosts=plans, knobs=k, capacity=capacity(plans, by_role, k, users))
     problems = violations(plan)
     if problems:
         raise PlanError(problems[0])
     return plan
 
 
-def size_host(h: HostFacts, k: dict, web_clients: int, backlog: int, series: int) -> HostPlan:
+def size_host(h: HostFacts, k: dict, web_clients: int, backlog: int, series: int, proxied: int) -> HostPlan:
     """Everything on one host but MariaDB, which also depends on the other hosts."""
     p = HostPlan(host=h)
     p.memory_mb["OS reserve"] = k["os_reserve_mb"]
@@ -74,8 +81,8 @@ def size_host(h: HostFacts, k: dict, web_clients: int, backlog: int, series: int
             p.memory_mb["Prometheus"] = p.monitoring.memory_mb
     if "web" in h.roles:
         p.nginx = size_nginx(h, k, web_clients, backlog)
-        p.memory_mb["nginx"] = NGINX_BASE_MB + NGINX_WORKER_MB * p.nginx.worker_processes + math.ceil(
-            2 * web_clients * NGINX_CONN_KB / 1024)
+        p.memory_mb["nginx"] = nginx_memory_mb(p.nginx.worker_processes, p.nginx.slots,
+                                               proxied + k["nginx_upstream_keepalive"] * p.nginx.worker_processes)
     runs_proxysql = k["proxysql_enabled"] and "app" in h.roles
     if runs_proxysql:
         p.memory_mb["ProxySQL"] = proxysql_budget_mb(h, k)
@@ -112,14 +119,52 @@ def size_monitoring(k: dict, series: int) -> MonitoringPlan:
     )
 
 
+def derived_users(by_role: dict, k: dict) -> int:
+    """target_concurrency = 0: the users the inventory serves within the SLO. The app hosts' cores
+    at the measured USERS_PER_CORE (estimates.py), at most what every web host's nginx can hold in
+    NGINX_RAM_SHARE of its RAM (OVERLOAD_FACTOR x its share of the users, idle, beside the requests
+    it proxies)."""
+    users = sum(h.cores for h in by_role["app"]) * USERS_PER_CORE or USERS_PER_CORE
+    for h in by_role["web"]:
+        room_kb = (h.ram_mb * NGINX_RAM_SHARE - NGINX_BASE_MB - NGINX_WORKER_MB * h.cores) * 1024
+        by_ram = int(room_kb / (OVERLOAD_FACTOR * NGINX_IDLE_CLIENT_KB)) * len(by_role["web"])
+        users = min(users, max(by_ram, 1))
+    return max(1, users // 100 * 100 or users)
+
+
+def nginx_memory_mb(workers: int, clients: int, upstream: int) -> int:
+    """nginx with `clients` client connections open (idle), and one request in flight on each of
+    its `upstream` connections (the most its door lets through, and the idle ones it keeps)."""
+    return NGINX_BASE_MB + NGINX_WORKER_MB * workers + math.ceil(
+        (clients * NGINX_IDLE_CLIENT_KB + upstream * NGINX_ACTIVE_REQUEST_KB) / 1024)
+
+
 def size_nginx(h: HostFacts, k: dict, clients: int, backlog: int) -> NginxPlan:
-    # nginx docs: one worker per core ("auto"); every proxied client holds two connections
-    # (client + upstream), plus 25% headroom for keepalive and static files.
+    """nginx docs: one worker per core ("auto"). Connections for OVERLOAD_FACTOR x its clients (a
+    spike that big gets an answer, a 503 for those beyond the door), and for its upstream ones: the
+    requests the door lets through to the app hosts, the idle keepalive ones (set after the app
+    hosts are sized: upstream_slots). 25 % headroom: reuseport spreads new connections over the
+    workers by a hash, not evenly."""
     workers = h.cores
-    wc = k["nginx_worker_connections"] or max(1024, ceil_to(2 * clients * 1.25 / workers, 256))
-    # nginx docs (worker_rlimit_nofile): each connection may also hold an open file.
-    return NginxPlan(worker_processes=workers, worker_connections=wc,
-                     worker_rlimit_nofile=k["nginx_worker_rlimit_nofile"] or 2 * wc, backlog=backlog, clients=clients)
+    slots = OVERLOAD_FACTOR * clients
+    return NginxPlan(worker_processes=workers, worker_connections=k["nginx_worker_connections"] or 0,
+                     worker_rlimit_nofile=k["nginx_worker_rlimit_nofile"] or 0, backlog=backlog, clients=clients,
+                     slots=slots)
+
+
+def size_upstreams(plans: dict[str, HostPlan], by_role: dict, k: dict) -> None:
+    """Once the app hosts are sized: each web host's share of every app host's door (max_conns), and
+    its worker_connections for its clients and those upstream connections (its memory was taken
+    before the share, for the most the app hosts could take)."""
+    webs = [plans[h.name] for h in by_role["web"]]
+    for p in webs:
+        n = p.nginx
+        door = {h.name: max(1, math.ceil(plans[h.name].app.max_in_flight / len(webs))) for h in by_role["app"]}
+        upstream = sum(door.values()) + k["nginx_upstream_keepalive"] * n.worker_processes
+        wc = k["nginx_worker_connections"] or max(1024, ceil_to((n.slots + upstream) * 1.25 / n.worker_processes, 256))
+        # nginx docs (worker_rlimit_nofile): each connection may also hold an open file.
+        p.nginx = replace(n, worker_connections=wc, worker_rlimit_nofile=k["nginx_worker_rlimit_nofile"] or 2 * wc,
+                          app_max_conns=door)
 
 
 def proxysql_budget_mb(h: HostFacts, k: dict) -> int:
@@ -175,6 +220,9 @@ def size_app(h: HostFacts, k: dict, share_mb: float, backlog: int) -> AppPlan:
         raise PlanError(
             f"on {h.name} ({h.ram_mb} MB) no app worker of app_worker_memory_mb = {k['app_worker_memory_mb']} fits "
             f"the app's {int(share_mb)} MB: lower app_worker_memory_mb or raise memory_weight_app.")
+    # A WSGI thread holds a database connection while it serves (Django: one per thread), so gthread
+    # gets as many threads as a worker's pool may open; sync and uvicorn workers need none.
+    threads = k["db_pool_size"] + k["db_pool_overflow"] if k["app_worker_class"] == "gthread" else 1
     return AppPlan(
         workers=workers,
         # A cgroup ceiling above every worker's cap, so recycling (graceful) comes before the OOM kill.
@@ -184,10 +232,19 @@ def size_app(h: HostFacts, k: dict, share_mb: float, backlog: int) -> AppPlan:
         # one the app just closed and the client gets a 502.
         keepalive_s=k["nginx_upstream_keepalive_timeout_s"] + 5,
         backlog=backlog,
-        # A WSGI thread holds a database connection while it serves (Django: one per thread), so
-        # gthread gets as many threads as a worker's pool may open; sync and uvicorn workers need none.
-        threads=k["db_pool_size"] + k["db_pool_overflow"] if k["app_worker_class"] == "gthread" else 1,
+        threads=threads,
+        max_in_flight=in_flight(workers, k),
     )
+
+
+def in_flight(workers: int, k: dict) -> int:
+    """The requests an app host of `workers` takes at once (nginx's door, upstream max_conns): an async
+    worker's app_worker_concurrency (gunicorn's worker_connections), or twice a sync or gthread
+    worker's threads (one served, one waiting, each: no idle gap between two requests)."""
+    if k["app_worker_class"] == "uvicorn":
+        return workers * k["app_worker_concurrency"]
+    threads = k["db_pool_size"] + k["db_pool_overflow"] if k["app_worker_class"] == "gthread" else 1
+    return workers * 2 * threads
 
 
 def size_proxysql(h: HostFacts, k: dict, app: AppPlan, backlog: int) -> ProxySQLPlan:
@@ -336,18 +393,18 @@ def sysctls(p: HostPlan, k: dict) -> dict[str, int | str]:
     }
 
 
-def capacity(plans: dict[str, HostPlan], by_role: dict, k: dict) -> Capacity:
+def capacity(plans: dict[str, HostPlan], by_role: dict, k: dict, users: int) -> Capacity:
     app = [plans[h.name].app for h in by_role["app"]]
     db = [plans[h.name].mariadb for h in by_role["db"]]
     proxies = [plans[h.name].proxysql for h in by_role["app"] if plans[h.name].proxysql]
     return Capacity(
+        users=users, derived=not k["target_concurrency"], app_cores=sum(h.cores for h in by_role["app"]),
         proxysql=bool(proxies),
         to_mariadb=(sum(q.backend_max_connections for q in proxies) if proxies
                     else sum(a.db_connections for a in app)),
-        clients=sum(plans[h.name].nginx.worker_processes * plans[h.name].nginx.worker_connections // 2
-                    for h in by_role["web"]),
+        clients=sum(plans[h.name].nginx.slots for h in by_role["web"]),
         app_workers=sum(a.workers for a in app),
-        requests_in_flight=sum(a.workers * k["app_worker_concurrency"] for a in app),
+        requests_in_flight=sum(a.max_in_flight for a in app),
         app_db_connections=sum(a.db_connections for a in app),
         mariadb_max_connections=db[0].max_connections if db else 0,
     )

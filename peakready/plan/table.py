@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from peakready.plan.estimates import OVERLOAD_FACTOR, USERS_PER_CORE
 from peakready.plan.model import HostPlan, Plan
 from peakready.plan.sizing import session_kb
 
@@ -16,11 +17,14 @@ def rows(p: HostPlan, k: dict) -> list[tuple[str, str, str]]:
 
     if p.nginx:
         n = p.nginx
-        add("nginx", [("worker_processes", n.worker_processes), ("worker_connections", n.worker_connections),
+        add("nginx", [("users / connections held", f"{n.clients} / {n.slots}"),
+                      ("worker_processes", n.worker_processes), ("worker_connections", n.worker_connections),
                       ("worker_rlimit_nofile", n.worker_rlimit_nofile), ("listen backlog", n.backlog),
                       ("keepalive client / upstream",
                        f"{k['nginx_keepalive_timeout_s']} s / {k['nginx_upstream_keepalive_timeout_s']} s"),
-                      ("rate limit", f"{k['rate_limit_rps']} r/s, burst {k['rate_limit_burst']}")])
+                      ("rate limit", f"{k['rate_limit_rps']} r/s, burst {k['rate_limit_burst']}"),
+                      ("door: to each app host", ", ".join(f"{v} at once" if len(n.app_max_conns) == 1 else f"{a} {v}"
+                                                         for a, v in n.app_max_conns.items()) or "-")])
     if p.app:
         a = p.app
         add("app", [("workers", a.workers), ("memory cap / worker", f"{k['app_worker_memory_mb']} MB"),
@@ -93,10 +97,14 @@ def summary(plan: Plan) -> list[str]:
     c, k = plan.capacity, plan.knobs
     via = (f"through ProxySQL onto at most {c.to_mariadb} MariaDB connections" if c.proxysql
            else "straight to MariaDB (no ProxySQL)")
+    how = (f"derived: {c.app_cores} app core(s) x {USERS_PER_CORE} users a core at the SLO" if c.derived
+           else "target_concurrency")
     return [
         "",
-        f"{'capacity':<12}clients     {c.clients} concurrent clients accepted by nginx (target {k['target_concurrency']})",
-        f"{'':<12}app         {c.app_workers} workers, sized for {c.requests_in_flight} requests at once",
+        f"{'capacity':<12}users       {c.users} users at once ({how})",
+        f"{'':<12}connections {c.clients} held by nginx ({OVERLOAD_FACTOR} x the users: a bigger spike is answered)",
+        f"{'':<12}app         {c.app_workers} workers, {c.requests_in_flight} requests at once; beyond, "
+        f"nginx answers 503 + Retry-After",
         f"{'':<12}database    {c.app_db_connections} app connections {via}",
         f"{'':<12}{'':<12}(MariaDB max_connections {c.mariadb_max_connections})",
         f"{'verdict':<12}OK          every invariant holds",

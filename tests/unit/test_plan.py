@@ -52,11 +52,22 @@ def assert_invariants(plan):
         used = k["os_reserve_mb"]
         if p in web:
             n = p.nginx
-            assert n.worker_processes * n.worker_connections >= 2 * math.ceil(k["target_concurrency"] / len(web))
+            users = plan.capacity.users
+            assert n.clients == math.ceil(users / len(web)) and n.slots == P.OVERLOAD_FACTOR * n.clients
+            # Room for a spike of 4 x its users, and every request its door lets through to the app hosts.
+            door = sum(n.app_max_conns.values())
+            assert n.worker_processes * n.worker_connections >= n.slots + door
             assert n.worker_connections <= n.worker_rlimit_nofile
             assert n.backlog <= somaxconn
-            used += P.NGINX_BASE_MB + P.NGINX_WORKER_MB * n.worker_processes + math.ceil(
-                2 * n.clients * P.NGINX_CONN_KB / 1024)
+            # Each app host's door is shared by the web hosts.
+            assert set(n.app_max_conns) == {a.host.name for a in apps}
+            for a in apps:
+                assert n.app_max_conns[a.host.name] * len(web) >= a.app.max_in_flight
+            # Its memory covers those connections at their measured costs.
+            upstream = door + k["nginx_upstream_keepalive"] * n.worker_processes
+            assert p.memory_mb["nginx"] >= P.NGINX_BASE_MB + P.NGINX_WORKER_MB * n.worker_processes + math.ceil(
+                (n.slots * P.NGINX_IDLE_CLIENT_KB + upstream * P.NGINX_ACTIVE_REQUEST_KB) / 1024)
+            used += p.memory_mb["nginx"]
         if p in apps:
             a = p.app
             assert a.workers >= 1 and a.backlog <= somaxconn
