@@ -95,7 +95,7 @@ def alert_rules(plan, m, knobs: dict) -> dict:
              f'sum by (host) (rate(nginx_responses_total{{status=~"5.."}}[{w}])) / '
              f"sum by (host) (rate(nginx_responses_total[{w}])) > {knobs['alert_5xx_ratio']}",
              "critical", f"more than {knobs['alert_5xx_ratio']:.1%} of the answers of nginx on {{{{ $labels.host }}}} "
-             "are server errors (5xx)"),
+             "are server errors (5xx: the app failing, or 503s from the door when more arrive than it takes)"),
         rule("NginxRateLimited",
              f'sum by (host) (rate(nginx_responses_total{{status="429"}}[{w}])) / '
              f"sum by (host) (rate(nginx_responses_total[{w}])) > {knobs['alert_429_ratio']}",

@@ -72,7 +72,9 @@ def nginx(plan: HostPlan, secrets: Secrets):
                            "rate_limit_exempt": list(data.rate_limit_exempt)}}
     site = {"template": "nginx/site.conf.j2", "dest": SITE,
              "data": {**common, "server_names": list(data.server_names), "app_port": data.app_port,
-                      "app_servers": [topo.reach(host.name, a) for a in topo.in_tier("app")],
+                      "app_servers": [{"address": topo.reach(host.name, a), "max_conns": n.app_max_conns[a]}
+                                      for a in topo.in_tier("app")],
+                      "overload_retry_after_s": data.overload_retry_after_s,
                       "upstream_max_fails": data.nginx_upstream_max_fails,
                       "upstream_fail_timeout_s": data.nginx_upstream_fail_timeout_s,
                       "upstream_connect_timeout_s": data.nginx_upstream_connect_timeout_s,

@@ -92,7 +92,8 @@ def nginx_site(**overrides):
                 rate_limit_burst=DATA.rate_limit_burst, nginx_upstream_keepalive=DATA.nginx_upstream_keepalive,
                 nginx_upstream_keepalive_timeout_s=DATA.nginx_upstream_keepalive_timeout_s,
                 proxy_timeout_s=30, static_root="/srv/peakready/current/static", static_max_age_days=7,
-                app_servers=["127.0.0.1"], upstream_max_fails=DATA.nginx_upstream_max_fails,
+                app_servers=[{"address": "127.0.0.1", "max_conns": 200}], upstream_max_fails=DATA.nginx_upstream_max_fails,
+                overload_retry_after_s=DATA.overload_retry_after_s,
                 upstream_fail_timeout_s=DATA.nginx_upstream_fail_timeout_s,
                 upstream_connect_timeout_s=DATA.nginx_upstream_connect_timeout_s, status_port=PORTS["nginx_status"],
                 acme_webroot="")
@@ -112,14 +113,33 @@ def test_nginx_site_keeps_upstream_connections_and_drops_unknown_hosts():
 def test_nginx_balances_several_app_hosts_and_takes_a_failed_one_out():
     one = nginx_site()
     assert one.count("server 127.0.0.1:8000 max_fails=0") == 3 and "proxy_next_upstream " not in one
-    text = nginx_site(app_servers=["10.0.0.4", "10.0.0.5"])
+    # The door: the app takes the plan's requests at once, a backup one more each (a retry).
+    assert "max_fails=0 max_conns=200;" in one and one.count("max_conns=1 backup;") == 2
+    assert "zone app_upstream" in one
+    text = nginx_site(app_servers=[{"address": "10.0.0.4", "max_conns": 100}, {"address": "10.0.0.5", "max_conns": 50}])
     servers = re.findall(r"^\s*server (\S+) (.*);$", text, re.M)
     assert [s for s, _ in servers] == ["10.0.0.4:8000", "10.0.0.5:8000"]
-    assert all(f"max_fails={DATA.nginx_upstream_max_fails} fail_timeout={DATA.nginx_upstream_fail_timeout_s}s" == rest
-               for _, rest in servers)
+    assert [rest for _, rest in servers] == [
+        f"max_fails={DATA.nginx_upstream_max_fails} fail_timeout={DATA.nginx_upstream_fail_timeout_s}s max_conns={m}"
+        for m in (100, 50)]
     assert "proxy_next_upstream error timeout http_502;" in text
     assert "proxy_next_upstream_tries 2;" in text
     assert f"proxy_connect_timeout {DATA.nginx_upstream_connect_timeout_s}s;" in text
+
+
+def test_overload_is_a_503_with_retry_after_from_nginx_and_any_other_502_stays_a_502():
+    text = nginx_site()
+    assert "error_page 502 = /.peakready/$peakready_bad_gateway;" in text
+    pages = locations(text)
+    retry = f"add_header Retry-After {DATA.overload_retry_after_s} always;"
+    for page, kind in (("overloaded.json", "application/json"), ("overloaded.html", "text/html")):
+        body = pages[f"= /.peakready/{page}"]
+        assert "internal;" in body and retry in body and f"default_type {kind};" in body
+        assert "return 503 '" in body and "X-Content-Type-Options" in body
+    assert "return 502;" in pages["= /.peakready/bad-gateway"]
+    # Only a 502 that names no server (all full, nginx names the upstream) is overload.
+    assert '"~(^|, )app$" 1;' in text
+    assert all("reuseport" in line for line in text.splitlines() if "default_server" in line and "listen" in line)
 
 
 def test_nginx_tls_and_micro_cache_when_asked():
