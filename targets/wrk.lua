@@ -13,6 +13,7 @@
 -- A booking's key (and name) is PREFIX-<thread>-<n>. In booking and mix modes every booking
 -- acknowledged (200/201 with its key in the body) is written by done() to the file named by the
 -- environment variable WRK_ACKED, one key a line.
+-- Every 503 is checked for a Retry-After header: the summary counts those without one.
 
 local threads = {}
 local HEADERS = {["Host"] = "localhost", ["Accept-Encoding"] = "gzip"}
@@ -60,7 +61,7 @@ end
 function init(args)
   budget = tonumber(args[1])
   mode = args[2] or "get"
-  statuses, acked, n, sent = {}, {}, 0, 0
+  statuses, acked, n, sent, no_retry_after = {}, {}, 0, 0, 0
   if mode == "get" then
     headers = {}
     for k, v in pairs(HEADERS) do headers[k] = v end
@@ -100,6 +101,9 @@ end
 
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
+  if status == 503 and not (headers["Retry-After"] or headers["retry-after"]) then
+    no_retry_after = no_retry_after + 1
+  end
   if mode ~= "get" and (status == 200 or status == 201) then
     local key = string.match(body, ack_pattern)
     if key then
@@ -109,8 +113,9 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local merged, keys = {}, {}
+  local merged, keys, bare = {}, {}, 0
   for _, t in ipairs(threads) do
+    bare = bare + t:get("no_retry_after")
     for status, count in pairs(t:get("statuses")) do
       merged[status] = (merged[status] or 0) + count
     end
@@ -132,8 +137,8 @@ function done(summary, latency, requests)
   io.write(string.format(
     'WRK-JSON {"requests":%d,"duration_us":%d,"bytes":%d,"errors":{"connect":%d,"read":%d,"write":%d,' ..
     '"status":%d,"timeout":%d},"latency_us":{"p50":%d,"p95":%d,"p99":%d,"max":%d,"mean":%.1f},' ..
-    '"statuses":{%s},"acked":%d}\n',
+    '"statuses":{%s},"acked":%d,"no_retry_after":%d}\n',
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max, latency.mean,
-    table.concat(parts, ","), #keys))
+    table.concat(parts, ","), #keys, bare))
 end

@@ -319,6 +319,7 @@ def pytest_terminal_summary(terminalreporter, config):
     target = config.getoption("--target")
     figures = (("ProxySQL multiplexing", ROOT / ".peakready" / "proxysql-multiplexing.txt"),
                ("micro-cache staleness", ROOT / ".peakready" / "micro-cache.txt"),
+               ("overload at the door", ROOT / ".peakready" / "overload.md"),
                ("Let's Encrypt's flow against Pebble", ROOT / ".peakready" / "acme.txt"),
                ("fault suite", ROOT / ".peakready" / "faults.md"))
     # Written by modules that run on the test VPS only (make test's vagrant session runs beside one).
