@@ -122,10 +122,10 @@ app_workers: "plan: integer(0, 1024)" = 0
 app_worker_memory_mb: "plan: integer(32, 1 << 16)" = 192
 # Requests an async (uvicorn) worker serves at once: nginx lets at most workers x this into the app
 # host (its door, upstream max_conns) and answers the rest itself with a 503 and Retry-After; also the
-# open-file limit. Past what the cores serve, a bigger door adds only waiting: a smaller one keeps
-# the admitted requests quick when more arrive (tests/infra/test_overload.py prints the figures).
-# Sync and gthread workers take twice their threads (one served, one waiting each).
-app_worker_concurrency: "plan: integer(1, 100_000)" = 32
+# open-file limit. A bigger door absorbs a bigger burst before it refuses anyone, a smaller one keeps
+# the admitted requests quicker once the cores are busy (docs/capacity.md). Sync and gthread workers
+# take twice their threads (one served, one waiting each).
+app_worker_concurrency: "plan: integer(1, 100_000)" = 100
 # A worker silent for longer than this (s) is killed and replaced.
 app_timeout_s: "group: integer(1, 3600)" = 30
 # On reload or stop, the time (s) a worker gets to finish the requests it holds.
