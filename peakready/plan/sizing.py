@@ -17,9 +17,9 @@ from peakready.plan.estimates import (
     APP_MASTER_MB, MARIADB_ARIA_CACHE_MB, MARIADB_BASE_MB, MARIADB_KEY_BUFFER_MB, MARIADB_SESSION_BUFFERS_KB,
     MAX_SORT_BUFFER_KB, MAX_TMP_TABLE_MB, MIN_SORT_BUFFER_KB, MIN_TMP_TABLE_MB,
     EXPORTER_MB, PROMETHEUS_BASE_MB, PROMETHEUS_SAMPLE_BYTES, PROMETHEUS_SERIES_KB, SERIES,
-    MARIADB_LOG_BUFFER_MB, MIN_BACKLOG, MIN_BUFFER_POOL_MB, MIN_REDIS_MB, NGINX_BASE_MB, NGINX_IDLE_CLIENT_KB,
-    NGINX_ACTIVE_REQUEST_KB, NGINX_RAM_SHARE, NGINX_WORKER_MB, OVERLOAD_FACTOR, USERS_PER_CORE, PROXYSQL_BASE_MB, PROXYSQL_CLIENT_KB, PROXYSQL_CONN_KB, REDIS_BASE_MB,
-    TABLE_OPEN_CACHE_INSTANCES,
+    MARIADB_LOG_BUFFER_MB, MIN_BACKLOG, MIN_BUFFER_POOL_MB, MIN_REDIS_MB, NGINX_ACTIVE_REQUEST_KB, NGINX_BASE_MB,
+    NGINX_IDLE_CLIENT_KB, NGINX_RAM_SHARE, NGINX_WORKER_MB, OVERLOAD_FACTOR, PROXYSQL_BASE_MB, PROXYSQL_CLIENT_KB,
+    PROXYSQL_CONN_KB, REDIS_BASE_MB, TABLE_OPEN_CACHE_INSTANCES, USERS_PER_CORE,
 )
 from peakready.plan.model import (
     ROLE_NAMES, AppPlan, Capacity, HostFacts, HostPlan, MariaDBPlan, MonitoringPlan, NginxPlan, Plan, PlanError,
@@ -142,9 +142,8 @@ def nginx_memory_mb(workers: int, clients: int, upstream: int) -> int:
 def size_nginx(h: HostFacts, k: dict, clients: int, backlog: int) -> NginxPlan:
     """nginx docs: one worker per core ("auto"). Connections for OVERLOAD_FACTOR x its clients (a
     spike that big gets an answer, a 503 for those beyond the door), and for its upstream ones: the
-    requests the door lets through to the app hosts, the idle keepalive ones (set after the app
-    hosts are sized: upstream_slots). 25 % headroom: reuseport spreads new connections over the
-    workers by a hash, not evenly."""
+    requests the door lets through to the app hosts, the idle keepalive ones: worker_connections is
+    set once the app hosts are sized (size_upstreams)."""
     workers = h.cores
     slots = OVERLOAD_FACTOR * clients
     return NginxPlan(worker_processes=workers, worker_connections=k["nginx_worker_connections"] or 0,
@@ -154,8 +153,9 @@ def size_nginx(h: HostFacts, k: dict, clients: int, backlog: int) -> NginxPlan:
 
 def size_upstreams(plans: dict[str, HostPlan], by_role: dict, k: dict) -> None:
     """Once the app hosts are sized: each web host's share of every app host's door (max_conns), and
-    its worker_connections for its clients and those upstream connections (its memory was taken
-    before the share, for the most the app hosts could take)."""
+    its worker_connections for its clients and those upstream connections, 25 % over: reuseport
+    spreads new connections over the workers by a hash, not evenly (its memory was taken before the
+    share, for the most the app hosts could take)."""
     webs = [plans[h.name] for h in by_role["web"]]
     for p in webs:
         n = p.nginx
@@ -220,9 +220,6 @@ def size_app(h: HostFacts, k: dict, share_mb: float, backlog: int) -> AppPlan:
         raise PlanError(
             f"on {h.name} ({h.ram_mb} MB) no app worker of app_worker_memory_mb = {k['app_worker_memory_mb']} fits "
             f"the app's {int(share_mb)} MB: lower app_worker_memory_mb or raise memory_weight_app.")
-    # A WSGI thread holds a database connection while it serves (Django: one per thread), so gthread
-    # gets as many threads as a worker's pool may open; sync and uvicorn workers need none.
-    threads = k["db_pool_size"] + k["db_pool_overflow"] if k["app_worker_class"] == "gthread" else 1
     return AppPlan(
         workers=workers,
         # A cgroup ceiling above every worker's cap, so recycling (graceful) comes before the OOM kill.
@@ -232,9 +229,15 @@ def size_app(h: HostFacts, k: dict, share_mb: float, backlog: int) -> AppPlan:
         # one the app just closed and the client gets a 502.
         keepalive_s=k["nginx_upstream_keepalive_timeout_s"] + 5,
         backlog=backlog,
-        threads=threads,
+        threads=worker_threads(k),
         max_in_flight=in_flight(workers, k),
     )
+
+
+def worker_threads(k: dict) -> int:
+    """A WSGI thread holds a database connection while it serves (Django: one per thread), so gthread
+    gets as many threads as a worker's pool may open; sync and uvicorn workers need none."""
+    return k["db_pool_size"] + k["db_pool_overflow"] if k["app_worker_class"] == "gthread" else 1
 
 
 def in_flight(workers: int, k: dict) -> int:
@@ -243,8 +246,7 @@ def in_flight(workers: int, k: dict) -> int:
     worker's threads (one served, one waiting, each: no idle gap between two requests)."""
     if k["app_worker_class"] == "uvicorn":
         return workers * k["app_worker_concurrency"]
-    threads = k["db_pool_size"] + k["db_pool_overflow"] if k["app_worker_class"] == "gthread" else 1
-    return workers * 2 * threads
+    return workers * 2 * worker_threads(k)
 
 
 def size_proxysql(h: HostFacts, k: dict, app: AppPlan, backlog: int) -> ProxySQLPlan:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from peakready import ROOT, knobs, validate
 from peakready.plan import estimates as P
-from peakready.plan import HostFacts, PlanError, make_plan
+from peakready.plan import HostFacts, PlanError, make_plan, table
 from peakready.plan.sizing import session_kb
 
 SIZES = [(1, 1024), (2, 4096), (4, 8192), (16, 65536)]
@@ -112,6 +112,31 @@ def test_a_1gb_vps_with_monitoring_is_refused_naming_the_knob():
         make_plan(single(1, 1024), {})
     assert "monitoring = false" in str(err.value) and "app_worker_memory_mb" in str(err.value)
     assert make_plan(single(1, 1024), {"monitoring": False})["vps"].app.workers >= 1
+
+
+def test_the_users_are_derived_from_the_app_cores_and_the_web_hosts_ram_unless_pinned():
+    plan = make_plan(single(2, 4096), {})
+    assert plan.capacity.derived and plan.capacity.users == 2 * P.USERS_PER_CORE // 100 * 100
+    assert plan["vps"].nginx.clients == plan.capacity.users
+    # Four times the users held by nginx, and the app host's door from its workers.
+    assert plan.capacity.clients == P.OVERLOAD_FACTOR * plan.capacity.users
+    assert plan["vps"].nginx.app_max_conns == {"vps": plan["vps"].app.workers * knobs.defaults()["app_worker_concurrency"]}
+    # Two app hosts behind one web host: their cores add up; the door is each app host's own.
+    wide = make_plan(spread(2, 4096), {})
+    assert wide.capacity.users == 4 * P.USERS_PER_CORE // 100 * 100
+    assert set(wide["web1"].nginx.app_max_conns) == {"app1", "app2"}
+    # A small web host's RAM caps them: 4 x its users idle within NGINX_RAM_SHARE of it.
+    small_web = [HostFacts("web", 1, 512, ("web_servers",)), HostFacts("app", 16, 65536, ("app_servers",)),
+                 HostFacts("db", 2, 4096, ("db_primary", "cache_servers"))]
+    capped = make_plan(small_web, {"monitoring": False})
+    assert capped.capacity.users < 16 * P.USERS_PER_CORE
+    assert capped.capacity.users * P.OVERLOAD_FACTOR * P.NGINX_IDLE_CLIENT_KB / 1024 <= 512 * P.NGINX_RAM_SHARE
+    # Pinned, it is kept as it is.
+    assert make_plan(single(2, 4096), {"target_concurrency": 1234}).capacity.users == 1234
+    # The 1-core, 1 GB VPS still deploys, with its derived users printed.
+    tiny = make_plan(single(1, 1024), {"monitoring": False})
+    assert tiny.capacity.users == P.USERS_PER_CORE // 100 * 100
+    assert f"{tiny.capacity.users} users at once (derived" in table(tiny)
 
 
 @pytest.mark.parametrize("topology", [single, spread])
