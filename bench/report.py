@@ -99,17 +99,27 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None, str]]:
         base = cap["baseline"]["holds"]
         for profile in [p for p in cap if p != "baseline"]:
             pr, broke = cap[profile]["holds"], cap[profile]["broke"]
-            rows.append((f"users held at the SLO, {label(profile, cap)} / baseline", f"{pr} / {base} = " +
+            rows.append((f"users held at the SLO, {label(profile, cap)} / baseline", f"{pr:,} / {base:,} = " +
                          (f"{pr / base:.1f}" if base else "n/a"), f">= {TARGET_USERS:.0f}",
                          (pr / base >= TARGET_USERS) if base else None,
-                         f"at {broke['users']} users: {broke['why']}; {broke['bottleneck']}" if broke else ""))
+                         f"at {broke['users']:,} users: {broke['why']}; {broke['bottleneck']}" if broke else ""))
+        for o in cap.get("peakready", {}).get("overload", []):
+            rows.append((f"at {o['multiple']}x the users held ({o['users']:,}): socket errors; admitted p95; refusals",
+                         f"{o['socket_errors']}; {ms(o['admitted_p95_s'])} ms; {o['refused']:,} refused, "
+                         f"{o['no_retry_after']} without Retry-After, p99 {ms(o['refused_p99_s'])} ms",
+                         "0; < 500 ms; all 503 + Retry-After, p99 < 50 ms",
+                         not [b for b in o["broken"] if not b.startswith("nothing refused")],
+                         "; ".join(o["broken"]) + f" (CPU {o['machine_busy_cores']:.2f} cores busy, wrk {o['wrk_cores']:.2f})"))
     return rows
 
 
+def ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f}"
+
+
 def label(profile: str, cap: dict) -> str:
-    """A capacity profile's name in the report: the sized one says what it was sized for."""
-    sized = cap[profile].get("target_concurrency")
-    return f"peakready, target_concurrency = {sized}" if sized else profile
+    """A capacity profile's name in the report."""
+    return "peakready as deployed" if profile == "peakready" else profile
 
 
 def markdown(results: dict, plot_name: str) -> str:
@@ -212,9 +222,8 @@ def capacity_section(results: dict) -> list[str]:
              f"Simulated users of a restaurant's site under a spike (targets/wrk.lua, users mode): each clicks, waits "
              f"{results['think_ms'] / 1000:g} s on average (0.5-1.5 x), clicks again; 55 % menus, 25 % outlets and "
              "featured dishes, 15 % availability checks, 5 % bookings. All of a step's users connect at once and make their first click within their first think time. "
-             "peakready is measured as deployed (its plan sized for target_concurrency = "
-             f"{results.get('target_concurrency', '?')} connections, the default) and again re-deployed with that "
-             "one knob raised. "
+             "Both profiles are measured as deployed: peakready's plan derives the users it is sized for "
+             f"({results.get('planned_users', 0):,} on this VPS, target_concurrency = 0) from its cores. "
              f"The number of users doubles until the SLO breaks (p95 < {slo['p95_ms']} ms, p99 < {slo['p99_ms']} ms, "
              f"failed < {slo['errors']:.1%}), then the midpoint is tried once. Each step {results['duration_s']:g} s.",
              "", "| profile | holds | broke at | what broke | bottleneck there |", "| --- | ---: | ---: | --- | --- |"]
@@ -230,6 +239,22 @@ def capacity_section(results: dict) -> list[str]:
             lines.append(f"| {label(profile, cap)} | {r['connections']:,} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | "
                          f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {failed(r)} | "
                          f"{'held' if r['slo_ok'] else r['slo_broken']} |")
+    over = cap.get("peakready", {}).get("overload", [])
+    if over:
+        lines += ["", "### Beyond: overload at nginx's door", "",
+                  "peakready as deployed at multiples of the users it held, all arriving at once (one wrk holds at most "
+                  "15,000 connections: more run as several wrk side by side). Admitted and refused are told apart "
+                  "by nginx's access log (status, rt: its time on the request); the client's p95 is wrk's, which "
+                  "shares the cores. Times in ms.", "",
+                  "| users | x held | r/s | admitted | admitted p95 | admitted p99 | refused (503) | refused p99 | "
+                  "503 without Retry-After | socket errors | client p95 | CPU busy (wrk) | the door |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for o in over:
+            lines.append(f"| {o['users']:,} | {o['multiple']} | {o['rps']:,.0f} | {o['admitted']:,} | "
+                         f"{ms(o['admitted_p95_s'])} | {ms(o['admitted_p99_s'])} | {o['refused']:,} | "
+                         f"{ms(o['refused_p99_s'])} | {o['no_retry_after']} | {o['socket_errors']:,} | "
+                         f"{o['client_p95_ms']:.0f} | {o['machine_busy_cores']:.2f} ({o['wrk_cores']:.2f}) | "
+                         f"{'; '.join(o['broken']) or 'held'} |")
     return lines + [""]
 
 
@@ -362,10 +387,13 @@ def plot(results: dict, path: Path) -> None:
              "peakready, app via Redis": ("tab:olive", "-.", "D"),
              "L0: nginx constant": ("tab:gray", "--", "s"), "L1: app constant, no I/O": ("tab:blue", ":", "^")}
     cap = results.get("capacity")
-    fig, axes = plt.subplots(1, 3 if cap else 2, figsize=(18 if cap else 12, 4.5))
-    left, right = axes[0], axes[1]
+    # A run of one mode draws only its panels: the throughput pair for rounds, the users for capacity.
+    panels = (2 if results["runs"] else 0) + (1 if cap else 0)
+    fig, axes = plt.subplots(1, max(panels, 1), figsize=(6 * max(panels, 1), 4.5), squeeze=False)
+    axes = list(axes[0])
+    left, right = (axes[0], axes[1]) if results["runs"] else (None, None)
     conns = set()
-    for name, (scenario, target) in series.items():
+    for name, (scenario, target) in series.items() if results["runs"] else ():
         points = sorted((c, rs) for (sc, t, c), rs in g.items() if sc == scenario and t == target)
         if not points:
             continue
@@ -376,8 +404,9 @@ def plot(results: dict, path: Path) -> None:
                   marker=marker, label=name)
         right.plot(xs, [median([r["p99_ms"] for r in rs]) for _, rs in points], color=color, linestyle=line,
                    marker=marker, label=name)
-    for ax, title, unit in ((left, "throughput, GET /api/v1/menu?outlet=3", "requests/s (median)"),
-                            (right, "p99 latency, GET /api/v1/menu?outlet=3", "ms (median)")):
+    pair = ((left, "throughput, GET /api/v1/menu?outlet=3", "requests/s (median)"),
+            (right, "p99 latency, GET /api/v1/menu?outlet=3", "ms (median)")) if results["runs"] else ()
+    for ax, title, unit in pair:
         ax.set_xscale("log")
         ax.set_yscale("log")
         if conns:
@@ -391,13 +420,25 @@ def plot(results: dict, path: Path) -> None:
     if conns:
         left.legend(fontsize=8)
     if cap:
-        ax = axes[2]
-        for profile, color in (("baseline", "tab:red"), ("peakready", "tab:green"), ("peakready-sized", "tab:purple")):
+        ax = axes[-1]
+        for profile, color in (("baseline", "tab:red"), ("peakready", "tab:green")):
             if profile not in cap:
                 continue
             steps = sorted(cap[profile]["steps"], key=lambda r: r["connections"])
             ax.plot([r["connections"] for r in steps], [max(r["p95_ms"], 0.1) for r in steps], color=color,
                     marker="o", label=f"{label(profile, cap)}: holds {cap[profile]['holds']:,} users")
+        over = cap.get("peakready", {}).get("overload", [])
+        if over:
+            # Beyond what it held: the admitted requests' p95 (nginx's times), each point labelled
+            # with the share nginx turned away with a 503.
+            xs = [o["users"] for o in over]
+            ys = [max((o["admitted_p95_s"] or 0) * 1000, 0.1) for o in over]
+            ax.plot(xs, ys, color="tab:green", linestyle="none", marker="D",
+                    label="peakready beyond: admitted p95 (nginx), % refused with 503")
+            for x, y, o in zip(xs, ys, over):
+                total = o["admitted"] + o["refused"]
+                ax.annotate(f"{100 * o['refused'] / total:.0f} % 503" if total else "-", (x, y), fontsize=7,
+                            textcoords="offset points", xytext=(4, 4))
         ax.axhline(results["slo"]["p95_ms"], color="black", linestyle="--", linewidth=1, label="SLO p95")
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -24,7 +24,8 @@ Modes (all by default, in this order):
   rounds    every scenario, baseline and peakready alternating, --rounds times: each ratio's
             median and spread;
   capacity  simulated users (targets/wrk.lua users mode: a restaurant's spike traffic, each user
-            thinking THINK_MS between clicks) stepped up on each profile until the SLO breaks;
+            thinking THINK_MS between clicks) stepped up on each profile, as deployed, until the
+            SLO breaks; then peakready at OVERLOAD x the users it held (nginx's door, targets/door.py);
   sweep     peakready's app_workers from 1 to 2 x cores + 1 on the DB-bound and cached scenarios.
 
 Writes <out>/<date>.json, <out>/<date>.md and <out>/<date>.png (bench/results by default).
@@ -49,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
-from targets import vps, wrk  # noqa: E402
+from targets import door, vps, wrk  # noqa: E402
 from targets.packages import proxysql_package  # noqa: E402
 
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
@@ -80,9 +81,11 @@ VIA_REDIS = "menu via Redis (micro-cache passed)"
 # between the last step that held and the first that broke is tried once.
 THINK_MS = 1000
 USERS_FIRST, USERS_MAX, SHORT_USERS_MAX = 100, 12800, 200
-# A third capacity profile: peakready deployed with target_concurrency raised to this, the one knob a
-# team sizes the stack for its spike with (the default plan is sized for 1000 connections).
-SIZED_TARGET = 8000
+# Overload: peakready as deployed at these multiples of the users it held, all at once. One wrk holds
+# at most WRK_MOST_USERS connections (its open files): more users are split over several wrk, run
+# side by side. nginx's door must answer every one: targets/door.py judges the run.
+OVERLOAD = (2, 4)
+WRK_MOST_USERS = 15_000
 SLO = {"p95_ms": 500, "p99_ms": 1000, "errors": 0.001}
 # The worker sweep's scenarios: the DB-bound ones and the cached read past the micro-cache.
 SWEEP_SCENARIOS = ("health", VIA_REDIS, "availability (uncached read)", "booking (write)")
@@ -100,7 +103,10 @@ def scenarios() -> list[dict]:
     runs += [{"name": VIA_REDIS, "path": "/api/v1/menu?outlet=3", "connections": c, "on": ("peakready",),
               "headers": PAST_MICRO_CACHE} for c in SWEEP if c <= 200]
     runs += [{"name": "L0 nginx constant", "path": "/", "connections": c, "on": ("L0",)} for c in SWEEP]
-    runs += [{"name": "L1 app constant", "path": "/health/live", "connections": c, "on": ("L1",)} for c in SWEEP]
+    # L1 goes through the app's door (upstream max_conns, 200 on this VPS): at more connections than
+    # that it would measure nginx's 503s, not the app.
+    runs += [{"name": "L1 app constant", "path": "/health/live", "connections": c, "on": ("L1",)}
+             for c in SWEEP if c <= 200]
     return runs
 
 
@@ -400,7 +406,6 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--duration must be 1 to 600 s, --warmup 0 to 120 s and --rounds 1 to 20")
     modes = MODES if args.mode == "all" else (args.mode,)
 
-    from peakready.knobs import defaults
     from peakready.secrets import Secrets
 
     started = dt.datetime.now(dt.UTC)
@@ -417,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
                      "duration_s": args.duration, "warmup_s": args.warmup, "wrk_threads": WRK_THREADS,
                      "budget": BUDGET, "rounds": args.rounds if "rounds" in modes else 0, "modes": list(modes),
                      "think_ms": THINK_MS, "slo": SLO, "runs": [], "deploy": {},
-                     "target_concurrency": defaults()["target_concurrency"]}
+                     "planned_users": planned_users()}
     try:
         for name in names.values():
             vps.up(name, args.release, NETWORK)
@@ -510,20 +515,45 @@ class Bench:
         return runs
 
     def capacity(self, users_max: int) -> dict:
-        """Per profile: simulated users stepped up until the SLO breaks; the most it held. Last,
-        peakready re-deployed with target_concurrency = SIZED_TARGET (then the default again)."""
-        found = {}
-        for profile in ("baseline", "peakready", "peakready-sized"):
-            if profile == "peakready-sized":
-                timed_deploy(self.names["peakready"], "deploy.py", "--data", f"target_concurrency={SIZED_TARGET}")
-                settle(self.names["peakready"])
-                try:
-                    found[profile] = self.held(profile, users_max) | {"target_concurrency": SIZED_TARGET}
-                finally:
-                    timed_deploy(self.names["peakready"], "deploy.py")
-            else:
-                found[profile] = self.held(profile, users_max)
+        """Per profile, as deployed: simulated users stepped up until the SLO breaks; the most it held.
+        Then peakready at OVERLOAD x the users it held: what its door does with the rest."""
+        found = {profile: self.held(profile, users_max) for profile in ("baseline", "peakready")}
+        held = found["peakready"]["holds"] or USERS_FIRST
+        found["peakready"]["overload"] = [self.overload(m * held, m) for m in OVERLOAD]
         return found
+
+    def overload(self, users: int, multiple: int) -> dict:
+        """peakready with `users` arriving at once (in wrk's users mode, split over enough wrk): wrk's
+        counts summed, nginx's times of the admitted and the refused (targets/door.py), the CPU."""
+        name = self.names["peakready"]
+        day = (dt.date.today() + dt.timedelta(days=AVAILABILITY_DAY)).isoformat()
+        when = (dt.datetime.now(dt.UTC) + dt.timedelta(days=BOOKING_DAY)).strftime("%Y-%m-%dT19:00:00Z")
+        parts = -(-users // WRK_MOST_USERS)
+        offset = door.log_offset(name)
+        sampler = Sampler(name)
+        sampler.start()
+        runs = [wrk.Run(name, "/", users // parts + (i < users % parts), self.args.duration, threads=WRK_THREADS,
+                        budget=BUDGET // parts,
+                        mode=("users", f"bench{self.run_id}over{multiple}x{i}", when, str(THINK_MS), day))
+                for i in range(parts)]
+        done = [run.result() for run in runs]
+        r = {"requests": sum(d["requests"] for d in done), "seconds": max(d["seconds"] for d in done),
+             "socket_errors": sum(d["socket_errors"] for d in done),
+             "errors": {k: sum(d["errors"][k] for d in done) for k in done[0]["errors"]},
+             "statuses": {s: sum(d["statuses"].get(s, 0) for d in done) for d in done for s in d["statuses"]},
+             "no_retry_after": sum(d["no_retry_after"] for d in done),
+             "p95_ms": max(d["p95_ms"] for d in done), "p99_ms": max(d["p99_ms"] for d in done),
+             "wrk_cpu_s": sum(d["wrk_cpu_s"] for d in done), "non2xx": 0}
+        r["rps"] = round(r["requests"] / r["seconds"], 1) if r["seconds"] else 0.0
+        r |= sampler.result()
+        f = door.figures(r, door.logged(name, offset))
+        out = {"users": users, "multiple": multiple, "wrk": parts, "rps": r["rps"], "client_p95_ms": r["p95_ms"],
+               "client_p99_ms": r["p99_ms"], "cores": r["cores"], "wrk_cores": round(r["wrk_cpu_s"] / r["seconds"], 2),
+               "machine_busy_cores": r["machine_busy_cores"], **f, "broken": door.broken(f)}
+        log(f"  overload {multiple}x: {users} users, {f['admitted']} admitted (p95 {f['admitted_p95_s']} s), "
+            f"{f['refused']} refused (p99 {f['refused_p99_s']} s), {f['socket_errors']} socket errors; "
+            + ("; ".join(out["broken"]) or "the door held"))
+        return out
 
     def held(self, profile: str, users_max: int) -> dict:
         """Users doubled from USERS_FIRST until a step breaks the SLO, then the midpoint once."""
@@ -571,7 +601,10 @@ class Bench:
         try:
             for workers in range(1, most + 1):
                 log(f"sweep: app_workers={workers}")
-                timed_deploy(name, "deploy.py", "--data", f"app_workers={workers}")
+                # The door held wide enough for the sweep's connections (at most 200): the sweep
+                # measures what the workers serve, not what the door turns away.
+                timed_deploy(name, "deploy.py", "--data", f"app_workers={workers}",
+                             "--data", f"app_worker_concurrency={-(-200 // workers)}")
                 runs += [self.run("peakready", sc, f"w{workers}", workers=workers) for sc in wanted]
         finally:
             timed_deploy(name, "deploy.py")
@@ -617,6 +650,12 @@ def broken_runs(results: dict) -> list[str]:
     problems = []
     every = results["runs"] + results.get("sweep", [])
     every += [r for c in results.get("capacity", {}).values() for r in c["steps"]]
+    for o in results.get("capacity", {}).get("peakready", {}).get("overload", []):
+        # Not judged by their times here (the short run's are noise): an answer the door should
+        # never give, or a dropped connection, is a broken benchmark or a broken door.
+        wrong = [p for p in o["broken"] if not p.startswith(("admitted p95", "refused p99", "nothing refused"))]
+        if wrong:
+            problems.append(f"overload {o['multiple']}x ({o['users']} users): {'; '.join(wrong)}")
     for r in every:
         ok = r["requests"] - r["non2xx"]
         if r["requests"] == 0 or (r["connections"] <= 200 and ok < r["requests"] / 2):
@@ -629,6 +668,14 @@ def broken_runs(results: dict) -> list[str]:
     if status and not (status["ok"] and "MariaDB    connections" in status["screen"]):
         problems.append(f"make status under load: {status['screen'][-300:]}")
     return problems
+
+
+def planned_users() -> int:
+    """The users the plan sizes the peakready VPS for (2 cores, 4 GB; `make plan` prints the same)."""
+    from peakready.plan import HostFacts, make_plan
+
+    memory_gb = int(vps.DEFAULT_MEMORY.rstrip("g"))
+    return make_plan([HostFacts("vps", int(vps.DEFAULT_CPUS), memory_gb * 1024)], {}).capacity.users
 
 
 def log(msg: str) -> None:

@@ -78,21 +78,36 @@ def test_the_report_and_its_plot_are_written_from_every_mode(tmp_path):
                              (report.VIA_REDIS, "peakready", 100), (report.L0_NAME, "L0", 1000),
                              (report.L1_NAME, "L1", 100))]
     steps = lambda ok: [r(scenario="users", target="p", connections=100, slo_ok=ok, slo_broken="" if ok else "p95")]
+
+    def over(multiple, broken):
+        return {"users": 100 * multiple, "multiple": multiple, "wrk": 1, "rps": 900.0, "client_p95_ms": 20.0,
+                "client_p99_ms": 30.0, "cores": {}, "wrk_cores": 0.5, "machine_busy_cores": 1.9, "socket_errors": 0,
+                "errors": {}, "statuses": {200: 10, 503: 5}, "no_retry_after": 12 if broken else 0, "admitted": 10,
+                "refused": 5, "admitted_p95_s": 0.02, "admitted_p99_s": 0.03, "refused_p99_s": 0.0,
+                "other_statuses": {}, "broken": broken}
     results = {
         "date": "2026-11-27T00:00:00+00:00", "machine": {"cores": 2, "cpu": "x", "ram_gb": 4, "kernel": "k",
                                                          "virtualization": "docker", "docker": "d", "wrk": "w"},
         "command": "bench/run.py --short", "duration_s": 2, "warmup_s": 1, "wrk_threads": 1, "budget": 10,
-        "rounds": 2, "modes": ["rounds", "capacity", "sweep"], "think_ms": 1000, "target_concurrency": 1000,
+        "rounds": 2, "modes": ["rounds", "capacity", "sweep"], "think_ms": 1000, "planned_users": 5900,
         "slo": {"p95_ms": 500, "p99_ms": 1000, "errors": 0.001}, "runs": runs, "total_s": 1.0,
         "deploy": {"peakready first": {"seconds": 1, "operations": 2, "changed": 2}},
         "capacity": {"baseline": {"steps": steps(True), "holds": 100, "broke": None},
-                     "peakready": {"steps": steps(True), "holds": 100, "broke": None},
-                     "peakready-sized": {"steps": steps(False), "holds": 0, "target_concurrency": 8000,
-                                         "broke": {"users": 100, "why": "p95", "bottleneck": "CPU"}}},
+                     "peakready": {"steps": steps(False), "holds": 0,
+                                   "broke": {"users": 100, "why": "p95", "bottleneck": "CPU"},
+                                   "overload": [over(2, []), over(4, ["12 503s without Retry-After"])]}},
         "sweep": [r(scenario="health", target="peakready", connections=100, workers=w) for w in (1, 2)],
     }
     md, png = tmp_path / "t.md", tmp_path / "t.png"
     report.write(results, tmp_path, "t")
     text = md.read_text()
-    assert "peakready, target_concurrency = 8000" in text and "## App workers" in text and png.stat().st_size
+    assert "peakready as deployed / baseline" in text and "## App workers" in text and png.stat().st_size
+    assert "5,900 on this VPS" in text and "### Beyond: overload at nginx's door" in text
+    # The overload rows of the targets: met where the door held, missed (and why) where it did not.
+    assert "| at 2x the users held (200): socket errors; admitted p95; refusals |" in text
+    row4 = next(line for line in text.splitlines() if line.startswith("| at 4x the users held"))
+    assert "missed" in row4 and "503s without Retry-After" in row4
     assert "| cached menu with the default micro-cache / L0, 1000 conns |" in text
+    # A capacity-only run draws the users panel alone (no empty throughput panels).
+    report.write({**results, "runs": [], "modes": ["capacity"]}, tmp_path, "c")
+    assert (tmp_path / "c.png").stat().st_size
