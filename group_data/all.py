@@ -124,8 +124,9 @@ app_worker_memory_mb: "plan: integer(32, 1 << 16)" = 192
 # host (its door, upstream max_conns) and answers the rest itself with a 503 and Retry-After; also the
 # open-file limit. A bigger door absorbs a bigger burst before it refuses anyone, a smaller one keeps
 # the admitted requests quicker once the cores are busy (docs/capacity.md). Sync and gthread workers
-# take twice their threads (one served, one waiting each).
-app_worker_concurrency: "plan: integer(1, 100_000)" = 100
+# take twice their threads (one served, one waiting each). 128: the 200 clients make bench and the
+# fault suite run without pausing are all let in, with room for a few more.
+app_worker_concurrency: "plan: integer(1, 100_000)" = 128
 # A worker silent for longer than this (s) is killed and replaced.
 app_timeout_s: "group: integer(1, 3600)" = 30
 # On reload or stop, the time (s) a worker gets to finish the requests it holds.
