@@ -120,12 +120,13 @@ memory_weight_cache: "plan: integer(1, 100)" = 2
 app_workers: "plan: integer(0, 1024)" = 0
 # Memory cap per worker (MB): a worker above it is recycled gracefully (PM2's max_memory_restart).
 app_worker_memory_mb: "plan: integer(32, 1 << 16)" = 192
-# Requests an async (uvicorn) worker serves at once: nginx lets at most workers x this into the app
-# host (its door, upstream max_conns) and answers the rest itself with a 503 and Retry-After; also the
-# open-file limit. A bigger door absorbs a bigger burst before it refuses anyone, a smaller one keeps
-# the admitted requests quicker once the cores are busy (docs/capacity.md). Sync and gthread workers
-# take twice their threads (one served, one waiting each). 128: the 200 clients make bench and the
-# fault suite run without pausing are all let in, with room for a few more.
+# Requests a worker is let in at once, served or waiting (an async worker serves them together; a
+# sync or gthread worker one a thread, the rest waiting in its queue): nginx lets at most workers x
+# this into the app host (its door, upstream max_conns) and answers the rest itself with a 503 and
+# Retry-After; also the open-file limit. A bigger door absorbs a bigger burst before it refuses
+# anyone, a smaller one keeps the admitted requests quicker once the cores are busy: lower it for an
+# app whose requests take long (docs/capacity.md). 128: the 200 clients make bench and the fault
+# suite run without pausing are all let in, with room for a few more.
 app_worker_concurrency: "plan: integer(1, 100_000)" = 128
 # A worker silent for longer than this (s) is killed and replaced.
 app_timeout_s: "group: integer(1, 3600)" = 30

@@ -52,8 +52,8 @@ class AppPlan:
     keepalive_s: int
     backlog: int
     threads: int  # gthread's threads per worker: one per database connection it may hold; else 1
-    # The requests the app host takes at once from every nginx together (nginx's door): an async
-    # worker's app_worker_concurrency, or twice a sync/gthread worker's threads (one waiting each).
+    # The requests the app host takes at once from every nginx together (nginx's door):
+    # app_worker_concurrency a worker, served or waiting.
     max_in_flight: int
 
 

@@ -241,12 +241,10 @@ def worker_threads(k: dict) -> int:
 
 
 def in_flight(workers: int, k: dict) -> int:
-    """The requests an app host of `workers` takes at once (nginx's door, upstream max_conns): an async
-    worker's app_worker_concurrency (gunicorn's worker_connections), or twice a sync or gthread
-    worker's threads (one served, one waiting, each: no idle gap between two requests)."""
-    if k["app_worker_class"] == "uvicorn":
-        return workers * k["app_worker_concurrency"]
-    return workers * 2 * worker_threads(k)
+    """The requests an app host of `workers` takes at once (nginx's door, upstream max_conns):
+    app_worker_concurrency a worker, served or waiting (an async worker serves them together; a
+    sync or gthread worker serves one a thread and the rest wait in its listen queue)."""
+    return workers * k["app_worker_concurrency"]
 
 
 def size_proxysql(h: HostFacts, k: dict, app: AppPlan, backlog: int) -> ProxySQLPlan:
