@@ -103,7 +103,7 @@ swap_when_ram_below_mb: "host: integer(0, 1 << 20)" = 4096
 # Users (client connections) connected at once at the peak you plan for, across all web servers;
 # 0: derived, what the app hosts' cores serve within the SLO (peakready/plan/estimates.py,
 # USERS_PER_CORE, measured by make bench), at most what the web hosts' RAM holds. nginx keeps room
-# for 4 times as many, so a bigger spike is answered (a 503 with Retry-After beyond the app's door)
+# for 8 times as many, so a bigger spike is answered (a 503 with Retry-After beyond the app's door)
 # and never dropped. Set a number to pin it: `make plan` prints what the host is sized for.
 target_concurrency: "plan: integer(0, 1_000_000)" = 0
 # RAM kept for the OS itself: kernel, sshd, journald, a floor of page cache (MB).
@@ -168,7 +168,7 @@ redis_fork_headroom: "plan: number(0, 1)" = 0.5
 # Most clients Redis accepts at once (maxclients).
 redis_maxclients: "plan: integer(1, 1_000_000)" = 10000
 
-# Connections per nginx worker; 0: derived from target_concurrency (4 x the users, spread over the
+# Connections per nginx worker; 0: derived from target_concurrency (8 x the users, spread over the
 # workers, and the connections to the app).
 nginx_worker_connections: "plan: integer(0, 1_000_000)" = 0
 # Open files per nginx worker (worker_rlimit_nofile); 0: derived, 2 x worker_connections.

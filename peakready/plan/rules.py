@@ -3,7 +3,7 @@
   1. on each app host, workers x (pool + overflow) <= ProxySQL's frontend max_connections;
   2. the connections every app host opens to MariaDB (ProxySQL's backends, or the pools directly)
      <= MariaDB's max_connections less a reserve for admin, replication and monitoring;
-  3. nginx worker_processes x worker_connections >= the connections it must hold (4 x its users, so
+  3. nginx worker_processes x worker_connections >= the connections it must hold (8 x its users, so
      a bigger spike is answered, plus its connections to the app hosts), and worker_connections <=
      its open-file limit;
   4. on each host, what its roles use (buffer pool, Redis and its fork headroom, workers x their
@@ -54,7 +54,7 @@ def host_violations(name: str, p: HostPlan, k: dict) -> list[str]:
         if held < needed:
             out.append(
                 f"on {name}, nginx holds {n.worker_processes} x {n.worker_connections} = {held} connections, fewer "
-                f"than the {needed} it needs ({n.slots} for {n.clients} users and a spike of 4 times as many, "
+                f"than the {needed} it needs ({n.slots} for {n.clients} users and a spike of 8 times as many, "
                 f"{needed - n.slots} to the app): raise nginx_worker_connections (0 derives it) or lower "
                 "target_concurrency.")
         if n.worker_connections > n.worker_rlimit_nofile:

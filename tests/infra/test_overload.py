@@ -1,6 +1,6 @@
 """Overload answered at the door: three times the users the plan sizes the VPS for, at once.
 
-The plan sizes the stack for its users (`make plan`: "users at once") and nginx holds four times as
+The plan sizes the stack for its users (`make plan`: "users at once") and nginx holds eight times as
 many connections; the app host takes its door's requests at once (upstream max_conns) and nginx
 answers the rest itself. So a spike of 3 x the users must see no socket error, every refusal a 503
 with Retry-After answered at once, and the admitted requests within the SLO (targets/door.py judges
