@@ -5,7 +5,7 @@ many connections; the app host takes its door's requests at once (upstream max_c
 answers the rest itself. So a spike of 3 x the users must see no socket error, every refusal a 503
 with Retry-After answered at once, and the admitted requests within the SLO (targets/door.py judges
 both, from wrk's counts and nginx's per-request times). The control: the same spike with the door
-taken off the live config (then put back) breaks the SLO and drops connections, so the check can
+taken off the live config (then put back) breaks the SLO (and may drop connections), so the check can
 fail. The figures go to .peakready/overload.md, printed at the end of the run.
 
 The users are wrk's users mode (targets/wrk.lua, as make bench's): each clicks, thinks 1 s on
