@@ -302,14 +302,16 @@ def in_container(host):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Last, in this order: the secret searches (test_leaks.py), which search what every other test
-    left behind (before a reboot could wipe a volatile journal); then the fault suite, which restarts
-    the services and, last, the VPS itself. Against the Vagrant box: the tests marked `box` only."""
+    """Last, in this order: the overload spike (test_overload.py), which measures a latency, once the
+    other VPSes of the run (the trixie one, the user apps') are gone and no longer share the cores;
+    the secret searches (test_leaks.py), which search what every other test left behind (before a
+    reboot could wipe a volatile journal); then the fault suite, which restarts the services and,
+    last, the VPS itself. Against the Vagrant box: the tests marked `box` only."""
     if config.getoption("--target") == "vagrant":
         others = [item for item in items if not item.get_closest_marker("box")]
         config.hook.pytest_deselected(items=others)
         items[:] = [item for item in items if item.get_closest_marker("box")]
-    last = {"test_leaks.py": 1, "test_faults.py": 2}
+    last = {"test_overload.py": 1, "test_leaks.py": 2, "test_faults.py": 3}
     items.sort(key=lambda item: last.get(item.path.name, 0))  # stable: each keeps its order
     WANTED.update(mark.args[0] for item in items for mark in item.iter_markers("prepared"))
 
