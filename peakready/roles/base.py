@@ -314,8 +314,12 @@ def fail2ban(data) -> None:
         sshd_port=data.sshd_port,
     )
     systemd.service(name="fail2ban on, now and at boot", service="fail2ban.service", enabled=True, running=True)
-    systemd.service(name="Reload fail2ban for its jail", service="fail2ban.service", reloaded=True,
-                    _if=jail.did_change)
+    # On a first deploy apt has just started fail2ban, and a reload before its server answers fails
+    # the job (seen on a loaded machine): wait until it answers (at most 10 s), then reload.
+    server.shell(name="Reload fail2ban for its jail",
+                 commands=["for i in $(seq 100); do fail2ban-client ping >/dev/null 2>&1 && break; sleep 0.1; done; "
+                           "systemctl reload fail2ban.service"],
+                 _if=jail.did_change)
 
 
 def system_hardening(data) -> None:
