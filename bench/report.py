@@ -243,7 +243,7 @@ def capacity_section(results: dict) -> list[str]:
     if over:
         lines += ["", "### Beyond: overload at nginx's door", "",
                   "peakready as deployed at multiples of the users it held, all arriving at once (one wrk holds at most "
-                  "15,000 connections: more run as several wrk side by side). Admitted and refused are told apart "
+                  f"{results.get('wrk_most_users', 0):,} connections: more run as several wrk side by side). Admitted and refused are told apart "
                   "by nginx's access log (status, rt: its time on the request); the client's p95 is wrk's, which "
                   "shares the cores. Times in ms.", "",
                   "| users | x held | r/s | admitted | admitted p95 | admitted p99 | refused (503) | refused p99 | "

@@ -422,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
                      "duration_s": args.duration, "warmup_s": args.warmup, "wrk_threads": WRK_THREADS,
                      "budget": BUDGET, "rounds": args.rounds if "rounds" in modes else 0, "modes": list(modes),
                      "think_ms": THINK_MS, "slo": SLO, "runs": [], "deploy": {},
-                     "planned_users": planned_users()}
+                     "planned_users": planned_users(), "wrk_most_users": WRK_MOST_USERS}
     try:
         for name in names.values():
             vps.up(name, args.release, NETWORK)
@@ -603,8 +603,9 @@ class Bench:
                 log(f"sweep: app_workers={workers}")
                 # The door held as wide as with 2 workers (the sweep runs at most 200 connections): the sweep
                 # measures what the workers serve, not what the door turns away.
+                door = planned().requests_in_flight
                 timed_deploy(name, "deploy.py", "--data", f"app_workers={workers}",
-                             "--data", f"app_worker_concurrency={-(-256 // workers)}")
+                             "--data", f"app_worker_concurrency={-(-door // workers)}")
                 runs += [self.run("peakready", sc, f"w{workers}", workers=workers) for sc in wanted]
         finally:
             timed_deploy(name, "deploy.py")
@@ -670,12 +671,16 @@ def broken_runs(results: dict) -> list[str]:
     return problems
 
 
-def planned_users() -> int:
-    """The users the plan sizes the peakready VPS for (2 cores, 4 GB; `make plan` prints the same)."""
+def planned(**knobs):
+    """The plan's capacity for the peakready VPS (2 cores, 4 GB; `make plan` prints the same)."""
     from peakready.plan import HostFacts, make_plan
 
     memory_gb = int(vps.DEFAULT_MEMORY.rstrip("g"))
-    return make_plan([HostFacts("vps", int(vps.DEFAULT_CPUS), memory_gb * 1024)], {}).capacity.users
+    return make_plan([HostFacts("vps", int(vps.DEFAULT_CPUS), memory_gb * 1024)], knobs).capacity
+
+
+def planned_users() -> int:
+    return planned().users
 
 
 def log(msg: str) -> None:
