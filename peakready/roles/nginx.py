@@ -27,6 +27,9 @@ CACHE_DIR = "/var/cache/nginx"
 # All nginx writes under its sandbox (the rest of the filesystem is read-only to it): the pid file
 # (/run/nginx.pid, which Debian's unit names), logs, temp files for big bodies, the micro-cache.
 WRITABLE = ["/run", "/var/log/nginx", "/var/lib/nginx", CACHE_DIR]
+# A single app host is named this many times in the upstream: each entry is one more try for a
+# request reset by the app's graceful reload (the site template says why).
+SINGLE_APP_ENTRIES = 8
 
 
 def certificate(data) -> tuple[str, str]:
@@ -74,6 +77,7 @@ def nginx(plan: HostPlan, secrets: Secrets):
              "data": {**common, "server_names": list(data.server_names), "app_port": data.app_port,
                       "app_servers": [{"address": topo.reach(host.name, a), "max_conns": n.app_max_conns[a]}
                                       for a in topo.in_tier("app")],
+                      "single_app_entries": SINGLE_APP_ENTRIES,
                       "overload_retry_after_s": data.overload_retry_after_s,
                       "upstream_max_fails": data.nginx_upstream_max_fails,
                       "upstream_fail_timeout_s": data.nginx_upstream_fail_timeout_s,

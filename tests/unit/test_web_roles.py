@@ -13,6 +13,7 @@ from peakready.plan import HostFacts, make_plan
 from peakready.render import render
 from peakready.release import release_tarball
 from peakready.roles.app import database_urls
+from peakready.roles.nginx import SINGLE_APP_ENTRIES
 from peakready.topology import Topology
 
 PLAN = make_plan([HostFacts("vps", 2, 4096)], {})["vps"]
@@ -92,7 +93,8 @@ def nginx_site(**overrides):
                 rate_limit_burst=DATA.rate_limit_burst, nginx_upstream_keepalive=DATA.nginx_upstream_keepalive,
                 nginx_upstream_keepalive_timeout_s=DATA.nginx_upstream_keepalive_timeout_s,
                 proxy_timeout_s=30, static_root="/srv/peakready/current/static", static_max_age_days=7,
-                app_servers=[{"address": "127.0.0.1", "max_conns": 200}], upstream_max_fails=DATA.nginx_upstream_max_fails,
+                app_servers=[{"address": "127.0.0.1", "max_conns": 200}], single_app_entries=SINGLE_APP_ENTRIES,
+                upstream_max_fails=DATA.nginx_upstream_max_fails,
                 overload_retry_after_s=DATA.overload_retry_after_s,
                 upstream_fail_timeout_s=DATA.nginx_upstream_fail_timeout_s,
                 upstream_connect_timeout_s=DATA.nginx_upstream_connect_timeout_s, status_port=PORTS["nginx_status"],
@@ -112,10 +114,12 @@ def test_nginx_site_keeps_upstream_connections_and_drops_unknown_hosts():
 
 def test_nginx_balances_several_app_hosts_and_takes_a_failed_one_out():
     one = nginx_site()
-    assert one.count("server 127.0.0.1:8000 max_fails=0") == 3 and "proxy_next_upstream " not in one
-    # The door: the app takes the plan's requests at once, shared by its three entries (a retry goes
-    # to another one); no backup, which nginx would send to whenever the others are full.
-    assert one.count("max_fails=0 max_conns=67;") == 3 and "backup" not in one
+    assert one.count("server 127.0.0.1:8000 max_fails=0") == SINGLE_APP_ENTRIES >= 4
+    assert "proxy_next_upstream " not in one
+    # The door: the app takes the plan's requests at once, shared by its entries (a retry goes to
+    # another one); no backup, which nginx would send to whenever the others are full.
+    share = -(-200 // SINGLE_APP_ENTRIES)
+    assert one.count(f"max_fails=0 max_conns={share};") == SINGLE_APP_ENTRIES and "backup" not in one
     assert "zone app_upstream" in one
     text = nginx_site(app_servers=[{"address": "10.0.0.4", "max_conns": 100}, {"address": "10.0.0.5", "max_conns": 50}])
     servers = re.findall(r"^\s*server (\S+) (.*);$", text, re.M)
