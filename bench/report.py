@@ -242,8 +242,10 @@ def capacity_section(results: dict) -> list[str]:
     over = cap.get("peakready", {}).get("overload", [])
     if over:
         lines += ["", "### Beyond: overload at nginx's door", "",
-                  "peakready as deployed at multiples of the users it held, all arriving at once (one wrk holds at most "
-                  f"{results.get('wrk_most_users', 0):,} connections: more run as several wrk side by side). Admitted and refused are told apart "
+                  "peakready as deployed at multiples of the users it held, all arriving at once"
+                  + (f" (one wrk holds at most {results['wrk_most_users']:,} connections: more run as several wrk "
+                     "side by side)" if results.get("wrk_most_users") else "")
+                  + ". Admitted and refused are told apart "
                   "by nginx's access log (status, rt: its time on the request); the client's p95 is wrk's, which "
                   "shares the cores. Times in ms.", "",
                   "| users | x held | r/s | admitted | admitted p95 | admitted p99 | refused (503) | refused p99 | "
@@ -355,14 +357,21 @@ def proxysql_section(results: dict) -> list[str]:
                       "Prometheus, which began before the load):", "", "```", status["screen"].rstrip(), "```"]
     path = results.get("db_path")
     if path:
-        through, direct = path["ports"].get("6033", {}), path["ports"].get("3306", {})
+        ports = path["ports"]
+        # The app's way in: ProxySQL's socket (runs before 2026-12-06 measured 6033 only).
+        through, direct = ports.get("socket") or ports.get("6033", {}), ports.get("3306", {})
         lines += ["", f"The same read (`{path['query']}`), {path['queries']:,} queries from {path['concurrency']} "
-                      "clients each on one connection (mariadb-slap in the VPS), through ProxySQL and straight to "
-                      "MariaDB:", "", "| path | seconds | queries/s |", "| --- | ---: | ---: |"]
-        for label, r in (("through ProxySQL (6033)", through), ("straight to MariaDB (3306)", direct)):
-            lines.append(f"| {label} | {r.get('seconds', r.get('error', '?'))} | {r.get('qps', '-')} |")
+                      "clients each on one connection (mariadb-slap in the VPS), through ProxySQL (its Unix socket, "
+                      "as the app connects, and loopback TCP) and straight to MariaDB over TCP (as the naive app "
+                      "connects):", "", "| path | seconds | queries/s |", "| --- | ---: | ---: |"]
+        for key, label in (("socket", "through ProxySQL's socket (the app's way)"),
+                           ("6033", "through ProxySQL, TCP 6033"), ("3306", "straight to MariaDB, TCP 3306")):
+            if key in ports:
+                r = ports[key]
+                lines.append(f"| {label} | {r.get('seconds', r.get('error', '?'))} | {r.get('qps', '-')} |")
         if through.get("qps") and direct.get("qps"):
-            lines += ["", f"ProxySQL / direct: {through['qps'] / direct['qps']:.2f}× the queries a second."]
+            lines += ["", f"ProxySQL (the app's way) / direct: {through['qps'] / direct['qps']:.2f}× the queries "
+                          "a second."]
     return lines + [""]
 
 

@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
+from peakready import PORTS, SOCKETS  # noqa: E402
 from targets import door, vps, wrk  # noqa: E402
 from targets.packages import proxysql_package  # noqa: E402
 
@@ -257,9 +258,9 @@ def db_stats(name: str, secrets, proxysql: bool) -> dict:
     return stats
 
 
-# The same read, through ProxySQL (6033) and straight to MariaDB (3306), at the same concurrency:
-# mariadb-slap in the peakready VPS, as the app's user, each client on one connection (as the app's
-# pools are). The concurrency is about what the app's pools open; ProxySQL refuses clients beyond its
+# The same read, through ProxySQL (its Unix socket, the app's way in, and 6033) and straight to
+# MariaDB over TCP (3306, the naive app's way), at the same concurrency: mariadb-slap in the peakready
+# VPS, as the app's user, each client on one connection (as the app's pools are). The concurrency is about what the app's pools open; ProxySQL refuses clients beyond its
 # frontend max_connections and MariaDB beyond its own, so a higher one measures the limits instead.
 DB_PATH_QUERY = "SELECT id, name, price_idr FROM menu_items WHERE outlet_id = 3 AND category = 'grills' ORDER BY name"
 DB_PATH_CONCURRENCY = 20
@@ -268,11 +269,12 @@ DB_PATH_TIMEOUT_S = 300
 
 
 def db_path(name: str, secrets, queries: int) -> dict:
-    """{"6033": {...}, "3306": {...}}: queries a second and seconds for `queries` queries."""
+    """{"socket": {...}, "6033": {...}, "3306": {...}}: queries a second and seconds for `queries` queries."""
     out = {}
-    for port in (6033, 3306):
+    for path, where in (("socket", f"-S {SOCKETS['proxysql']}"), ("6033", f"-h 127.0.0.1 -P {PORTS['proxysql']}"),
+                        ("3306", f"-h 127.0.0.1 -P {PORTS['mariadb']}")):
         script = (f"f=$(mktemp) && cat > $f && timeout {DB_PATH_TIMEOUT_S} mariadb-slap --defaults-extra-file=$f "
-                  f"-h 127.0.0.1 -P {port} --create-schema=peakready --concurrency={DB_PATH_CONCURRENCY} "
+                  f"{where} --create-schema=peakready --concurrency={DB_PATH_CONCURRENCY} "
                   f"--number-of-queries={queries} --iterations=1 --query=\"{DB_PATH_QUERY}\"; rc=$?; rm -f $f; exit $rc")
         # The password on stdin, into a 0600 file removed at once: never on a command line.
         res = subprocess.run(["docker", "exec", "-i", name, "sh", "-c", script], capture_output=True, text=True,
@@ -280,10 +282,10 @@ def db_path(name: str, secrets, queries: int) -> dict:
                              timeout=DB_PATH_TIMEOUT_S + 30)
         took = re.search(r"Average number of seconds to run all queries: ([\d.]+)", res.stdout)
         if res.returncode != 0 or not took:
-            out[str(port)] = {"error": (res.stderr.strip() or res.stdout.strip())[-200:]}
+            out[path] = {"error": (res.stderr.strip() or res.stdout.strip())[-200:]}
             continue
         seconds = float(took.group(1))
-        out[str(port)] = {"seconds": seconds, "qps": round(queries / seconds, 1)}
+        out[path] = {"seconds": seconds, "qps": round(queries / seconds, 1)}
     return {"query": DB_PATH_QUERY, "concurrency": DB_PATH_CONCURRENCY, "queries": queries, "ports": out}
 
 
@@ -445,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
             if proxysql:
                 results["db_path"] = db_path(names["peakready"], secrets,
                                              SHORT_DB_PATH_QUERIES if args.short else DB_PATH_QUERIES)
-                log(f"  the same read through 6033 and 3306: {results['db_path']['ports']}")
+                log(f"  the same read through ProxySQL's socket, 6033 and 3306: {results['db_path']['ports']}")
             results["status"] = bench.status_under_load()
         if "capacity" in modes:
             results["capacity"] = bench.capacity(SHORT_USERS_MAX if args.short else USERS_MAX)

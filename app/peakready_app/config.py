@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import SplitResult, unquote, urlsplit
 
 
@@ -17,10 +17,11 @@ class DatabaseURL:
     user: str
     password: str
     database: str
+    socket: str = ""  # DATABASE_SOCKET: the same server through a Unix socket, used instead of host:port
 
     def describe(self) -> str:
-        """host:port/database, safe to log."""
-        return f"{self.host}:{self.port}/{self.database}"
+        """host:port/database (or the socket's path), safe to log."""
+        return f"{self.socket or f'{self.host}:{self.port}'}/{self.database}"
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
     if cache not in ("redis", "off"):
         raise ConfigError("CACHE must be redis or off")
     return Settings(
-        database=parse_database_url("DATABASE_URL", _required(env, "DATABASE_URL")),
+        database=replace(parse_database_url("DATABASE_URL", _required(env, "DATABASE_URL")), socket=_socket(env)),
         redis=parse_redis_url("REDIS_URL", _required(env, "REDIS_URL")) if cache == "redis" else None,
         db_pool_size=_int(env, "DB_POOL_SIZE", 1),
         db_pool_overflow=_int(env, "DB_POOL_OVERFLOW", 0),
@@ -138,6 +139,13 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
         metrics_dir=_writable_dir(env, "PROMETHEUS_MULTIPROC_DIR"),
         db_servers=_servers(env),
     )
+
+
+def _socket(env: Mapping[str, str]) -> str:
+    path = env.get("DATABASE_SOCKET", "").strip()
+    if path and not path.startswith("/"):
+        raise ConfigError("DATABASE_SOCKET must be an absolute path (or unset: DATABASE_URL's host and port)")
+    return path
 
 
 def _servers(env: Mapping[str, str]) -> tuple[tuple[str, str, int], ...]:

@@ -68,7 +68,7 @@ class Pool:
         url = self._url
         try:
             conn = await asyncmy.connect(
-                host=url.host, port=url.port, user=url.user, password=url.password, database=url.database,
+                host=url.host, port=url.port, unix_socket=url.socket or None, user=url.user, password=url.password, database=url.database,
                 charset="utf8mb4", autocommit=True, connect_timeout=self._connect_timeout_s,
                 init_command="SET time_zone = '+00:00'",
             )

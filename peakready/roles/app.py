@@ -33,7 +33,7 @@ from pyinfra.facts.files import File, Link, Sha1File
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
-from peakready import topology
+from peakready import SOCKETS, topology
 from peakready.dependencies import RESOLVED
 from peakready.ops import config_file, when_changed
 from peakready.plan import HostPlan
@@ -225,7 +225,7 @@ def app(plan: HostPlan, secrets: Secrets):
         name=f"Environment {p['env']} (0640)", template="app/app.env.j2", dest=p["env"], mode=640,
         group=data.app_name, app_name=data.app_name, app_user=data.app_name, sample_app=is_sample(data),
         db_pool_size=data.db_pool_size, db_pool_overflow=data.db_pool_overflow,
-        database_url=database_url,
+        database_url=database_url, database_socket=SOCKETS["proxysql"] if plan.proxysql else "",
         redis_url=f"redis://{quote(data.redis_app_user, safe='')}:{quote(secrets.get('redis_app_password'), safe='')}"
                   f"@{topo.reach(host.name, cache[0])}:6379/0" if data.app_cache and cache else "",
         allowed_hosts=",".join(data.server_names), proxies=proxies,

@@ -22,7 +22,7 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from peakready import PORTS, topology
+from peakready import PORTS, SOCKETS, topology
 from peakready.facts import ProxysqlRuntime
 from peakready.hashes import native_hash, sha256
 from peakready.ops import config_file, hardening, open_files_limit
@@ -62,7 +62,15 @@ def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers:
         # Upstream's stats:stats lets any local process read the processlist and query digests.
         "admin-stats_credentials": f"{STATS_USER}:{secrets.get('proxysql_stats_password')}",
         "admin-mysql_ifaces": f"127.0.0.1:{ADMIN_PORT}",
-        "mysql-interfaces": f"127.0.0.1:{MYSQL_PORT}",
+        # Loopback TCP for tools, the socket for the app (its DATABASE_SOCKET).
+        "mysql-interfaces": f"127.0.0.1:{MYSQL_PORT};{SOCKETS['proxysql']}",
+        # No TLS for clients: they are on this host (loopback, the socket), where it protects nothing
+        # and cost ProxySQL a third of its CPU per statement (measured with mariadb-slap, which asks
+        # for TLS whenever the server offers it).
+        "mysql-have_ssl": "false",
+        # Per-command counters (stats_mysql_commands_counters) cost CPU on every statement and
+        # nothing here reads them (the alerts read the connection pool's).
+        "mysql-commands_stats": "false",
         "mysql-threads": str(q.mysql_threads),
         "mysql-max_connections": str(q.max_connections),
         "mysql-free_connections_pct": str(data.proxysql_free_connections_pct),
@@ -81,15 +89,18 @@ def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers:
         "admin-restapi_enabled": "true" if metrics else "false",
         "admin-restapi_port": str(PORTS["proxysql_metrics"]),
     }
-    servers = [{"hostgroup_id": WRITER, "hostname": h, "port": 3306, "weight": 1,
-                "max_connections": q.backend_max_connections, "max_replication_lag": 0} for h in writers]
+
+    def backend(address: str) -> dict:
+        # MariaDB on this host: through its socket (port 0 tells ProxySQL it is one).
+        where = (SOCKETS["mariadb"], 0) if address == topology.LOOPBACK else (address, 3306)
+        return {"hostname": where[0], "port": where[1], "max_connections": q.backend_max_connections}
+    servers = [{"hostgroup_id": WRITER, **backend(h), "weight": 1, "max_replication_lag": 0} for h in writers]
     if readers:
         # The replicas share the reads; the primary is a reader too, with a weight so low it only
         # serves reads when every replica is down, shunned or lagging.
-        servers += [{"hostgroup_id": READER, "hostname": h, "port": 3306, "weight": PRIMARY_READ_WEIGHT,
-                     "max_connections": q.backend_max_connections, "max_replication_lag": 0} for h in writers]
-        servers += [{"hostgroup_id": READER, "hostname": h, "port": 3306, "weight": REPLICA_READ_WEIGHT,
-                     "max_connections": q.backend_max_connections,
+        servers += [{"hostgroup_id": READER, **backend(h), "weight": PRIMARY_READ_WEIGHT, "max_replication_lag": 0}
+                    for h in writers]
+        servers += [{"hostgroup_id": READER, **backend(h), "weight": REPLICA_READ_WEIGHT,
                      "max_replication_lag": data.proxysql_max_replication_lag_s} for h in readers]
     users = [{"username": user, "password": native_hash(secrets.get(secret)), "active": 1,
               "default_hostgroup": WRITER, "transaction_persistent": 1, "max_connections": q.max_connections}

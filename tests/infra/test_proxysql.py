@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from peakready import ROOT
+from peakready import ROOT, SOCKETS
 from peakready.roles.proxysql import READER, WRITER
 from peakready.secrets import DIRECTORY
 from targets import vps
@@ -78,6 +78,23 @@ def test_health_says_the_app_reaches_mariadb_through_proxysql(host, test_vps, kn
     assert "proxysql" in host.check_output("ss -Hltnp 'sport = :6033'")
 
 
+def test_on_one_host_the_app_and_mariadb_are_reached_through_unix_sockets(host, test_vps, knobs):
+    """The app reaches ProxySQL, and ProxySQL reaches MariaDB, through Unix sockets (cheaper a
+    statement than loopback TCP), and ProxySQL offers no TLS on the host. Had the app kept TCP, no
+    connection would be established on ProxySQL's socket."""
+    env = host.file(f"/etc/{knobs['app_name']}/app.env").content_string
+    assert f"DATABASE_SOCKET='{SOCKETS['proxysql']}'" in env
+    for _ in range(3):
+        status, _, health = get_json(test_vps, "/health")
+        assert status == 200 and health["mariadb"] == "ok", health
+    through = host.check_output(f"ss -Hxp src {SOCKETS['proxysql']}")
+    assert "proxysql" in through and len(through.splitlines()) >= 1, through
+    assert admin(host, "SELECT hostname, port FROM runtime_mysql_servers").split() == [SOCKETS["mariadb"], "0"]
+    assert int(admin(host, "SELECT ConnOK FROM stats_mysql_connection_pool WHERE status = 'ONLINE'")) >= 1
+    assert admin(host, "SELECT variable_value FROM runtime_global_variables "
+                       "WHERE variable_name = 'mysql-have_ssl'") == "false"
+
+
 @pytest.mark.box
 def test_default_logins_are_refused_and_the_ports_are_private(host):
     for user in ("admin:admin", "stats:stats"):  # upstream's defaults
@@ -94,7 +111,7 @@ def test_default_logins_are_refused_and_the_ports_are_private(host):
 def test_runtime_tables_match_the_plan(host, plan, knobs):
     q = plan.proxysql
     servers = admin(host, "SELECT hostgroup_id, hostname, port, max_connections FROM runtime_mysql_servers")
-    assert servers.split("\n") == [f"{WRITER}\t127.0.0.1\t3306\t{q.backend_max_connections}"]
+    assert servers.split("\n") == [f"{WRITER}\t{SOCKETS['mariadb']}\t0\t{q.backend_max_connections}"]
     users = admin(host, "SELECT DISTINCT username, default_hostgroup, transaction_persistent FROM runtime_mysql_users "
                         "ORDER BY username").split("\n")
     assert users == sorted(f"{u}\t{WRITER}\t1" for u in (knobs["mariadb_app_user"], knobs["mariadb_migrate_user"]))

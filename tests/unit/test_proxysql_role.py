@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from peakready import knobs, validate
+from peakready import SOCKETS, knobs, validate
 from peakready.debfile import unfit_for
 from peakready.hashes import native_hash
 from peakready.plan import HostFacts, make_plan
@@ -33,7 +33,9 @@ def test_desired_state_follows_the_plan():
     assert d.variables["mysql-threads"] == str(q.mysql_threads) == "2"
     assert d.variables["mysql-max_connections"] == str(q.max_connections)
     assert d.variables["mysql-free_connections_pct"] == str(DATA.proxysql_free_connections_pct)
-    assert d.variables["mysql-interfaces"] == "127.0.0.1:6033"
+    assert d.variables["mysql-interfaces"] == f"127.0.0.1:6033;{SOCKETS['proxysql']}"
+    # Its clients are on this host: no TLS, and no per-command counters nothing reads.
+    assert d.variables["mysql-have_ssl"] == d.variables["mysql-commands_stats"] == "false"
     assert d.variables["admin-mysql_ifaces"] == "127.0.0.1:6032"
     assert d.variables["admin-admin_credentials"] != "admin:admin"
     assert [s["max_connections"] for s in d.servers] == [q.backend_max_connections]
@@ -53,8 +55,10 @@ def test_reads_go_to_replicas_only_when_there_are_replicas():
     locking = replicated.rules[0]["match_digest"]
     assert "FOR UPDATE" in locking and "LOCK IN SHARE MODE" in locking and "FOR SHARE" in locking
     # The primary is also a reader, far lighter than the replica: reads survive the loss of every replica.
-    assert [(s["hostgroup_id"], s["hostname"], s["weight"]) for s in replicated.servers] == [
-        (WRITER, "127.0.0.1", 1), (READER, "127.0.0.1", PRIMARY_READ_WEIGHT), (READER, "10.0.0.12", REPLICA_READ_WEIGHT)]
+    # MariaDB on this host through its socket (port 0), a replica elsewhere over TCP.
+    local = SOCKETS["mariadb"]
+    assert [(s["hostgroup_id"], s["hostname"], s["port"], s["weight"]) for s in replicated.servers] == [
+        (WRITER, local, 0, 1), (READER, local, 0, PRIMARY_READ_WEIGHT), (READER, "10.0.0.12", 3306, REPLICA_READ_WEIGHT)]
     assert PRIMARY_READ_WEIGHT * 100 <= REPLICA_READ_WEIGHT
     assert replicated.servers[2]["max_replication_lag"] == DATA.proxysql_max_replication_lag_s > 0
     assert replicated.variables["mysql-monitor_writer_is_also_reader"] == "true"
@@ -73,8 +77,9 @@ def test_rendered_cnf_reads_back_as_the_plan():
     mysql = cnf["mysql_variables"]
     assert mysql["threads"] == PLAN.proxysql.mysql_threads
     assert mysql["max_connections"] == PLAN.proxysql.max_connections
-    assert mysql["interfaces"] == "127.0.0.1:6033" and mysql["multiplexing"] is True
-    assert cnf["mysql_servers"] == [{"hostgroup": WRITER, "address": "127.0.0.1", "port": 3306, "weight": 1,
+    assert mysql["interfaces"] == f"127.0.0.1:6033;{SOCKETS['proxysql']}" and mysql["multiplexing"] is True
+    assert mysql["have_ssl"] is False
+    assert cnf["mysql_servers"] == [{"hostgroup": WRITER, "address": SOCKETS["mariadb"], "port": 0, "weight": 1,
                                      "max_connections": PLAN.proxysql.backend_max_connections}]
     assert [u["password"] for u in cnf["mysql_users"]] == [native_hash(FakeSecrets().get(s)) for s in
                                                             ("mariadb_app_password", "mariadb_migrate_password")]

@@ -3,12 +3,13 @@
 import ast
 import importlib
 import re
+import sys
 from types import SimpleNamespace
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from peakready import GROUP_ROLES, PORTS, ROOT, knobs, validate
+from peakready import GROUP_ROLES, PORTS, ROOT, SOCKETS, knobs, validate
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
 from peakready.release import release_tarball
@@ -245,14 +246,38 @@ def test_rate_limit_exempt_takes_networks_only():
             raise AssertionError(f"{bad!r} was accepted")
 
 
+def app_env(**overrides):
+    return render("app/app.env.j2", **{**dict(
+        app_name="peakready", app_user="peakready", database_url="d", database_socket="",
+        db_pool_size=DATA.db_pool_size, db_pool_overflow=DATA.db_pool_overflow, sample_app=True,
+        allowed_hosts="localhost", proxies="127.0.0.1", app_env={}, app_secrets={}, db_servers="primary=127.0.0.1:3306",
+        migrate_database_url="m", redis_url="", admin_token="t", ttl={"outlets": 1, "outlet": 1, "menu": 1, "featured": 1}),
+        **overrides})
+
+
 def test_without_the_cache_the_app_gets_no_redis_and_needs_no_cache_server():
-    env = render("app/app.env.j2", app_name="peakready", app_user="peakready", database_url="d", db_pool_size=DATA.db_pool_size, db_pool_overflow=DATA.db_pool_overflow, sample_app=True,
-                 allowed_hosts="localhost", proxies="127.0.0.1", app_env={}, app_secrets={}, db_servers="primary=127.0.0.1:3306",
-                 migrate_database_url="m", redis_url="", admin_token="t", ttl={"outlets": 1, "outlet": 1,
-                                                                              "menu": 1, "featured": 1})
+    env = app_env()
     assert "CACHE='off'" in env and "REDIS_URL" not in env
     hosts = [HostFacts("a", 2, 4096, ("app_servers", "db_primary", "web_servers"))]
     assert make_plan(hosts, {"app_cache": False})["a"].app.workers >= 1
+
+
+def test_proxysql_beside_the_app_is_offered_through_its_socket_too(tmp_path):
+    sock = SOCKETS["proxysql"]
+    assert f"DATABASE_SOCKET='{sock}'" in app_env(database_socket=sock) and "DATABASE_URL='d'" in app_env()
+    assert "DATABASE_SOCKET" not in app_env()
+    sys.path.insert(0, str(ROOT / "app"))
+    from peakready_app.config import ConfigError, load_settings
+
+    env = {"ADMIN_TOKEN": "t" * 16, "CACHE": "off", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DB_POOL_SIZE": "4",
+           "DB_POOL_OVERFLOW": "0", "DATABASE_URL": "mysql://app:p%2Fw@127.0.0.1:6033/peakready",
+           **{f"CACHE_TTL_{k}_S": "5" for k in ("OUTLETS", "OUTLET", "MENU", "FEATURED")}}
+    assert load_settings(env).database.socket == ""
+    on = load_settings({**env, "DATABASE_SOCKET": sock}).database
+    assert (on.socket, on.host, on.port, on.password) == (sock, "127.0.0.1", 6033, "p/w")
+    assert on.describe() == f"{sock}/peakready"
+    with pytest.raises(ConfigError, match="DATABASE_SOCKET must be an absolute path"):
+        load_settings({**env, "DATABASE_SOCKET": "mysql.sock"})
 
 
 def test_a_source_without_requirements_or_unreachable_is_a_knob_error_naming_app_source(tmp_path, monkeypatch):
