@@ -33,10 +33,11 @@ PORTS = {
     "proxysql_metrics": 6070,  # ProxySQL's REST API (/metrics); it binds every address
 }
 
-# The Unix sockets a client on the same host uses instead of loopback TCP (less CPU a statement):
-# service -> path. MariaDB's is where Debian's package puts it; ProxySQL's is in its unit's
-# RuntimeDirectory.
+# The Unix sockets a client on the same host uses instead of loopback TCP (less CPU a statement or
+# command): service -> path. MariaDB's is where Debian's package puts it; ProxySQL's and Redis's are
+# in their units' RuntimeDirectory.
 SOCKETS = {
     "mariadb": "/run/mysqld/mysqld.sock",
     "proxysql": "/run/proxysql/mysql.sock",
+    "redis": "/run/redis/redis-server.sock",  # in Debian's unit's RuntimeDirectory
 }

@@ -104,7 +104,7 @@ def menu_keys_for_item(outlet_id: int, category: str) -> set[str]:
 class Cache:
     def __init__(self, url: RedisURL) -> None:
         self._redis = Redis(
-            host=url.host, port=url.port, db=url.db, username=url.username, password=url.password,
+            host=url.host, port=url.port, unix_socket_path=url.socket or None, db=url.db, username=url.username, password=url.password,
             socket_timeout=OP_TIMEOUT_S, socket_connect_timeout=OP_TIMEOUT_S,
             # One retry: a pooled connection broken by a Redis restart is replaced at once.
             retry=Retry(NoBackoff(), 1),

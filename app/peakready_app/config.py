@@ -31,10 +31,11 @@ class RedisURL:
     db: int
     username: str | None
     password: str | None
+    socket: str = ""  # REDIS_SOCKET: the same server through a Unix socket, used instead of host:port
 
     def describe(self) -> str:
-        """host:port/db, safe to log."""
-        return f"{self.host}:{self.port}/{self.db}"
+        """host:port/db (or the socket's path), safe to log."""
+        return f"{self.socket or f'{self.host}:{self.port}'}/{self.db}"
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,9 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
     if cache not in ("redis", "off"):
         raise ConfigError("CACHE must be redis or off")
     return Settings(
-        database=replace(parse_database_url("DATABASE_URL", _required(env, "DATABASE_URL")), socket=_socket(env)),
-        redis=parse_redis_url("REDIS_URL", _required(env, "REDIS_URL")) if cache == "redis" else None,
+        database=replace(parse_database_url("DATABASE_URL", _required(env, "DATABASE_URL")), socket=_socket(env, "DATABASE_SOCKET")),
+        redis=replace(parse_redis_url("REDIS_URL", _required(env, "REDIS_URL")), socket=_socket(env, "REDIS_SOCKET"))
+              if cache == "redis" else None,
         db_pool_size=_int(env, "DB_POOL_SIZE", 1),
         db_pool_overflow=_int(env, "DB_POOL_OVERFLOW", 0),
         admin_token=token,
@@ -141,10 +143,11 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
     )
 
 
-def _socket(env: Mapping[str, str]) -> str:
-    path = env.get("DATABASE_SOCKET", "").strip()
+def _socket(env: Mapping[str, str], name: str) -> str:
+    path = env.get(name, "").strip()
     if path and not path.startswith("/"):
-        raise ConfigError("DATABASE_SOCKET must be an absolute path (or unset: DATABASE_URL's host and port)")
+        url = name.replace("_SOCKET", "_URL")
+        raise ConfigError(f"{name} must be an absolute path (or unset: {url}'s host and port)")
     return path
 
 

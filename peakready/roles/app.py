@@ -228,6 +228,7 @@ def app(plan: HostPlan, secrets: Secrets):
         database_url=database_url, database_socket=SOCKETS["proxysql"] if plan.proxysql else "",
         redis_url=f"redis://{quote(data.redis_app_user, safe='')}:{quote(secrets.get('redis_app_password'), safe='')}"
                   f"@{topo.reach(host.name, cache[0])}:6379/0" if data.app_cache and cache else "",
+        redis_socket=SOCKETS["redis"] if data.app_cache and cache and cache[0] == host.name else "",
         allowed_hosts=",".join(data.server_names), proxies=proxies,
         db_servers=",".join([f"primary={topo.reach(host.name, topo.primary)}:3306"]
                             + [f"replica={topo.reach(host.name, r)}:3306" for r in topo.replicas])

@@ -7,7 +7,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, systemd
 from pyinfra.operations.util import any_changed
 
-from peakready import topology
+from peakready import SOCKETS, topology
 from peakready.hashes import acl_hash
 from peakready.ops import config_file, open_files_limit, restart_or_roll_back
 from peakready.plan import HostPlan
@@ -46,6 +46,7 @@ def conf_context(plan: HostPlan, data, secrets: Secrets, **overrides) -> dict:
     return {
         "redis": plan.redis,
         "redis_maxclients": data.redis_maxclients,
+        "socket": SOCKETS["redis"],
         "bind": " ".join(topology.of_inventory(state.inventory).binds(host.name, "redis") + ["-::1"]),
         "policy": data.redis_maxmemory_policy,
         "samples": data.redis_maxmemory_samples,

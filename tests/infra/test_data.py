@@ -11,9 +11,10 @@ import time
 
 import pytest
 
-from peakready import ROOT
+from peakready import ROOT, SOCKETS
 from peakready.secrets import DIRECTORY
 from tests.infra.conftest import PYINFRA
+from targets.wrk import PAST_MICRO_CACHE
 from tests.leaks import Redacted
 
 MB = 1024 * 1024
@@ -194,6 +195,21 @@ def test_redis_refuses_clients_without_the_right_credentials(host, credentials, 
     assert redis(host, "PING", auth=REDIS_APP, user=knobs["redis_app_user"]).stdout.strip() == "PONG"
     assert "redis.conf" in host.check_output("ls /etc/redis")
     assert host.file("/etc/redis/redis.conf").mode == 0o640
+
+
+def test_the_app_on_this_host_reaches_redis_through_its_socket_with_a_login(host, credentials, knobs):
+    """The app beside Redis uses its Unix socket (cheaper a command than loopback TCP); the socket
+    asks for the same ACL login as TCP. Had the app kept TCP, no connection would be on the socket."""
+    sock = SOCKETS["redis"]
+    env = host.file(f"/etc/{knobs['app_name']}/app.env").content_string
+    assert f"REDIS_SOCKET='{sock}'" in env
+    refused = redis(host, f"-s {sock} SET k v")
+    assert "NOAUTH" in refused.stdout + refused.stderr
+    assert redis(host, f"-s {sock} PING", auth=REDIS_APP, user=knobs["redis_app_user"]).stdout.strip() == "PONG"
+    for _ in range(3):
+        host.check_output(f"curl -s -o /dev/null -H 'Host: localhost' -H '{': '.join(PAST_MICRO_CACHE)}' "
+                          "http://127.0.0.1/api/v1/menu?outlet=1")
+    assert "redis-server" in host.check_output(f"ss -Hxp src {sock}")
 
 
 @pytest.mark.parametrize("command", ["FLUSHALL", "FLUSHDB", "CONFIG GET maxmemory", "DEBUG SLEEP 0", "KEYS 'menu:*'",

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from peakready import knobs
+from peakready import SOCKETS, knobs
 from peakready.hashes import acl_hash, native_hash
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
@@ -153,8 +153,9 @@ def test_redis_config_stores_no_password_and_denies_admin_commands_to_the_app():
                   samples=5, redis_maxclients=d["redis_maxclients"], aof_rewrite_percentage=100, aof_rewrite_min_mb=64, app_user="app",
                   admin_hash=acl_hash("admin-secret-0123456789"), app_hash=acl_hash("app-secret-0123456789"),
                   exporter_user="exporter", exporter_hash=acl_hash("exporter-secret-0123456789"),
-                  exporter_commands=EXPORTER_COMMANDS)
+                  exporter_commands=EXPORTER_COMMANDS, socket=SOCKETS["redis"])
     assert "secret" not in text
+    assert f"unixsocket {SOCKETS['redis']}\n" in text and "bind 127.0.0.1 -::1\n" in text
     assert f"maxmemory {PLAN.redis.maxmemory_mb}mb" in text and "maxmemory-policy allkeys-lru" in text
     app_line = next(line for line in text.splitlines() if line.startswith("user app "))
     for denied in ("-@dangerous", "-flushall", "-flushdb", "-config", "-debug", "-keys"):

@@ -248,7 +248,7 @@ def test_rate_limit_exempt_takes_networks_only():
 
 def app_env(**overrides):
     return render("app/app.env.j2", **{**dict(
-        app_name="peakready", app_user="peakready", database_url="d", database_socket="",
+        app_name="peakready", app_user="peakready", database_url="d", database_socket="", redis_socket="",
         db_pool_size=DATA.db_pool_size, db_pool_overflow=DATA.db_pool_overflow, sample_app=True,
         allowed_hosts="localhost", proxies="127.0.0.1", app_env={}, app_secrets={}, db_servers="primary=127.0.0.1:3306",
         migrate_database_url="m", redis_url="", admin_token="t", ttl={"outlets": 1, "outlet": 1, "menu": 1, "featured": 1}),
@@ -262,7 +262,7 @@ def test_without_the_cache_the_app_gets_no_redis_and_needs_no_cache_server():
     assert make_plan(hosts, {"app_cache": False})["a"].app.workers >= 1
 
 
-def test_proxysql_beside_the_app_is_offered_through_its_socket_too(tmp_path):
+def test_proxysql_and_redis_beside_the_app_are_offered_through_their_sockets_too(tmp_path):
     sock = SOCKETS["proxysql"]
     assert f"DATABASE_SOCKET='{sock}'" in app_env(database_socket=sock) and "DATABASE_URL='d'" in app_env()
     assert "DATABASE_SOCKET" not in app_env()
@@ -278,6 +278,13 @@ def test_proxysql_beside_the_app_is_offered_through_its_socket_too(tmp_path):
     assert on.describe() == f"{sock}/peakready"
     with pytest.raises(ConfigError, match="DATABASE_SOCKET must be an absolute path"):
         load_settings({**env, "DATABASE_SOCKET": "mysql.sock"})
+    cached = {**env, "CACHE": "redis", "REDIS_URL": "redis://app:pw@127.0.0.1:6379/0"}
+    assert load_settings(cached).redis.socket == ""
+    assert load_settings({**cached, "REDIS_SOCKET": SOCKETS["redis"]}).redis.socket == SOCKETS["redis"]
+    with pytest.raises(ConfigError, match="REDIS_SOCKET must be an absolute path \\(or unset: REDIS_URL's"):
+        load_settings({**cached, "REDIS_SOCKET": "redis.sock"})
+    assert f"REDIS_SOCKET='{SOCKETS['redis']}'" in app_env(redis_url="r", redis_socket=SOCKETS["redis"])
+    assert "REDIS_SOCKET" not in app_env(redis_url="r")
 
 
 def test_a_source_without_requirements_or_unreachable_is_a_knob_error_naming_app_source(tmp_path, monkeypatch):
