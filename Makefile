@@ -9,7 +9,7 @@ VPS     ?= peakready-vps
 # What `make plan` sizes: the local VPS by default, or INVENTORY=inventories/prod.py.
 INVENTORY ?= inventories/docker.py
 
-.PHONY: venv image up deploy plan status restore rollback down up-multi deploy-multi promote down-multi test unit infra vagrant multi \
+.PHONY: venv image up deploy plan status restore rollback down up-multi deploy-multi promote down-multi test tools unit infra vagrant multi \
 	bench bench-short clean
 
 venv: $(VENV)/.installed
@@ -83,7 +83,7 @@ down-multi: venv
 # Vagrant box's run beside it (make vagrant: its deploy overlaps the test VPS's, its output follows
 # infra's, from .peakready/vagrant-test.log); then the multi-host topology, fresh too; then the
 # benchmark's short run.
-test: unit
+test: tools unit
 	@mkdir -p .peakready
 	@$(MAKE) --no-print-directory vagrant > .peakready/vagrant-test.log 2>&1 & box=$$!; \
 	$(MAKE) --no-print-directory infra; infra=$$?; \
@@ -96,6 +96,11 @@ test: unit
 # A test run sends nothing beyond this machine: ProxySQL's repository is not even tried for the
 # local VPS (targets/packages.py); the package comes from PEAKREADY_PROXYSQL_DEB or ../shared/packages/.
 test unit infra multi vagrant bench-short: export PEAKREADY_PROXYSQL_REPOSITORY := off
+
+# What the suites run on this machine (Docker engine, wrk, Vagrant, ShellCheck), installed and
+# started before any of them: targets/tools.py.
+tools: venv
+	$(BIN)/python targets/tools.py
 
 unit: venv
 	$(BIN)/pytest tests/unit

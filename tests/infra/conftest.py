@@ -202,7 +202,7 @@ def vagrant_box():
     """`vagrant up` -> the first deploy through pyinfra's @vagrant connector -> (the tests) ->
     `vagrant destroy -f`, then nothing of the box may be left running."""
     assert shutil.which("vagrant"), ("vagrant is not installed: `apt-get install --no-install-recommends vagrant` "
-                                     "(.ci/run does it)")
+                                     "(`make tools` does it)")
     state = vagrant_state()
     assert state == "not_created", (f"a box of this Vagrantfile already exists ({state}): the test makes and destroys "
                                     "its own, so `vagrant destroy -f` yours first")

@@ -55,7 +55,6 @@ PROXYSQL_FAILED_BOUND = 20_000
 
 @pytest.fixture(scope="module", autouse=True)
 def table():
-    wrk.ensure_wrk()
     yield
     if ROWS:
         out = ROOT / ".peakready" / "faults.md"

@@ -40,7 +40,7 @@ def test_actionlint_refuses_an_action_on_a_removed_runtime(tmp_path):
 @pytest.fixture(scope="module")
 def shellcheck():
     found = shutil.which("shellcheck")
-    assert found, "shellcheck is not installed: apt-get install shellcheck (.ci/run does it)"
+    assert found, "shellcheck is not installed: apt-get install shellcheck (`make tools` does it)"
     return found
 
 

@@ -67,3 +67,21 @@ def test_mirror_comes_from_this_machines_apt(monkeypatch, tmp_path):
     assert vps.debian_mirror().startswith("http")
     monkeypatch.setenv("PEAKREADY_DEBIAN_MIRROR", "http://mirror.test/debian/")
     assert vps.debian_mirror() == "http://mirror.test/debian"
+
+
+def test_make_tools_names_every_missing_tool_before_any_suite_and_installs_them_in_one_go(monkeypatch):
+    from targets import tools
+
+    calls, started = [], []
+    monkeypatch.setattr(tools.subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    monkeypatch.setattr(tools.vps, "ensure_engine", lambda: started.append(True))
+    monkeypatch.setattr(tools.shutil, "which", lambda tool: None if tool in ("wrk", "vagrant") else f"/usr/bin/{tool}")
+    monkeypatch.setattr(tools.os, "geteuid", lambda: 1000)
+    with pytest.raises(vps.VpsError, match=r"^wrk, vagrant not found: .*apt-get install --no-install-recommends "
+                                           r"vagrant wrk`"):
+        tools.ensure()
+    assert calls == [] and started == [], "nothing installed, no engine started"
+    monkeypatch.setattr(tools.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(tools.vps, "is_debian", lambda: True)
+    tools.ensure()
+    assert calls[-1][-2:] == ["vagrant", "wrk"] and len(calls) == 2 and started == [True]
