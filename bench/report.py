@@ -363,12 +363,16 @@ def proxysql_section(results: dict) -> list[str]:
         lines += ["", f"The same read (`{path['query']}`), {path['queries']:,} queries from {path['concurrency']} "
                       "clients each on one connection (mariadb-slap in the VPS), through ProxySQL (its Unix socket, "
                       "as the app connects, and loopback TCP) and straight to MariaDB over TCP (as the naive app "
-                      "connects):", "", "| path | seconds | queries/s |", "| --- | ---: | ---: |"]
+                      f"connects){', the three alternating, ' + str(path['rounds']) + ' times: medians' if path.get('rounds') else ''}:",
+                  "", "| path | seconds | queries/s | each round | ProxySQL's CPU a statement |",
+                  "| --- | ---: | ---: | --- | ---: |"]
         for key, label in (("socket", "through ProxySQL's socket (the app's way)"),
                            ("6033", "through ProxySQL, TCP 6033"), ("3306", "straight to MariaDB, TCP 3306")):
             if key in ports:
                 r = ports[key]
-                lines.append(f"| {label} | {r.get('seconds', r.get('error', '?'))} | {r.get('qps', '-')} |")
+                each = ", ".join(f"{q:,.0f}" for q in r.get("rounds_qps", [])) or "-"
+                cpu = f"{r['proxysql_us_per_query']} µs" if "proxysql_us_per_query" in r else "-"
+                lines.append(f"| {label} | {r.get('seconds', r.get('error', '?'))} | {r.get('qps', '-')} | {each} | {cpu} |")
         if through.get("qps") and direct.get("qps"):
             lines += ["", f"ProxySQL (the app's way) / direct: {through['qps'] / direct['qps']:.2f}× the queries "
                           "a second."]

@@ -39,6 +39,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import threading
@@ -260,33 +261,60 @@ def db_stats(name: str, secrets, proxysql: bool) -> dict:
 
 # The same read, through ProxySQL (its Unix socket, the app's way in, and 6033) and straight to
 # MariaDB over TCP (3306, the naive app's way), at the same concurrency: mariadb-slap in the peakready
-# VPS, as the app's user, each client on one connection (as the app's pools are). The concurrency is about what the app's pools open; ProxySQL refuses clients beyond its
-# frontend max_connections and MariaDB beyond its own, so a higher one measures the limits instead.
+# VPS, as the app's user, each client on one connection (as the app's pools are). The concurrency is
+# about what the app's pools open; ProxySQL refuses clients beyond its frontend max_connections and
+# MariaDB beyond its own, so a higher one measures the limits instead. The three paths alternate,
+# DB_PATH_ROUNDS times (one run each is noise on a shared machine): medians, and ProxySQL's own CPU
+# per statement (its processes' /proc times), which the other load on the cores moves far less.
 DB_PATH_QUERY = "SELECT id, name, price_idr FROM menu_items WHERE outlet_id = 3 AND category = 'grills' ORDER BY name"
 DB_PATH_CONCURRENCY = 20
 DB_PATH_QUERIES, SHORT_DB_PATH_QUERIES = 40_000, 2_000
+DB_PATH_ROUNDS = 3
 DB_PATH_TIMEOUT_S = 300
+PROXYSQL_CPU_TICKS = ("t=0; for p in $(pidof proxysql); do set -- $(cut -d' ' -f14,15 /proc/$p/stat); "
+                      "t=$((t + $1 + $2)); done; echo $t $(getconf CLK_TCK)")
+
+
+def proxysql_cpu_s(name: str) -> float:
+    ticks, hz = vps.sh(name, PROXYSQL_CPU_TICKS).split()
+    return int(ticks) / int(hz)
 
 
 def db_path(name: str, secrets, queries: int) -> dict:
-    """{"socket": {...}, "6033": {...}, "3306": {...}}: queries a second and seconds for `queries` queries."""
+    """{"socket": {...}, "6033": {...}, "3306": {...}}: the median queries a second and seconds for
+    `queries` queries, every round's queries a second, and through ProxySQL its CPU us a statement."""
+    paths = {"socket": f"-S {SOCKETS['proxysql']}", "6033": f"-h 127.0.0.1 -P {PORTS['proxysql']}",
+             "3306": f"-h 127.0.0.1 -P {PORTS['mariadb']}"}
+    runs: dict[str, list] = {path: [] for path in paths}
+    errors: dict[str, str] = {}
+    for _ in range(DB_PATH_ROUNDS):
+        for path, where in paths.items():
+            script = (f"f=$(mktemp) && cat > $f && timeout {DB_PATH_TIMEOUT_S} mariadb-slap --defaults-extra-file=$f "
+                      f"{where} --create-schema=peakready --concurrency={DB_PATH_CONCURRENCY} "
+                      f"--number-of-queries={queries} --iterations=1 --query=\"{DB_PATH_QUERY}\"; rc=$?; rm -f $f; exit $rc")
+            before = proxysql_cpu_s(name)
+            # The password on stdin, into a 0600 file removed at once: never on a command line.
+            res = subprocess.run(["docker", "exec", "-i", name, "sh", "-c", script], capture_output=True, text=True,
+                                 input=f"[client]\nuser=app\npassword={secrets.get('mariadb_app_password')}\n",
+                                 timeout=DB_PATH_TIMEOUT_S + 30)
+            cpu = proxysql_cpu_s(name) - before
+            took = re.search(r"Average number of seconds to run all queries: ([\d.]+)", res.stdout)
+            if res.returncode != 0 or not took:
+                errors[path] = (res.stderr.strip() or res.stdout.strip())[-200:]
+                continue
+            runs[path].append((float(took.group(1)), cpu))
     out = {}
-    for path, where in (("socket", f"-S {SOCKETS['proxysql']}"), ("6033", f"-h 127.0.0.1 -P {PORTS['proxysql']}"),
-                        ("3306", f"-h 127.0.0.1 -P {PORTS['mariadb']}")):
-        script = (f"f=$(mktemp) && cat > $f && timeout {DB_PATH_TIMEOUT_S} mariadb-slap --defaults-extra-file=$f "
-                  f"{where} --create-schema=peakready --concurrency={DB_PATH_CONCURRENCY} "
-                  f"--number-of-queries={queries} --iterations=1 --query=\"{DB_PATH_QUERY}\"; rc=$?; rm -f $f; exit $rc")
-        # The password on stdin, into a 0600 file removed at once: never on a command line.
-        res = subprocess.run(["docker", "exec", "-i", name, "sh", "-c", script], capture_output=True, text=True,
-                             input=f"[client]\nuser=app\npassword={secrets.get('mariadb_app_password')}\n",
-                             timeout=DB_PATH_TIMEOUT_S + 30)
-        took = re.search(r"Average number of seconds to run all queries: ([\d.]+)", res.stdout)
-        if res.returncode != 0 or not took:
-            out[path] = {"error": (res.stderr.strip() or res.stdout.strip())[-200:]}
+    for path in paths:
+        if path in errors or not runs[path]:
+            out[path] = {"error": errors.get(path, "no run")}
             continue
-        seconds = float(took.group(1))
-        out[path] = {"seconds": seconds, "qps": round(queries / seconds, 1)}
-    return {"query": DB_PATH_QUERY, "concurrency": DB_PATH_CONCURRENCY, "queries": queries, "ports": out}
+        seconds = statistics.median(s for s, _ in runs[path])
+        out[path] = {"seconds": seconds, "qps": round(queries / seconds, 1),
+                     "rounds_qps": [round(queries / s, 1) for s, _ in runs[path]]}
+        if path != "3306":
+            out[path]["proxysql_us_per_query"] = round(statistics.median(c for _, c in runs[path]) * 1e6 / queries, 1)
+    return {"query": DB_PATH_QUERY, "concurrency": DB_PATH_CONCURRENCY, "queries": queries,
+            "rounds": DB_PATH_ROUNDS, "ports": out}
 
 
 def nginx_errors(name: str, offset: int) -> dict[str, int]:
