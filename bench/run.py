@@ -443,8 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     profiles = ("peakready",) if modes == ("sweep",) else ("baseline", "peakready")
     names = {p: f"peakready-bench-{p}-{run_id}" for p in profiles}
     t0 = time.monotonic()
-    vps.ensure_engine()
-    wrk.ensure_wrk()
+    vps.ensure_engine({"wrk": "wrk"})
     vps.vps_image(args.release)
     log(f"engine, wrk and image ready ({time.monotonic() - t0:.0f} s)")
     results: dict = {"date": started.isoformat(timespec="seconds"), "machine": machine(),

@@ -7,14 +7,11 @@ the Docker engine (installed and started by targets/vps.py's ensure_engine: ever
 Vagrant box's docker provider, need it before `make vagrant` runs beside `make infra`), wrk (the
 load of the infra, fault and user-app tests, and the benchmark), Vagrant (`make vagrant`) and
 ShellCheck (tests/unit/test_ci_files.py). As root on Debian the missing ones are installed with apt
-in one go; anywhere else the run stops here with one line naming them.
+with the engine's own; anywhere else the run stops here with one line naming them.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,23 +24,10 @@ from targets import vps  # noqa: E402
 TOOLS = {"wrk": "wrk", "vagrant": "vagrant", "shellcheck": "shellcheck"}
 
 
-def missing() -> dict[str, str]:
-    return {tool: package for tool, package in TOOLS.items() if not shutil.which(tool)}
-
-
 def ensure() -> None:
-    """Install what is missing (root on Debian) or raise VpsError naming it, then start the engine."""
-    need = missing()
-    if need:
-        packages = sorted(set(need.values()))
-        if not (os.geteuid() == 0 and vps.is_debian() and shutil.which("apt-get")):
-            raise vps.VpsError(f"{', '.join(need)} not found: on Debian, as root, "
-                               f"`apt-get install --no-install-recommends {' '.join(packages)}`, then run this again.")
-        vps.log(f"installing {' '.join(packages)} with apt ({', '.join(need)} missing)")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "update", "-qq"], env=env, check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], env=env, check=True)
-    vps.ensure_engine()
+    """Install what is missing (root on Debian) or raise VpsError naming all of it at once, then start
+    the engine: targets/vps.py's ensure_engine, with these tools beside its own."""
+    vps.ensure_engine(TOOLS)
 
 
 def main() -> int:

@@ -126,26 +126,35 @@ def engine_answers() -> bool:
         return False
 
 
-def ensure_engine() -> None:
-    """Make `docker` talk to a running engine, installing and starting one only where we may."""
+def ensure_engine(extra: dict[str, str] | None = None) -> None:
+    """Make `docker` talk to a running engine, installing and starting one only where we may; with
+    `extra` (command -> Debian package), those too, in the same apt run."""
     root = os.geteuid() == 0
-    needed = dict(TOOLS)
+    needed = {**TOOLS, **(extra or {})}
     if os.environ.get("PEAKREADY_BASE_IMAGE"):
         needed.pop("debootstrap")  # the base image comes from a registry
     if engine_answers():
         needed.pop("dockerd")  # an engine already runs (a system service, or another host's)
     missing = [tool for tool in needed if not shutil.which(tool)]
     if missing:
-        packages = sorted({TOOLS[tool] for tool in missing})
+        packages = sorted({needed[tool] for tool in missing})
         if not (root and is_debian() and shutil.which("apt-get")):
             raise VpsError(
-                f"{', '.join(missing)} not found: install Docker Engine, debootstrap and an SSH client "
-                f"(on Debian, as root: `apt-get install {' '.join(packages)}`), then run this again."
+                f"{', '.join(missing)} not found: install them (Docker Engine, debootstrap and an SSH client are "
+                f"what a local VPS needs; on Debian, as root: `apt-get install {' '.join(packages)}`), then run this "
+                "again."
             )
         log(f"installing {' '.join(packages)} with apt ({', '.join(missing)} missing)")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         run(["apt-get", "update", "-qq"], env=env)
-        run(["apt-get", "install", "-y", "-qq", *packages], env=env)
+        # The engine's packages as they always were; the extra tools without their recommends
+        # (vagrant's would pull in libvirt).
+        engine = sorted({needed[tool] for tool in missing if tool in TOOLS})
+        others = sorted({needed[tool] for tool in missing if tool not in TOOLS} - set(engine))
+        if engine:
+            run(["apt-get", "install", "-y", "-qq", *engine], env=env)
+        if others:
+            run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *others], env=env)
     if engine_answers():
         return
     if not root:

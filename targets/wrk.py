@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -32,18 +31,6 @@ PAST_MICRO_CACHE_ARG = ":".join(PAST_MICRO_CACHE)
 
 class LoadError(RuntimeError):
     pass
-
-
-def ensure_wrk() -> None:
-    """wrk from Debian, installed with apt when missing (as root on Debian)."""
-    if shutil.which("wrk"):
-        return
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"],
-                       check=True, env=env, stdout=subprocess.DEVNULL)
-        return
-    raise LoadError("wrk is not installed: `apt-get install wrk` (Debian) and run again.")
 
 
 def netns_pid(name: str) -> int:

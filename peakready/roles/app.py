@@ -33,7 +33,7 @@ from pyinfra.facts.files import File, Link, Sha1File
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
-from peakready import SOCKETS, topology
+from peakready import PORTS, SOCKETS, topology
 from peakready.dependencies import RESOLVED
 from peakready.ops import config_file, when_changed
 from peakready.plan import HostPlan
@@ -195,8 +195,9 @@ def database_urls(plan: HostPlan, data, secrets: Secrets, topo: topology.Topolog
         return f"mysql://{quote(user, safe='')}:{quote(secrets.get(secret), safe='')}@{where}/{data.app_db_name}"
     # Through ProxySQL beside the app, or MariaDB directly; migrations go straight to the primary:
     # DDL, once, not worth a pooled route.
-    return (url(data.mariadb_app_user, "mariadb_app_password", "127.0.0.1:6033" if plan.proxysql else f"{primary}:3306"),
-            url(data.mariadb_migrate_user, "mariadb_migrate_password", f"{primary}:3306"))
+    proxysql, mariadb = f"{topology.LOOPBACK}:{PORTS['proxysql']}", f"{primary}:{PORTS['mariadb']}"
+    return (url(data.mariadb_app_user, "mariadb_app_password", proxysql if plan.proxysql else mariadb),
+            url(data.mariadb_migrate_user, "mariadb_migrate_password", mariadb))
 
 
 @deploy("app")
@@ -218,7 +219,8 @@ def app(plan: HostPlan, secrets: Secrets):
                      no_recommends=True)
     topo = topology.of_inventory(state.inventory)
     database_url, migrate_url = database_urls(plan, data, secrets, topo)
-    cache = topo.in_tier("cache")
+    # The app's Redis: the first cache host, when the app caches.
+    cache = (topo.in_tier("cache") or [None])[0] if data.app_cache else None
     # nginx in front: on this host, or the web hosts (whose X-Forwarded-For the app trusts).
     proxies = ",".join(["127.0.0.1"] + [topo.address(w) for w in topo.in_tier("web") if w != host.name])
     env = config_file(
@@ -227,11 +229,11 @@ def app(plan: HostPlan, secrets: Secrets):
         db_pool_size=data.db_pool_size, db_pool_overflow=data.db_pool_overflow,
         database_url=database_url, database_socket=SOCKETS["proxysql"] if plan.proxysql else "",
         redis_url=f"redis://{quote(data.redis_app_user, safe='')}:{quote(secrets.get('redis_app_password'), safe='')}"
-                  f"@{topo.reach(host.name, cache[0])}:6379/0" if data.app_cache and cache else "",
-        redis_socket=SOCKETS["redis"] if data.app_cache and cache and cache[0] == host.name else "",
+                  f"@{topo.reach(host.name, cache)}:{PORTS['redis']}/0" if cache else "",
+        redis_socket=SOCKETS["redis"] if cache == host.name else "",
         allowed_hosts=",".join(data.server_names), proxies=proxies,
-        db_servers=",".join([f"primary={topo.reach(host.name, topo.primary)}:3306"]
-                            + [f"replica={topo.reach(host.name, r)}:3306" for r in topo.replicas])
+        db_servers=",".join([f"primary={topo.reach(host.name, topo.primary)}:{PORTS['mariadb']}"]
+                            + [f"replica={topo.reach(host.name, r)}:{PORTS['mariadb']}" for r in topo.replicas])
                    if topo.replicas else "",
         app_env=dict(data.app_env), app_secrets={name: secrets.app(name) for name in data.app_secrets},
         admin_token=secrets.get("app_admin_token"),

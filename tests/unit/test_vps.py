@@ -26,7 +26,7 @@ def test_not_debian_says_what_to_install(monkeypatch, no_engine):
     monkeypatch.setattr(vps.shutil, "which", lambda tool: None)
     monkeypatch.setattr(vps.os, "geteuid", lambda: 0)
     monkeypatch.setattr(vps, "is_debian", lambda: False)
-    with pytest.raises(vps.VpsError, match="install Docker Engine"):
+    with pytest.raises(vps.VpsError, match=r"not found: install them \(Docker Engine, debootstrap and an SSH client"):
         vps.ensure_engine()
     assert no_engine == []
 
@@ -69,19 +69,20 @@ def test_mirror_comes_from_this_machines_apt(monkeypatch, tmp_path):
     assert vps.debian_mirror() == "http://mirror.test/debian"
 
 
-def test_make_tools_names_every_missing_tool_before_any_suite_and_installs_them_in_one_go(monkeypatch):
+def test_make_tools_names_every_missing_tool_before_any_suite_and_installs_them(monkeypatch, no_engine, tmp_path):
     from targets import tools
 
-    calls, started = [], []
-    monkeypatch.setattr(tools.subprocess, "run", lambda cmd, **kw: calls.append(cmd))
-    monkeypatch.setattr(tools.vps, "ensure_engine", lambda: started.append(True))
-    monkeypatch.setattr(tools.shutil, "which", lambda tool: None if tool in ("wrk", "vagrant") else f"/usr/bin/{tool}")
-    monkeypatch.setattr(tools.os, "geteuid", lambda: 1000)
-    with pytest.raises(vps.VpsError, match=r"^wrk, vagrant not found: .*apt-get install --no-install-recommends "
-                                           r"vagrant wrk`"):
+    monkeypatch.setattr(vps.shutil, "which", lambda tool: None if tool in ("wrk", "vagrant") else f"/usr/bin/{tool}")
+    monkeypatch.setattr(vps.os, "geteuid", lambda: 1000)
+    with pytest.raises(vps.VpsError, match=r"^wrk, vagrant not found: install them .*apt-get install vagrant wrk`"):
         tools.ensure()
-    assert calls == [] and started == [], "nothing installed, no engine started"
-    monkeypatch.setattr(tools.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(tools.vps, "is_debian", lambda: True)
-    tools.ensure()
-    assert calls[-1][-2:] == ["vagrant", "wrk"] and len(calls) == 2 and started == [True]
+    assert no_engine == [], "nothing installed, no engine started"
+    monkeypatch.setattr(vps.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(vps, "is_debian", lambda: True)
+    monkeypatch.setattr(vps, "ENGINE_TIMEOUT_S", 0)
+    monkeypatch.setattr(vps.subprocess, "Popen", lambda *a, **kw: None)  # no dockerd started in a unit test
+    monkeypatch.setattr(vps, "DOCKERD_LOG", tmp_path / "dockerd.log")
+    with pytest.raises(vps.VpsError, match="dockerd did not answer"):
+        tools.ensure()
+    installs = [cmd for cmd in no_engine if cmd[:2] == ["apt-get", "install"]]
+    assert installs == [["apt-get", "install", "-y", "-qq", "--no-install-recommends", "vagrant", "wrk"]], no_engine
