@@ -68,9 +68,6 @@ def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers:
         # and cost ProxySQL a third of its CPU per statement (measured with mariadb-slap, which asks
         # for TLS whenever the server offers it).
         "mysql-have_ssl": "false",
-        # Per-command counters (stats_mysql_commands_counters) cost CPU on every statement and
-        # nothing here reads them (the alerts read the connection pool's).
-        "mysql-commands_stats": "false",
         "mysql-threads": str(q.mysql_threads),
         "mysql-max_connections": str(q.max_connections),
         "mysql-free_connections_pct": str(data.proxysql_free_connections_pct),

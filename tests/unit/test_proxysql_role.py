@@ -34,8 +34,8 @@ def test_desired_state_follows_the_plan():
     assert d.variables["mysql-max_connections"] == str(q.max_connections)
     assert d.variables["mysql-free_connections_pct"] == str(DATA.proxysql_free_connections_pct)
     assert d.variables["mysql-interfaces"] == f"127.0.0.1:6033;{SOCKETS['proxysql']}"
-    # Its clients are on this host: no TLS, and no per-command counters nothing reads.
-    assert d.variables["mysql-have_ssl"] == d.variables["mysql-commands_stats"] == "false"
+    # Its clients are on this host: no TLS.
+    assert d.variables["mysql-have_ssl"] == "false"
     assert d.variables["admin-mysql_ifaces"] == "127.0.0.1:6032"
     assert d.variables["admin-admin_credentials"] != "admin:admin"
     assert [s["max_connections"] for s in d.servers] == [q.backend_max_connections]
