@@ -79,10 +79,12 @@ AVAILABILITY_DAY = 7  # the uncached read asks about this day (no bench booking 
 PAST_MICRO_CACHE = (wrk.PAST_MICRO_CACHE_ARG,)
 VIA_REDIS = "menu via Redis (micro-cache passed)"
 # The capacity run: each simulated user waits THINK_MS on average between two clicks; the number of
-# users starts at USERS_FIRST and doubles until the SLO breaks (at most USERS_MAX), then the midpoint
-# between the last step that held and the first that broke is tried once.
+# users starts at USERS_FIRST and doubles until the SLO breaks (at most USERS_MAX), then the interval
+# between the last step that held and the first that broke is halved BISECTIONS times (to a quarter
+# of it: 3,200 held and 6,400 broke tries 4,800, then 4,000 or 5,600).
 THINK_MS = 1000
 USERS_FIRST, USERS_MAX, SHORT_USERS_MAX = 100, 12800, 200
+BISECTIONS = 2
 # Overload: peakready as deployed at these multiples of the users it held, all at once. One wrk holds
 # at most WRK_MOST_USERS connections (its open files): more users are split over several wrk, run
 # side by side. nginx's door must answer every one: targets/door.py judges the run.
@@ -450,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
                      "command": " ".join(["bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
                      "duration_s": args.duration, "warmup_s": args.warmup, "wrk_threads": WRK_THREADS,
                      "budget": BUDGET, "rounds": args.rounds if "rounds" in modes else 0, "modes": list(modes),
+                     "bisections": BISECTIONS,
                      "think_ms": THINK_MS, "slo": SLO, "runs": [], "deploy": {},
                      "planned_users": planned_users(), "wrk_most_users": WRK_MOST_USERS}
     try:
@@ -585,7 +588,7 @@ class Bench:
         return out
 
     def held(self, profile: str, users_max: int) -> dict:
-        """Users doubled from USERS_FIRST until a step breaks the SLO, then the midpoint once."""
+        """Users doubled from USERS_FIRST until a step breaks the SLO, then the interval halved BISECTIONS times."""
         log(f"capacity: {profile}, users thinking {THINK_MS} ms between clicks")
         steps, held, broke = [], None, None
         users = USERS_FIRST
@@ -598,7 +601,9 @@ class Bench:
             else:
                 broke = r
                 break
-        if held and broke and broke["connections"] - held["connections"] > 1:
+        for _ in range(BISECTIONS):
+            if not (held and broke and broke["connections"] - held["connections"] > 1):
+                break
             middle = self.step(profile, (held["connections"] + broke["connections"]) // 2)
             steps.append(middle)
             if middle["slo_ok"]:
