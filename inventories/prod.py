@@ -13,6 +13,13 @@ private_address) with PEAKREADY_PRIVATE_ADDRESSES=db1.example.com=10.0.0.3,app1.
 or PRIVATE_ADDRESSES below. After `promote.py`, the primary it recorded in .peakready/topology/prod.json
 wins over the one named here (the old primary becomes a replica).
 
+Your settings (your site's names, your app, any knob of peakready/schema.py) go in
+inventories/group_data/prod.py, a file of your own that pyinfra reads beside this inventory, e.g.:
+    server_names = ["shop.example.com"]
+    app_source = "apps/shop"
+The pre-flight refuses a deploy that would serve no one (server_names only localhost) or peakready's
+sample app (app_source not set).
+
 SSH: PEAKREADY_SSH_USER (default root; any other user deploys with sudo), PEAKREADY_SSH_KEY (a
 private key file; default: your SSH agent and ~/.ssh keys), PEAKREADY_SSH_PORT (default 22).
 Host keys are checked against your known_hosts: ssh to each host once first.
@@ -68,6 +75,8 @@ if _user != "root":
     _ssh["_sudo"] = True
 
 _ssh["_peakready_topology"] = str(topology.state_file("prod"))  # where promote.py records the primary
+# A server people reach: the pre-flight refuses a deploy that would serve no one or the sample app.
+_ssh["_peakready_public"] = True
 
 
 def _host(name: str) -> tuple:

@@ -1,6 +1,6 @@
 """Every knob, declared once: its default, check, scope and comment.
 
-group_data/all.py declares each knob (`name: "scope: check" = default`, under the comment saying
+peakready/schema.py declares each knob (`name: "scope: check" = default`, under the comment saying
 what it does); this module reads those declarations and holds the checks they name, each saying
 what a valid value looks like. peakready/validate.py applies them.
 """
@@ -22,7 +22,7 @@ from pyinfra.api.exceptions import PyinfraError
 from peakready import PORTS
 
 ROOT = Path(__file__).resolve().parent.parent
-ALL_FILE = ROOT / "group_data" / "all.py"
+SCHEMA_FILE = Path(__file__).resolve().parent / "schema.py"
 
 # Data that belongs to pyinfra or its connectors, not to peakready.
 FOREIGN_PREFIXES = ("_", "ssh_", "docker_", "dockerssh_", "vagrant_", "chroot_", "local_", "winrm_")
@@ -248,14 +248,25 @@ def available_timezones() -> frozenset[str]:
 HOST = r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 
 
+# Top-level names no one on the internet resolves (RFC 6761, RFC 8375 and the usual private ones).
+LOCAL_TLDS = ("localhost", "local", "test", "invalid", "example", "internal", "lan", "home", "arpa")
+
+
+def local_name(name: str) -> bool:
+    """A name (or address) that reaches no one beyond the host and its private network."""
+    try:
+        return not ipaddress.ip_address(name).is_global
+    except ValueError:
+        return "." not in name.rstrip(".") or name.rstrip(".").rsplit(".", 1)[-1].lower() in LOCAL_TLDS
+
+
 def server_names(value: Any, data: dict) -> str | None:
     """At least one host name; with Let's Encrypt, only names it can certify (public DNS names)."""
     if not isinstance(value, (list, tuple)) or not value or any(
             not isinstance(v, str) or not re.fullmatch(HOST, v) for v in value):
         return "a non-empty list of host names (example.com, localhost)"
     if data.get("tls") == "letsencrypt":
-        private = [v for v in value if "." not in v or re.fullmatch(r"[0-9.]+", v)
-                   or v.rsplit(".", 1)[-1] in ("localhost", "local", "test", "invalid", "example", "internal")]
+        private = [v for v in value if local_name(v) or re.fullmatch(r"[0-9.]+", v)]
         if private:
             return f"public DNS names with tls = \"letsencrypt\" (Let's Encrypt cannot certify {private[0]!r})"
     return None
@@ -309,7 +320,7 @@ def acme_url(value: Any, _data: dict) -> str | None:
     return None
 
 
-# Checks with a name, for the declarations in group_data/all.py.
+# Checks with a name, for the declarations in peakready/schema.py.
 port = integer(1, 65535)
 ports = list_of(port, "port numbers from 1 to 65535")
 clock_time = matching(r"([01]\d|2[0-3]):[0-5]\d", 'a time "HH:MM"')
@@ -331,7 +342,7 @@ eviction_policy = one_of("allkeys-lru", "allkeys-lfu", "allkeys-random", "volati
                          "volatile-random", "volatile-ttl", "noeviction")
 
 
-# --- the declarations: read from group_data/all.py ---------------------------------------------
+# --- the declarations: read from peakready/schema.py -------------------------------------------
 
 SCOPES = ("host", "plan", "group")
 
@@ -345,7 +356,7 @@ class Knob:
     comment: str
 
 
-def declarations(path: Path = ALL_FILE) -> dict[str, Knob]:
+def declarations(path: Path = SCHEMA_FILE) -> dict[str, Knob]:
     """Every knob of `path`, each an annotated assignment `name: "scope: check" = default` under
     the comment saying what it does. Anything else at the top level is refused, so a knob cannot
     be added without its check and scope."""

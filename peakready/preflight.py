@@ -23,6 +23,8 @@ from peakready.secrets import Secrets
 def check_host() -> HostPlan:
     """This host's plan, or KnobError (one sentence naming the setting) when it cannot be deployed."""
     data = validate.inputs(host.name, host.groups, host.data.dict())
+    if host.data.get("_peakready_public"):
+        validate.public_server(data, host.name, explicit_knobs(), f"inventories/group_data/{inventory_name()}.py")
     if data["firewall"]:
         listening = host.get_fact(ListeningTcpPorts)
         validate.sshd_port(data, host.name, sorted(p for p, programs in listening.items() if "sshd" in programs))
@@ -67,15 +69,26 @@ def app_release(data: dict | None = None) -> Release:
     return _RELEASES[host.name]
 
 
-def inventory_secrets() -> Secrets:
-    """The secrets of this inventory, named after its file (pyinfra puts every host in a group
-    named after the inventory file: docker, prod, vagrant; a connector's own group, such as
-    @vagrant, names no file)."""
+def inventory_name() -> str:
+    """The inventory's name: pyinfra puts every host in a group named after the inventory file
+    (docker, prod, vagrant); a connector's own group, such as @vagrant, names no file."""
     everyone = set(state.inventory)
     for group in sorted(host.groups):
         if group not in GROUP_ROLES and not group.startswith("@") and set(state.inventory.get_group(group)) == everyone:
-            return Secrets(group)
-    return Secrets("default")
+            return group
+    return "default"
+
+
+def inventory_secrets() -> Secrets:
+    """The secrets of this inventory, named after its file."""
+    return Secrets(inventory_name())
+
+
+def explicit_knobs() -> set[str]:
+    """The knobs this host's settings name: its inventory's and groups' group_data files, the
+    inventory itself, --data; not the defaults (group_data/all.py, from peakready/schema.py)."""
+    inv = state.inventory
+    return set(inv.get_override_data()) | set(inv.get_host_data(host.name)) | set(inv.get_groups_data(host.groups))
 
 
 # The size a host that did not answer is planned at (see inventory_plan): big enough for any plan.

@@ -1,6 +1,7 @@
-# Every knob of peakready: its default, what it does, and what a valid value is. This is the only
-# place a knob is declared: roles read it through host.data, templates only print what the role
-# hands them, and peakready/knobs.py reads this file to check every value before anything changes.
+# Every knob of peakready: its default, what it does, and what a valid value is: the bundle's schema.
+# This is the only place a knob is declared: roles read it through host.data (group_data/all.py
+# hands these defaults to pyinfra), templates only print what the role hands them, and
+# peakready/knobs.py reads this file to check every value before anything changes.
 #
 #     # What the knob does (the comment above it).
 #     name: "scope: check" = default
@@ -9,8 +10,12 @@
 # and "group" is shared by the hosts' services, so both must be the same on every host. check: a
 # validator of peakready/knobs.py (integer(lo, hi), boolean, one_of(...), ...); the ranges are what a
 # sane deploy can ask for, and the plan refuses the combinations that do not fit a host.
-# Override per group in group_data/<group>.py, per host in the inventory, or per run with
-# `pyinfra ... --data knob=value` (plain assignments there: the declaration is here).
+#
+# Your settings are not written here (an update of peakready would conflict with them): they go in a
+# file of your own beside your inventory, in pyinfra's conventions, as plain assignments
+# (`app_source = "../shop"`): inventories/group_data/<inventory>.py for every host of an inventory
+# (inventories/group_data/prod.py for inventories/prod.py), inventories/group_data/<group>.py for a
+# group of it, the inventory for one host, `pyinfra ... --data knob=value` for one run.
 
 # --- base: every host ---------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ anything, and each refusal is one sentence naming the setting to change.
     rollback.py           knob_values
     inventories/prod.py   host_list and inventory
 
-What a valid value of a knob is, is declared with the knob (group_data/all.py, with the checks of
+What a valid value of a knob is, is declared with the knob (peakready/schema.py, with the checks of
 peakready/knobs.py). The rules the plan's derived numbers keep are the plan's (peakready/plan/rules.py).
 """
 
@@ -38,14 +38,14 @@ def knob_values(data: dict[str, Any]) -> dict[str, Any]:
         if key in known or key.startswith(FOREIGN_PREFIXES):
             continue
         close = difflib.get_close_matches(key, known, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "see group_data/all.py for every knob."
+        hint = f"did you mean {close[0]!r}?" if close else "see peakready/schema.py for every knob."
         raise KnobError(f"unknown knob {key!r}: {hint}")
     merged = {**known, **{k: v for k, v in data.items() if k in known}}
     for key, knob in KNOBS.items():
         problem = knob.check(merged[key], merged)
         if problem:
             raise KnobError(f"knob {key} = {merged[key]!r} is not valid: set it to {problem} "
-                            "(group_data/all.py says what it does).")
+                            "(peakready/schema.py says what it does).")
     return merged
 
 
@@ -126,7 +126,7 @@ def agreement(data: dict, host_name: str, other: dict, other_name: str) -> None:
             why = ("the plan sizes every host together" if KNOBS[key].scope == "plan"
                    else "the hosts' services must agree on it")
             raise KnobError(f"knob {key} is {data[key]!r} on {host_name} but {value!r} on {other_name}: {why}, "
-                            "so set it once for all (group_data/all.py).")
+                            "so set it once for every host (inventories/group_data/<inventory>.py).")
 
 
 def private_address(data: dict, host_name: str, addresses: list[str]) -> None:
@@ -181,6 +181,22 @@ def proxysql_deb(path: str, host_name: str, arch: str, libc: str | None) -> None
     if problem:
         raise KnobError(f"knob proxysql_deb = {path} cannot run on {host_name}: {problem}; "
                         "give a package built for the host's Debian release, or \"\" for ProxySQL's repository.")
+
+
+def public_server(data: dict, host_name: str, explicit: set[str], settings: str) -> None:
+    """A server people reach over the internet (inventories/prod.py's hosts) is deployed for the
+    team's site or not at all: names it answers to, and the team's app rather than the sample."""
+    if all(knobs.local_name(name) for name in data["server_names"]):
+        raise KnobError(
+            f"server_names is {data['server_names']!r} on {host_name}, a server reached over the internet: nginx "
+            "answers only those names and closes every other request (its address included), so the site would "
+            f"serve no one; set server_names = [\"shop.example.com\"] (your site's names, or the server's public "
+            f"address) in {settings}.")
+    if "app_source" not in explicit:
+        raise KnobError(
+            f"app_source is not set for {host_name}: the deploy would serve peakready's sample restaurant app; set "
+            f"app_source = \"apps/shop\" (your app's directory in this repository, or its git URL) in {settings} "
+            "(app_source = \"app\" deploys the sample on purpose).")
 
 
 def inputs(name: str, groups: Iterable[str], data: dict) -> dict:

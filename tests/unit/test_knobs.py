@@ -79,7 +79,7 @@ def test_unknown_knob_names_the_closest_one():
 
 
 def test_unknown_knob_without_a_close_one_points_at_all_py():
-    with pytest.raises(knobs.KnobError, match="group_data/all.py"):
+    with pytest.raises(knobs.KnobError, match="peakready/schema.py"):
         validate.knob_values({"frobnicate": 1})
 
 

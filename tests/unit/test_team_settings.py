@@ -1,0 +1,104 @@
+"""A team's settings live in a file of its own beside its inventory (pyinfra's group_data), laid
+over peakready's defaults, checked like every knob, and never touched by an update of peakready."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from peakready import ROOT, validate
+from peakready.knobs import KnobError
+
+TEAM_FILE = "inventories/group_data/prod.py"
+SETTINGS = 'server_names = ["shop.example.com"]\napp_source = "app"\napp_workers = 3\n'
+# pyinfra's CLI builds the inventory from the files (it monkey-patches the process with gevent, so
+# in a process of its own): the host's data, and the knobs its settings name (not the defaults).
+LOAD = """
+import json, sys
+from pyinfra.api import State
+from pyinfra.context import ctx_state
+from pyinfra_cli.inventory import make_inventory_from_files
+with ctx_state.use(State()):
+    inventory = make_inventory_from_files(sys.argv[1], cwd=sys.argv[2])
+host = inventory.get_host("vps.example.org")
+explicit = set(inventory.get_groups_data(host.groups)) | set(inventory.get_host_data(host.name))
+print(json.dumps({"data": host.data.dict(), "explicit": sorted(explicit)}, default=str))
+"""
+
+
+def prod_inventory(tmp_path, monkeypatch, settings: str) -> tuple[dict, set]:
+    """inventories/prod.py with one host and `settings` as the team's file beside it, the defaults
+    from this checkout's group_data/all.py (pyinfra reads both, as `pyinfra inventories/prod.py` does):
+    the host's data and the knobs its settings name."""
+    monkeypatch.setenv("PEAKREADY_HOSTS", "vps.example.org")
+    (tmp_path / "inventories" / "group_data").mkdir(parents=True)
+    shutil.copy(ROOT / "inventories" / "prod.py", tmp_path / "inventories" / "prod.py")
+    (tmp_path / TEAM_FILE).write_text(settings)
+    out = subprocess.run([sys.executable, "-c", LOAD, str(tmp_path / "inventories" / "prod.py"), str(ROOT)],
+                         cwd=ROOT, check=True, capture_output=True, text=True, timeout=60).stdout
+    loaded = json.loads(out.splitlines()[-1])
+    return loaded["data"], set(loaded["explicit"])
+
+
+def test_the_teams_file_is_laid_over_the_defaults_and_checked(tmp_path, monkeypatch):
+    data, explicit = prod_inventory(tmp_path, monkeypatch, SETTINGS)
+    knobs = validate.knob_values(data)
+    assert knobs["server_names"] == ["shop.example.com"] and knobs["app_workers"] == 3
+    assert knobs["timezone"] == "UTC"  # a default, from peakready/schema.py through group_data/all.py
+    assert {"server_names", "app_source", "app_workers"} <= explicit and "timezone" not in explicit
+    validate.public_server(knobs, "vps.example.org", explicit, TEAM_FILE)
+
+
+def test_an_unknown_name_in_the_teams_file_is_refused_with_the_nearest_knob(tmp_path, monkeypatch):
+    data, _ = prod_inventory(tmp_path, monkeypatch, SETTINGS + "app_worker = 4\n")
+    with pytest.raises(KnobError, match="unknown knob 'app_worker': did you mean 'app_workers'"):
+        validate.knob_values(data)
+
+
+@pytest.mark.parametrize("settings,refused", [
+    ("", "server_names is ['localhost']"),
+    ('server_names = ["shop.internal"]\napp_source = "app"\n', "server_names is ['shop.internal']"),
+    ('server_names = ["127.0.0.1"]\napp_source = "app"\n', "server_names is ['127.0.0.1']"),
+    ('server_names = ["shop.example.com"]\n', "app_source is not set for vps.example.org"),
+])
+def test_a_public_server_that_would_serve_no_one_or_the_sample_is_refused(tmp_path, monkeypatch, settings, refused):
+    data, explicit = prod_inventory(tmp_path, monkeypatch, settings)
+    assert data.get("_peakready_public") is True
+    knobs = validate.knob_values(data)
+    with pytest.raises(KnobError, match=rf"^{re.escape(refused)}.*{re.escape(TEAM_FILE)}"):
+        validate.public_server(knobs, "vps.example.org", explicit, TEAM_FILE)
+
+
+def test_a_public_address_is_a_name_the_site_can_answer_to():
+    validate.public_server({"server_names": ["93.184.216.34"]}, "vps", {"app_source"}, TEAM_FILE)
+
+
+def git(cwd, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=team", "-c", "user.email=team@example.org", *args], cwd=cwd,
+                          check=True, capture_output=True, text=True, timeout=120).stdout
+
+
+def test_peakready_ships_no_file_where_a_team_keeps_its_settings():
+    tracked = git(ROOT, "ls-files", "inventories/group_data", "group_data").split()
+    assert tracked == ["group_data/all.py"], tracked
+
+
+def test_updating_a_checkout_with_a_teams_settings_file_to_a_newer_peakready_does_not_conflict(tmp_path):
+    """The team's checkout is an older peakready with its settings file committed; merging the newer
+    one (this commit) applies cleanly and leaves the file as the team wrote it."""
+    if len(git(ROOT, "rev-list", "--max-count=2", "HEAD").split()) < 2:
+        pytest.fail("this test needs the repository's history (a clone with at least two commits)")
+    team = tmp_path / "team"
+    git(tmp_path, "clone", "--quiet", str(ROOT), str(team))
+    git(team, "checkout", "--quiet", "-b", "ours", "HEAD~1")
+    (team / TEAM_FILE).parent.mkdir(parents=True, exist_ok=True)
+    (team / TEAM_FILE).write_text(SETTINGS)
+    git(team, "add", TEAM_FILE)
+    git(team, "commit", "--quiet", "-m", "Our shop's settings")
+    git(team, "merge", "--no-edit", "--quiet", "origin/HEAD")
+    assert git(team, "status", "--porcelain") == ""
+    assert (team / TEAM_FILE).read_text() == SETTINGS
+    assert git(team, "diff", "origin/HEAD", "--stat", "--", ".", f":!{TEAM_FILE}") == ""
