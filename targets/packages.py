@@ -6,8 +6,9 @@ In this order, the first that applies:
      bookworm VPS only);
   3. ProxySQL's official apt repository, when it answers (a machine with internet gets the real
      thing, the release series following the VPS's Debian release, as on a real server); not even
-     tried with PEAKREADY_PROXYSQL_REPOSITORY=off, which `make test` sets: a test run sends nothing
-     beyond this machine;
+     tried with PEAKREADY_PROXYSQL_REPOSITORY=off, which `make test` sets unless told otherwise: a
+     test run sends nothing beyond this machine (the GitHub workflow sets it to on: its runner is
+     where the official repository is reachable);
   4. none: ProxySQL off on this VPS, the app talking to MariaDB directly, and one line says why.
 
 inventories/docker.py, the tests and bench/run.py all ask `proxysql_package(release)`.
@@ -53,6 +54,11 @@ def repository_answers() -> bool:
             return True
     except OSError:
         return False
+
+
+def proxysql_required() -> bool:
+    """PEAKREADY_PROXYSQL_REQUIRED=1: a ProxySQL test fails where it would skip for want of a package."""
+    return os.environ.get("PEAKREADY_PROXYSQL_REQUIRED") == "1"
 
 
 def proxysql_package(release: str) -> ProxysqlPackage:

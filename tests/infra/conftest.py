@@ -287,11 +287,14 @@ def plan(test_vps):
 
 def proxysql_or_skip(plan) -> None:
     """Skip a ProxySQL test only where no package is available for the VPS's release
-    (targets/packages.py); where one is, ProxySQL must be in the plan, and a skip would hide that."""
-    from targets.packages import proxysql_package
+    (targets/packages.py) and the run does not require one (PEAKREADY_PROXYSQL_REQUIRED=1, as the
+    GitHub workflow sets it); where one is, ProxySQL must be in the plan, and a skip would hide that."""
+    from targets.packages import proxysql_package, proxysql_required
 
     choice = proxysql_package(RELEASE)
     if not choice.enabled:
+        if proxysql_required():
+            pytest.fail(f"PEAKREADY_PROXYSQL_REQUIRED=1 but {choice.why}")
         pytest.skip(choice.why)
     assert plan.proxysql, f"a package is available ({choice.why}) but the plan has no ProxySQL"
 

@@ -23,6 +23,7 @@ from peakready.plan.estimates import MARIADB_SERVER_MB
 from tests.infra.conftest import NETWORK, RELEASE, deploy, phase
 from tests.infra.test_ssh import connect
 from targets import vps
+from tests.infra.conftest import proxysql_or_skip
 
 # The Lynis hardening index the deployed container VPS must reach (issue 16); measured: docs/security.md.
 LYNIS_MIN_INDEX = 80
@@ -181,8 +182,8 @@ def test_unused_kernel_modules_cannot_load(host, knobs, in_container):
 
 @pytest.mark.parametrize("service", ["nginx", "mariadb", "redis-server", "app", "proxysql"])
 def test_services_cannot_dump_core(host, knobs, plan, service):
-    if service == "proxysql" and not plan.proxysql:
-        pytest.skip("no ProxySQL on this VPS")
+    if service == "proxysql":
+        proxysql_or_skip(plan)
     unit = f"{knobs['app_name']}-app" if service == "app" else service
     pid = host.check_output(f"systemctl show -p MainPID --value {unit}")
     limits = host.check_output(f"grep 'Max core file size' /proc/{pid}/limits").split()
