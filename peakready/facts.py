@@ -300,6 +300,27 @@ class SshClientAddress(FactBase):
 
 
 
+class UrlAnswers(FactBase):
+    """Whether the host reaches `url` (an HTTP status below 400 within 10 s), asked with curl or
+    wget; None when it has neither (a bare image: the base role installs curl later).
+
+    **Example:** ``host.get_fact(UrlAnswers, url="https://repo.proxysql.com/ProxySQL/proxysql-2.7.x/repo_pub_key.gpg")``
+    """
+
+    def command(self, url: str) -> str:
+        q = shlex.quote(url)
+        return (f"if command -v curl >/dev/null; then curl -sS -o /dev/null -m 10 -w 'status %{{http_code}}\\n' {q} 2>&1 || true; "
+                f"elif command -v wget >/dev/null; then wget -q --spider -T 10 {q} 2>&1 && echo 'status 200' || echo 'status 000'; "
+                "else echo 'status none'; fi")
+
+    def process(self, output):
+        status = next((line.split()[1] for line in output if line.startswith("status ")), "000")
+        if status == "none":
+            return None
+        return {"ok": status.isdigit() and 0 < int(status) < 400,
+                "why": " ".join(line for line in output if not line.startswith("status ")) or f"HTTP {status}"}
+
+
 class CertificateNames(FactBase):
     """The DNS names a certificate file is for (its subjectAltName), sorted; None when there is no
     such file.

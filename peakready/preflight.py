@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from pyinfra import host, state
 from pyinfra.facts.deb import DebArch, DebPackages
+from pyinfra.facts.server import LinuxDistribution
 
 from peakready import GROUP_ROLES, topology, validate
 from peakready.dependencies import Target
-from peakready.facts import Addresses, HostSize, ListeningTcpPorts, PythonTarget
+from peakready.facts import Addresses, HostSize, ListeningTcpPorts, PythonTarget, UrlAnswers
 from peakready.knobs import HOST_KNOBS, KnobError
 from peakready.plan import HostFacts, HostPlan, make_plan
 from peakready.release import Release, checked_source, prepare
 from peakready.secrets import Secrets
+from peakready.sources import proxysql_repository
 
 
 def check_host() -> HostPlan:
@@ -37,6 +39,10 @@ def check_host() -> HostPlan:
     if "app_servers" in host.groups and data["proxysql_enabled"] and data["proxysql_deb"]:
         libc = sorted(host.get_fact(DebPackages).get("libc6", [])) or [None]
         validate.proxysql_deb(data["proxysql_deb"], host.name, host.get_fact(DebArch), libc[-1])
+    elif "app_servers" in host.groups and data["proxysql_enabled"]:
+        codename = host.get_fact(LinuxDistribution)["release_meta"].get("VERSION_CODENAME", "bookworm")
+        key = proxysql_repository(data["proxysql_series"], codename)["key"]
+        validate.repository_reached(host.get_fact(UrlAnswers, url=key), host.name, key)
     if "app_servers" in host.groups:
         app_release(data)
     inventory_secrets().check_all(data["app_secrets"])

@@ -199,6 +199,17 @@ def public_server(data: dict, host_name: str, explicit: set[str], settings: str)
             "(app_source = \"app\" deploys the sample on purpose).")
 
 
+def repository_reached(answer: dict | None, host_name: str, url: str) -> None:
+    """ProxySQL comes from its repository (proxysql_deb = ""): the host must reach it, or the deploy
+    would stop half-way, at the repository's key, after changing the host. None: the host has no
+    curl or wget yet to ask with (the base role installs curl)."""
+    if answer is not None and not answer["ok"]:
+        raise KnobError(
+            f"{host_name} cannot reach ProxySQL's repository ({url}: {answer['why']}), which the deploy installs "
+            "ProxySQL from while proxysql_deb is \"\": let the host reach it, or set proxysql_deb to a proxysql "
+            ".deb built for the host's Debian release (proxysql_enabled = false leaves ProxySQL out).")
+
+
 def inputs(name: str, groups: Iterable[str], data: dict) -> dict:
     """What is checked without asking the host: its name and groups in the inventory, the knobs, and
     the app's source (it exists, is fetched, declares its dependencies). Returns the knobs."""

@@ -29,6 +29,7 @@ from peakready.ops import config_file, hardening, open_files_limit
 from peakready.roles.monitoring import proxysql_metrics
 from peakready.plan import HostPlan
 from peakready.secrets import Secrets
+from peakready.sources import proxysql_repository
 
 ADMIN_PORT, MYSQL_PORT = PORTS["proxysql_admin"], PORTS["proxysql"]
 ADMIN_USER, STATS_USER = "admin", "stats"
@@ -267,19 +268,6 @@ def proxysql(plan: HostPlan, secrets: Secrets):
     runtime(name="ProxySQL runtime: servers, users, query rules, variables (LOAD TO RUNTIME, SAVE TO DISK)", d=want)
 
 
-# The series ProxySQL builds for each Debian release (proxysql_series = ""): 2.7.x stops at
-# bookworm, trixie starts with 3.0.x.
-SERIES_BY_CODENAME = {"bookworm": "2.7.x", "trixie": "3.0.x"}
-REPOSITORY = "https://repo.proxysql.com/ProxySQL"
-
-
-def repository(series: str, codename: str) -> dict:
-    """ProxySQL's apt repository for `codename`: {"series", "url" (deb822 URIs), "key"}."""
-    series = series or SERIES_BY_CODENAME.get(codename, SERIES_BY_CODENAME["trixie"])
-    return {"series": series, "codename": codename, "url": f"{REPOSITORY}/proxysql-{series}/{codename}/",
-            "key": f"{REPOSITORY}/proxysql-{series}/repo_pub_key.gpg"}
-
-
 KEEP_OUR_CNF = "-o Dpkg::Options::=--force-confold"
 
 
@@ -314,7 +302,7 @@ def install(data) -> None:
         local_deb(name=f"Install ProxySQL {version} from the local package", path=remote, version=version)
         return
     codename = host.get_fact(LinuxDistribution)["release_meta"].get("VERSION_CODENAME", "bookworm")
-    repo = repository(data.proxysql_series, codename)
+    repo = proxysql_repository(data.proxysql_series, codename)
     files.directory(name="apt keyrings directory", path="/etc/apt/keyrings", mode=755)
     files.download(name=f"ProxySQL {repo['series']} repository key", src=repo["key"], dest=KEYRING, mode=644)
     source = config_file(name=f"ProxySQL {repo['series']} repository ({codename})",

@@ -10,8 +10,9 @@ from peakready.debfile import unfit_for
 from peakready.hashes import native_hash
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
-from peakready.roles.proxysql import (PRIMARY_READ_WEIGHT, READER, REPLICA_READ_WEIGHT, WRITER, admin_sql, as_runtime, desired, drift, needs_restart,
-                                      repository)
+from peakready.roles.proxysql import (PRIMARY_READ_WEIGHT, READER, REPLICA_READ_WEIGHT, WRITER, admin_sql, as_runtime, desired, drift,
+                                      needs_restart)
+from peakready.sources import proxysql_repository as repository
 from tests import bad_input
 from tests.unit.libconfig import parse
 
@@ -217,3 +218,25 @@ def test_the_series_knob_defaults_to_the_releases_own():
     validate.knob_values({"proxysql_series": "3.0.x"})
     with pytest.raises(knobs.KnobError, match="knob proxysql_series"):
         validate.knob_values({"proxysql_series": "latest"})
+
+
+@pytest.mark.parametrize("output,answer", [
+    (["status 200"], {"ok": True, "why": "HTTP 200"}),
+    (["curl: (6) Could not resolve host: repo.proxysql.com", "status 000"],
+     {"ok": False, "why": "curl: (6) Could not resolve host: repo.proxysql.com"}),
+    (["status 404"], {"ok": False, "why": "HTTP 404"}),
+    (["status none"], None),
+])
+def test_whether_the_host_reaches_a_url_from_curls_answer(output, answer):
+    from peakready.facts import UrlAnswers
+
+    assert "curl" in UrlAnswers().command("https://repo.proxysql.com/x") and "wget" in UrlAnswers().command("u")
+    assert UrlAnswers().process(output) == answer
+
+
+def test_a_host_that_cannot_reach_proxysqls_repository_is_refused_naming_proxysql_deb():
+    url = repository("", "bookworm")["key"]
+    with pytest.raises(knobs.KnobError, match=r"^app1 cannot reach ProxySQL's repository .*Could not resolve.*proxysql_deb"):
+        validate.repository_reached({"ok": False, "why": "curl: (6) Could not resolve host"}, "app1", url)
+    validate.repository_reached({"ok": True, "why": "HTTP 200"}, "app1", url)
+    validate.repository_reached(None, "app1", url)  # no curl or wget yet: the deploy finds out itself
