@@ -6,7 +6,8 @@ BIN     := $(VENV)/bin
 RELEASE ?= bookworm
 VPS     ?= peakready-vps
 
-# What `make plan` sizes: the local VPS by default, or INVENTORY=inventories/prod.py.
+# What `make deploy`, `plan`, `status`, `restore` and `rollback` act on: the local VPS by default, or
+# INVENTORY=inventories/prod.py.
 INVENTORY ?= inventories/docker.py
 
 .PHONY: venv image up deploy plan status restore rollback down up-multi deploy-multi promote down-multi test tools unit infra vagrant multi \
@@ -28,11 +29,12 @@ image: venv
 # A local VPS named $(VPS), deployed, left running: `make down` removes it.
 up: venv
 	$(BIN)/python targets/vps.py up --name $(VPS) --release $(RELEASE) > /dev/null
-	$(MAKE) --no-print-directory deploy
+	$(MAKE) --no-print-directory deploy INVENTORY=inventories/docker.py
 	@$(BIN)/python targets/vps.py show --name $(VPS)
 
+# The whole stack on every host of $(INVENTORY) (the local VPS by default).
 deploy: venv
-	PEAKREADY_VPS=$(VPS) $(BIN)/pyinfra -y inventories/docker.py deploy.py
+	PEAKREADY_VPS=$(VPS) $(BIN)/pyinfra -y $(INVENTORY) deploy.py
 
 # The capacity plan of every host of $(INVENTORY), from their live facts (python -m peakready.plan
 # --cores 2 --ram 4G does it for a host you don't have yet).

@@ -20,14 +20,17 @@ state = ROOT / ".peakready" / "vps" / f"{name}.json"
 if not state.exists():
     sys.exit(f"peakready: no local VPS named {name}: run `make up` "
              f"(or `.venv/bin/python targets/vps.py up --name {name}`) first.")
-vps = json.loads(state.read_text())
 sys.path.insert(0, str(ROOT))
 from targets.inventory import host_data  # noqa: E402
 from targets.packages import proxysql_package  # noqa: E402
+from targets.vps import refresh  # noqa: E402
 
-# ProxySQL is in no package registry this machine reaches (../shared/DESIGN.md): a package you give
-# (PEAKREADY_PROXYSQL_DEB), else the one in ../shared/packages/, else ProxySQL's repository, else
-# none (targets/packages.py says the order and why). One line says which.
+# The ports as Docker publishes them now (they change when the container restarts).
+vps = refresh(name)
+
+# ProxySQL for the local VPS: a package you give (PEAKREADY_PROXYSQL_DEB), else one in a
+# shared/packages/ folder beside the checkout, else ProxySQL's repository, else none
+# (targets/packages.py says the order and why). One line says which.
 proxysql = proxysql_package(vps["release"])
 print(f"peakready: {proxysql.why}.", file=sys.stderr)
 

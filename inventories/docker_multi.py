@@ -21,6 +21,7 @@ from peakready.knobs import KnobError  # noqa: E402
 from targets.multi import DEFAULT_PREFIX, HOSTS, container  # noqa: E402
 from targets.inventory import host_data  # noqa: E402
 from targets.packages import proxysql_package  # noqa: E402
+from targets.vps import refresh  # noqa: E402
 
 prefix = os.environ.get("PEAKREADY_MULTI", DEFAULT_PREFIX)
 _state = topology.state_file(f"docker_multi-{prefix}")
@@ -31,7 +32,7 @@ for _name in HOSTS:
     if not _file.exists():
         sys.exit(f"peakready: no local VPS {container(prefix, _name)}: run `make up-multi` "
                  f"(or `.venv/bin/python targets/multi.py up --prefix {prefix}`) first.")
-    _vps = json.loads(_file.read_text())
+    _vps = refresh(container(prefix, _name))  # the ports and address as they are now (a restart changes them)
     _hosts[_name] = (_name, {
         **host_data(_vps, proxysql_package(_vps["release"]).data),
         "private_address": _vps["address"],

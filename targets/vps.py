@@ -385,12 +385,32 @@ def sh(name: str, script: str, stdin: str = "", timeout: int = 120) -> str:
     return res.stdout
 
 
-def restart(name: str) -> dict:
-    """Reboot the VPS: systemd shuts down cleanly (STOPSIGNAL SIGRTMIN+3), the container starts
-    again and boots. Its published ports and address may change: the state is written again."""
+def refresh(name: str) -> dict:
+    """The state of a VPS as it runs now: after a `docker restart` or a reboot of this machine, Docker
+    publishes its ports anew, and the state file (the inventory's SSH port, the pinned host key's
+    line) would name the old ones. Its ports and address are read again; nothing else changes, and
+    the container is never replaced (that is `up`'s). A VPS that is not running keeps its state."""
     info = json.loads(state_file(name).read_text())
+    if not engine_answers() or (box := container(name)) is None or box.status != "running":
+        return info
+    ports = {label: published_port(box, port) for label, port in PORTS.items()}
+    address = [net["IPAddress"] for net in box.attrs["NetworkSettings"]["Networks"].values() if net["IPAddress"]]
+    now = info | {"ports": ports, "address": address[0] if address else None}
+    if now != info:
+        known_hosts = Path(info["known_hosts"])
+        key = known_hosts.read_text().split()[1:3]
+        known_hosts.write_text(f"[127.0.0.1]:{ports['ssh']} {key[0]} {key[1]}\n")
+        state_file(name).write_text(json.dumps(now, indent=2) + "\n")
+        log(f"{name}: its published ports changed since the state was written (restarted): state updated")
+    return now
+
+
+def restart(name: str) -> None:
+    """Reboot the VPS as `docker restart` does: systemd shuts down cleanly (STOPSIGNAL SIGRTMIN+3),
+    the container starts again and boots. Its published ports and address may change, and the
+    state file is left as it was, as after a restart by hand: the inventories `refresh` it."""
     client().containers.get(name).restart(timeout=60)
-    return up(name, info["release"], info["network"], info["memory"], info["cpus"])
+    wait_for_boot(client().containers.get(name))
 
 
 def down(name: str) -> None:

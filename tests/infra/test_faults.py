@@ -242,7 +242,8 @@ def test_after_a_reboot_every_service_is_back_with_its_data(test_vps, host, plan
     rows_before = int(vps.sh(test_vps.name, count))
 
     start = time.monotonic()
-    test_vps.info.update(vps.restart(test_vps.name))
+    ports_before = json.loads(vps.state_file(test_vps.name).read_text())["ports"]
+    vps.restart(test_vps.name)
     healthy_after = None
     while time.monotonic() - start < 60:
         res = subprocess.run(wrk.in_vps(test_vps.name, [sys.executable, "-c", HEALTH]), capture_output=True,
@@ -263,3 +264,12 @@ def test_after_a_reboot_every_service_is_back_with_its_data(test_vps, host, plan
     assert vps.sh(test_vps.name, redis + "GET peakready:reboot-check", stdin=redis_auth).strip() == token
     assert int(vps.sh(test_vps.name, count)) == rows_before
     assert host.run("systemctl is-system-running").stdout.strip() == "running"
+
+    # `make deploy` after the restart: the inventory reads the ports Docker published anew (the
+    # state file still names the old ones) and reaches the VPS over SSH with its pinned host key.
+    reached = subprocess.run([str(Path(sys.executable).with_name("pyinfra")), "-y", "inventories/docker.py", "exec",
+                              "--", "true"], cwd=ROOT, env=os.environ | {"PEAKREADY_VPS": test_vps.name},
+                             capture_output=True, text=True, timeout=180)
+    assert reached.returncode == 0, reached.stderr[-2000:]
+    test_vps.info.update(json.loads(vps.state_file(test_vps.name).read_text()))
+    print(f"published ports before the restart {ports_before}, after {test_vps.info['ports']}")
