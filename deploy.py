@@ -7,7 +7,7 @@ inventory from live facts); then it gets the roles of the groups it is in, in de
 
 from pyinfra import host
 
-from peakready.preflight import check_host, inventory_secrets
+from peakready.preflight import check_host
 from peakready.roles import apply
 
-apply(host.groups, check_host(), inventory_secrets())
+apply(host.groups, check_host())

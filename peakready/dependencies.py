@@ -139,7 +139,7 @@ def resolve(src: Path, target: Target, worker_class: str) -> str:
     return text
 
 
-def wheelhouse(resolved: str, target: Target, build_packages: list[str]) -> tuple[str, Path]:
+def wheelhouse(resolved: str, target: Target, build_packages: list[str], builder_image: str) -> tuple[str, Path]:
     """(key, directory): a wheel for every pin of `resolved`, for `target` (cached by content)."""
     key = digest(resolved, str(target), *build_packages)
     out = CACHE / "wheels" / key
@@ -150,7 +150,7 @@ def wheelhouse(resolved: str, target: Target, build_packages: list[str]) -> tupl
     out.mkdir(parents=True, exist_ok=True)
     if not download(pins, target, out):
         sources = [p for p in pins if not download([p], target, out)]
-        build(sources, target, build_packages, out)
+        build(sources, target, build_packages, builder_image, out)
     (out / ".complete").write_text(key)
     return key, out
 
@@ -164,7 +164,7 @@ def download(pins: list[str], target: Target, out: Path) -> bool:
     return run(cmd, timeout=RESOLVE_TIMEOUT_S).returncode == 0
 
 
-def build(pins: list[str], target: Target, build_packages: list[str], out: Path) -> None:
+def build(pins: list[str], target: Target, build_packages: list[str], builder_image: str, out: Path) -> None:
     """Wheels of source-only pins: pure Python ones built here, the others in a builder of the host's
     Debian release."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,7 +184,7 @@ def build(pins: list[str], target: Target, build_packages: list[str], out: Path)
             for leftover in built.glob("*.whl"):
                 leftover.unlink()
         if compiled:
-            build_in_builder(compiled, target, build_packages, out)
+            build_in_builder(compiled, target, build_packages, builder_image, out)
 
 
 INDEX = "https://pypi.org/simple"
@@ -228,24 +228,19 @@ def ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=CA_BUNDLE if Path(CA_BUNDLE).is_file() else None)
 
 
-def build_in_builder(sdists: list[Path], target: Target, build_packages: list[str], out: Path) -> None:
-    """Compiled wheels, built in a throwaway container of the host's Debian release and Python (the
-    local VPS image): its tool chain never reaches the host."""
-    sys.path.insert(0, str(ROOT))
-    from targets import vps
-
+def build_in_builder(sdists: list[Path], target: Target, build_packages: list[str], builder_image: str,
+                     out: Path) -> None:
+    """Compiled wheels, built in a throwaway container of the host's Debian release and Python
+    (app_builder_image, {codename} the host's): its tool chain never reaches the host."""
     what = ", ".join(s.name for s in sdists)
     if target.machine != platform.machine():
         raise KnobError(f"app_source: {what} compiles code and the host is {target.machine}, this machine "
                         f"{platform.machine()}: deploy from a machine of the host's architecture, or pin versions "
                         "with wheels for it.")
-    if not vps.engine_answers():
+    if shutil.which("docker") is None or run(["docker", "info"], timeout=60).returncode != 0:
         raise KnobError(f"app_source: {what} compiles code, built in a Docker container of the host's Debian release, "
                         "and no Docker engine answers on this machine: start one (or pin versions with wheels).")
-    try:
-        image = vps.vps_image(target.codename)
-    except (vps.VpsError, OSError) as exc:
-        raise KnobError(f"app_source: the builder for {what} could not be made ({exc}).") from None
+    image = builder_image.format(codename=target.codename)
     names = " ".join(f"/in/{s.name}" for s in sdists)
     script = (
         "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; "

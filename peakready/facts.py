@@ -7,6 +7,8 @@ import shlex
 
 from pyinfra.api import FactBase
 
+from peakready.monitoring import PROMETHEUS, QUERIES
+
 CAP_NET_ADMIN = 12  # capabilities(7)
 
 
@@ -400,12 +402,10 @@ class ServiceStatus(FactBase):
 
 class PrometheusQueries(FactBase):
     """`make status`: what Prometheus on this host's loopback says, for the queries of
-    peakready/status.py (rate windows of `window_s`) and its firing alerts; None where no Prometheus
+    peakready/monitoring.py (rate windows of `window_s`) and its firing alerts; None where no Prometheus
     answers. {"queries": {name: [{"metric": {...}, "value": float}]}, "alerts": [...]}"""
 
     def command(self, window_s: str = "60") -> str:
-        from peakready.status import QUERIES, PROMETHEUS
-
         lines = [f"curl -sf -o /dev/null {PROMETHEUS}/-/ready || exit 0"]
         for name, query in QUERIES.items():
             q = shlex.quote(query.format(w=f"{int(window_s)}s"))

@@ -17,23 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pyinfra.api.exceptions import PyinfraError
-
 from peakready import PORTS
+from peakready.errors import KnobError, PlanError  # noqa: F401 (raised by knobs' users as knobs.KnobError)
+from peakready.secrets import NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.py"
 
 # Data that belongs to pyinfra or its connectors, not to peakready.
 FOREIGN_PREFIXES = ("_", "ssh_", "docker_", "dockerssh_", "vagrant_", "chroot_", "local_", "winrm_")
-
-
-class KnobError(PyinfraError):
-    """A knob has a value peakready cannot use; the message names it and says what to set."""
-
-
-class PlanError(KnobError):
-    """The knobs and the inventory ask for a stack that does not fit; the message names what to change."""
 
 
 def defaults() -> dict[str, Any]:
@@ -218,8 +210,6 @@ def secret_names(value: Any, data: dict) -> str | None:
     if not isinstance(value, (list, tuple)) or any(not isinstance(v, str) or not re.fullmatch(ENV_NAME, v)
                                                    for v in value):
         return what
-    from peakready.secrets import NAMES
-
     taken = RESERVED_ENV | {n.upper() for n in NAMES} | set(data.get("app_env") or {})
     return what if set(value) & taken or len(set(value)) != len(value) else None
 
@@ -324,6 +314,8 @@ def acme_url(value: Any, _data: dict) -> str | None:
 port = integer(1, 65535)
 ports = list_of(port, "port numbers from 1 to 65535")
 clock_time = matching(r"([01]\d|2[0-3]):[0-5]\d", 'a time "HH:MM"')
+builder_image = matching(r"[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_.{}-]+)?(@sha256:[0-9a-f]{64})?",
+                         "a Docker image name, e.g. \"debian:{codename}\" ({codename}: the host's Debian release)")
 package_names = list_of(matching(r"[a-z0-9][a-z0-9+.-]+", "a package name"), "Debian package names")
 module_names = list_of(matching(r"[a-z0-9][a-z0-9_-]{0,63}", "a kernel module name"), "kernel module names")
 host_ports = list_of(matching(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?:\d{1,5}", "host:port"),

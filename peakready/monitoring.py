@@ -27,6 +27,41 @@ JOBS = {
 EXPORTERS = {"node_exporter": None, "mysqld_exporter": "db", "redis_exporter": "cache",
              "nginx_exporter": "web", "mtail": "web"}
 RULES_FILE = "/etc/prometheus/rules/peakready.yml"
+# exporter -> its Debian package, which is also its systemd unit's name
+EXPORTER_UNITS = {
+    "node_exporter": "prometheus-node-exporter",
+    "mysqld_exporter": "prometheus-mysqld-exporter",
+    "redis_exporter": "prometheus-redis-exporter",
+    "nginx_exporter": "prometheus-nginx-exporter",
+    "mtail": "mtail",
+}
+# Prometheus on the monitoring host's loopback, and what `make status` asks it:
+PROMETHEUS = f"http://127.0.0.1:{PORTS['prometheus']}"
+# name -> PromQL ({w}: the rate window), each by the host label every target carries.
+QUERIES = {
+    "requests_per_s": "sum by (host) (rate(nginx_responses_total[{w}]))",
+    "p95_s": "histogram_quantile(0.95, sum by (host, le) (rate(nginx_response_seconds_bucket[{w}])))",
+    "ratio_5xx": 'sum by (host) (rate(nginx_responses_total{{status=~"5.."}}[{w}])) / '
+                 "sum by (host) (rate(nginx_responses_total[{w}]))",
+    "ratio_429": 'sum by (host) (rate(nginx_responses_total{{status="429"}}[{w}])) / '
+                 "sum by (host) (rate(nginx_responses_total[{w}]))",
+    "db_connections": "max by (host) (mysql_global_status_threads_connected)",
+    "db_max_connections": "max by (host) (mysql_global_variables_max_connections)",
+    "db_read_only": "max by (host) (mysql_global_variables_read_only)",
+    "replication_lag_s": "max by (host) (mysql_slave_status_seconds_behind_master)",
+    "replication_running": "min by (host) (mysql_slave_status_slave_io_running * mysql_slave_status_slave_sql_running)",
+    "proxysql_clients": "sum by (host) (proxysql_client_connections_connected)",
+    "proxysql_backends_used": 'sum by (host) (proxysql_connpool_conns{{status="used"}})',
+    "proxysql_backends_free": 'sum by (host) (proxysql_connpool_conns{{status="free"}})',
+    "redis_hit_ratio": "sum by (host) (rate(redis_keyspace_hits_total[{w}])) / (sum by (host) "
+                       "(rate(redis_keyspace_hits_total[{w}])) + sum by (host) (rate(redis_keyspace_misses_total[{w}])))",
+    "redis_memory_bytes": "max by (host) (redis_memory_used_bytes)",
+    "redis_maxmemory_bytes": "max by (host) (redis_memory_max_bytes)",
+    "redis_evictions_per_s": "sum by (host) (rate(redis_evicted_keys_total[{w}]))",
+    "app_requests_per_s": "sum by (host) (rate(peakready_http_requests_total[{w}]))",
+}
+TARGETS_DOWN = "targets_down"
+QUERIES[TARGETS_DOWN] = "up == 0"
 HEADER = "# Managed by peakready (peakready/monitoring.py): written from data on every deploy.\n"
 
 

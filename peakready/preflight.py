@@ -8,6 +8,8 @@ this host's part of it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyinfra import host, state
 from pyinfra.facts.deb import DebArch, DebPackages
 from pyinfra.facts.server import LinuxDistribution
@@ -16,14 +18,24 @@ from peakready import GROUP_ROLES, topology, validate
 from peakready.dependencies import Target
 from peakready.facts import Addresses, HostSize, ListeningTcpPorts, PythonTarget, UrlAnswers
 from peakready.knobs import HOST_KNOBS, KnobError
-from peakready.plan import HostFacts, HostPlan, make_plan
+from peakready.plan import HostFacts, HostPlan, Plan, make_plan
 from peakready.release import Release, checked_source, prepare
 from peakready.secrets import Secrets
 from peakready.sources import proxysql_repository
 
 
-def check_host() -> HostPlan:
-    """This host's plan, or KnobError (one sentence naming the setting) when it cannot be deployed."""
+@dataclass(frozen=True)
+class Deployment:
+    """What the pre-flight found for this host, handed to its roles as arguments: nothing is
+    computed twice, and no role reads state the pre-flight left behind."""
+    plan: HostPlan  # this host's part of the plan
+    whole: Plan  # every host's (the monitoring host's alert rules carry the limits of each)
+    secrets: Secrets  # the inventory's
+    release: Release | None  # the app's, resolved and built on this machine (app hosts only)
+
+
+def check_host() -> Deployment:
+    """This host's deployment, or KnobError (one sentence naming the setting) when it cannot be deployed."""
     data = validate.inputs(host.name, host.groups, host.data.dict())
     if host.data.get("_peakready_public"):
         validate.public_server(data, host.name, explicit_knobs(), f"inventories/group_data/{inventory_name()}.py")
@@ -43,36 +55,29 @@ def check_host() -> HostPlan:
         codename = host.get_fact(LinuxDistribution)["release_meta"].get("VERSION_CODENAME", "bookworm")
         key = proxysql_repository(data["proxysql_series"], codename)["key"]
         validate.repository_reached(host.get_fact(UrlAnswers, url=key), host.name, key)
-    if "app_servers" in host.groups:
-        app_release(data)
-    inventory_secrets().check_all(data["app_secrets"])
-    plan = inventory_plan(data)[host.name]
+    release = app_release(data) if "app_servers" in host.groups else None
+    secrets = inventory_secrets()
+    secrets.check_all(data["app_secrets"])
+    whole = inventory_plan(data)
     topo = topology.of_inventory(state.inventory)
     topo.check()
     if topo.addresses.get(host.name):
         validate.private_address(data, host.name, host.get_fact(Addresses))
-    return plan
+    return Deployment(plan=whole[host.name], whole=whole, secrets=secrets, release=release)
 
 
 def app_target() -> Target:
     return Target(**host.get_fact(PythonTarget))
 
 
-# host name -> its app release, prepared and checked once per run (by the pre-flight).
-_RELEASES: dict[str, Release] = {}
-
-
-def app_release(data: dict | None = None) -> Release:
+def app_release(data: dict) -> Release:
     """The app's release for this host: its dependencies resolved and built here for the host's
-    Python and platform, and its knobs checked against them. Prepared once, by the pre-flight; the
-    app role gets the same one."""
-    if host.name not in _RELEASES:
-        data = data or validate.knob_values(host.data.dict())
-        src = checked_source(data["app_source"], data["app_ref"])
-        release = prepare(src, app_target(), data["app_worker_class"], data["app_build_packages"])
-        validate.app_release(src, data, release.wheels)
-        _RELEASES[host.name] = release
-    return _RELEASES[host.name]
+    Python and platform, and its knobs checked against them."""
+    src = checked_source(data["app_source"], data["app_ref"])
+    release = prepare(src, app_target(), data["app_worker_class"], data["app_build_packages"],
+                      data["app_builder_image"])
+    validate.app_release(src, data, release.wheels)
+    return release
 
 
 def inventory_name() -> str:

@@ -106,10 +106,10 @@ class Release:
     wheels: Path  # a wheel for every pin, on this machine
 
 
-def prepare(src: Path, target: Target, worker_class: str, build_packages: list[str]) -> Release:
+def prepare(src: Path, target: Target, worker_class: str, build_packages: list[str], builder_image: str) -> Release:
     """The release of `src` for a host like `target`: resolved, built, packed (cached by content)."""
     resolved = dependencies.resolve(src, target, worker_class)
-    key, wheels = dependencies.wheelhouse(resolved, target, list(build_packages))
+    key, wheels = dependencies.wheelhouse(resolved, target, list(build_packages), builder_image)
     # The wheels' key too: the same pins built another way (app_build_packages) are another release.
     release_id, tarball = release_tarball(src, {RESOLVED: resolved, WHEELS: key + "\n"})
     return Release(release_id, tarball, resolved, key, wheels)

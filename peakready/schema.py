@@ -295,6 +295,10 @@ app_secrets: "group: secret_names" = []
 app_build_packages: "group: package_names" = []
 # ...and the ones the app needs on the host to run, e.g. ["libmariadb3"].
 app_packages: "group: package_names" = []
+# The Docker image that builder container starts from, on the machine you deploy from: a Debian
+# image of the host's release ({codename}: bookworm, trixie), so the wheels fit the host's Python
+# and libraries. Only used when a dependency has no wheel for the host and compiles code.
+app_builder_image: "group: builder_image" = "debian:{codename}"
 # Port the app listens on: on 127.0.0.1, and on private_address when nginx runs on other hosts.
 app_port: "group: app_port" = 8000
 # Releases kept in /srv/<app_name>/releases (the live one and those to roll back to).

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from peakready import ROOT
-from peakready.knobs import KnobError
+from peakready.errors import KnobError
 
 DIRECTORY = ROOT / ".peakready" / "secrets"
 

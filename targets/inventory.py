@@ -16,6 +16,9 @@ def host_data(vps: dict, proxysql_data: dict) -> dict:
         "ssh_strict_host_key_checking": "yes",
         "ssh_look_for_keys": False,
         "ssh_allow_agent": False,
+        # A dependency that compiles code is built in the VPS's own image (its Debian release and
+        # Python), made offline by targets/vps.py: no registry this machine reaches has Debian's.
+        "app_builder_image": vps["image"],
         **local_data(proxysql_data),
     }
 

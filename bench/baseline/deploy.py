@@ -14,13 +14,12 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.operations import apt, files, systemd
 
-from peakready.preflight import check_host, inventory_secrets
+from peakready.preflight import check_host
 from peakready.roles.app import app
 from peakready.roles.mariadb import accounts
 
-plan = check_host()
-secrets = inventory_secrets()
-data = host.data
+deployment = check_host()
+plan, secrets, data = deployment.plan, deployment.secrets, host.data
 if data.app_workers != 1 or data.app_cache or data.proxysql_enabled:
     raise SystemExit("bench/baseline/deploy.py: run with --data app_workers=1 --data app_cache=false "
                      "--data proxysql_enabled=false (see its docstring)")
@@ -30,7 +29,7 @@ apt.packages(name="MariaDB and nginx, as Debian ships them", packages=["mariadb-
 systemd.service(name="MariaDB on", service="mariadb.service", running=True, enabled=True)
 accounts(name=f"Database {data.app_db_name} and its users", data=data, secrets=secrets)
 
-app(plan, secrets)
+app(plan, secrets, deployment.release)
 
 site = files.template(name="A plain proxy site (no upstream keepalive, no limits)",
                       src=str(Path(__file__).with_name("site.conf.j2")),

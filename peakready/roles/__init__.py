@@ -5,6 +5,7 @@ Each entry is (role, tier): a host gets the role when one of its inventory group
 """
 
 from peakready import GROUP_ROLES
+from peakready.preflight import Deployment
 from peakready.roles.app import app
 from peakready.roles.base import base, file_integrity
 from peakready.roles.mariadb import mariadb
@@ -32,27 +33,28 @@ def roles_for(host_groups) -> list:
     return [role for role, tier in ROLES if tier is None or tier in tiers]
 
 
-def apply(host_groups, plan, secrets) -> None:
-    """Give a host its roles. One line per role, not a loop over ROLES: pyinfra orders the operations
-    of every host by the lines that call them, so this puts every host's MariaDB (the primary's
-    accounts before the replicas' first copy) before any app host's migrations, and the app hosts
-    before nginx in front of them. A loop would order them by their line in each role's file."""
+def apply(host_groups, d: Deployment) -> None:
+    """Give a host its roles, with what the pre-flight found (`d`). One line per role, not a loop over
+    ROLES: pyinfra orders the operations of every host by the lines that call them, so this puts
+    every host's MariaDB (the primary's accounts before the replicas' first copy) before any app
+    host's migrations, and the app hosts before nginx in front of them. A loop would order them by
+    their line in each role's file."""
     todo = roles_for(host_groups)
     if base in todo:
-        base(plan, secrets)
+        base(d.plan, d.secrets)
     if mariadb in todo:
-        mariadb(plan, secrets)
+        mariadb(d.plan, d.secrets)
     if redis in todo:
-        redis(plan, secrets)
+        redis(d.plan, d.secrets)
     if proxysql in todo:
-        proxysql(plan, secrets)
+        proxysql(d.plan, d.secrets)
     if app in todo:
-        app(plan, secrets)
+        app(d.plan, d.secrets, d.release)
     if nginx in todo:
-        nginx(plan, secrets)
+        nginx(d.plan, d.secrets)
     if exporters in todo:
-        exporters(plan, secrets)
+        exporters(d.plan, d.secrets)
     if prometheus in todo:
-        prometheus(plan, secrets)
+        prometheus(d.plan, d.secrets, d.whole)
     if file_integrity in todo:
         file_integrity()

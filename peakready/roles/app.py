@@ -37,7 +37,7 @@ from peakready import PORTS, SOCKETS, topology
 from peakready.dependencies import RESOLVED
 from peakready.ops import config_file, when_changed
 from peakready.plan import HostPlan
-from peakready.preflight import app_release
+from peakready.release import Release
 from peakready.secrets import Secrets
 
 READY = ".peakready-release"  # written last: a release without it is incomplete
@@ -201,7 +201,7 @@ def database_urls(plan: HostPlan, data, secrets: Secrets, topo: topology.Topolog
 
 
 @deploy("app")
-def app(plan: HostPlan, secrets: Secrets):
+def app(plan: HostPlan, secrets: Secrets, rel: Release):
     data, a, p = host.data, plan.app, paths(host.data)
     apt.packages(name="Python virtualenvs, curl (a release's readiness check)", packages=["python3-venv", "curl"],
                  no_recommends=True)
@@ -253,8 +253,7 @@ def app(plan: HostPlan, secrets: Secrets):
         binds=topo.binds(host.name, "app"),
     )
 
-    # Resolved and built on this machine by the pre-flight (the same cache): the host gets wheels only.
-    rel = app_release()
+    # Resolved and built on this machine by the pre-flight: the host gets wheels only.
     files.sync(name=f"Dependencies as wheels ({len(rel.resolved.splitlines())} pins)", src=str(rel.wheels),
                dest=f"{p['wheels']}/{rel.wheels_key}", exclude=[".complete"], delete=True)
     release(name=f"Release {rel.id}: code, virtualenv, static files, migrations, health", data=data,

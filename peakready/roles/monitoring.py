@@ -17,18 +17,10 @@ from pyinfra.operations import apt, files, server, systemd
 from peakready import PORTS, monitoring, topology, validate
 from peakready.facts import CanManageFirewall
 from peakready.ops import config_file, config_set, when_changed
-from peakready.plan import HostPlan
-from peakready.preflight import inventory_plan
+from peakready.plan import HostPlan, Plan
 from peakready.secrets import Secrets
 
-# exporter -> its Debian package, which is also its systemd unit's name
-UNITS = {
-    "node_exporter": "prometheus-node-exporter",
-    "mysqld_exporter": "prometheus-mysqld-exporter",
-    "redis_exporter": "prometheus-redis-exporter",
-    "nginx_exporter": "prometheus-nginx-exporter",
-    "mtail": "mtail",
-}
+UNITS = monitoring.EXPORTER_UNITS
 MYSQLD_CNF = "/etc/prometheus/mysqld-exporter.cnf"  # 0640 root:prometheus: the exporter's password
 REDIS_ENV = "/etc/prometheus/redis-exporter.env"  # 0600 root: systemd reads it before dropping to the user
 MTAIL_DIR = "/etc/mtail/peakready"  # mtail loads every program of its --progs directory: ours only
@@ -132,7 +124,7 @@ def exporters(plan: HostPlan, secrets: Secrets):
 
 
 @deploy("prometheus")
-def prometheus(plan: HostPlan, secrets: Secrets):
+def prometheus(plan: HostPlan, secrets: Secrets, whole: Plan):
     """Prometheus on the monitoring host: every target of the inventory, the alert rules, retention
     from the plan. Its config and rules are checked by promtool before they replace the running ones."""
     data = host.data
@@ -147,8 +139,7 @@ def prometheus(plan: HostPlan, secrets: Secrets):
                  if t != "proxysql_metrics" or proxysql_metrics(other)]
         hosts[other.name] = {"address": topo.reach(host.name, other.name), "targets": found,
                              "app_port": other.data.app_port}
-    # The alert rules carry limits of every host's plan (Redis's maxmemory on each cache host).
-    whole = inventory_plan(k)
+    # The alert rules carry limits of every host's plan (`whole`: Redis's maxmemory on each cache host).
     dropin = config_file(
         name=f"Prometheus: 127.0.0.1:{PORTS['prometheus']}, {data.prometheus_retention_days} days or "
              f"{m.retention_size_mb} MB of samples",

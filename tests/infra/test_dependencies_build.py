@@ -15,7 +15,7 @@ def test_a_pure_python_source_only_dependency_is_built_here(tmp_path, monkeypatc
     target = Target("3.11.2", "2.36", "amd64", "bookworm")
     resolved = dependencies.resolve(tmp_path / "app", target, "sync")
     assert "docopt==0.6.2" in resolved and "gunicorn==" in resolved
-    _, wheels = dependencies.wheelhouse(resolved, target, [])
+    _, wheels = dependencies.wheelhouse(resolved, target, [], "debian:{codename}")
     names = sorted(p.name for p in wheels.glob("*.whl"))
     assert any(n.startswith("docopt-0.6.2-") and n.endswith("-none-any.whl") for n in names), names
     assert any(n.startswith("gunicorn-") for n in names), names

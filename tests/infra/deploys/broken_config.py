@@ -19,13 +19,13 @@ from pyinfra import host, state
 from peakready import topology
 from peakready.monitoring import RULES_FILE, dump
 from peakready.ops import config_file, config_set, restart_or_roll_back
-from peakready.preflight import check_host, inventory_secrets
+from peakready.preflight import check_host
 from peakready.roles.mariadb import CHECK, CNF, cnf_context
 from peakready.roles.monitoring import PROMTOOL_CHECK
 from peakready.roles.redis import CONF, conf_context
 
-plan = check_host()
-data, secrets = host.data, inventory_secrets()
+deployment = check_host()
+plan, secrets, data = deployment.plan, deployment.secrets, host.data
 if os.environ["PEAKREADY_TEST_BREAK"] == "mariadb":
     config_file(
         name="A MariaDB config with a value mariadbd rejects",
