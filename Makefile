@@ -96,7 +96,7 @@ test: tools unit
 	@$(MAKE) --no-print-directory bench-short
 
 # A test run sends nothing beyond this machine: ProxySQL's repository is not even tried for the
-# local VPS (targets/packages.py); the package comes from PEAKREADY_PROXYSQL_DEB or ../shared/packages/.
+# local VPS (targets/packages.py); the package comes from PEAKREADY_PROXYSQL_DEB or a shared/packages/ folder beside the checkout.
 # PEAKREADY_PROXYSQL_REPOSITORY=on in the environment (the GitHub workflow) tries the repository.
 test unit infra multi vagrant bench-short: export PEAKREADY_PROXYSQL_REPOSITORY ?= off
 

@@ -44,8 +44,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -137,8 +137,8 @@ def timed_deploy(name: str, deploy_file: str, *extra: str) -> dict:
 
 BASELINE_DATA = ("--data", "app_workers=1", "--data", "app_cache=false", "--data", "proxysql_enabled=false",
                  "--data", "monitoring=false")
-L0_CONF = ("server {\n    listen 127.0.0.1:%d;\n    access_log off;\n    default_type application/json;\n"
-           "    location / { return 200 '{\"status\":\"ok\"}'; }\n}\n" % L0_PORT)
+L0_CONF = (f"server {{\n    listen 127.0.0.1:{L0_PORT};\n    access_log off;\n    default_type application/json;\n"
+           "    location / { return 200 '{\"status\":\"ok\"}'; }\n}\n")
 
 
 def add_l0(name: str) -> None:

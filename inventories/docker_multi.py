@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from peakready import topology  # noqa: E402
 from peakready.knobs import KnobError  # noqa: E402
-from targets.multi import DEFAULT_PREFIX, HOSTS, container  # noqa: E402
 from targets.inventory import host_data  # noqa: E402
+from targets.multi import DEFAULT_PREFIX, HOSTS, container  # noqa: E402
 from targets.packages import proxysql_package  # noqa: E402
 from targets.vps import refresh  # noqa: E402
 

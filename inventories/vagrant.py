@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from targets.inventory import local_data  # noqa: E402
-from targets.packages import proxysql_package  # noqa: E402
+from targets.inventory import local_data
+from targets.packages import proxysql_package
 
-# The box runs Debian 12: ProxySQL from ../shared/packages/ when it is there, else ProxySQL's
+# The box runs Debian 12: ProxySQL from a shared/packages/ folder beside the checkout when it is there, else ProxySQL's
 # repository (targets/packages.py; one line says which).
 proxysql = proxysql_package("bookworm")
 print(f"peakready: {proxysql.why}.", file=sys.stderr)

@@ -12,7 +12,6 @@ from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha1File
 
 from peakready.facts import StatOverride, TimezoneIs
-
 from peakready.render import render
 
 

@@ -29,7 +29,7 @@ import time
 import uuid
 from io import StringIO
 
-from pyinfra import host, logger, state
+from pyinfra import logger, state
 from pyinfra.api.exceptions import OperationError
 
 from peakready import topology
@@ -55,7 +55,7 @@ def shell(db_host, command: str):
     """`command` on `db_host` through its own connection, with the inventory's sudo (_sudo): (ok, output)."""
     try:
         return db_host.run_shell_command(command, _sudo=bool(db_host.data.get("_sudo")))
-    except Exception as exc:  # noqa: BLE001 (the host's connection is gone: a dead host)
+    except Exception as exc:
         return False, exc
 
 

@@ -15,9 +15,9 @@ import json
 import math
 import sys
 
-from peakready import GROUP_ROLES, PORTS
-from peakready.monitoring import EXPORTER_UNITS, PROMETHEUS, QUERIES, TARGETS_DOWN  # noqa: F401 (make status's)
+from peakready import GROUP_ROLES
 from peakready.knobs import KnobError
+from peakready.monitoring import EXPORTER_UNITS, PROMETHEUS, QUERIES, TARGETS_DOWN  # noqa: F401 (make status's)
 
 # The stack's units beside the app's (<app_name>-app.service) and the exporters'.
 UNITS = ["nginx.service", "proxysql.service", "mariadb.service", "redis-server.service", "prometheus.service"]

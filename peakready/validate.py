@@ -21,8 +21,9 @@ import difflib
 import re
 import shlex
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from peakready import GROUP_ROLES, knobs
 from peakready.knobs import FOREIGN_PREFIXES, KNOBS, RUN_ARGS, KnobError, PlanError

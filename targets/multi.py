@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from targets import vps  # noqa: E402
+from targets import vps
 
 DEFAULT_PREFIX = "peakready-multi"
 # host -> (inventory groups, RAM, CPUs). Redis shares db1 with the primary: a cache host of its own

@@ -2,7 +2,7 @@
 
 In this order, the first that applies:
   1. PEAKREADY_PROXYSQL_DEB: a package you were handed (checked like any proxysql_deb knob);
-  2. a proxysql_*.deb in ../shared/packages/ beside the repository (a Debian 12 build: used on a
+  2. a proxysql_*.deb in a shared/packages/ folder beside the checkout (a Debian 12 build: used on a
      bookworm VPS only);
   3. ProxySQL's official apt repository, when it answers (a machine with internet gets the real
      thing, the release series following the VPS's Debian release, as on a real server); not even

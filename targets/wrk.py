@@ -89,7 +89,7 @@ class Run:
         self._stderr.seek(0)
         err = self._stderr.read()
         self._stderr.close()
-        line = next((l for l in out.splitlines() if l.startswith("WRK-JSON ")), None)
+        line = next((x for x in out.splitlines() if x.startswith("WRK-JSON ")), None)
         if self.proc.returncode != 0 or line is None:
             raise LoadError(f"wrk failed ({self.proc.returncode}, limit {limit} s): {err.strip() or out.strip()}")
         raw = json.loads(line.removeprefix("WRK-JSON "))

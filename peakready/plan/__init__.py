@@ -20,8 +20,19 @@ The deploy runs the same plan from live facts before its first operation (peakre
 
 from peakready.plan.cli import hosts_from_inventory
 from peakready.plan.model import (
-    GROUP_ROLES, ROLE_NAMES, AppPlan, Capacity, HostFacts, HostPlan, MariaDBPlan, MonitoringPlan, NginxPlan, Plan,
-    PlanError, ProxySQLPlan, RedisPlan,
+    GROUP_ROLES,
+    ROLE_NAMES,
+    AppPlan,
+    Capacity,
+    HostFacts,
+    HostPlan,
+    MariaDBPlan,
+    MonitoringPlan,
+    NginxPlan,
+    Plan,
+    PlanError,
+    ProxySQLPlan,
+    RedisPlan,
 )
 from peakready.plan.rules import violations
 from peakready.plan.sizing import make_plan

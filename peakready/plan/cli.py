@@ -16,6 +16,7 @@ from peakready.plan.model import HostFacts, PlanError
 from peakready.plan.sizing import make_plan
 from peakready.plan.table import table
 
+
 def parse_size_mb(text: str) -> int:
     match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([GgMm])?[Bb]?", text.strip())
     if not match:

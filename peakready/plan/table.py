@@ -94,7 +94,7 @@ def keyed(rows_: list[tuple[str, str, str]]) -> dict[tuple[str, str], str]:
 
 
 def summary(plan: Plan) -> list[str]:
-    c, k = plan.capacity, plan.knobs
+    c = plan.capacity
     via = (f"through ProxySQL onto at most {c.to_mariadb} MariaDB connections" if c.proxysql
            else "straight to MariaDB (no ProxySQL)")
     how = (f"derived: {c.app_cores} app core(s) x {USERS_PER_CORE} users a core at the SLO" if c.derived

@@ -26,8 +26,8 @@ from peakready import PORTS, SOCKETS, topology
 from peakready.facts import ProxysqlRuntime
 from peakready.hashes import native_hash, sha256
 from peakready.ops import config_file, hardening, open_files_limit
-from peakready.roles.monitoring import proxysql_metrics
 from peakready.plan import HostPlan
+from peakready.roles.monitoring import proxysql_metrics
 from peakready.secrets import Secrets
 from peakready.sources import proxysql_repository
 

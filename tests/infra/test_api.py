@@ -5,7 +5,7 @@ import gzip
 import json
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -84,7 +84,7 @@ def test_the_micro_cache_answers_public_reads_and_never_personal_ones(host, test
         assert request(test_vps, f"/api/v1/outlets?mc={probe}")[0] == 200
         calm()
     assert "HIT" in cache_status(host, f"outlets?mc={probe}"), "repeated public reads are answered by nginx"
-    day = (datetime.now(timezone.utc) + timedelta(days=11)).date().isoformat()
+    day = (datetime.now(UTC) + timedelta(days=11)).date().isoformat()
     for _ in range(3):
         assert request(test_vps, f"/api/v1/outlets/2/availability?date={day}&mc={probe}")[0] == 200
         calm()
@@ -130,7 +130,7 @@ def test_admin_endpoints_need_the_token(test_vps):
 
 
 def booking(outlet=1, party=4, name="Siti"):
-    when = (datetime.now(timezone.utc) + timedelta(days=3)).replace(microsecond=0).isoformat()
+    when = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0).isoformat()
     return {"outlet_id": outlet, "name": name, "phone": "+62 812 5550 1234", "party_size": party, "time": when}
 
 
@@ -196,7 +196,7 @@ def test_mariadb_down_health_is_503_the_app_stays_up_and_recovers(host, test_vps
 
 
 def test_availability_is_read_from_the_bookings_on_every_request(test_vps):
-    when = (datetime.now(timezone.utc) + timedelta(days=9)).replace(hour=19, minute=30, second=0, microsecond=0)
+    when = (datetime.now(UTC) + timedelta(days=9)).replace(hour=19, minute=30, second=0, microsecond=0)
     path = f"/api/v1/outlets/5/availability?date={when.date().isoformat()}"
     status, headers, before = get_json(test_vps, path)
     assert status == 200 and headers["cache-control"] == "no-store" and "x-cache" not in headers

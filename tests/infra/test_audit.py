@@ -20,10 +20,9 @@ import testinfra
 
 from peakready import ROOT
 from peakready.plan.estimates import MARIADB_SERVER_MB
-from tests.infra.conftest import NETWORK, RELEASE, deploy, phase
-from tests.infra.test_ssh import connect
 from targets import vps
-from tests.infra.conftest import proxysql_or_skip
+from tests.infra.conftest import NETWORK, RELEASE, deploy, phase, proxysql_or_skip
+from tests.infra.test_ssh import connect
 
 # The Lynis hardening index the deployed container VPS must reach (issue 16); measured: docs/security.md.
 LYNIS_MIN_INDEX = 80

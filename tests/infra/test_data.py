@@ -13,8 +13,8 @@ import pytest
 
 from peakready import ROOT, SOCKETS
 from peakready.secrets import DIRECTORY
-from tests.infra.conftest import PYINFRA
 from targets.wrk import PAST_MICRO_CACHE
+from tests.infra.conftest import PYINFRA
 from tests.leaks import Redacted
 
 MB = 1024 * 1024

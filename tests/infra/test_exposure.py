@@ -48,7 +48,7 @@ def scan(address: str, ports: list[int], timeout: float = SCAN_TIMEOUT_S,
     async def probe(port: int) -> bool:
         try:
             _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             return False
         writer.close()
         try:

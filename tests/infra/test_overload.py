@@ -18,7 +18,7 @@ import datetime as dt
 import time
 
 from peakready import ROOT
-from targets import door, vps, wrk
+from targets import door, wrk
 
 SITE = "/etc/nginx/sites-available/peakready"
 SPIKE = 3  # x the users the plan sizes the VPS for

@@ -1,5 +1,5 @@
 """ProxySQL live on the VPS, from the package targets/packages.py finds (PEAKREADY_PROXYSQL_DEB, the
-one in ../shared/packages/, or the official repository). Where none is available for the VPS's
+one in a shared/packages/ folder beside the checkout, or the official repository). Where none is available for the VPS's
 release these tests skip and say why; where one is, ProxySQL must be on and none of them may skip.
 What can be checked without the binary is in tests/unit/test_proxysql_role.py.
 """

@@ -28,9 +28,9 @@ import subprocess
 import sys
 import textwrap
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 

@@ -8,7 +8,7 @@ import json
 import subprocess
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -129,7 +129,7 @@ def test_prometheus_scrapes_every_host_over_its_private_address(topo):
 def test_a_booking_through_app1_is_on_the_replica_and_read_through_app2(topo):
     key = f"multi-{uuid.uuid4().hex}"
     # One body for both: a replay with another time is another request (409), not the same booking.
-    when = (datetime.now(timezone.utc) + timedelta(days=3)).replace(microsecond=0).isoformat()
+    when = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0).isoformat()
     code, booking = post_booking(topo, "app1", key, when)
     assert code == 201, booking
     start = time.monotonic()

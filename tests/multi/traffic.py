@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 seconds, budget, readers, writers = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 deadline = time.monotonic() + seconds
@@ -22,7 +22,7 @@ HEADERS = {"Host": "localhost", "Content-Type": "application/json"}
 
 
 def booking() -> str:
-    when = datetime.now(timezone.utc) + timedelta(days=7, minutes=len(log) % 600)
+    when = datetime.now(UTC) + timedelta(days=7, minutes=len(log) % 600)
     return json.dumps({"outlet_id": 1, "name": "Load", "phone": "+62 812 5550 1234", "party_size": 2,
                        "time": when.replace(microsecond=0).isoformat()})
 

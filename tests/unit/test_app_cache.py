@@ -12,9 +12,9 @@ from starlette.requests import Request
 from peakready import ROOT
 
 sys.path.insert(0, str(ROOT / "app"))
-from peakready_app.cache import Body, Cache  # noqa: E402
-from peakready_app.config import RedisURL  # noqa: E402
-from peakready_app.answers import accepts_gzip, cached  # noqa: E402
+from peakready_app.answers import accepts_gzip, cached
+from peakready_app.cache import Body, Cache
+from peakready_app.config import RedisURL
 
 MENU = {"items": [{"id": i, "name": f"Nasi goreng {i}", "price_idr": 25000 + i} for i in range(40)], "count": 40}
 

@@ -9,8 +9,8 @@ import pytest
 from peakready import ROOT
 
 sys.path.insert(0, str(ROOT / "app"))
-from peakready_app import replication  # noqa: E402
-from peakready_app.config import DatabaseURL  # noqa: E402
+from peakready_app import replication
+from peakready_app.config import DatabaseURL
 
 URL = DatabaseURL("127.0.0.1", 6033, "app", "secret-0123456789", "peakready")
 SERVERS = replication.parse_servers("primary=10.0.0.5:3306,replica=10.0.0.6:3306, replica=10.0.0.7:3306")

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from peakready import ROOT
 
 sys.path.insert(0, str(ROOT / "app"))
-from peakready_app.validation import BookingInput, InvalidInput, MenuItemInput  # noqa: E402
+from peakready_app.validation import BookingInput, InvalidInput, MenuItemInput
 
 WHEN = (datetime.now(UTC) + timedelta(days=3)).isoformat()
 ITEM = {"outlet_id": 1, "category": "rice", "name": "Nasi goreng", "price_idr": 25000}

@@ -7,8 +7,8 @@ import pytest
 
 from peakready.knobs import KnobError
 from peakready.plan import HostFacts, make_plan
-from peakready.validate import inputs as check_inputs
 from peakready.secrets import Secrets
+from peakready.validate import inputs as check_inputs
 from tests.bad_input import CASES
 
 # The local VPS as inventories/docker.py describes it, ProxySQL off (its package need not be on

@@ -1,9 +1,9 @@
 """The base role's decisions and templates, without a host."""
 
-from peakready.render import render
 from peakready.plan import GROUP_ROLES, HostFacts, make_plan
+from peakready.render import render
 from peakready.roles import ROLES, roles_for
-from peakready.roles.base import HARDENING_SYSCTLS, sysctls, split_for_container
+from peakready.roles.base import HARDENING_SYSCTLS, split_for_container, sysctls
 
 PLAN = make_plan([HostFacts("vps", 2, 4096)], {})["vps"]
 

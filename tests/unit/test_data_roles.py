@@ -10,9 +10,18 @@ from peakready import SOCKETS, knobs
 from peakready.hashes import acl_hash, native_hash
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
+from peakready.roles.mariadb import (
+    APP_PRIVILEGES,
+    LOCAL,
+    MIGRATE_PRIVILEGES,
+    MONITOR_GLOBAL,
+    Account,
+    accounts_drift,
+    accounts_sql,
+    desired_accounts,
+    stale_accounts,
+)
 from peakready.roles.redis import EXPORTER_COMMANDS
-from peakready.roles.mariadb import (APP_PRIVILEGES, LOCAL, MIGRATE_PRIVILEGES, MONITOR_GLOBAL, Account,
-                                     accounts_drift, accounts_sql, desired_accounts, stale_accounts)
 
 PLAN = make_plan([HostFacts("vps", 2, 4096)], {})["vps"]
 DB = "peakready"

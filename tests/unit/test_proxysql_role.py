@@ -10,8 +10,17 @@ from peakready.debfile import unfit_for
 from peakready.hashes import native_hash
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
-from peakready.roles.proxysql import (PRIMARY_READ_WEIGHT, READER, REPLICA_READ_WEIGHT, WRITER, admin_sql, as_runtime, desired, drift,
-                                      needs_restart)
+from peakready.roles.proxysql import (
+    PRIMARY_READ_WEIGHT,
+    READER,
+    REPLICA_READ_WEIGHT,
+    WRITER,
+    admin_sql,
+    as_runtime,
+    desired,
+    drift,
+    needs_restart,
+)
 from peakready.sources import proxysql_repository as repository
 from tests import bad_input
 from tests.unit.libconfig import parse

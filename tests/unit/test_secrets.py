@@ -70,9 +70,6 @@ def test_a_bad_variable_is_an_error_naming_it(store, value, message):
 def test_deploys_at_once_all_get_the_values_stored_first(tmp_path):
     """Eight processes (eight deploys of one inventory at once) ask for every secret of an empty
     store at the same moment: each gets the same values, and those are the stored ones."""
-    import json
-    import sys
-    import time
 
     start = time.time() + 1.0
     script = ("import json, sys, time; from pathlib import Path; from peakready.secrets import NAMES, Secrets; "

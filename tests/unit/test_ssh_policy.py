@@ -6,8 +6,8 @@ import re
 import pytest
 
 from peakready import knobs, validate
-from peakready.validate import ssh_lockout
 from peakready.render import render
+from peakready.validate import ssh_lockout
 
 DEFAULTS = knobs.defaults()
 

@@ -11,8 +11,8 @@ import pytest
 
 from peakready import GROUP_ROLES, PORTS, ROOT, SOCKETS, knobs, validate
 from peakready.plan import HostFacts, make_plan
-from peakready.render import render
 from peakready.release import release_tarball
+from peakready.render import render
 from peakready.roles.app import database_urls
 from peakready.roles.nginx import SINGLE_APP_ENTRIES
 from peakready.topology import Topology
@@ -195,9 +195,8 @@ def test_the_micro_cache_holds_the_sample_apps_public_reads_only_and_locks_only_
 
 
 def test_a_git_source_is_checked_out_at_its_ref(tmp_path, monkeypatch):
-    import subprocess
-
     import importlib
+    import subprocess
 
     release = importlib.import_module("peakready.release")  # the module, not a function of it
 

@@ -77,7 +77,8 @@ def test_the_report_and_its_plot_are_written_from_every_mode(tmp_path):
             for sc, t, c in (("menu (cached)", "baseline", 1000), ("menu (cached)", "peakready", 1000),
                              (report.VIA_REDIS, "peakready", 100), (report.L0_NAME, "L0", 1000),
                              (report.L1_NAME, "L1", 100))]
-    steps = lambda ok: [r(scenario="users", target="p", connections=100, slo_ok=ok, slo_broken="" if ok else "p95")]
+    def steps(ok):
+        return [r(scenario="users", target="p", connections=100, slo_ok=ok, slo_broken="" if ok else "p95")]
 
     def over(multiple, broken):
         return {"users": 100 * multiple, "multiple": multiple, "wrk": 1, "rps": 900.0, "client_p95_ms": 20.0,
