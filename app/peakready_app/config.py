@@ -1,6 +1,7 @@
 """Settings, read once from environment variables and checked: the app has no other configuration."""
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import SplitResult, unquote, urlsplit
@@ -151,9 +152,18 @@ def _socket(env: Mapping[str, str], name: str) -> str:
     return path
 
 
-def _servers(env: Mapping[str, str]) -> tuple[tuple[str, str, int], ...]:
-    from .replication import parse_servers
+def parse_servers(value: str) -> tuple[tuple[str, str, int], ...]:
+    """((role, host, port), ...) from DB_SERVERS; ValueError for a malformed entry."""
+    servers = []
+    for entry in filter(None, (e.strip() for e in value.split(","))):
+        match = re.fullmatch(r"(primary|replica)=([0-9A-Za-z.:-]+):(\d{1,5})", entry)
+        if not match:
+            raise ValueError(entry)
+        servers.append((match[1], match[2], int(match[3])))
+    return tuple(servers)
 
+
+def _servers(env: Mapping[str, str]) -> tuple[tuple[str, str, int], ...]:
     try:
         return parse_servers(env.get("DB_SERVERS", ""))
     except ValueError:

@@ -21,17 +21,6 @@ _cache: dict[str, Any] = {"at": 0.0, "status": None}
 _refreshing = asyncio.Lock()  # one refresh at a time: callers meanwhile get its result
 
 
-def parse_servers(value: str) -> tuple[tuple[str, str, int], ...]:
-    """((role, host, port), ...) from DB_SERVERS; ValueError for a malformed entry."""
-    servers = []
-    for entry in filter(None, (e.strip() for e in value.split(","))):
-        match = re.fullmatch(r"(primary|replica)=([0-9A-Za-z.:-]+):(\d{1,5})", entry)
-        if not match:
-            raise ValueError(entry)
-        servers.append((match[1], match[2], int(match[3])))
-    return tuple(servers)
-
-
 def seq(gtid_pos: str) -> int:
     """The highest sequence number of a GTID position ("0-1-42" -> 42)."""
     return max((int(n) for n in re.findall(r"\d+-\d+-(\d+)", gtid_pos or "")), default=0)

@@ -9,18 +9,18 @@ import pytest
 from peakready import ROOT
 
 sys.path.insert(0, str(ROOT / "app"))
-from peakready_app import replication
+from peakready_app import config, replication
 from peakready_app.config import DatabaseURL
 
 URL = DatabaseURL("127.0.0.1", 6033, "app", "secret-0123456789", "peakready")
-SERVERS = replication.parse_servers("primary=10.0.0.5:3306,replica=10.0.0.6:3306, replica=10.0.0.7:3306")
+SERVERS = config.parse_servers("primary=10.0.0.5:3306,replica=10.0.0.6:3306, replica=10.0.0.7:3306")
 
 
 def test_db_servers_are_parsed_and_a_bad_entry_is_refused():
     assert SERVERS == (("primary", "10.0.0.5", 3306), ("replica", "10.0.0.6", 3306), ("replica", "10.0.0.7", 3306))
     for bad in ("primary=10.0.0.5", "leader=10.0.0.5:3306", "primary=10.0.0.5:3306;DROP"):
         with pytest.raises(ValueError):
-            replication.parse_servers(bad)
+            config.parse_servers(bad)
 
 
 def test_each_replica_is_behind_by_the_transactions_it_has_not_applied(monkeypatch):
