@@ -16,22 +16,9 @@ GROUP_ROLES = {
     "monitoring": "monitoring",
 }
 
-# The stack's fixed ports beside the knobs' (sshd_port, app_port, 80/443): service -> port. Each
-# exporter's is its upstream default (Prometheus's default port allocations wiki page).
-PORTS = {
-    "mariadb": 3306,
-    "redis": 6379,
-    "proxysql_admin": 6032,
-    "proxysql": 6033,
-    "nginx_status": 8081,  # stub_status, on loopback only
-    "prometheus": 9090,  # on loopback only: make status and the SSH tunnel reach it there
-    "node_exporter": 9100,
-    "mysqld_exporter": 9104,
-    "nginx_exporter": 9113,
-    "redis_exporter": 9121,
-    "mtail": 3903,  # nginx's access log as metrics
-    "proxysql_metrics": 6070,  # ProxySQL's REST API (/metrics); it binds every address
-}
+# The stack's fixed ports beside the knobs' (sshd_port, app_port, 80/443): service -> port, from the
+# one table of services (peakready/services.py).
+from peakready.services import PORTS as PORTS  # noqa: E402 (after ROOT and GROUP_ROLES, which it does not need)
 
 # The Unix sockets a client on the same host uses instead of loopback TCP (less CPU a statement or
 # command): service -> path. MariaDB's is where Debian's package puts it; ProxySQL's and Redis's are

@@ -21,6 +21,7 @@ from typing import Any
 from peakready import PORTS
 from peakready.errors import KnobError, PlanError  # noqa: F401 (raised by knobs' users as knobs.KnobError)
 from peakready.secrets import NAMES
+from peakready.services import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.py"
@@ -280,10 +281,7 @@ def backup_dir(value: Any, _data: dict) -> str | None:
 
 
 # Ports the stack's own services listen on: the app must not take one of them.
-SERVICE_NAMES = {"mariadb": "MariaDB", "redis": "Redis", "proxysql_admin": "ProxySQL admin", "proxysql": "ProxySQL",
-                 "nginx_status": "nginx status", "prometheus": "Prometheus", "node_exporter": "the node exporter",
-                 "mysqld_exporter": "the mysqld exporter", "nginx_exporter": "the nginx exporter",
-                 "redis_exporter": "the Redis exporter", "mtail": "mtail", "proxysql_metrics": "ProxySQL's REST API"}
+SERVICE_NAMES = {s.name: s.label for s in SERVICES}
 STACK_PORTS = {port: SERVICE_NAMES[service] for service, port in PORTS.items()}
 
 

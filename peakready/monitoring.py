@@ -11,30 +11,12 @@ from __future__ import annotations
 
 import yaml
 
-from peakready import PORTS
+from peakready import PORTS, services
 
-# target -> Prometheus's job name (the label every alert and `make status` groups by).
-JOBS = {
-    "node_exporter": "node",
-    "mysqld_exporter": "mariadb",
-    "redis_exporter": "redis",
-    "nginx_exporter": "nginx",
-    "mtail": "nginx_log",
-    "proxysql_metrics": "proxysql",
-    "app": "app",
-}
-# The exporters that run as services of their own (Debian's packages), by tier; None: every host.
-EXPORTERS = {"node_exporter": None, "mysqld_exporter": "db", "redis_exporter": "cache",
-             "nginx_exporter": "web", "mtail": "web"}
+# From the one table of services: target -> Prometheus's job; the exporters by tier (None: every host)
+# and by Debian package (= systemd unit).
+JOBS, EXPORTERS, EXPORTER_UNITS = services.JOBS, services.EXPORTERS, services.EXPORTER_UNITS
 RULES_FILE = "/etc/prometheus/rules/peakready.yml"
-# exporter -> its Debian package, which is also its systemd unit's name
-EXPORTER_UNITS = {
-    "node_exporter": "prometheus-node-exporter",
-    "mysqld_exporter": "prometheus-mysqld-exporter",
-    "redis_exporter": "prometheus-redis-exporter",
-    "nginx_exporter": "prometheus-nginx-exporter",
-    "mtail": "mtail",
-}
 # Prometheus on the monitoring host's loopback, and what `make status` asks it:
 PROMETHEUS = f"http://127.0.0.1:{PORTS['prometheus']}"
 # name -> PromQL ({w}: the rate window), each by the host label every target carries.

@@ -19,23 +19,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peakready import GROUP_ROLES, PORTS, ROOT
+from peakready import GROUP_ROLES, PORTS, ROOT, services
 from peakready.knobs import PlanError
 
 LOOPBACK = "127.0.0.1"
 MARIADB_PORT, REDIS_PORT = PORTS["mariadb"], PORTS["redis"]
 # service -> (the tiers whose hosts are its clients, the tier of the hosts that run it; None: every host)
-CLIENTS = {
-    "mariadb": ({"app", "db"}, "db"),
-    "redis": ({"app"}, "cache"),
-    "app": ({"web", "monitoring"}, "app"),
-    "node_exporter": ({"monitoring"}, None),
-    "mysqld_exporter": ({"monitoring"}, "db"),
-    "redis_exporter": ({"monitoring"}, "cache"),
-    "nginx_exporter": ({"monitoring"}, "web"),
-    "mtail": ({"monitoring"}, "web"),
-    "proxysql_metrics": ({"monitoring"}, "app"),
-}
+CLIENTS = services.CLIENTS
 
 
 @dataclass(frozen=True)

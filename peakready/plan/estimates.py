@@ -1,5 +1,7 @@
 """What each service uses beyond the sizes the plan sets, in MB: estimates, kept on the high side."""
 
+from peakready import services
+
 NGINX_BASE_MB = 16  # master process and the shared zones (a 10 MB rate-limit zone)
 NGINX_WORKER_MB = 8  # one worker's own resident size when idle
 # What one client costs the host, measured by `bench/nginx_memory.py` on a 2-core local VPS
@@ -59,13 +61,9 @@ MIN_BUFFER_POOL_MB = 32
 MIN_REDIS_MB = 16
 MIN_BACKLOG = 511  # Redis's and nginx's default backlog
 
-# Monitoring. Each exporter's resident size (MB) and the most series each target exposes: above what
-# the local VPS showed (RSS node 20, mysqld 17, redis 11, nginx 11, mtail 17 MB; series node 1882 in a
-# container that sees the machine's interfaces, mysqld 1083, Prometheus 884, redis 252, ProxySQL 209,
-# mtail 78, nginx 14); tests/infra/test_monitoring.py checks the live figures stay under these.
-EXPORTER_MB = {"node_exporter": 24, "mysqld_exporter": 20, "redis_exporter": 16, "nginx_exporter": 16, "mtail": 24}
-SERIES = {"node_exporter": 2500, "mysqld_exporter": 1500, "redis_exporter": 400, "nginx_exporter": 40,
-          "mtail": 300, "proxysql_metrics": 400, "app": 800, "prometheus": 1000}
+# Monitoring: each exporter's resident size (MB) and the most series each target exposes, from the
+# one table of services (peakready/services.py, which says where the figures come from).
+EXPORTER_MB, SERIES = services.EXPORTER_MB, services.SERIES
 PROMETHEUS_BASE_MB = 48  # Prometheus itself, with its rules and an idle web server
 PROMETHEUS_SERIES_KB = 6  # one active series in the head block (2 h of samples), with its labels and index
 # On disk: Prometheus docs (Storage, operational aspects) give 1 to 2 bytes per sample, compressed.
