@@ -111,7 +111,7 @@ unit: venv
 infra: venv
 	$(BIN)/pytest --durations=12 tests/infra
 
-# The Vagrantfile's box, made and destroyed by the run, as the README's Vagrant steps do it: vagrant up,
+# The Vagrantfile's box, made and destroyed by the run, as docs/testing.md's Vagrant steps do it: vagrant up,
 # the deploy through pyinfra's @vagrant connector, the infra tests marked `box` over vagrant ssh-config,
 # a second deploy that must change nothing, vagrant destroy -f. PROVIDER=docker (the local VPS image:
 # no hypervisor, no box download), virtualbox or libvirt.

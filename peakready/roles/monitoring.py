@@ -5,7 +5,7 @@ scrapes and alerts on (peakready/monitoring.py, written as YAML from data).
 
 Every exporter binds one address: loopback on a single VPS, the host's private address when
 Prometheus scrapes it from another host (and the firewall admits its port from that host only).
-Prometheus binds loopback: `make status` and the SSH tunnel of the README reach it there.
+Prometheus binds loopback: `make status` and the SSH tunnel of docs/operations.md reach it there.
 """
 
 from __future__ import annotations

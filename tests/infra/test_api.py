@@ -95,7 +95,7 @@ def test_the_micro_cache_answers_public_reads_and_never_personal_ones(host, test
 
 
 def test_a_write_shows_through_the_micro_cache_within_its_bound(host, test_vps, admin_headers, knobs):
-    """The staleness the README states: a write is visible through nginx after at most
+    """The staleness docs/app.md states: a write is visible through nginx after at most
     nginx_micro_cache_s plus one refresh. The bound asserted is a safety limit above that."""
     bound_s = knobs["nginx_micro_cache_s"]
     assert bound_s >= 1, "the micro-cache is on by default"

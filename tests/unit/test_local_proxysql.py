@@ -1,4 +1,4 @@
-"""Where the local VPS's ProxySQL comes from (targets/packages.py), in the order the README gives:
+"""Where the local VPS's ProxySQL comes from (targets/packages.py), in the order docs/local-vps.md gives:
 PEAKREADY_PROXYSQL_DEB, the shared package (bookworm only), the official repository, none."""
 
 import pytest
