@@ -94,11 +94,11 @@ class HostSize(FactBase):
 echo "ram_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
 echo "cpus=$(getconf _NPROCESSORS_ONLN)"
 walk() {  # walk BASE PATH FILE...: print each FILE's content at every level from PATH up to /
-    base=$1; p=$2; shift 2
+    base=$1; d=${2:-/}; shift 2
     while :; do
-        if [ -r "$base$p/$1" ]; then echo "$1=$(cd "$base$p" && cat "$@" | tr '\n' ' ')"; fi
-        [ "$p" = / ] && break
-        p=$(dirname "$p")
+        if [ -r "$base$d/$1" ]; then echo "$1=$(cd "$base$d" && cat "$@" | tr '\n' ' ')"; fi
+        case $d in /|.) break ;; esac
+        d=$(dirname "$d")
     done
 }
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
