@@ -601,7 +601,7 @@ def test_empty_output_is_the_default():
     check for their programs in their own commands: command -v ... || exit 0, tested below)."""
     for name, cases in FIXTURES.items():
         fact = FACT_CLASSES[name]()
-        for _, args, output, expected in cases:
+        for _, _args, output, expected in cases:
             if output == []:
                 assert expected == fact.default(), name
 
