@@ -14,7 +14,7 @@ from pyinfra.operations import apt, files, server, systemd
 from peakready import PORTS, topology
 from peakready.facts import CertificateNames, Ipv6Enabled
 from peakready.ops import config_set, hardening, open_files_limit, when_changed
-from peakready.plan import HostPlan
+from peakready.plan import HostPlan, NginxPlan
 from peakready.roles.app import is_sample
 from peakready.secrets import Secrets
 
@@ -65,37 +65,15 @@ def nginx(plan: HostPlan, secrets: Secrets):
     # The links first: `nginx -t` below checks the whole tree as nginx will load it.
     default = files.link(name="No default site", path="/etc/nginx/sites-enabled/default", present=False)
     site_link = files.link(name="Enable the site", path="/etc/nginx/sites-enabled/peakready", target=SITE)
-    common = {"nginx": n, "micro_cache_s": data.nginx_micro_cache_s}
     topo = topology.of_inventory(state.inventory)
-    nginx_conf = {"template": "nginx/nginx.conf.j2", "dest": "/etc/nginx/nginx.conf",
-                  "data": {**common, "client_max_body_size_kb": data.client_max_body_size_kb,
-                           "nginx_keepalive_timeout_s": data.nginx_keepalive_timeout_s,
-                           "rate_limit_rps": data.rate_limit_rps,
-                           "rate_limit_write_rps": data.rate_limit_write_rps,
-                           "rate_limit_exempt": list(data.rate_limit_exempt)}}
-    site = {"template": "nginx/site.conf.j2", "dest": SITE,
-             "data": {**common, "server_names": list(data.server_names), "app_port": data.app_port,
-                      "app_servers": [{"address": topo.reach(host.name, a), "max_conns": n.app_max_conns[a]}
-                                      for a in topo.in_tier("app")],
-                      "single_app_entries": SINGLE_APP_ENTRIES,
-                      "overload_retry_after_s": data.overload_retry_after_s,
-                      "upstream_max_fails": data.nginx_upstream_max_fails,
-                      "upstream_fail_timeout_s": data.nginx_upstream_fail_timeout_s,
-                      "upstream_connect_timeout_s": data.nginx_upstream_connect_timeout_s,
-                      "tls": data.tls, "certificate": crt, "certificate_key": key,
-                      "ipv6": host.get_fact(Ipv6Enabled), "limit_conn_per_ip": data.limit_conn_per_ip,
-                      "rate_limit_burst": data.rate_limit_burst, "rate_limit_write_burst": data.rate_limit_write_burst,
-                      "nginx_upstream_keepalive": data.nginx_upstream_keepalive,
-                      "nginx_upstream_keepalive_timeout_s": data.nginx_upstream_keepalive_timeout_s,
-                      "proxy_timeout_s": data.nginx_proxy_timeout_s,
-                      "sample_app": is_sample(data),
-                      # Static files from the release on this host; a web host without the app
-                      # passes /static/ to the app hosts like any other path.
-                      "static_root": f"/srv/{data.app_name}/current/{data.app_static_dir}"
-                                     if data.app_static_dir and "app" in topo.tiers(host.name) else "",
-                      "static_max_age_days": data.static_max_age_days,
-                      "status_port": PORTS["nginx_status"],
-                      "acme_webroot": ACME_WEBROOT if data.tls == "letsencrypt" else ""}}
+    nginx_conf = {"template": "nginx/nginx.conf.j2", "dest": "/etc/nginx/nginx.conf", "data": nginx_conf_context(data, n)}
+    site = {"template": "nginx/site.conf.j2", "dest": SITE, "data": site_context(
+        data, n,
+        app_servers=[{"address": topo.reach(host.name, a), "max_conns": n.app_max_conns[a]} for a in topo.in_tier("app")],
+        # Static files from the release on this host; a web host without the app passes /static/
+        # to the app hosts like any other path.
+        static_here="app" in topo.tiers(host.name), certificate=crt, certificate_key=key,
+        ipv6=host.get_fact(Ipv6Enabled))}
     first_certificate = None
     if data.tls == "letsencrypt" and certified is None:
         # No certificate yet, so no TLS server nginx could load: the site goes in without TLS first,
@@ -124,6 +102,38 @@ def nginx(plan: HostPlan, secrets: Secrets):
         # server_names changed: nginx already serves the new names (port 80 included), so certbot
         # replaces the certificate by one for exactly these names, and its hook reloads nginx.
         certbot(data, f"it is for {', '.join(certified)}")
+
+
+# The knobs each template reads, passed under their own names.
+NGINX_CONF_KNOBS = ("nginx_micro_cache_s", "client_max_body_size_kb", "nginx_keepalive_timeout_s", "rate_limit_rps",
+                    "rate_limit_write_rps", "rate_limit_exempt")
+SITE_KNOBS = ("nginx_micro_cache_s", "server_names", "app_port", "overload_retry_after_s", "nginx_upstream_max_fails",
+              "nginx_upstream_fail_timeout_s", "nginx_upstream_connect_timeout_s", "tls", "limit_conn_per_ip",
+              "rate_limit_burst", "rate_limit_write_burst", "nginx_upstream_keepalive",
+              "nginx_upstream_keepalive_timeout_s", "nginx_proxy_timeout_s", "static_max_age_days")
+
+
+def knobs_of(data, names: tuple[str, ...]) -> dict:
+    """The knobs `names` of `data` (host.data or any object with them as attributes), lists as lists."""
+    return {name: list(v) if isinstance(v := getattr(data, name), (list, tuple)) else v for name in names}
+
+
+def nginx_conf_context(data, n: NginxPlan) -> dict:
+    """nginx.conf.j2's context: the plan's nginx part and its knobs."""
+    return {"nginx": n, **knobs_of(data, NGINX_CONF_KNOBS)}
+
+
+def site_context(data, n: NginxPlan, *, app_servers: list[dict], static_here: bool, certificate: str,
+                 certificate_key: str, ipv6: bool) -> dict:
+    """site.conf.j2's context: the knobs under their own names, the plan's nginx part, the app hosts
+    (address and max_conns: the door) and what this host has (static files, certificate, IPv6)."""
+    return {
+        "nginx": n, **knobs_of(data, SITE_KNOBS), "app_servers": app_servers,
+        "single_app_entries": SINGLE_APP_ENTRIES, "sample_app": is_sample(data),
+        "certificate": certificate, "certificate_key": certificate_key, "ipv6": ipv6,
+        "static_root": f"/srv/{data.app_name}/current/{data.app_static_dir}" if data.app_static_dir and static_here else "",
+        "status_port": PORTS["nginx_status"], "acme_webroot": ACME_WEBROOT if data.tls == "letsencrypt" else "",
+    }
 
 
 def self_signed(data, crt: str, key: str) -> None:

@@ -9,12 +9,12 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from peakready import GROUP_ROLES, PORTS, ROOT, SOCKETS, knobs, validate
+from peakready import GROUP_ROLES, ROOT, SOCKETS, knobs, validate
 from peakready.plan import HostFacts, make_plan
 from peakready.release import release_tarball
 from peakready.render import render
 from peakready.roles.app import database_urls
-from peakready.roles.nginx import SINGLE_APP_ENTRIES
+from peakready.roles.nginx import SINGLE_APP_ENTRIES, SITE_KNOBS, nginx_conf_context, site_context
 from peakready.topology import Topology
 
 PLAN = make_plan([HostFacts("vps", 2, 4096)], {})["vps"]
@@ -89,18 +89,14 @@ def test_the_unit_caps_memory_and_is_hardened():
 
 
 def nginx_site(**overrides):
-    data = dict(nginx=PLAN.nginx, micro_cache_s=0, sample_app=True, server_names=["shop.example"], app_port=8000, tls="off",
-                certificate="c", certificate_key="k", ipv6=True, limit_conn_per_ip=100, rate_limit_write_burst=10,
-                rate_limit_burst=DATA.rate_limit_burst, nginx_upstream_keepalive=DATA.nginx_upstream_keepalive,
-                nginx_upstream_keepalive_timeout_s=DATA.nginx_upstream_keepalive_timeout_s,
-                proxy_timeout_s=30, static_root="/srv/peakready/current/static", static_max_age_days=7,
-                app_servers=[{"address": "127.0.0.1", "max_conns": 200}], single_app_entries=SINGLE_APP_ENTRIES,
-                upstream_max_fails=DATA.nginx_upstream_max_fails,
-                overload_retry_after_s=DATA.overload_retry_after_s,
-                upstream_fail_timeout_s=DATA.nginx_upstream_fail_timeout_s,
-                upstream_connect_timeout_s=DATA.nginx_upstream_connect_timeout_s, status_port=PORTS["nginx_status"],
-                acme_webroot="")
-    return render("nginx/site.conf.j2", **{**data, **overrides})
+    """site.conf as the role renders it (its own context function): knobs overridden by name, the
+    rest of the context (app_servers, ipv6, sample_app) as the role would have found it."""
+    knob_names = set(SITE_KNOBS) | {"app_name", "app_static_dir", "app_module"}
+    data = SimpleNamespace(**{**vars(DATA), "nginx_micro_cache_s": 0, "server_names": ["shop.example"],
+                              **{k: v for k, v in overrides.items() if k in knob_names}})
+    context = site_context(data, PLAN.nginx, app_servers=[{"address": "127.0.0.1", "max_conns": 200}],
+                           static_here=True, certificate="c", certificate_key="k", ipv6=True)
+    return render("nginx/site.conf.j2", **{**context, **{k: v for k, v in overrides.items() if k not in knob_names}})
 
 
 def test_nginx_site_keeps_upstream_connections_and_drops_unknown_hosts():
@@ -149,7 +145,7 @@ def test_overload_is_a_503_with_retry_after_from_nginx_and_any_other_502_stays_a
 
 
 def test_nginx_tls_and_micro_cache_when_asked():
-    text = nginx_site(tls="self-signed", micro_cache_s=2)
+    text = nginx_site(tls="self-signed", nginx_micro_cache_s=2)
     assert "listen 443 ssl http2;" in text and "Strict-Transport-Security" in text
     assert "proxy_cache_valid 200 2s;" in text and "proxy_no_cache $http_authorization;" in text
 
@@ -170,7 +166,7 @@ def test_the_acme_answers_are_served_from_the_webroot_only_with_letsencrypt():
 
 
 def test_the_micro_cache_holds_the_sample_apps_public_reads_only_and_locks_only_them():
-    cached = nginx_site(micro_cache_s=1)
+    cached = nginx_site(nginx_micro_cache_s=1)
     where = locations(cached)
     reads = where["~ ^/api/v1/(outlets|outlets/[0-9]+|menu|menu/featured)$"]
     for directive in ("proxy_cache micro;", "proxy_cache_valid 200 1s;", "proxy_cache_lock on;",
@@ -181,8 +177,8 @@ def test_the_micro_cache_holds_the_sample_apps_public_reads_only_and_locks_only_
     assert not any(pattern.match(p) for p in ("/api/v1/outlets/3/availability", "/api/v1/bookings",
                                               "/api/v1/admin/menu/4", "/api/v1/menu/"))
     assert "proxy_cache" not in where["/api/"] and "limit_req zone=writes" in where["/api/"]
-    assert "proxy_cache" not in locations(nginx_site(micro_cache_s=0))["/api/"]
-    other = locations(nginx_site(micro_cache_s=1, sample_app=False))["/"]
+    assert "proxy_cache" not in locations(nginx_site(nginx_micro_cache_s=0))["/api/"]
+    other = locations(nginx_site(nginx_micro_cache_s=1, sample_app=False))["/"]
     assert "proxy_cache micro;" in other and "proxy_cache_bypass $http_cookie;" in other
     assert "proxy_cache_lock on;" not in other, "another app's uncacheable answers would queue behind the lock"
     for where in (reads, other):  # kept for the bound whatever max-age the app says; never a no-store answer
@@ -216,10 +212,9 @@ def test_a_git_source_is_checked_out_at_its_ref(tmp_path, monkeypatch):
 
 
 def nginx_conf(**overrides):
-    data = dict(nginx=PLAN.nginx, micro_cache_s=0, client_max_body_size_kb=1024, rate_limit_write_rps=5,
-                rate_limit_exempt=[], nginx_keepalive_timeout_s=DATA.nginx_keepalive_timeout_s,
-                rate_limit_rps=DATA.rate_limit_rps)
-    return render("nginx/nginx.conf.j2", **{**data, **overrides})
+    """nginx.conf as the role renders it, knobs overridden by name."""
+    data = SimpleNamespace(**{**vars(DATA), "nginx_micro_cache_s": 0, "rate_limit_exempt": [], **overrides})
+    return render("nginx/nginx.conf.j2", **nginx_conf_context(data, PLAN.nginx))
 
 
 def test_rate_limits_count_every_client_unless_its_network_is_exempt():
@@ -308,5 +303,5 @@ def test_a_source_without_requirements_or_unreachable_is_a_knob_error_naming_app
 def test_the_micro_cache_drops_an_entry_nobody_asked_for_within_its_bound():
     """inactive = the bound: what nginx serves stale while it refreshes is at most twice the bound old."""
     assert "proxy_cache_path" not in nginx_conf()
-    path = re.search(r"proxy_cache_path (.*);", nginx_conf(micro_cache_s=2)).group(1)
+    path = re.search(r"proxy_cache_path (.*);", nginx_conf(nginx_micro_cache_s=2)).group(1)
     assert "keys_zone=micro:10m" in path and "inactive=2s" in path

@@ -22,6 +22,7 @@ from peakready.ops import config_file, config_set, restart_or_roll_back
 from peakready.preflight import check_host
 from peakready.roles.mariadb import CHECK, CNF, cnf_context
 from peakready.roles.monitoring import PROMTOOL_CHECK
+from peakready.roles.nginx import nginx_conf_context
 from peakready.roles.redis import CONF, conf_context
 
 deployment = check_host()
@@ -42,12 +43,8 @@ elif os.environ["PEAKREADY_TEST_BREAK"] == "nginx":
     config_set(
         name="An nginx config nginx -t rejects", check="nginx -t -q",
         files=[{"template": "nginx/nginx.conf.j2", "dest": "/etc/nginx/nginx.conf",
-                "data": {"nginx": replace(plan.nginx, worker_connections="lots"), "micro_cache_s": 0,
-                         "nginx_keepalive_timeout_s": data.nginx_keepalive_timeout_s,
-                         "rate_limit_rps": data.rate_limit_rps,
-                         "client_max_body_size_kb": data.client_max_body_size_kb,
-                         "rate_limit_write_rps": data.rate_limit_write_rps,
-                         "rate_limit_exempt": list(data.rate_limit_exempt)}}],
+                "data": {**nginx_conf_context(data, plan.nginx), "nginx_micro_cache_s": 0,
+                         "nginx": replace(plan.nginx, worker_connections="lots")}}],
     )
 else:
     conf = config_file(
