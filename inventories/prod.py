@@ -32,7 +32,8 @@ from peakready import topology, validate
 from peakready.knobs import KnobError
 
 # ===== EDIT HERE (or leave empty and use the environment variables above) =====================
-HOSTS = []  # one VPS with every role, e.g. ["203.0.113.10"]
+# A list at the top level of an inventory is a pyinfra group: the underscore keeps this one out.
+_HOSTS = []  # one VPS with every role, e.g. ["203.0.113.10"]
 GROUPS = {
     "web_servers": [],  # nginx
     "app_servers": [],  # the app and ProxySQL beside it
@@ -53,12 +54,12 @@ def _from_env(name: str, default: list) -> list:
 try:
     _groups = {group: _from_env(f"PEAKREADY_{group.upper()}", hosts) for group, hosts in GROUPS.items()}
     if not any(_groups.values()):
-        # A single VPS: every role but replicas on each host of HOSTS.
-        _single = _from_env("PEAKREADY_HOSTS", HOSTS)
+        # A single VPS: every role but replicas on each host of _HOSTS.
+        _single = _from_env("PEAKREADY_HOSTS", _HOSTS)
         _groups.update({g: _single for g in _groups if g != "db_replicas"})
     if not any(_groups.values()):
         raise KnobError("inventories/prod.py has no hosts: set PEAKREADY_HOSTS=<your server> "
-                        "(or the PEAKREADY_<GROUP> variables, or HOSTS in inventories/prod.py) and run again.")
+                        "(or the PEAKREADY_<GROUP> variables, or _HOSTS in inventories/prod.py) and run again.")
     _groups = topology.promoted(_groups, topology.state_file("prod"))
     validate.inventory({h: [g for g, hosts in _groups.items() if h in hosts] for hosts in _groups.values() for h in hosts})
     _private = dict(PRIVATE_ADDRESSES)

@@ -13,7 +13,7 @@
 #
 # Your settings are not written here (an update of peakready would conflict with them): they go in a
 # file of your own beside your inventory, in pyinfra's conventions, as plain assignments
-# (`app_source = "../shop"`): inventories/group_data/<inventory>.py for every host of an inventory
+# (`app_source = "apps/shop"`): inventories/group_data/<inventory>.py for every host of an inventory
 # (inventories/group_data/prod.py for inventories/prod.py), inventories/group_data/<group>.py for a
 # group of it, the inventory for one host, `pyinfra ... --data knob=value` for one run.
 

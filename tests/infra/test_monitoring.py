@@ -23,6 +23,7 @@ from peakready.secrets import DIRECTORY
 from tests.infra.test_base import reachable
 from tests.infra.test_exposure import resp
 from tests.leaks import Redacted, in_text
+from tests.infra.conftest import proxysql_or_skip
 
 PROM = f"http://127.0.0.1:{PORTS['prometheus']}"
 ALERT_BOUND_S = 120  # measured 15-25 s to fire, 20-40 s to resolve (5 s scrapes, for: 10 s, 20 s windows)
@@ -139,8 +140,7 @@ def test_no_exporter_or_prometheus_port_answers_from_the_host_machine(test_vps, 
 def test_proxysql_metrics_port_is_kept_private_by_the_firewall(test_vps, host, plan):
     """ProxySQL 2.7 binds its REST API to every address: inside the VPS it answers on the VPS's own
     address, from the host machine the same address and port do not (the firewall drops it)."""
-    if not plan.proxysql:
-        pytest.skip("no ProxySQL in this plan")
+    proxysql_or_skip(plan)
     port = PORTS["proxysql_metrics"]
     assert f"0.0.0.0:{port}" in host.check_output("ss -Hltn")
     inside = host.run(f"curl -sf -m 5 http://{test_vps.address}:{port}/metrics")

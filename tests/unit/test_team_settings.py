@@ -91,14 +91,14 @@ def test_updating_a_checkout_with_a_teams_settings_file_to_a_newer_peakready_doe
     one (this commit) applies cleanly and leaves the file as the team wrote it."""
     if len(git(ROOT, "rev-list", "--max-count=2", "HEAD").split()) < 2:
         pytest.fail("this test needs the repository's history (a clone with at least two commits)")
-    team = tmp_path / "team"
+    team, newer = tmp_path / "team", git(ROOT, "rev-parse", "HEAD").strip()
     git(tmp_path, "clone", "--quiet", str(ROOT), str(team))
     git(team, "checkout", "--quiet", "-b", "ours", "HEAD~1")
     (team / TEAM_FILE).parent.mkdir(parents=True, exist_ok=True)
     (team / TEAM_FILE).write_text(SETTINGS)
     git(team, "add", TEAM_FILE)
     git(team, "commit", "--quiet", "-m", "Our shop's settings")
-    git(team, "merge", "--no-edit", "--quiet", "origin/HEAD")
+    git(team, "merge", "--no-edit", "--quiet", newer)
     assert git(team, "status", "--porcelain") == ""
     assert (team / TEAM_FILE).read_text() == SETTINGS
-    assert git(team, "diff", "origin/HEAD", "--stat", "--", ".", f":!{TEAM_FILE}") == ""
+    assert git(team, "diff", newer, "--stat", "--", ".", f":!{TEAM_FILE}") == ""
