@@ -20,10 +20,10 @@ from peakready import PORTS, ROOT
 from peakready.plan.estimates import EXPORTER_MB, SERIES
 from peakready.roles.monitoring import MYSQLD_CNF, REDIS_ENV, UNITS
 from peakready.secrets import DIRECTORY
+from tests.infra.conftest import proxysql_or_skip
 from tests.infra.test_base import reachable
 from tests.infra.test_exposure import resp
 from tests.leaks import Redacted, in_text
-from tests.infra.conftest import proxysql_or_skip
 
 PROM = f"http://127.0.0.1:{PORTS['prometheus']}"
 ALERT_BOUND_S = 120  # measured 15-25 s to fire, 20-40 s to resolve (5 s scrapes, for: 10 s, 20 s windows)
