@@ -17,7 +17,7 @@ import sys
 
 from peakready import GROUP_ROLES
 from peakready.knobs import KnobError
-from peakready.monitoring import EXPORTER_UNITS, PROMETHEUS, QUERIES, TARGETS_DOWN  # noqa: F401 (make status's)
+from peakready.monitoring import EXPORTER_UNITS, TARGETS_DOWN
 
 # The stack's units beside the app's (<app_name>-app.service) and the exporters'.
 UNITS = ["nginx.service", "proxysql.service", "mariadb.service", "redis-server.service", "prometheus.service"]

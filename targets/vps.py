@@ -320,6 +320,18 @@ def published_port(box: Container, port: int) -> int:
     raise VpsError(f"{box.name}: port {port} is not published on 127.0.0.1 ({bindings})")
 
 
+def reached_at(box: Container) -> tuple[dict[str, int], str | None]:
+    """The host ports Docker published for the VPS's services, and its address on the network, as
+    the running container has them now (box freshly reloaded)."""
+    ports = {label: published_port(box, port) for label, port in PORTS.items()}
+    address = [net["IPAddress"] for net in box.attrs["NetworkSettings"]["Networks"].values() if net["IPAddress"]]
+    return ports, address[0] if address else None
+
+
+def known_hosts_line(ssh_port: int, key_type: str, key: str) -> str:
+    return f"[127.0.0.1]:{ssh_port} {key_type} {key}\n"
+
+
 def state_file(name: str) -> Path:
     return VPS_STATE / f"{name}.json"
 
@@ -358,16 +370,14 @@ def up(name: str, release: str, network: str, memory: str = DEFAULT_MEMORY, cpus
             "install -d -m 700 /root/.ssh && printf '%s\\n' \"$1\" > /root/.ssh/authorized_keys "
             "&& chmod 600 /root/.ssh/authorized_keys", "sh", pubkey)
     box.reload()  # the ports Docker picked and the address, known once it runs
-    ports = {label: published_port(box, port) for label, port in PORTS.items()}
+    ports, address = reached_at(box)
     host_key = execute(box, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").split()
     VPS_STATE.mkdir(parents=True, exist_ok=True)
     known_hosts = VPS_STATE / f"{name}.known_hosts"
-    known_hosts.write_text(f"[127.0.0.1]:{ports['ssh']} {host_key[0]} {host_key[1]}\n")
-    address = [net["IPAddress"] for net in box.attrs["NetworkSettings"]["Networks"].values() if net["IPAddress"]]
+    known_hosts.write_text(known_hosts_line(ports["ssh"], host_key[0], host_key[1]))
     info = {
         "name": name, "release": release, "image": image, "network": network, "status": status,
-        "memory": memory, "cpus": cpus,
-        "address": address[0] if address else None, "ports": ports,
+        "memory": memory, "cpus": cpus, "address": address, "ports": ports,
         "ssh_key": str(SSH_KEY), "known_hosts": str(known_hosts),
     }
     state_file(name).write_text(json.dumps(info, indent=2) + "\n")
@@ -393,13 +403,12 @@ def refresh(name: str) -> dict:
     info = json.loads(state_file(name).read_text())
     if not engine_answers() or (box := container(name)) is None or box.status != "running":
         return info
-    ports = {label: published_port(box, port) for label, port in PORTS.items()}
-    address = [net["IPAddress"] for net in box.attrs["NetworkSettings"]["Networks"].values() if net["IPAddress"]]
-    now = info | {"ports": ports, "address": address[0] if address else None}
+    ports, address = reached_at(box)
+    now = info | {"ports": ports, "address": address}
     if now != info:
         known_hosts = Path(info["known_hosts"])
         key = known_hosts.read_text().split()[1:3]
-        known_hosts.write_text(f"[127.0.0.1]:{ports['ssh']} {key[0]} {key[1]}\n")
+        known_hosts.write_text(known_hosts_line(ports["ssh"], *key))
         state_file(name).write_text(json.dumps(now, indent=2) + "\n")
         log(f"{name}: its published ports changed since the state was written (restarted): state updated")
     return now

@@ -20,7 +20,6 @@ from peakready.ops import config_file, config_set, when_changed
 from peakready.plan import HostPlan, Plan
 from peakready.secrets import Secrets
 
-UNITS = monitoring.EXPORTER_UNITS
 MYSQLD_CNF = "/etc/prometheus/mysqld-exporter.cnf"  # 0640 root:prometheus: the exporter's password
 REDIS_ENV = "/etc/prometheus/redis-exporter.env"  # 0600 root: systemd reads it before dropping to the user
 MTAIL_DIR = "/etc/mtail/peakready"  # mtail loads every program of its --progs directory: ours only
@@ -99,9 +98,9 @@ def exporters(plan: HostPlan, secrets: Secrets):
     command = commands(bind)
     dropins = {
         name: config_file(
-            name=f"{UNITS[name]}: listens on {bind} only, sandboxed",
+            name=f"{monitoring.EXPORTER_UNITS[name]}: listens on {bind} only, sandboxed",
             template="monitoring/exporter.conf.j2",
-            dest=f"/etc/systemd/system/{UNITS[name]}.service.d/peakready.conf",
+            dest=f"/etc/systemd/system/{monitoring.EXPORTER_UNITS[name]}.service.d/peakready.conf",
             command=command[name],
             environment_file=REDIS_ENV if name == "redis_exporter" else "",
             logs=ACCESS_LOG if name == "mtail" else "",
@@ -111,15 +110,15 @@ def exporters(plan: HostPlan, secrets: Secrets):
         for name in names
     }
     systemd.daemon_reload(name="Reload systemd units for the exporters", _if=when_changed(*dropins.values()))
-    apt.packages(name=f"Install the exporters: {', '.join(UNITS[n] for n in names)}",
-                             packages=[UNITS[n] for n in names], no_recommends=True)
+    apt.packages(name=f"Install the exporters: {', '.join(monitoring.EXPORTER_UNITS[n] for n in names)}",
+                             packages=[monitoring.EXPORTER_UNITS[n] for n in names], no_recommends=True)
     for name in names:
-        unit = f"{UNITS[name]}.service"
-        systemd.service(name=f"{UNITS[name]} on, now and at boot", service=unit, running=True, enabled=True)
+        unit = f"{monitoring.EXPORTER_UNITS[name]}.service"
+        systemd.service(name=f"{monitoring.EXPORTER_UNITS[name]} on, now and at boot", service=unit, running=True, enabled=True)
         # Also right after the install (the package started it already with these): the install may
         # be another exporter's, and this one's settings may have changed in the same run.
         changed = [dropins[name]] + ([reads[name]] if name in reads else [])
-        systemd.service(name=f"Restart {UNITS[name]} for its new settings", service=unit, restarted=True,
+        systemd.service(name=f"Restart {monitoring.EXPORTER_UNITS[name]} for its new settings", service=unit, restarted=True,
                         _if=when_changed(*changed))
 
 

@@ -17,8 +17,9 @@ import time
 import pytest
 
 from peakready import PORTS, ROOT
+from peakready.monitoring import EXPORTER_UNITS
 from peakready.plan.estimates import EXPORTER_MB, SERIES
-from peakready.roles.monitoring import MYSQLD_CNF, REDIS_ENV, UNITS
+from peakready.roles.monitoring import MYSQLD_CNF, REDIS_ENV
 from peakready.secrets import DIRECTORY
 from tests.infra.conftest import proxysql_or_skip
 from tests.infra.test_base import reachable
@@ -108,7 +109,7 @@ def test_a_second_look_finds_the_series_and_memory_within_the_plan(host, targets
         assert count <= SERIES[jobs[job]], f"{job} exposes {count} series, more than the plan's {SERIES[jobs[job]]}"
     assert sum(series.values()) <= plan.monitoring.series
     rss = {}
-    for name, unit in UNITS.items():
+    for name, unit in EXPORTER_UNITS.items():
         pid = host.check_output(f"systemctl show -p MainPID --value {unit}")
         rss[name] = int(host.check_output(f"ps -o rss= -p {pid}")) // 1024
         assert rss[name] <= EXPORTER_MB[name], f"{unit} uses {rss[name]} MB, more than the plan's {EXPORTER_MB[name]}"
@@ -191,10 +192,10 @@ def test_no_secret_in_what_others_may_read(test_vps, host, secrets):
     assert any(p.endswith("prometheus-redis-exporter.service.d/peakready.conf") for p in readable)
     texts = {path: host.file(path).content_string for path in readable}
     texts["prometheus.yml"] = host.file("/etc/prometheus/prometheus.yml").content_string
-    for unit in [*UNITS.values(), "prometheus"]:
+    for unit in [*EXPORTER_UNITS.values(), "prometheus"]:
         pid = host.check_output(f"systemctl show -p MainPID --value {unit}")
         texts[f"{unit} command line"] = host.check_output(f"tr '\\0' ' ' < /proc/{pid}/cmdline")
-    units = " ".join(f"-u {u}" for u in [*UNITS.values(), "prometheus"])
+    units = " ".join(f"-u {u}" for u in [*EXPORTER_UNITS.values(), "prometheus"])
     texts["journal"] = host.check_output(f"journalctl {units} --no-pager -q")
     for where, text in texts.items():
         assert not in_text(text, secrets), f"a secret in {where}"
@@ -255,7 +256,7 @@ def test_make_status_shows_the_stack_and_its_json_parses(test_vps, host, plan, k
     h = found["hosts"][test_vps.name]
     app_unit = f"{knobs['app_name']}-app.service"
     for unit in ("nginx.service", app_unit, "mariadb.service", "redis-server.service", "prometheus.service",
-                 *(f"{u}.service" for u in UNITS.values())):
+                 *(f"{u}.service" for u in EXPORTER_UNITS.values())):
         assert h["services"][unit]["state"] == "active", unit
         assert h["services"][unit]["uptime_s"] >= 0 and h["services"][unit]["memory_mb"] is not None, unit
     assert len(h["workers"]) == plan.app.workers

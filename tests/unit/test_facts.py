@@ -32,7 +32,7 @@ import pytest
 from pyinfra.api import FactBase
 
 from peakready import facts
-from peakready.status import PROMETHEUS, QUERIES
+from peakready.monitoring import PROMETHEUS, QUERIES
 
 
 def sha(text: str) -> str:
