@@ -93,6 +93,19 @@ SWAP_FILE = "/swapfile"
 # How long apt waits for the dpkg lock: an unattended upgrade takes a minute or two at most.
 APT_LOCK_TIMEOUT_S = 300
 SHELL_TIMEOUT = "/etc/profile.d/peakready-timeout.sh"
+
+
+def first_upgrade(timeout_s: int) -> str:
+    """unattended-upgrade, waiting up to timeout_s for apt's lock. It does not honour
+    DPkg::Lock::Timeout: when apt's daily timer (or a cloud image's first-boot updates) holds the
+    lock it prints "Cache lock can not be acquired, exiting" and fails, so it is tried again every
+    5 s; any other failure fails at once, with its own output and exit code."""
+    return (f"end=$(( $(date +%s) + {int(timeout_s)} )); "
+            "while :; do out=$(unattended-upgrade 2>&1); rc=$?; [ -z \"$out\" ] || printf '%s\\n' \"$out\"; "
+            "[ $rc -eq 0 ] && exit 0; "
+            "case \"$out\" in *'ock can not be acquired'*|*'ock could not be acquired'*) ;; *) exit $rc ;; esac; "
+            f"[ $(date +%s) -lt $end ] || {{ echo \"the apt lock is still held after {int(timeout_s)} s\" >&2; exit $rc; }}; "
+            "sleep 5; done")
 FAIL2BAN_JAIL = "/etc/fail2ban/jail.local"
 # fail2ban -t on the staged jail file, read with the rest of fail2ban's config as it will be.
 FAIL2BAN_CHECK = (
@@ -151,7 +164,7 @@ def base(plan: HostPlan, secrets: Secrets):
 
     # A fresh image is as old as its build; the daily timer would wait up to a day.
     once(name="Apply the pending security updates now (first deploy; then apt-daily-upgrade.timer)",
-         marker=FIRST_UPGRADE_MARK, commands=["unattended-upgrade"])
+         marker=FIRST_UPGRADE_MARK, commands=[first_upgrade(APT_LOCK_TIMEOUT_S)])
 
     timezone(name=f"Set the timezone to {data.timezone}", timezone=data.timezone)
     # A container keeps the clock of the machine under it: timesyncd's own unit condition skips it

@@ -1,9 +1,11 @@
 """The base role's decisions and templates, without a host."""
 
+import subprocess
+
 from peakready.plan import GROUP_ROLES, HostFacts, make_plan
 from peakready.render import render
 from peakready.roles import ROLES, roles_for
-from peakready.roles.base import HARDENING_SYSCTLS, split_for_container, sysctls
+from peakready.roles.base import HARDENING_SYSCTLS, first_upgrade, split_for_container, sysctls
 
 PLAN = make_plan([HostFacts("vps", 2, 4096)], {})["vps"]
 
@@ -69,3 +71,40 @@ def test_firewall_opens_exactly_ssh_and_the_listed_ports():
     assert "policy drop" in text and "udp" not in text
     # Never flush other tables (Docker's, fail2ban's): only our own table is replaced.
     assert "flush ruleset" not in text and "delete table inet peakready" in text
+
+
+def run_first_upgrade(tmp_path, script: str, timeout_s: int = 300):
+    """The first deploy's upgrade command under sh, with a fake unattended-upgrade (`script`, which
+    counts its calls in ./calls) and a sleep that returns at once."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (("unattended-upgrade", f"echo x >> {tmp_path}/calls\n{script}"), ("sleep", "exit 0")):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    done = subprocess.run(["sh", "-c", first_upgrade(timeout_s)], env=env, capture_output=True, text=True, timeout=60)
+    calls = (tmp_path / "calls").read_text().count("x") if (tmp_path / "calls").exists() else 0
+    return done, calls
+
+
+LOCKED = 'echo "Cache lock can not be acquired, exiting"; exit 1'
+
+
+def test_the_first_upgrade_waits_for_the_apt_lock_then_runs(tmp_path):
+    # Held twice (apt's daily timer at boot), then free: the third try upgrades and the op succeeds.
+    done, calls = run_first_upgrade(tmp_path, f'[ $(wc -l < {tmp_path}/calls) -ge 3 ] && exit 0\n{LOCKED}')
+    assert (done.returncode, calls) == (0, 3), done
+
+
+def test_the_first_upgrade_fails_at_once_on_any_other_error(tmp_path):
+    done, calls = run_first_upgrade(tmp_path, 'echo "E: broken packages"; exit 2')
+    assert (done.returncode, calls) == (2, 1)
+    assert "broken packages" in done.stdout
+
+
+def test_the_first_upgrade_gives_up_when_the_lock_stays_held(tmp_path):
+    # The control: a lock never freed fails the op (bounded: the fake sleep makes the loop spin
+    # until the 1 s deadline), with the upgrade's exit code and a line that says why.
+    done, calls = run_first_upgrade(tmp_path, LOCKED, timeout_s=1)
+    assert done.returncode == 1 and calls >= 2
+    assert "still held after 1 s" in done.stderr
