@@ -138,7 +138,12 @@ bench: venv
 bench-short: venv
 	$(BIN)/python bench/run.py --short --out .peakready/bench-short
 
-# Also removes the cached images and the virtualenv.
+# Also removes the cached images, the virtualenv and what .peakready/ caches. Never the generated
+# secrets (.peakready/secrets/) nor the record of a promoted primary (.peakready/topology/): they are
+# the only copies, and a deploy after losing them would rotate every password or write to the old
+# primary. Delete them by hand once the hosts they belong to are gone.
+KEPT = secrets topology
 clean: down
 	-docker image ls -q --filter 'reference=peakready-*' | xargs -r docker image rm
-	rm -rf $(VENV) .peakready
+	rm -rf $(VENV)
+	[ ! -d .peakready ] || find .peakready -mindepth 1 -maxdepth 1 $(foreach k,$(KEPT),! -name $(k)) -exec rm -rf {} +
