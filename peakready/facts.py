@@ -167,9 +167,18 @@ class MariadbAccounts(FactBase):
         return found if found["users"] else None
 
 
+# How root reaches ProxySQL's admin interface. During a rotation of its password the deploy writes the
+# new file (keeping the one it replaces beside it, .peakready-last-good) before ProxySQL has loaded the
+# new password: whichever of the two logs in is used. Sets $cnf, empty when neither does.
+PROXYSQL_ADMIN_CNF = "/root/.peakready-proxysql-admin.cnf"
+PICK_PROXYSQL_ADMIN_CNF = (
+    f"cnf=; for c in {PROXYSQL_ADMIN_CNF} {PROXYSQL_ADMIN_CNF}.peakready-last-good; do "
+    "[ -f \"$c\" ] && mariadb --defaults-file=\"$c\" -e 'SELECT 1' >/dev/null 2>&1 && { cnf=$c; break; }; done")
+
+
 class ProxysqlRuntime(FactBase):
-    """ProxySQL's runtime tables, read through its admin interface as root (ADMIN_CNF), or None
-    when ProxySQL or that file is not there yet. Passwords and credentials are read out only as
+    """ProxySQL's runtime tables, read through its admin interface as root (PROXYSQL_ADMIN_CNF, or
+    the one it replaced during a rotation), or None when ProxySQL or that file is not there yet. Passwords and credentials are read out only as
     SHA-256, so -vvv output never shows them.
 
     {"servers": [(hostgroup_id, hostname, port, weight, max_connections, max_replication_lag)], "users": [...],
@@ -180,15 +189,20 @@ class ProxysqlRuntime(FactBase):
     def command(self, names: list[str]) -> str:
         wanted = ", ".join(f"'{n}'" for n in names)
         return rf"""
-cnf=/root/.peakready-proxysql-admin.cnf
-[ -f $cnf ] && command -v mariadb >/dev/null && mariadb --defaults-file=$cnf -e 'SELECT 1' >/dev/null 2>&1 || exit 0
+command -v mariadb >/dev/null || exit 0
+{PICK_PROXYSQL_ADMIN_CNF}
+[ -n "$cnf" ] || exit 0
 q() {{ mariadb --defaults-file=$cnf -N -B -e "$1"; }}
 hash() {{ printf %s "$1" | sha256sum | cut -c1-64; }}
 tab=$(printf '\t')
 echo ok
 q "SELECT hostgroup_id, hostname, port, weight, max_connections, max_replication_lag FROM runtime_mysql_servers" | sed "s/^/S$tab/"
 q "SELECT DISTINCT username, password, active, default_hostgroup, transaction_persistent, max_connections FROM runtime_mysql_users" |
-    while IFS="$tab" read -r user pass rest; do printf 'U\t%s\t%s\t%s\n' "$user" "$(hash "$pass")" "$rest"; done
+    while IFS= read -r line; do
+        # Split by hand: read with IFS=<tab> would merge the two tabs around an empty password.
+        user=${{line%%"$tab"*}}; line=${{line#*"$tab"}}; pass=${{line%%"$tab"*}}; rest=${{line#*"$tab"}}
+        printf 'U\t%s\t%s\t%s\n' "$user" "$(hash "$pass")" "$rest"
+    done
 q "SELECT rule_id, active, match_digest, destination_hostgroup, apply FROM runtime_mysql_query_rules" | sed "s/^/R$tab/"
 q "SELECT writer_hostgroup, reader_hostgroup, check_type FROM runtime_mysql_replication_hostgroups" | sed "s/^/H$tab/"
 q "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = 'MySQL_Thread_Workers'" | sed "s/^/W$tab/"

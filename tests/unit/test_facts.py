@@ -544,7 +544,8 @@ COMMANDS: dict[str, list[tuple[dict, list[str]]]] = {
                               "information_schema.USER_PRIVILEGES", "information_schema.SCHEMA_PRIVILEGES",
                               "information_schema.SCHEMATA", "2>/dev/null || true"])],
     "ProxysqlRuntime": [({"names": ["mysql-monitor_password", "mysql-threads"]},
-                         ["cnf=/root/.peakready-proxysql-admin.cnf", "--defaults-file=$cnf",
+                         ["for c in /root/.peakready-proxysql-admin.cnf /root/.peakready-proxysql-admin.cnf.peakready-last-good",
+                          "--defaults-file=$cnf",
                           "IN ('mysql-monitor_password', 'mysql-threads')", "SELECT DISTINCT username, password",
                           "|| exit 0"])],
     "Ipv6Enabled": [({}, ["/proc/net/if_inet6", "/proc/sys/net/ipv6/conf/all/disable_ipv6"])],
@@ -887,13 +888,26 @@ def test_proxysql_runtime_runs(tmp_path):
                               "'mysql-threads')")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ProxysqlRuntime splits runtime_mysql_users with `IFS=<tab> read -r user pass rest`: a tab is IFS "
-    "white space, so an empty password (two tabs in a row) is skipped and every later column shifts "
-    "left: the hash of '1' (the active column) stands for the password and the row has 5 columns"))
 def test_proxysql_runtime_user_with_empty_password(tmp_path):
     ran, _ = proxysql_runtime(tmp_path, "reporting\t\t1\t20\t0\t100\n", ["mysql-threads"])
     assert load(facts.ProxysqlRuntime, ran.lines)["users"] == [("reporting", sha(""), "1", "20", "0", "100")]
+
+
+def test_proxysql_runtime_logs_in_with_the_replaced_admin_file_during_a_rotation(tmp_path):
+    # The deploy wrote a new admin file that ProxySQL does not take yet; the one it replaced does.
+    (tmp_path / "admin.cnf.peakready-last-good").write_text("[client]\nuser=radmin\npassword=old\n")
+    refuse_new = (f'case "$1" in --defaults-file={tmp_path}/admin.cnf) '
+                  'echo "ERROR 1045 (28000): Access denied" >&2; exit 1;; esac\n')
+    stub = mariadb_stub(tmp_path, {'"SELECT 1"': "1\n", "*runtime_global_variables*": "mysql-threads\t4\n"})
+    stub = stub.replace(ARGS_LOG, ARGS_LOG + refuse_new, 1)
+    (tmp_path / "admin.cnf").write_text("[client]\nuser=radmin\npassword=new\n")
+    command = facts.ProxysqlRuntime().command(names=["mysql-threads"]).replace(
+        "/root/.peakready-proxysql-admin.cnf", str(tmp_path / "admin.cnf"))
+    ran = run_sh(tmp_path, command, {"mariadb": stub}, env={"LOG": str(tmp_path / "log")})
+    assert ran.rc == 0, ran.stderr
+    assert load(facts.ProxysqlRuntime, ran.lines)["variables"] == {"mysql-threads": "4"}
+    queries = [call for call in logged_calls(tmp_path / "log") if "-N" in call]
+    assert queries and all(call[0] == f"--defaults-file={tmp_path}/admin.cnf.peakready-last-good" for call in queries)
 
 
 def test_proxysql_runtime_without_admin_file(tmp_path):
