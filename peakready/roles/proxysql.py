@@ -23,7 +23,7 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from peakready import PORTS, SOCKETS, topology
-from peakready.facts import ProxysqlRuntime
+from peakready.facts import PICK_PROXYSQL_ADMIN_CNF, PROXYSQL_ADMIN_CNF, ProxysqlRuntime
 from peakready.hashes import native_hash, sha256
 from peakready.ops import config_file, hardening, open_files_limit
 from peakready.plan import HostPlan
@@ -33,7 +33,7 @@ from peakready.sources import proxysql_repository
 
 ADMIN_PORT, MYSQL_PORT = PORTS["proxysql_admin"], PORTS["proxysql"]
 ADMIN_USER, STATS_USER = "admin", "stats"
-ADMIN_CNF = "/root/.peakready-proxysql-admin.cnf"
+ADMIN_CNF = PROXYSQL_ADMIN_CNF
 READY_TIMEOUT_S = 30  # a start waits this long at most for both ports to answer
 WRITER, READER = 10, 20  # hostgroups: the primary takes writes, replicas take reads
 REPLICA_READ_WEIGHT, PRIMARY_READ_WEIGHT = 1000, 1  # in the reader hostgroup
@@ -198,7 +198,12 @@ def runtime(d: Desired):
         path = "/root/.peakready-proxysql.sql"
         yield FileUploadCommand(StringIO(admin_sql(d, parts)), path, remote_temp_filename=host.get_temp_filename(path))
         live = f"v=$({VERSION_COMMAND}) && sed -i \"s/{LIVE_VERSION}/$v/\" {path} && "
-        yield StringCommand(f"{live}mariadb --defaults-file={ADMIN_CNF} < {path}; rc=$?; rm -f {path}; exit $rc")
+        # Through the admin file that logs in: the old one while a new admin password is not loaded
+        # yet (this SQL loads it, and the old file goes); the SQL file goes whatever happens.
+        refused = "echo \"ProxySQL's admin interface refuses both admin files\" >&2; rc=1"
+        yield StringCommand(f"{PICK_PROXYSQL_ADMIN_CNF}; if [ -n \"$cnf\" ]; then {live}mariadb --defaults-file=\"$cnf\" "
+                            f"< {path}; rc=$?; else {refused}; fi; rm -f {path}; "
+                            f"[ $rc -ne 0 ] || rm -f {ADMIN_CNF}.peakready-last-good; exit $rc")
     if restart:  # after the SQL: the restart reads what it saved to disk
         yield StringCommand("systemctl restart proxysql")
 
@@ -256,6 +261,7 @@ def proxysql(plan: HostPlan, secrets: Secrets):
     )
     config_file(
         name="Admin client config for root (0600)", template="proxysql/admin.cnf.j2", dest=ADMIN_CNF, mode=600,
+        keep_last_good=True,  # a new admin password: the runtime below logs in with the old file
         admin_port=ADMIN_PORT, admin_user=ADMIN_USER, admin_password=secrets.get("proxysql_admin_password"),
     )
     install(data)

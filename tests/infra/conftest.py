@@ -138,8 +138,8 @@ class TestVps:
     def address(self) -> str:
         return self.info["address"]
 
-    def deploy(self, *args: str) -> Deploy:
-        return deploy(self.name, *args, inventory=self.inventory)
+    def deploy(self, *args: str, env: dict | None = None) -> Deploy:
+        return deploy(self.name, *args, env=env, inventory=self.inventory)
 
     def secrets(self) -> Redacted:
         """The secrets the deploys of this inventory generated (a failure names, never shows, them)."""
