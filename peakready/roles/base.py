@@ -96,16 +96,23 @@ SHELL_TIMEOUT = "/etc/profile.d/peakready-timeout.sh"
 
 
 def first_upgrade(timeout_s: int) -> str:
-    """unattended-upgrade, waiting up to timeout_s for apt's lock. It does not honour
-    DPkg::Lock::Timeout: when apt's daily timer (or a cloud image's first-boot updates) holds the
-    lock it prints "Cache lock can not be acquired, exiting" and fails, so it is tried again every
-    5 s; any other failure fails at once, with its own output and exit code."""
-    return (f"end=$(( $(date +%s) + {int(timeout_s)} )); "
-            "while :; do out=$(unattended-upgrade 2>&1); rc=$?; [ -z \"$out\" ] || printf '%s\\n' \"$out\"; "
+    """unattended-upgrade, waiting up to timeout_s for apt. It does not honour DPkg::Lock::Timeout:
+    while apt's daily units run (or a cloud image's first-boot updates hold apt's lock) it fails,
+    saying "Cache lock can not be acquired" or, beside another unattended-upgrade, "Lock file is
+    already taken" (-v puts that one on its output too). So it waits while apt-daily.service or
+    apt-daily-upgrade.service is active and tries again every 5 s while it reports a lock; any other
+    failure fails at once, with its own output and exit code."""
+    t = int(timeout_s)
+    locked = "*'ock can not be acquired'*|*'ock could not be acquired'*|*'already taken'*"
+    return (f"end=$(( $(date +%s) + {t} )); while :; do "
+            "if ! systemctl is-active -q apt-daily.service apt-daily-upgrade.service 2>/dev/null; then "
+            "out=$(unattended-upgrade -v 2>&1); rc=$?; [ -z \"$out\" ] || printf '%s\\n' \"$out\"; "
             "[ $rc -eq 0 ] && exit 0; "
-            "case \"$out\" in *'ock can not be acquired'*|*'ock could not be acquired'*) ;; *) exit $rc ;; esac; "
-            f"[ $(date +%s) -lt $end ] || {{ echo \"the apt lock is still held after {int(timeout_s)} s\" >&2; exit $rc; }}; "
+            f"case \"$out\" in {locked}) ;; *) exit $rc ;; esac; fi; "
+            f"[ $(date +%s) -lt $end ] || {{ echo \"apt is still busy after {t} s\" >&2; exit 1; }}; "
             "sleep 5; done")
+
+
 FAIL2BAN_JAIL = "/etc/fail2ban/jail.local"
 # fail2ban -t on the staged jail file, read with the rest of fail2ban's config as it will be.
 FAIL2BAN_CHECK = (

@@ -73,12 +73,16 @@ def test_firewall_opens_exactly_ssh_and_the_listed_ports():
     assert "flush ruleset" not in text and "delete table inet peakready" in text
 
 
-def run_first_upgrade(tmp_path, script: str, timeout_s: int = 300):
+def run_first_upgrade(tmp_path, script: str, timeout_s: int = 300, apt_busy_for: int = 0):
     """The first deploy's upgrade command under sh, with a fake unattended-upgrade (`script`, which
-    counts its calls in ./calls) and a sleep that returns at once."""
+    counts its calls in ./calls), a systemctl that says apt's daily units are active for the first
+    `apt_busy_for` asks, and a sleep that returns at once."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, body in (("unattended-upgrade", f"echo x >> {tmp_path}/calls\n{script}"), ("sleep", "exit 0")):
+    fakes = {"unattended-upgrade": f"echo x >> {tmp_path}/calls\n{script}",
+             "systemctl": f"echo x >> {tmp_path}/asked\n[ $(wc -l < {tmp_path}/asked) -le {apt_busy_for} ]",
+             "sleep": "exit 0"}
+    for name, body in fakes.items():
         (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
         (bin_dir / name).chmod(0o755)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
@@ -96,6 +100,16 @@ def test_the_first_upgrade_waits_for_the_apt_lock_then_runs(tmp_path):
     assert (done.returncode, calls) == (0, 3), done
 
 
+def test_the_first_upgrade_waits_while_apt_daily_runs_and_beside_another_upgrade(tmp_path):
+    # apt-daily-upgrade.service active for two looks: not tried meanwhile. Then another
+    # unattended-upgrade holds its own lock file once (said only with -v): tried again.
+    taken = 'echo "Lock file is already taken, exiting"; exit 1'
+    script = f'[ "$1" = -v ] || exit 9\n[ $(wc -l < {tmp_path}/calls) -ge 2 ] && exit 0\n{taken}'
+    done, calls = run_first_upgrade(tmp_path, script, apt_busy_for=2)
+    assert (done.returncode, calls) == (0, 2), done
+    assert (tmp_path / "asked").read_text().count("x") == 4
+
+
 def test_the_first_upgrade_fails_at_once_on_any_other_error(tmp_path):
     done, calls = run_first_upgrade(tmp_path, 'echo "E: broken packages"; exit 2')
     assert (done.returncode, calls) == (2, 1)
@@ -104,7 +118,8 @@ def test_the_first_upgrade_fails_at_once_on_any_other_error(tmp_path):
 
 def test_the_first_upgrade_gives_up_when_the_lock_stays_held(tmp_path):
     # The control: a lock never freed fails the op (bounded: the fake sleep makes the loop spin
-    # until the 1 s deadline), with the upgrade's exit code and a line that says why.
-    done, calls = run_first_upgrade(tmp_path, LOCKED, timeout_s=1)
+    # until the deadline, 3 s so that at least two whole seconds of date +%s pass), with a line
+    # that says why.
+    done, calls = run_first_upgrade(tmp_path, LOCKED, timeout_s=3)
     assert done.returncode == 1 and calls >= 2
-    assert "still held after 1 s" in done.stderr
+    assert "still busy after 3 s" in done.stderr
