@@ -40,7 +40,8 @@ def stage(dest: str, content: str, mode: int, user: str, group: str):
 
 @operation()
 def config_file(template: str, dest: str, check: str | None = None, mode: int = 644,
-                user: str = "root", group: str = "root", keep_last_good: bool = False, **data):
+                user: str = "root", group: str = "root", keep_last_good: bool = False,
+                keep_if: str | None = None, **data):
     """
     Install templates/<template>, rendered with `data`, at `dest`.
 
@@ -48,6 +49,9 @@ def config_file(template: str, dest: str, check: str | None = None, mode: int = 
       for it; when it fails the operation fails and the working file stays where it was.
     + keep_last_good: copy the file being replaced to `<dest>.peakready-last-good`, for
       `restart_or_roll_back` to put back if the service will not start with the new one.
+    + keep_if: with keep_last_good, a shell test on the file being replaced (`{path}`): it is kept
+      only when the test passes, and an earlier copy stays when it does not (the last file that
+      worked, not merely the last one written).
 
     **Example:**
 
@@ -77,7 +81,11 @@ def config_file(template: str, dest: str, check: str | None = None, mode: int = 
     if keep_last_good:
         # The last good file, or none when there was none (then rolling back removes dest).
         last_good = shlex.quote(f"{dest}.peakready-last-good")
-        yield StringCommand(f"if [ -e {d} ]; then cp -p {d} {last_good}; else rm -f {last_good}; fi")
+        if keep_if:
+            yield StringCommand(f"if [ ! -e {d} ]; then rm -f {last_good}; "
+                                f"elif ( {keep_if.format(path=d)} ); then cp -p {d} {last_good}; fi")
+        else:
+            yield StringCommand(f"if [ -e {d} ]; then cp -p {d} {last_good}; else rm -f {last_good}; fi")
     yield StringCommand(f"mv -f {new} {d}")
 
 

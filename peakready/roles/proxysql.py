@@ -18,6 +18,7 @@ from io import StringIO
 from pyinfra import host, state
 from pyinfra.api import FileUploadCommand, StringCommand, deploy, operation
 from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import File
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
@@ -195,17 +196,31 @@ def runtime(d: Desired):
         host.noop("ProxySQL's runtime is as wanted")
         return
     if parts:
-        path = "/root/.peakready-proxysql.sql"
-        yield FileUploadCommand(StringIO(admin_sql(d, parts)), path, remote_temp_filename=host.get_temp_filename(path))
-        live = f"v=$({VERSION_COMMAND}) && sed -i \"s/{LIVE_VERSION}/$v/\" {path} && "
-        # Through the admin file that logs in: the old one while a new admin password is not loaded
-        # yet (this SQL loads it, and the old file goes); the SQL file goes whatever happens.
-        refused = "echo \"ProxySQL's admin interface refuses both admin files\" >&2; rc=1"
-        yield StringCommand(f"{PICK_PROXYSQL_ADMIN_CNF}; if [ -n \"$cnf\" ]; then {live}mariadb --defaults-file=\"$cnf\" "
-                            f"< {path}; rc=$?; else {refused}; fi; rm -f {path}; "
-                            f"[ $rc -ne 0 ] || rm -f {ADMIN_CNF}.peakready-last-good; exit $rc")
+        yield FileUploadCommand(StringIO(admin_sql(d, parts)), ADMIN_SQL,
+                                remote_temp_filename=host.get_temp_filename(ADMIN_SQL))
+        yield StringCommand(apply_command(ADMIN_SQL, f"v=$({VERSION_COMMAND}) && sed -i \"s/{LIVE_VERSION}/$v/\" {ADMIN_SQL} && "))
+    elif host.get_fact(File, path=LAST_GOOD_CNF):  # left by a run cut short after ProxySQL took the password
+        yield StringCommand(FORGET_OLD_CNF)
     if restart:  # after the SQL: the restart reads what it saved to disk
         yield StringCommand("systemctl restart proxysql")
+
+
+ADMIN_SQL = "/root/.peakready-proxysql.sql"
+LAST_GOOD_CNF = f"{ADMIN_CNF}.peakready-last-good"
+# A shell test: the admin file {path} logs in. The deploy keeps the file it replaces only if it does.
+ADMIN_CNF_LOGS_IN = "mariadb --defaults-file={path} -e 'SELECT 1' >/dev/null 2>&1"
+# The old admin file goes once the new one logs in (ProxySQL has loaded the new password).
+FORGET_OLD_CNF = f"if {ADMIN_CNF_LOGS_IN.format(path=ADMIN_CNF)}; then rm -f {LAST_GOOD_CNF}; fi"
+
+
+def apply_command(path: str, prepare: str = "") -> str:
+    """Run the admin SQL at `path` (after `prepare`, a command ending in &&) through the admin file
+    that logs in: the old one while ProxySQL does not have a new admin password yet (this SQL loads
+    it). The SQL file goes whatever happens (it holds credentials); the old admin file once the new
+    one logs in."""
+    refused = "echo \"ProxySQL's admin interface refuses both admin files\" >&2; rc=1"
+    return (f"{PICK_PROXYSQL_ADMIN_CNF}; if [ -n \"$cnf\" ]; then {prepare}mariadb --defaults-file=\"$cnf\" < {path}; "
+            f"rc=$?; else {refused}; fi; rm -f {path}; {FORGET_OLD_CNF}; exit $rc")
 
 
 def needs_restart(current: dict | None, d: Desired) -> bool:
@@ -261,7 +276,8 @@ def proxysql(plan: HostPlan, secrets: Secrets):
     )
     config_file(
         name="Admin client config for root (0600)", template="proxysql/admin.cnf.j2", dest=ADMIN_CNF, mode=600,
-        keep_last_good=True,  # a new admin password: the runtime below logs in with the old file
+        # A new admin password: the runtime below logs in with the old file, kept only if it works.
+        keep_last_good=True, keep_if=ADMIN_CNF_LOGS_IN,
         admin_port=ADMIN_PORT, admin_user=ADMIN_USER, admin_password=secrets.get("proxysql_admin_password"),
     )
     install(data)

@@ -47,7 +47,7 @@ def rendered_files(name: str, args: dict) -> dict[str, str]:
     """What each file of the operation renders to, by destination."""
     if name == "config_file":
         extra = {k: v for k, v in args.items() if k not in ("template", "dest", "check", "mode", "user", "group",
-                                                             "keep_last_good")}
+                                                             "keep_last_good", "keep_if")}
         return {args["dest"]: render(args["template"], **extra)}
     if name == "config_set":
         return {f["dest"]: render(f["template"], **f.get("data", {})) for f in args["files"]}

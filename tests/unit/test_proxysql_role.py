@@ -11,11 +11,13 @@ from peakready.hashes import native_hash
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
 from peakready.roles.proxysql import (
+    ADMIN_CNF,
     PRIMARY_READ_WEIGHT,
     READER,
     REPLICA_READ_WEIGHT,
     WRITER,
     admin_sql,
+    apply_command,
     as_runtime,
     desired,
     drift,
@@ -249,3 +251,48 @@ def test_a_host_that_cannot_reach_proxysqls_repository_is_refused_naming_proxysq
         validate.repository_reached({"ok": False, "why": "curl: (6) Could not resolve host"}, "app1", url)
     validate.repository_reached({"ok": True, "why": "HTTP 200"}, "app1", url)
     validate.repository_reached(None, "app1", url)  # no curl or wget yet: the deploy finds out itself
+
+
+# --- applying the admin SQL during a rotation of the admin password ---------------------------------
+
+def apply_admin_sql(tmp_path, new_works_after_sql: bool, old_works: bool = True):
+    """apply_command under sh with a mariadb that stands for ProxySQL: it takes the new admin file
+    once an SQL has been read from stdin (if new_works_after_sql), the old one while none has."""
+    from tests.unit.test_facts import ARGS_LOG, TEXT_TOOLS, logged_calls, run_sh
+
+    new, old, sql = tmp_path / "admin.cnf", tmp_path / "admin.cnf.peakready-last-good", tmp_path / "x.sql"
+    new.write_text("new")
+    old.write_text("old")
+    sql.write_text("UPDATE global_variables ...;")
+    loaded = tmp_path / "loaded"
+    stub = ARGS_LOG + (
+        f'case "$1" in\n'
+        f'  --defaults-file={new}) {f"[ -e {loaded} ]" if new_works_after_sql else "false"} || exit 1;;\n'
+        f'  --defaults-file={old}) {f"[ ! -e {loaded} ]" if old_works else "false"} || exit 1;;\n'
+        'esac\n'
+        f'[ "$2" = -e ] || {{ cat > /dev/null; touch {loaded}; }}\n')
+    command = apply_command(str(sql)).replace(ADMIN_CNF, str(new))
+    ran = run_sh(tmp_path, command, {"mariadb": stub}, tools=(*TEXT_TOOLS, "rm", "touch"),
+                 env={"LOG": str(tmp_path / "log")})
+    sql_via = [c[0] for c in logged_calls(tmp_path / "log") if "-e" not in c]
+    return ran, sql_via, old.exists(), sql.exists()
+
+
+def test_a_new_admin_password_is_loaded_through_the_old_file_which_then_goes(tmp_path):
+    ran, sql_via, old_kept, sql_kept = apply_admin_sql(tmp_path, new_works_after_sql=True)
+    assert ran.rc == 0, ran.stderr
+    assert sql_via == [f"--defaults-file={tmp_path}/admin.cnf.peakready-last-good"]
+    assert (old_kept, sql_kept) == (False, False)
+
+
+def test_the_old_admin_file_stays_until_the_new_one_logs_in(tmp_path):
+    # The SQL ran but ProxySQL still refuses the new file: the old one is the only way in, kept.
+    ran, sql_via, old_kept, sql_kept = apply_admin_sql(tmp_path, new_works_after_sql=False)
+    assert ran.rc == 0 and len(sql_via) == 1
+    assert (old_kept, sql_kept) == (True, False)
+
+
+def test_both_admin_files_refused_fails_and_still_removes_the_sql(tmp_path):
+    ran, sql_via, old_kept, sql_kept = apply_admin_sql(tmp_path, new_works_after_sql=False, old_works=False)
+    assert ran.rc == 1 and "refuses both admin files" in ran.stderr
+    assert sql_via == [] and (old_kept, sql_kept) == (True, False)
