@@ -2,8 +2,9 @@
 lost; then a reboot. Runs after every other infra test (conftest.py orders it): it restarts the
 services and, last, the VPS itself.
 
-Load: wrk (targets/wrk.py) in the VPS's network namespace against its 127.0.0.1, 180 connections
-reading the cached menu and 20 making bookings (200 in all), each wrk bounded in time and count.
+Load: wrk (targets/wrk.py) in the VPS's network namespace against its 127.0.0.1, 40 connections
+reading the cached menu and 10 making bookings (50 in all, below the app's door), each wrk bounded
+in time and count.
 A probe (probe.py) asks every 0.1 s whether everything answers (/health "ok" and the menu), which
 gives each fault's recovery time. Every booking acknowledged with a 2xx is looked up in MariaDB
 afterwards by its key.

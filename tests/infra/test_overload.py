@@ -64,9 +64,12 @@ def row(what: str, f: dict) -> str:
 def with_site(host, test_vps, users: int, tag: str, edit: str) -> tuple[dict, float]:
     """The same spike with the live site edited by `edit` (a perl -pi expression), then put back: its
     figures, and the seconds the app took after it to answer /health again."""
-    host.run_expect([0], f"cp {SITE} {SITE}.door && perl -pi -e '{edit}' {SITE} && nginx -t -q && systemctl reload nginx")
+    host.run_expect([0], f"cp {SITE} {SITE}.door")
     figures = {}
     try:
+        # The edit must change the site (a substitution that matched nothing would measure the door).
+        host.run_expect([0], f"perl -pi -e '{edit}' {SITE} && ! cmp -s {SITE} {SITE}.door && nginx -t -q "
+                             "&& systemctl reload nginx")
         time.sleep(2)
         figures = spike(test_vps.name, users, tag)
     finally:
