@@ -171,9 +171,13 @@ class MariadbAccounts(FactBase):
 # new file (keeping the one it replaces beside it, .peakready-last-good) before ProxySQL has loaded the
 # new password: whichever of the two logs in is used. Sets $cnf, empty when neither does.
 PROXYSQL_ADMIN_CNF = "/root/.peakready-proxysql-admin.cnf"
+PROXYSQL_ADMIN_CNF_LAST_GOOD = f"{PROXYSQL_ADMIN_CNF}.peakready-last-good"
+# A shell test: the admin file {path} logs in.
+PROXYSQL_ADMIN_LOGS_IN = "mariadb --defaults-file={path} -e 'SELECT 1' >/dev/null 2>&1"
+_EACH_LOGS_IN = PROXYSQL_ADMIN_LOGS_IN.format(path='"$c"')
 PICK_PROXYSQL_ADMIN_CNF = (
-    f"cnf=; for c in {PROXYSQL_ADMIN_CNF} {PROXYSQL_ADMIN_CNF}.peakready-last-good; do "
-    "[ -f \"$c\" ] && mariadb --defaults-file=\"$c\" -e 'SELECT 1' >/dev/null 2>&1 && { cnf=$c; break; }; done")
+    f"cnf=; for c in {PROXYSQL_ADMIN_CNF} {PROXYSQL_ADMIN_CNF_LAST_GOOD}; do "
+    f"[ -f \"$c\" ] && {_EACH_LOGS_IN} && {{ cnf=$c; break; }}; done")
 
 
 class ProxysqlRuntime(FactBase):

@@ -94,25 +94,6 @@ SWAP_FILE = "/swapfile"
 APT_LOCK_TIMEOUT_S = 300
 SHELL_TIMEOUT = "/etc/profile.d/peakready-timeout.sh"
 
-
-def first_upgrade(timeout_s: int) -> str:
-    """unattended-upgrade, waiting up to timeout_s for apt. It does not honour DPkg::Lock::Timeout:
-    while apt's daily units run (or a cloud image's first-boot updates hold apt's lock) it fails,
-    saying "Cache lock can not be acquired" or, beside another unattended-upgrade, "Lock file is
-    already taken" (-v puts that one on its output too). So it waits while apt-daily.service or
-    apt-daily-upgrade.service is active and tries again every 5 s while it reports a lock; any other
-    failure fails at once, with its own output and exit code."""
-    t = int(timeout_s)
-    locked = "*'ock can not be acquired'*|*'ock could not be acquired'*|*'already taken'*"
-    return (f"end=$(( $(date +%s) + {t} )); while :; do "
-            "if ! systemctl is-active -q apt-daily.service apt-daily-upgrade.service 2>/dev/null; then "
-            "out=$(unattended-upgrade -v 2>&1); rc=$?; [ -z \"$out\" ] || printf '%s\\n' \"$out\"; "
-            "[ $rc -eq 0 ] && exit 0; "
-            f"case \"$out\" in {locked}) ;; *) exit $rc ;; esac; fi; "
-            f"[ $(date +%s) -lt $end ] || {{ echo \"apt is still busy after {t} s\" >&2; exit 1; }}; "
-            "sleep 5; done")
-
-
 FAIL2BAN_JAIL = "/etc/fail2ban/jail.local"
 # fail2ban -t on the staged jail file, read with the rest of fail2ban's config as it will be.
 FAIL2BAN_CHECK = (
@@ -144,6 +125,24 @@ def split_for_container(settings: dict[str, object], container: str | None):
         return dict(settings), {}
     applied = {k: v for k, v in settings.items() if k.startswith("net.")}
     return applied, {k: v for k, v in settings.items() if k not in applied}
+
+
+def first_upgrade(timeout_s: int) -> str:
+    """unattended-upgrade, waiting up to timeout_s for apt. It does not honour DPkg::Lock::Timeout:
+    while apt's daily units run (or a cloud image's first-boot updates hold apt's lock) it fails,
+    saying "Cache lock can not be acquired" or, beside another unattended-upgrade, "Lock file is
+    already taken" (-v puts that one on its output too). So it waits while apt-daily.service or
+    apt-daily-upgrade.service is active and tries again every 5 s while it reports a lock; any other
+    failure fails at once, with its own output and exit code."""
+    t = int(timeout_s)
+    locked = "*'ock can not be acquired'*|*'ock could not be acquired'*|*'already taken'*"
+    return (f"end=$(( $(date +%s) + {t} )); while :; do "
+            "if ! systemctl is-active -q apt-daily.service apt-daily-upgrade.service 2>/dev/null; then "
+            "out=$(unattended-upgrade -v 2>&1); rc=$?; [ -z \"$out\" ] || printf '%s\\n' \"$out\"; "
+            "[ $rc -eq 0 ] && exit 0; "
+            f"case \"$out\" in {locked}) ;; *) exit $rc ;; esac; fi; "
+            f"[ $(date +%s) -lt $end ] || {{ echo \"apt is still busy after {t} s\" >&2; exit 1; }}; "
+            "sleep 5; done")
 
 
 @deploy("base")

@@ -24,7 +24,13 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from peakready import PORTS, SOCKETS, topology
-from peakready.facts import PICK_PROXYSQL_ADMIN_CNF, PROXYSQL_ADMIN_CNF, ProxysqlRuntime
+from peakready.facts import (
+    PICK_PROXYSQL_ADMIN_CNF,
+    PROXYSQL_ADMIN_CNF,
+    PROXYSQL_ADMIN_CNF_LAST_GOOD,
+    PROXYSQL_ADMIN_LOGS_IN,
+    ProxysqlRuntime,
+)
 from peakready.hashes import native_hash, sha256
 from peakready.ops import config_file, hardening, open_files_limit
 from peakready.plan import HostPlan
@@ -34,7 +40,6 @@ from peakready.sources import proxysql_repository
 
 ADMIN_PORT, MYSQL_PORT = PORTS["proxysql_admin"], PORTS["proxysql"]
 ADMIN_USER, STATS_USER = "admin", "stats"
-ADMIN_CNF = PROXYSQL_ADMIN_CNF
 READY_TIMEOUT_S = 30  # a start waits this long at most for both ports to answer
 WRITER, READER = 10, 20  # hostgroups: the primary takes writes, replicas take reads
 REPLICA_READ_WEIGHT, PRIMARY_READ_WEIGHT = 1000, 1  # in the reader hostgroup
@@ -199,18 +204,16 @@ def runtime(d: Desired):
         yield FileUploadCommand(StringIO(admin_sql(d, parts)), ADMIN_SQL,
                                 remote_temp_filename=host.get_temp_filename(ADMIN_SQL))
         yield StringCommand(apply_command(ADMIN_SQL, f"v=$({VERSION_COMMAND}) && sed -i \"s/{LIVE_VERSION}/$v/\" {ADMIN_SQL} && "))
-    elif host.get_fact(File, path=LAST_GOOD_CNF):  # left by a run cut short after ProxySQL took the password
+    elif host.get_fact(File, path=PROXYSQL_ADMIN_CNF_LAST_GOOD):  # left by a run cut short after ProxySQL took the password
         yield StringCommand(FORGET_OLD_CNF)
     if restart:  # after the SQL: the restart reads what it saved to disk
         yield StringCommand("systemctl restart proxysql")
 
 
 ADMIN_SQL = "/root/.peakready-proxysql.sql"
-LAST_GOOD_CNF = f"{ADMIN_CNF}.peakready-last-good"
-# A shell test: the admin file {path} logs in. The deploy keeps the file it replaces only if it does.
-ADMIN_CNF_LOGS_IN = "mariadb --defaults-file={path} -e 'SELECT 1' >/dev/null 2>&1"
 # The old admin file goes once the new one logs in (ProxySQL has loaded the new password).
-FORGET_OLD_CNF = f"if {ADMIN_CNF_LOGS_IN.format(path=ADMIN_CNF)}; then rm -f {LAST_GOOD_CNF}; fi"
+FORGET_OLD_CNF = (f"if {PROXYSQL_ADMIN_LOGS_IN.format(path=PROXYSQL_ADMIN_CNF)}; "
+                  f"then rm -f {PROXYSQL_ADMIN_CNF_LAST_GOOD}; fi")
 
 
 def apply_command(path: str, prepare: str = "") -> str:
@@ -275,9 +278,9 @@ def proxysql(plan: HostPlan, secrets: Secrets):
                   "servers": want.servers, "users": want.users, "rules": want.rules, "replication": want.replication},
     )
     config_file(
-        name="Admin client config for root (0600)", template="proxysql/admin.cnf.j2", dest=ADMIN_CNF, mode=600,
+        name="Admin client config for root (0600)", template="proxysql/admin.cnf.j2", dest=PROXYSQL_ADMIN_CNF, mode=600,
         # A new admin password: the runtime below logs in with the old file, kept only if it works.
-        keep_last_good=True, keep_if=ADMIN_CNF_LOGS_IN,
+        keep_last_good=True, keep_if=PROXYSQL_ADMIN_LOGS_IN,
         admin_port=ADMIN_PORT, admin_user=ADMIN_USER, admin_password=secrets.get("proxysql_admin_password"),
     )
     install(data)

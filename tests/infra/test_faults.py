@@ -209,6 +209,11 @@ def test_proxysql_killed_with_sigkill_comes_back_and_loses_no_booking(test_vps, 
     assert row["writes_failed"] <= PROXYSQL_FAILED_BOUND, row
 
 
+def test_the_load_stays_below_the_apps_door(plan):
+    # Clients that never pause: more than the door lets in would meet nginx's 503s, not the fault.
+    assert READ_CONNECTIONS + WRITE_CONNECTIONS < sum(plan.nginx.app_max_conns.values())
+
+
 def test_an_nginx_reload_answers_every_request_it_reads(test_vps):
     """The old workers finish every request they have read, then close their idle keep-alive
     connections. A request a client sends on one in that instant is never read: the client sees

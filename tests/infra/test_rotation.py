@@ -21,6 +21,8 @@ import time
 import pytest
 
 from peakready import PORTS
+from peakready.facts import PROXYSQL_ADMIN_CNF, PROXYSQL_ADMIN_CNF_LAST_GOOD
+from peakready.roles.proxysql import ADMIN_USER, STATS_USER
 from peakready.secrets import NAMES, variable
 from tests.infra.test_web import request
 from tests.leaks import Redacted
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("test_vps")
 FILES = "/root/.peakready-test-rotation"
 PROXYSQL_ADMIN = PORTS["proxysql_admin"]
 RECOVERY_S = 60  # after a deploy, /health answers "ok" within this
-ADMIN = "mariadb --defaults-file=/root/.peakready-proxysql-admin.cnf -N -B -e"
+ADMIN = f"mariadb --defaults-file={PROXYSQL_ADMIN_CNF} -N -B -e"
 LOGINS = ("mariadb app", "mariadb migrate", "mariadb monitor", "mariadb exporter", "proxysql admin", "proxysql stats",
           "proxysql's monitor", "redis admin", "redis app", "redis exporter", "app admin token")
 SERVED = ("app /health", "mysqld exporter", "redis exporter", "root's proxysql admin file", "no admin file left over")
@@ -60,8 +62,8 @@ def logins(host, test_vps, knobs, values: Redacted) -> dict[str, bool]:
         "migrate.cnf": cnf(knobs["mariadb_migrate_user"], "mariadb_migrate_password"),
         "monitor.cnf": cnf(knobs["mariadb_monitor_user"], "mariadb_monitor_password"),
         "exporter.cnf": cnf(knobs["mariadb_exporter_user"], "mariadb_exporter_password"),
-        "proxysql-admin.cnf": cnf("admin", "proxysql_admin_password"),
-        "proxysql-stats.cnf": cnf("stats", "proxysql_stats_password"),
+        "proxysql-admin.cnf": cnf(ADMIN_USER, "proxysql_admin_password"),
+        "proxysql-stats.cnf": cnf(STATS_USER, "proxysql_stats_password"),
         "redis-admin": values["redis_admin_password"],
         "redis-app": values["redis_app_password"],
         "redis-exporter": values["redis_exporter_password"],
@@ -111,7 +113,7 @@ def served(host, test_vps) -> dict[str, bool]:
         "mysqld exporter": metric(PORTS["mysqld_exporter"], "mysql_up"),
         "redis exporter": metric(PORTS["redis_exporter"], "redis_up"),
         "root's proxysql admin file": host.run(f"{ADMIN} 'SELECT 1'").rc == 0,
-        "no admin file left over": host.run("test -e /root/.peakready-proxysql-admin.cnf.peakready-last-good").rc != 0,
+        "no admin file left over": host.run(f"test -e {PROXYSQL_ADMIN_CNF_LAST_GOOD}").rc != 0,
     }
 
 

@@ -1,7 +1,5 @@
 """The base role's decisions and templates, without a host."""
 
-import subprocess
-
 from peakready.plan import GROUP_ROLES, HostFacts, make_plan
 from peakready.render import render
 from peakready.roles import ROLES, roles_for
@@ -74,19 +72,15 @@ def test_firewall_opens_exactly_ssh_and_the_listed_ports():
 
 
 def run_first_upgrade(tmp_path, script: str, timeout_s: int = 300, apt_busy_for: int = 0):
-    """The first deploy's upgrade command under sh, with a fake unattended-upgrade (`script`, which
-    counts its calls in ./calls), a systemctl that says apt's daily units are active for the first
-    `apt_busy_for` asks, and a sleep that returns at once."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fakes = {"unattended-upgrade": f"echo x >> {tmp_path}/calls\n{script}",
-             "systemctl": f"echo x >> {tmp_path}/asked\n[ $(wc -l < {tmp_path}/asked) -le {apt_busy_for} ]",
-             "sleep": "exit 0"}
-    for name, body in fakes.items():
-        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
-        (bin_dir / name).chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
-    done = subprocess.run(["sh", "-c", first_upgrade(timeout_s)], env=env, capture_output=True, text=True, timeout=60)
+    """The first deploy's upgrade command as pyinfra runs it, with a fake unattended-upgrade
+    (`script`, which counts its calls in ./calls), a systemctl that says apt's daily units are
+    active for the first `apt_busy_for` asks, and a sleep that returns at once."""
+    from tests.unit.test_facts import TEXT_TOOLS, run_sh
+
+    stubs = {"unattended-upgrade": f"echo x >> {tmp_path}/calls\n{script}\n",
+             "systemctl": f"echo x >> {tmp_path}/asked\n[ $(wc -l < {tmp_path}/asked) -le {apt_busy_for} ]\n",
+             "sleep": "exit 0\n"}
+    done = run_sh(tmp_path, first_upgrade(timeout_s), stubs, tools=(*TEXT_TOOLS, "date", "wc"))
     calls = (tmp_path / "calls").read_text().count("x") if (tmp_path / "calls").exists() else 0
     return done, calls
 
@@ -97,7 +91,7 @@ LOCKED = 'echo "Cache lock can not be acquired, exiting"; exit 1'
 def test_the_first_upgrade_waits_for_the_apt_lock_then_runs(tmp_path):
     # Held twice (apt's daily timer at boot), then free: the third try upgrades and the op succeeds.
     done, calls = run_first_upgrade(tmp_path, f'[ $(wc -l < {tmp_path}/calls) -ge 3 ] && exit 0\n{LOCKED}')
-    assert (done.returncode, calls) == (0, 3), done
+    assert (done.rc, calls) == (0, 3), done
 
 
 def test_the_first_upgrade_waits_while_apt_daily_runs_and_beside_another_upgrade(tmp_path):
@@ -106,14 +100,14 @@ def test_the_first_upgrade_waits_while_apt_daily_runs_and_beside_another_upgrade
     taken = 'echo "Lock file is already taken, exiting"; exit 1'
     script = f'[ "$1" = -v ] || exit 9\n[ $(wc -l < {tmp_path}/calls) -ge 2 ] && exit 0\n{taken}'
     done, calls = run_first_upgrade(tmp_path, script, apt_busy_for=2)
-    assert (done.returncode, calls) == (0, 2), done
+    assert (done.rc, calls) == (0, 2), done
     assert (tmp_path / "asked").read_text().count("x") == 4
 
 
 def test_the_first_upgrade_fails_at_once_on_any_other_error(tmp_path):
     done, calls = run_first_upgrade(tmp_path, 'echo "E: broken packages"; exit 2')
-    assert (done.returncode, calls) == (2, 1)
-    assert "broken packages" in done.stdout
+    assert (done.rc, calls) == (2, 1)
+    assert "E: broken packages" in done.lines
 
 
 def test_the_first_upgrade_gives_up_when_the_lock_stays_held(tmp_path):
@@ -121,5 +115,5 @@ def test_the_first_upgrade_gives_up_when_the_lock_stays_held(tmp_path):
     # until the deadline, 3 s so that at least two whole seconds of date +%s pass), with a line
     # that says why.
     done, calls = run_first_upgrade(tmp_path, LOCKED, timeout_s=3)
-    assert done.returncode == 1 and calls >= 2
+    assert done.rc == 1 and calls >= 2
     assert "still busy after 3 s" in done.stderr

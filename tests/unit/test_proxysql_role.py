@@ -7,11 +7,11 @@ import pytest
 
 from peakready import SOCKETS, knobs, validate
 from peakready.debfile import unfit_for
+from peakready.facts import PROXYSQL_ADMIN_CNF
 from peakready.hashes import native_hash
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
 from peakready.roles.proxysql import (
-    ADMIN_CNF,
     PRIMARY_READ_WEIGHT,
     READER,
     REPLICA_READ_WEIGHT,
@@ -271,7 +271,7 @@ def apply_admin_sql(tmp_path, new_works_after_sql: bool, old_works: bool = True)
         f'  --defaults-file={old}) {f"[ ! -e {loaded} ]" if old_works else "false"} || exit 1;;\n'
         'esac\n'
         f'[ "$2" = -e ] || {{ cat > /dev/null; touch {loaded}; }}\n')
-    command = apply_command(str(sql)).replace(ADMIN_CNF, str(new))
+    command = apply_command(str(sql)).replace(PROXYSQL_ADMIN_CNF, str(new))
     ran = run_sh(tmp_path, command, {"mariadb": stub}, tools=(*TEXT_TOOLS, "rm", "touch"),
                  env={"LOG": str(tmp_path / "log")})
     sql_via = [c[0] for c in logged_calls(tmp_path / "log") if "-e" not in c]
