@@ -37,8 +37,9 @@ def _control_text(member: str, body: bytes, path: str) -> str:
         return subprocess.run(["dpkg-deb", "-f", path], capture_output=True, text=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
         for entry in tar.getmembers():
-            if entry.name.lstrip("./") == "control":
-                return tar.extractfile(entry).read().decode()
+            control = tar.extractfile(entry) if entry.name.lstrip("./") == "control" else None
+            if control is not None:
+                return control.read().decode()
     raise ValueError("its control archive has no control file")
 
 

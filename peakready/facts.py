@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from typing import Any
 
 from pyinfra.api import FactBase
 
@@ -112,7 +113,8 @@ fi
 """
 
     def process(self, output):
-        ram_mb, cores = None, None
+        ram_mb: int | None = None
+        cores: int | None = None
         for line in output:
             key, _, value = line.partition("=")
             fields = value.split()
@@ -120,6 +122,8 @@ fi
                 ram_mb = int(fields[0]) // 1024
             elif key == "cpus":
                 cores = int(fields[0])
+        if ram_mb is None or cores is None:
+            return {"cores": cores, "ram_mb": ram_mb}  # no size to narrow by the cgroup's limits
         for line in output:
             key, _, value = line.partition("=")
             fields = value.split()
@@ -152,7 +156,7 @@ class MariadbAccounts(FactBase):
         )
 
     def process(self, output):
-        found = {"users": {}, "global": {}, "schema": {}, "databases": set()}
+        found: dict[str, Any] = {"users": {}, "global": {}, "schema": {}, "databases": set()}
         for line in output:
             kind, *fields = line.split("\t")
             if kind == "U":
@@ -220,7 +224,7 @@ q "SELECT variable_name, variable_value FROM runtime_global_variables WHERE vari
     def process(self, output):
         if not output or output[0] != "ok":
             return None
-        found = {"servers": [], "users": [], "rules": [], "replication": [], "variables": {}}
+        found: dict[str, Any] = {"servers": [], "users": [], "rules": [], "replication": [], "variables": {}}
         parts = {"S": "servers", "U": "users", "R": "rules", "H": "replication"}
         for line in output[1:]:
             kind, *fields = line.split("\t")
@@ -434,7 +438,7 @@ class PrometheusQueries(FactBase):
     def process(self, output):
         import json
 
-        found = {"queries": {}, "alerts": []}
+        found: dict[str, Any] = {"queries": {}, "alerts": []}
         for line in output:
             kind, name, body = (line.split(" ", 2) + ["", ""])[:3]
             try:

@@ -288,7 +288,7 @@ STACK_PORTS = {port: SERVICE_NAMES[service] for service, port in PORTS.items()}
 def app_port(value: Any, data: dict) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1024 <= value <= 65535:
         return "a whole number from 1024 to 65535"
-    taken = {**STACK_PORTS, data.get("sshd_port"): "sshd"}
+    taken: dict[Any, str] = {**STACK_PORTS, data.get("sshd_port"): "sshd"}
     if value in taken:
         return f"a port no other service uses ({value} is {taken[value]}'s)"
     return None
@@ -352,7 +352,7 @@ def declarations(path: Path = SCHEMA_FILE) -> dict[str, Knob]:
     the comment saying what it does. Anything else at the top level is refused, so a knob cannot
     be added without its check and scope."""
     source = path.read_text()
-    lines, values = source.splitlines(), {}
+    lines, values = source.splitlines(), dict[str, Any]()
     exec(compile(source, str(path), "exec"), values)
     validators = {name: obj for name, obj in globals().items() if callable(obj) and not name.startswith("_")}
     out = {}
@@ -374,7 +374,7 @@ def comment_above(lines: list[str], index: int) -> str:
     """The comment block over line `index`, shared by the knobs declared right under it."""
     while index > 0 and re.match(r"\w+: ", lines[index - 1]):
         index -= 1
-    block = []
+    block: list[str] = []
     while index > 0 and lines[index - 1].startswith("# ") and not lines[index - 1].startswith("# ---"):
         index -= 1
         block.insert(0, lines[index][2:])

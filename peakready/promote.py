@@ -28,6 +28,7 @@ import shlex
 import time
 import uuid
 from io import StringIO
+from typing import Literal, overload
 
 from pyinfra import logger, state
 from pyinfra.api.exceptions import OperationError
@@ -59,6 +60,10 @@ def shell(db_host, command: str):
         return False, exc
 
 
+@overload
+def sql(db_host, query: str, check: Literal[True] = True, timeout_s: int = DEAD_AFTER_S) -> list[str]: ...
+@overload
+def sql(db_host, query: str, check: bool, timeout_s: int = DEAD_AFTER_S) -> list[str] | None: ...
 def sql(db_host, query: str, check: bool = True, timeout_s: int = DEAD_AFTER_S) -> list[str] | None:
     """`query` as root on `db_host` (unix socket): its rows, tab-separated; None when MariaDB does
     not answer within timeout_s (check=False) or OperationError."""
@@ -103,6 +108,8 @@ def follow(db_host, primary_address: str, data, secrets: Secrets, was_primary: b
 
 def promote(new_name: str, topo: topology.Topology, data, secrets: Secrets, record_to: str) -> None:
     hosts = {h.name: h for h in state.inventory}
+    if topo.primary is None:
+        raise OperationError("the inventory names no db_primary host to switch from")
     new, old = hosts[new_name], hosts[topo.primary]
     others = [hosts[r] for r in topo.replicas if r != new_name]
     started = time.monotonic()

@@ -62,5 +62,5 @@ JOBS = {s.name: s.job for s in SERVICES if s.job}
 EXPORTER_UNITS = {s.name: s.package for s in SERVICES if s.package}
 # ... and the tier whose hosts run each (None: every host).
 EXPORTERS = {s.name: s.tier for s in SERVICES if s.package}
-EXPORTER_MB = {s.name: s.memory_mb for s in SERVICES if s.package}
+EXPORTER_MB = {s.name: s.memory_mb for s in SERVICES if s.package and s.memory_mb is not None}
 SERIES = {s.name: s.series for s in SERVICES if s.series}

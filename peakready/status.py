@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import sys
+from typing import Any
 
 from peakready import GROUP_ROLES
 from peakready.knobs import KnobError
@@ -61,7 +62,7 @@ def collect(inventory: str) -> dict:
                 down.append({"host": host, "job": r["metric"].get("job", "")})
             elif host in figures:
                 figures[host][name] = clean(r["value"])
-    out = {"prometheus": prometheus is not None, "window_s": window, "targets_down": down,
+    out: dict[str, Any] = {"prometheus": prometheus is not None, "window_s": window, "targets_down": down,
            "alerts": [a for a in (prometheus or {}).get("alerts", []) if a["state"] == "firing"],
            "pending": [a for a in (prometheus or {}).get("alerts", []) if a["state"] == "pending"],
            "hosts": {}}

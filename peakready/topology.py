@@ -63,6 +63,12 @@ class Topology:
         found = self.in_group("db_primary")
         return found[0] if found else None
 
+    def reach_primary(self, client: str) -> str:
+        """How `client` reaches the primary; the pre-flight refused an inventory without one."""
+        if self.primary is None:
+            raise PlanError("the inventory names no db_primary host")
+        return self.reach(client, self.primary)
+
     @property
     def replicas(self) -> list[str]:
         return [name for name in self.in_group("db_replicas") if name != self.primary]

@@ -33,6 +33,7 @@ from peakready.plan.model import (
     PlanError,
     ProxySQLPlan,
     RedisPlan,
+    part,
 )
 from peakready.plan.rules import violations
 from peakready.plan.sizing import make_plan
@@ -40,5 +41,5 @@ from peakready.plan.table import table
 
 __all__ = [
     "GROUP_ROLES", "ROLE_NAMES", "AppPlan", "Capacity", "HostFacts", "HostPlan", "MariaDBPlan", "MonitoringPlan", "NginxPlan", "Plan",
-    "PlanError", "ProxySQLPlan", "RedisPlan", "hosts_from_inventory", "make_plan", "table", "violations",
+    "PlanError", "ProxySQLPlan", "RedisPlan", "hosts_from_inventory", "make_plan", "part", "table", "violations",
 ]

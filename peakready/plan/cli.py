@@ -9,6 +9,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from peakready import ROOT
 from peakready.knobs import HOST_KNOBS, KNOBS, KnobError
@@ -38,7 +39,7 @@ def parse_data(items: list[str]) -> dict:
     return data
 
 
-def pyinfra_json(inventory: str, *args: str) -> dict | list:
+def pyinfra_json(inventory: str, *args: str) -> Any:
     """`pyinfra <inventory> <args> --json` (debug-inventory, or facts of every host), parsed."""
     pyinfra = str(Path(sys.executable).with_name("pyinfra"))
     res = subprocess.run([pyinfra, inventory, *args, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)

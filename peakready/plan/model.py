@@ -7,9 +7,21 @@ role hands it to its template under its own name, from host.data.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from peakready import GROUP_ROLES
-from peakready.knobs import PlanError  # noqa: F401 (the plan's error, raised by its parts)
+from peakready.errors import PlanError
+
+_Part = TypeVar("_Part")
+
+
+def part(found: _Part | None, service: str) -> _Part:
+    """A host's plan for one service, which the caller needs: a role asks for the part of the tier it
+    deploys, and a host of that tier always has it (make_plan sizes every tier a host is in)."""
+    if found is None:
+        raise PlanError(f"this host has no {service} plan: it is not in a group of that tier")
+    return found
+
 
 ROLE_NAMES = {"web": "nginx", "app": "app", "db": "MariaDB", "cache": "Redis", "monitoring": "Prometheus"}
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from peakready.plan.model import HostPlan
+from peakready.plan.model import HostPlan, part
 
 if TYPE_CHECKING:
     from peakready.plan.model import Plan
@@ -79,7 +79,7 @@ def host_violations(name: str, p: HostPlan, k: dict) -> list[str]:
                 "Redis": p.redis and p.redis.tcp_backlog, "MariaDB": p.mariadb and p.mariadb.back_log,
                 "ProxySQL": p.proxysql and p.proxysql.backlog}
     for service, backlog in backlogs.items():
-        if backlog and backlog > p.sysctl["net.core.somaxconn"]:
+        if backlog and backlog > int(p.sysctl["net.core.somaxconn"]):
             out.append(f"on {name}, {service}'s listen backlog {backlog} exceeds somaxconn "
                        f"{p.sysctl['net.core.somaxconn']}: raise somaxconn or lower listen_backlog.")
             break
@@ -95,13 +95,13 @@ def database_violations(plan: Plan) -> list[str]:
     if not db_plans:
         return []
     app_plans = [p for p in plan.hosts.values() if p.app]
-    max_connections = db_plans[0].mariadb.max_connections
+    max_connections = part(db_plans[0].mariadb, "MariaDB").max_connections
     if any(p.proxysql for p in app_plans):
         # ProxySQL docs (mysql_servers.max_connections): each ProxySQL opens at most this many.
-        opened = sum(p.proxysql.backend_max_connections for p in app_plans)
+        opened = sum(part(p.proxysql, "ProxySQL").backend_max_connections for p in app_plans)
         what, fix = "ProxySQL backend connections", "proxysql_backend_share"
     else:
-        opened = sum(p.app.db_connections for p in app_plans)
+        opened = sum(part(p.app, "app").db_connections for p in app_plans)
         what, fix = "app pool connections (workers x (db_pool_size + db_pool_overflow))", "db_pool_size"
     if opened <= max_connections - k["mariadb_reserved_connections"]:
         return []

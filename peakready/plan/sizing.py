@@ -58,6 +58,7 @@ from peakready.plan.model import (
     PlanError,
     ProxySQLPlan,
     RedisPlan,
+    part,
 )
 from peakready.plan.rules import MEMORY_KNOBS, violations
 
@@ -192,8 +193,8 @@ def size_upstreams(plans: dict[str, HostPlan], by_role: dict, k: dict) -> None:
     share, for the most the app hosts could take)."""
     webs = [plans[h.name] for h in by_role["web"]]
     for p in webs:
-        n = p.nginx
-        door = {h.name: max(1, math.ceil(plans[h.name].app.max_in_flight / len(webs))) for h in by_role["app"]}
+        n = part(p.nginx, "nginx")
+        door = {h.name: max(1, math.ceil(part(plans[h.name].app, "app").max_in_flight / len(webs))) for h in by_role["app"]}
         upstream = sum(door.values()) + k["nginx_upstream_keepalive"] * n.worker_processes
         wc = k["nginx_worker_connections"] or max(1024, ceil_to((n.slots + upstream) * 1.25 / n.worker_processes, 256))
         # nginx docs (worker_rlimit_nofile): each connection may also hold an open file.
@@ -312,7 +313,7 @@ def size_redis(h: HostFacts, k: dict, share_mb: float, backlog: int) -> RedisPla
 def size_mariadb(plans: dict[str, HostPlan], by_role: dict, k: dict, backlog: int) -> None:
     """MariaDB's connections come from every app host; its memory from its own host's share."""
     app_plans = [plans[h.name] for h in by_role["app"]]
-    to_db = sum(p.proxysql.backend_max_connections if p.proxysql else p.app.db_connections for p in app_plans)
+    to_db = sum(p.proxysql.backend_max_connections if p.proxysql else part(p.app, "app").db_connections for p in app_plans)
     max_connections = k["mariadb_max_connections"] or to_db + k["mariadb_reserved_connections"]
     ids = server_ids([h.name for h in by_role["db"]])
     for h in by_role["db"]:
@@ -428,15 +429,15 @@ def sysctls(p: HostPlan, k: dict) -> dict[str, int | str]:
 
 
 def capacity(plans: dict[str, HostPlan], by_role: dict, k: dict, users: int) -> Capacity:
-    app = [plans[h.name].app for h in by_role["app"]]
-    db = [plans[h.name].mariadb for h in by_role["db"]]
-    proxies = [plans[h.name].proxysql for h in by_role["app"] if plans[h.name].proxysql]
+    app = [part(plans[h.name].app, "app") for h in by_role["app"]]
+    db = [part(plans[h.name].mariadb, "MariaDB") for h in by_role["db"]]
+    proxies = [q for q in (plans[h.name].proxysql for h in by_role["app"]) if q]
     return Capacity(
         users=users, derived=not k["target_concurrency"], app_cores=sum(h.cores for h in by_role["app"]),
         proxysql=bool(proxies),
         to_mariadb=(sum(q.backend_max_connections for q in proxies) if proxies
                     else sum(a.db_connections for a in app)),
-        clients=sum(plans[h.name].nginx.slots for h in by_role["web"]),
+        clients=sum(part(plans[h.name].nginx, "nginx").slots for h in by_role["web"]),
         app_workers=sum(a.workers for a in app),
         requests_in_flight=sum(a.max_in_flight for a in app),
         app_db_connections=sum(a.db_connections for a in app),

@@ -5,6 +5,7 @@ Each entry is (role, tier): a host gets the role when one of its inventory group
 """
 
 from peakready import GROUP_ROLES
+from peakready.plan import part
 from peakready.preflight import Deployment
 from peakready.roles.app import app
 from peakready.roles.base import base, file_integrity
@@ -41,20 +42,20 @@ def apply(host_groups, d: Deployment) -> None:
     their line in each role's file."""
     todo = roles_for(host_groups)
     if base in todo:
-        base(d.plan, d.secrets)
+        base(plan=d.plan, secrets=d.secrets)
     if mariadb in todo:
-        mariadb(d.plan, d.secrets)
+        mariadb(plan=d.plan, secrets=d.secrets)
     if redis in todo:
-        redis(d.plan, d.secrets)
+        redis(plan=d.plan, secrets=d.secrets)
     if proxysql in todo:
-        proxysql(d.plan, d.secrets)
+        proxysql(plan=d.plan, secrets=d.secrets)
     if app in todo:
-        app(d.plan, d.secrets, d.release)
+        app(plan=d.plan, secrets=d.secrets, rel=part(d.release, "app release"))
     if nginx in todo:
-        nginx(d.plan, d.secrets)
+        nginx(plan=d.plan, secrets=d.secrets)
     if exporters in todo:
-        exporters(d.plan, d.secrets)
+        exporters(plan=d.plan, secrets=d.secrets)
     if prometheus in todo:
-        prometheus(d.plan, d.secrets, d.whole)
+        prometheus(plan=d.plan, secrets=d.secrets, whole=d.whole)
     if file_integrity in todo:
         file_integrity()

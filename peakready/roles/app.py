@@ -36,7 +36,7 @@ from pyinfra.operations import apt, files, server, systemd
 from peakready import PORTS, SOCKETS, topology
 from peakready.dependencies import RESOLVED
 from peakready.ops import config_file, when_changed
-from peakready.plan import HostPlan
+from peakready.plan import HostPlan, part
 from peakready.release import Release
 from peakready.secrets import Secrets
 
@@ -161,7 +161,7 @@ def roll_back(data):
     p = paths(data)
     ids = ready_releases(data)
     link = host.get_fact(Link, path=p["current"])
-    live = (link or {}).get("link_target", "").rsplit("/", 1)[-1]
+    live = str(link["link_target"] if link else "").rsplit("/", 1)[-1]
     if live not in ids or ids.index(live) + 1 >= len(ids):
         raise OperationError(f"no release older than the live one ({live or 'none'}) to roll back to")
     previous = ids[ids.index(live) + 1]
@@ -190,7 +190,7 @@ def is_sample(data) -> bool:
 
 
 def database_urls(plan: HostPlan, data, secrets: Secrets, topo: topology.Topology) -> tuple[str, str]:
-    primary = topo.reach(host.name, topo.primary)
+    primary = topo.reach_primary(host.name)
     def url(user: str, secret: str, where: str) -> str:
         return f"mysql://{quote(user, safe='')}:{quote(secrets.get(secret), safe='')}@{where}/{data.app_db_name}"
     # Through ProxySQL beside the app, or MariaDB directly; migrations go straight to the primary:
@@ -202,7 +202,7 @@ def database_urls(plan: HostPlan, data, secrets: Secrets, topo: topology.Topolog
 
 @deploy("app")
 def app(plan: HostPlan, secrets: Secrets, rel: Release):
-    data, a, p = host.data, plan.app, paths(host.data)
+    data, a, p = host.data, part(plan.app, "app"), paths(host.data)
     apt.packages(name="Python virtualenvs, curl (a release's readiness check)", packages=["python3-venv", "curl"],
                  no_recommends=True)
     server.group(name=f"{data.app_name} group", group=data.app_name, system=True)
@@ -220,7 +220,7 @@ def app(plan: HostPlan, secrets: Secrets, rel: Release):
     topo = topology.of_inventory(state.inventory)
     database_url, migrate_url = database_urls(plan, data, secrets, topo)
     # The app's Redis: the first cache host, when the app caches.
-    cache = (topo.in_tier("cache") or [None])[0] if data.app_cache else None
+    cache = next(iter(topo.in_tier("cache")), None) if data.app_cache else None
     # nginx in front: on this host, or the web hosts (whose X-Forwarded-For the app trusts).
     proxies = ",".join(["127.0.0.1"] + [topo.address(w) for w in topo.in_tier("web") if w != host.name])
     env = config_file(
@@ -232,7 +232,7 @@ def app(plan: HostPlan, secrets: Secrets, rel: Release):
                   f"@{topo.reach(host.name, cache)}:{PORTS['redis']}/0" if cache else "",
         redis_socket=SOCKETS["redis"] if cache == host.name else "",
         allowed_hosts=",".join(data.server_names), proxies=proxies,
-        db_servers=",".join([f"primary={topo.reach(host.name, topo.primary)}:{PORTS['mariadb']}"]
+        db_servers=",".join([f"primary={topo.reach_primary(host.name)}:{PORTS['mariadb']}"]
                             + [f"replica={topo.reach(host.name, r)}:{PORTS['mariadb']}" for r in topo.replicas])
                    if topo.replicas else "",
         app_env=dict(data.app_env), app_secrets={name: secrets.app(name) for name in data.app_secrets},

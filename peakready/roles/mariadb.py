@@ -4,6 +4,7 @@ mysql_secure_installation would, the app's database and least-privilege users, d
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from io import StringIO
 
@@ -16,7 +17,7 @@ from peakready import topology
 from peakready.facts import MariadbAccounts, MariadbReplication
 from peakready.hashes import native_hash, sha256
 from peakready.ops import config_file, hardening, open_files_limit, restart_or_roll_back
-from peakready.plan import HostPlan
+from peakready.plan import HostPlan, part
 from peakready.secrets import Secrets
 
 CNF = "/etc/mysql/mariadb.conf.d/60-peakready.cnf"
@@ -60,7 +61,7 @@ class Account:
     hosts: tuple[str, ...]  # where it may connect from
 
 
-def desired_accounts(data, secrets: Secrets, app_hosts: list[str] = (), db_hosts: list[str] = ()) -> dict:
+def desired_accounts(data, secrets: Secrets, app_hosts: Sequence[str] = (), db_hosts: Sequence[str] = ()) -> dict:
     """user -> Account. The app's users and the monitor connect from this host (LOCAL) and from the
     app hosts' private addresses; the replication user from the db hosts' only (any of them may
     replicate from any other once promote.py has swapped them)."""
@@ -128,7 +129,7 @@ def stale_accounts(current: dict | None, accounts: dict) -> list[str]:
     return sorted(f"{user}@{where}" for user, where in found if user in accounts and where not in accounts[user].hosts)
 
 
-def accounts_sql(accounts: dict, db: str, stale: list[str] = ()) -> str:
+def accounts_sql(accounts: dict, db: str, stale: Sequence[str] = ()) -> str:
     """Idempotent SQL for the whole desired state. Passwords go in as their stored hash (IDENTIFIED BY
     PASSWORD), never in clear: MariaDB writes these statements to its binary log as they are, where
     replicas, mariadb-binlog and any user with BINLOG MONITOR (SHOW BINLOG EVENTS) would read them."""
@@ -157,7 +158,7 @@ def accounts_sql(accounts: dict, db: str, stale: list[str] = ()) -> str:
 
 
 @operation()
-def accounts(data, secrets: Secrets, app_hosts: tuple[str, ...] = (), db_hosts: tuple[str, ...] = ()):
+def accounts(data, secrets: Secrets, app_hosts: Sequence[str] = (), db_hosts: Sequence[str] = ()):
     """
     The app's database and users, and mysql_secure_installation's clean-up, as root over the unix
     socket. Runs only when MariadbAccounts shows a difference; the SQL (with the passwords' hashes) is
@@ -257,7 +258,7 @@ def cnf_context(m, data, topo: topology.Topology) -> dict:
 
 @deploy("mariadb")
 def mariadb(plan: HostPlan, secrets: Secrets):
-    data, m = host.data, plan.mariadb
+    data, m = host.data, part(plan.mariadb, "MariaDB")
     topo = topology.of_inventory(state.inventory)
     replicated = bool(topo.replicas)
     apt.packages(name="Install MariaDB", packages=["mariadb-server", "mariadb-client", "gzip"], no_recommends=True)
@@ -292,10 +293,10 @@ def mariadb(plan: HostPlan, secrets: Secrets):
     else:
         config_file(name=f"Client login of {data.mariadb_replication_user} for the first copy (0600)",
                     template="mariadb/replication.cnf.j2", dest=REPLICA_CNF, mode=600,
-                    user_name=data.mariadb_replication_user, host_address=topo.reach(host.name, topo.primary),
+                    user_name=data.mariadb_replication_user, host_address=topo.reach_primary(host.name),
                     password=secrets.get("mariadb_replication_password"))
         replicate(name=f"Replicate from {topo.primary} by GTID (semi-synchronous)",
-                  primary=topo.reach(host.name, topo.primary), data=data, secrets=secrets)
+                  primary=topo.reach_primary(host.name), data=data, secrets=secrets)
 
 
 def backups(data) -> None:

@@ -5,6 +5,7 @@ Every change is checked with `nginx -t` before nginx reloads; a failing one is p
 from __future__ import annotations
 
 import shlex
+from typing import Any
 
 from pyinfra import host, state
 from pyinfra.api import deploy
@@ -14,7 +15,7 @@ from pyinfra.operations import apt, files, server, systemd
 from peakready import PORTS, topology
 from peakready.facts import CertificateNames, Ipv6Enabled
 from peakready.ops import config_set, hardening, open_files_limit, when_changed
-from peakready.plan import HostPlan, NginxPlan
+from peakready.plan import HostPlan, NginxPlan, part
 from peakready.roles.app import is_sample
 from peakready.secrets import Secrets
 
@@ -42,7 +43,7 @@ def certificate(data) -> tuple[str, str]:
 
 @deploy("nginx")
 def nginx(plan: HostPlan, secrets: Secrets):
-    data, n = host.data, plan.nginx
+    data, n = host.data, part(plan.nginx, "nginx")
     apt.packages(name="Install nginx", packages=["nginx", "openssl"], no_recommends=True)
     crt, key = certificate(data)
     if data.tls == "self-signed":
@@ -67,7 +68,7 @@ def nginx(plan: HostPlan, secrets: Secrets):
     site_link = files.link(name="Enable the site", path="/etc/nginx/sites-enabled/peakready", target=SITE)
     topo = topology.of_inventory(state.inventory)
     nginx_conf = {"template": "nginx/nginx.conf.j2", "dest": "/etc/nginx/nginx.conf", "data": nginx_conf_context(data, n)}
-    site = {"template": "nginx/site.conf.j2", "dest": SITE, "data": site_context(
+    site: dict[str, Any] = {"template": "nginx/site.conf.j2", "dest": SITE, "data": site_context(
         data, n,
         app_servers=[{"address": topo.reach(host.name, a), "max_conns": n.app_max_conns[a]} for a in topo.in_tier("app")],
         # Static files from the release on this host; a web host without the app passes /static/

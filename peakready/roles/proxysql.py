@@ -33,7 +33,7 @@ from peakready.facts import (
 )
 from peakready.hashes import native_hash, sha256
 from peakready.ops import config_file, hardening, open_files_limit
-from peakready.plan import HostPlan
+from peakready.plan import HostPlan, part
 from peakready.roles.monitoring import proxysql_metrics
 from peakready.secrets import Secrets
 from peakready.sources import proxysql_repository
@@ -63,7 +63,7 @@ def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers:
             server_version: str, metrics: bool = False) -> Desired:
     """What ProxySQL on this app host should run, from the plan, the knobs and the topology; with
     `metrics`, its REST API serves Prometheus's /metrics (peakready/roles/monitoring.py says when)."""
-    q = plan.proxysql
+    q = part(plan.proxysql, "ProxySQL")
     variables = {
         "admin-admin_credentials": f"{ADMIN_USER}:{secrets.get('proxysql_admin_password')}",
         # Upstream's stats:stats lets any local process read the processlist and query digests.
@@ -168,9 +168,9 @@ def admin_sql(d: Desired, parts: set[str]) -> str:
               "users": ("mysql_users", d.users, "MYSQL USERS"),
               "rules": ("mysql_query_rules", d.rules, "MYSQL QUERY RULES")}
     loads = []
-    for part in ("servers", "replication", "users", "rules"):
-        if part in parts:
-            table, rows, load = tables[part]
+    for name in ("servers", "replication", "users", "rules"):
+        if name in parts:
+            table, rows, load = tables[name]
             out.append(f"DELETE FROM {table};")
             out += [f"INSERT INTO {table} ({', '.join(r)}) VALUES ({_values(r)});" for r in rows]
             if load not in loads:
@@ -260,7 +260,7 @@ def proxysql(plan: HostPlan, secrets: Secrets):
     if not data.proxysql_enabled:
         return
     topo = topology.of_inventory(state.inventory)
-    writers = [topo.reach(host.name, topo.primary)]
+    writers = [topo.reach_primary(host.name)]
     readers = [topo.reach(host.name, r) for r in topo.replicas]
     want = desired(plan, data, secrets, writers, readers, server_version(), metrics=proxysql_metrics(host))
 

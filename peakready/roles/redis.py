@@ -10,7 +10,7 @@ from pyinfra.operations.util import any_changed
 from peakready import SOCKETS, topology
 from peakready.hashes import acl_hash
 from peakready.ops import config_file, open_files_limit, restart_or_roll_back
-from peakready.plan import HostPlan
+from peakready.plan import HostPlan, part
 from peakready.secrets import Secrets
 
 CONF = "/etc/redis/redis.conf"
@@ -22,7 +22,7 @@ EXPORTER_COMMANDS = ["+ping", "+info", "+client|setname", "+slowlog|len", "+slow
 
 @deploy("redis")
 def redis(plan: HostPlan, secrets: Secrets):
-    data, r = host.data, plan.redis
+    data, r = host.data, part(plan.redis, "Redis")
     apt.packages(name="Install Redis", packages=["redis-server", "redis-tools"], no_recommends=True)
 
     override = open_files_limit("redis-server", plan.nofile["redis"], "Redis needs maxclients + 32 (Redis docs)")
