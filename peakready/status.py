@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from peakready import GROUP_ROLES
+from peakready.facts import HostSize, PrometheusQueries, ServiceStatus
 from peakready.knobs import KnobError
 from peakready.monitoring import EXPORTER_UNITS, TARGETS_DOWN
 
@@ -43,13 +44,12 @@ def collect(inventory: str) -> dict:
     app_name = data.get("app_name", "peakready")
     # The alert rules' window (4 scrapes), at least 20 s: what is happening now, not an average.
     window = max(20, 4 * int(data.get("prometheus_scrape_interval_s", 15)))
-    facts = pyinfra_json(inventory, "fact", "peakready.facts.HostSize",
-                         "peakready.facts.ServiceStatus", f"units={','.join(units(app_name))}",
-                         f"app_unit={app_name}-app.service",
-                         "peakready.facts.PrometheusQueries", f"window_s={window}")
+    facts = pyinfra_json(inventory, "fact", HostSize.name,
+                         ServiceStatus.name, f"units={','.join(units(app_name))}", f"app_unit={app_name}-app.service",
+                         PrometheusQueries.name, f"window_s={window}")
     by_fact = {name.split(" ")[0]: values for name, values in facts.items()}
-    sizes, services = by_fact["peakready.facts.HostSize"], by_fact["peakready.facts.ServiceStatus"]
-    prometheus = next((v for v in by_fact["peakready.facts.PrometheusQueries"].values() if v), None)
+    sizes, services = by_fact[HostSize.name], by_fact[ServiceStatus.name]
+    prometheus = next((v for v in by_fact[PrometheusQueries.name].values() if v), None)
     hosts, knobs = hosts_from_inventory(inventory, sizes)
     plan = make_plan(hosts, knobs)
 

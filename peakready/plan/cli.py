@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from peakready import ROOT
+from peakready.facts.system import HostSize
 from peakready.knobs import HOST_KNOBS, KNOBS, KnobError
 from peakready.plan.model import HostFacts, PlanError
 from peakready.plan.sizing import make_plan
@@ -53,7 +54,7 @@ def hosts_from_inventory(inventory: str, sizes: dict | None = None) -> tuple[lis
     HostSize already); the knobs from its data."""
     inventory_hosts = pyinfra_json(inventory, "debug-inventory")
     if sizes is None:
-        sizes = pyinfra_json(inventory, "fact", "peakready.facts.HostSize")["peakready.facts.HostSize"]
+        sizes = pyinfra_json(inventory, "fact", HostSize.name)[HostSize.name]
     hosts = [HostFacts(h["name"], sizes[h["name"]]["cores"], sizes[h["name"]]["ram_mb"], tuple(h["groups"]),
                        own={key: value for key, value in h["data"].items() if key in HOST_KNOBS})
              for h in inventory_hosts]

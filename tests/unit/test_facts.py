@@ -1,4 +1,4 @@
-"""peakready's own pyinfra facts (peakready/facts.py), tested as pyinfra tests its facts
+"""peakready's own pyinfra facts (peakready/facts/), tested as pyinfra tests its facts
 (tests/facts/<module>.<Fact>/*.json there: command, output, fact): for every fact, the command it
 builds and the value it makes of what that command prints on Debian 12.
 
@@ -6,7 +6,7 @@ FIXTURES holds, for each fact class, (case, args, output lines, expected value).
 pyinfra's get_fact returns for that stdout when the command exits 0: the fact's default() (None for
 every fact here) when the command printed nothing, else process(lines), the lines being stdout split
 on newlines with nothing else stripped (so `memory.max=max ` keeps its trailing space).
-test_every_fact_has_fixtures fails when a fact is added to facts.py without fixtures here.
+test_every_fact_has_fixtures fails when a fact is added to peakready/facts/ without fixtures here.
 
 A few tests run a fact's command through /bin/sh, as pyinfra does (`sh -c`), with a PATH holding
 only stub programs (shell scripts printing what the real program prints) and the few real text tools
@@ -500,14 +500,14 @@ FIXTURES: dict[str, list[tuple[str, dict, list[str], object]]] = {
 }
 
 FACT_CLASSES = {name: cls for name, cls in inspect.getmembers(facts, inspect.isclass)
-                if issubclass(cls, FactBase) and cls.__module__ == facts.__name__}
+                if issubclass(cls, FactBase) and cls.__module__.startswith(f"{facts.__name__}.")}
 
 CASES = [pytest.param(name, args, output, expected, id=f"{name}-{case}")
          for name, cases in FIXTURES.items() for case, args, output, expected in cases]
 
 
 def test_every_fact_has_fixtures():
-    assert FACT_CLASSES, "no FactBase subclass found in peakready/facts.py"
+    assert FACT_CLASSES, "no FactBase subclass found in peakready/facts/"
     assert set(FIXTURES) == set(FACT_CLASSES), (
         f"facts without fixtures: {sorted(set(FACT_CLASSES) - set(FIXTURES))}; "
         f"fixtures for no fact: {sorted(set(FIXTURES) - set(FACT_CLASSES))}")
