@@ -10,7 +10,8 @@ and the knobs passed peakready/validate.py.
 
     model.py      what a plan is: one typed part per service, derived numbers only
     estimates.py  what each service uses beyond the sizes the plan sets
-    sizing.py     make_plan: one function per service, in dependency order
+    sizing.py     make_plan: the hosts sized in the order their numbers depend on each other
+    parts.py      one sizing function per service
     rules.py      the invariants the derived numbers keep
     table.py      the table for people
     cli.py        the command line

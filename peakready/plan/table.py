@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from peakready.plan.estimates import OVERLOAD_FACTOR, USERS_PER_CORE
 from peakready.plan.model import HostPlan, Plan
-from peakready.plan.sizing import session_kb
+from peakready.plan.parts import session_kb
 
 
 def rows(p: HostPlan, k: dict) -> list[tuple[str, str, str]]:

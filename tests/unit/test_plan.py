@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from peakready import ROOT, knobs, validate
 from peakready.plan import HostFacts, PlanError, make_plan, table
 from peakready.plan import estimates as P
-from peakready.plan.sizing import session_kb
+from peakready.plan.parts import session_kb
 
 SIZES = [(1, 1024), (2, 4096), (4, 8192), (16, 65536)]
 
