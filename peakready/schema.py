@@ -8,7 +8,7 @@
 #
 # scope: "host" may differ between the hosts of an inventory; "plan" is read by the capacity plan
 # and "group" is shared by the hosts' services, so both must be the same on every host. check: a
-# validator of peakready/knobs.py (integer(lo, hi), boolean, one_of(...), ...); the ranges are what a
+# validator of peakready/checks.py (integer(lo, hi), boolean, one_of(...), ...); the ranges are what a
 # sane deploy can ask for, and the plan refuses the combinations that do not fit a host.
 #
 # Your settings are not written here (an update of peakready would conflict with them): they go in a

@@ -10,7 +10,7 @@ anything, and each refusal is one sentence naming the setting to change.
     inventories/prod.py   host_list and inventory
 
 What a valid value of a knob is, is declared with the knob (peakready/schema.py, with the checks of
-peakready/knobs.py). The rules the plan's derived numbers keep are the plan's (peakready/plan/rules.py).
+peakready/checks.py). The rules the plan's derived numbers keep are the plan's (peakready/plan/rules.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from peakready import GROUP_ROLES, knobs
+from peakready import GROUP_ROLES, checks, knobs
 from peakready.knobs import FOREIGN_PREFIXES, KNOBS, RUN_ARGS, KnobError, PlanError
 
 # RFC 1123 host names (or an IPv4/IPv6 address, or a connector name such as @docker/x).
@@ -187,7 +187,7 @@ def proxysql_deb(path: str, host_name: str, arch: str, libc: str | None) -> None
 def public_server(data: dict, host_name: str, explicit: set[str], settings: str) -> None:
     """A server people reach over the internet (inventories/prod.py's hosts) is deployed for the
     team's site or not at all: names it answers to, and the team's app rather than the sample."""
-    if all(knobs.local_name(name) for name in data["server_names"]):
+    if all(checks.local_name(name) for name in data["server_names"]):
         raise KnobError(
             f"server_names is {data['server_names']!r} on {host_name}, a server reached over the internet: nginx "
             "answers only those names and closes every other request (its address included), so the site would "

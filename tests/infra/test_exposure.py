@@ -18,7 +18,7 @@ import time
 import pytest
 
 from peakready import PORTS
-from peakready.knobs import STACK_PORTS
+from peakready.checks import STACK_PORTS
 
 OPEN_FROM_OUTSIDE = {22, 80, 443}  # 443 answers only with tls on: a subset, 22 and 80 required
 # Ports that must never listen beyond loopback (ProxySQL's only when it runs).

@@ -1,7 +1,7 @@
 """One table of services (peakready/services.py): everything a new exporter needs is on its row,
 and the tables the firewall, the monitoring, the status screen and the plan read are views of it."""
 
-from peakready import PORTS, knobs, monitoring, services, topology
+from peakready import PORTS, checks, monitoring, services, topology
 from peakready.plan import estimates
 
 
@@ -15,9 +15,9 @@ def test_the_other_tables_are_views_of_the_one_table():
     assert PORTS == services.PORTS and topology.CLIENTS is services.CLIENTS
     assert monitoring.JOBS is services.JOBS and monitoring.EXPORTERS is services.EXPORTERS
     assert estimates.EXPORTER_MB is services.EXPORTER_MB and estimates.SERIES is services.SERIES
-    assert set(knobs.SERVICE_NAMES) == {s.name for s in services.SERVICES}
+    assert set(checks.SERVICE_NAMES) == {s.name for s in services.SERVICES}
     # Every port of the stack is one the app may not take.
-    assert set(knobs.STACK_PORTS) == set(PORTS.values())
+    assert set(checks.STACK_PORTS) == set(PORTS.values())
 
 
 def test_the_order_of_the_config_files_written_from_it_is_kept():
