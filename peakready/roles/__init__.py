@@ -8,7 +8,8 @@ from peakready import GROUP_ROLES
 from peakready.plan import part
 from peakready.preflight import Deployment
 from peakready.roles.app import app
-from peakready.roles.base import base, file_integrity
+from peakready.roles.base import base
+from peakready.roles.hardening import file_integrity
 from peakready.roles.mariadb import mariadb
 from peakready.roles.monitoring import exporters, prometheus
 from peakready.roles.nginx import nginx

@@ -203,43 +203,12 @@ def database_urls(plan: HostPlan, data, secrets: Secrets, topo: topology.Topolog
 @deploy("app")
 def app(plan: HostPlan, secrets: Secrets, rel: Release):
     data, a, p = host.data, part(plan.app, "app"), paths(host.data)
-    apt.packages(name="Python virtualenvs, curl (a release's readiness check)", packages=["python3-venv", "curl"],
-                 no_recommends=True)
-    server.group(name=f"{data.app_name} group", group=data.app_name, system=True)
-    server.user(name=f"{data.app_name} user (runs the app, owns nothing it runs)", user=data.app_name,
-                group=data.app_name, system=True, shell="/usr/sbin/nologin", home="/nonexistent", create_home=False)
-    for path, mode in ((p["root"], 751), (p["releases"], 751), (p["wheels"], 750)):
-        files.directory(name=f"{path}", path=path, user="root", group=data.app_name, mode=mode)
-    files.directory(name=p["etc"], path=p["etc"], user="root", group=data.app_name, mode=750)
-    # The app's own files (the unit's StateDirectory), there already for its release steps.
-    files.directory(name=p["state"], path=p["state"], user=data.app_name, group=data.app_name, mode=750)
-
-    if data.app_packages:
-        apt.packages(name=f"What the app needs to run: {', '.join(data.app_packages)}", packages=list(data.app_packages),
-                     no_recommends=True)
+    user_and_directories(data, p)
     topo = topology.of_inventory(state.inventory)
-    database_url, migrate_url = database_urls(plan, data, secrets, topo)
-    # The app's Redis: the first cache host, when the app caches.
-    cache = next(iter(topo.in_tier("cache")), None) if data.app_cache else None
     # nginx in front: on this host, or the web hosts (whose X-Forwarded-For the app trusts).
     proxies = ",".join(["127.0.0.1"] + [topo.address(w) for w in topo.in_tier("web") if w != host.name])
-    env = config_file(
-        name=f"Environment {p['env']} (0640)", template="app/app.env.j2", dest=p["env"], mode=640,
-        group=data.app_name, app_name=data.app_name, app_user=data.app_name, sample_app=is_sample(data),
-        db_pool_size=data.db_pool_size, db_pool_overflow=data.db_pool_overflow,
-        database_url=database_url, database_socket=SOCKETS["proxysql"] if plan.proxysql else "",
-        redis_url=f"redis://{quote(data.redis_app_user, safe='')}:{quote(secrets.get('redis_app_password'), safe='')}"
-                  f"@{topo.reach(host.name, cache)}:{PORTS['redis']}/0" if cache else "",
-        redis_socket=SOCKETS["redis"] if cache == host.name else "",
-        allowed_hosts=",".join(data.server_names), proxies=proxies,
-        db_servers=",".join([f"primary={topo.reach_primary(host.name)}:{PORTS['mariadb']}"]
-                            + [f"replica={topo.reach(host.name, r)}:{PORTS['mariadb']}" for r in topo.replicas])
-                   if topo.replicas else "",
-        app_env=dict(data.app_env), app_secrets={name: secrets.app(name) for name in data.app_secrets},
-        admin_token=secrets.get("app_admin_token"),
-        ttl={"outlets": data.app_cache_ttl_outlets_s, "outlet": data.app_cache_ttl_outlet_s,
-             "menu": data.app_cache_ttl_menu_s, "featured": data.app_cache_ttl_featured_s},
-    )
+    database_url, migrate_url = database_urls(plan, data, secrets, topo)
+    env = environment(plan, data, secrets, topo, database_url, proxies)
     # The migrations user (DDL) is the migrate step's only: root's file, handed to that step alone.
     config_file(name=f"{p['migrate_env']} (0600 root: the migrations user)", template="app/migrate.env.j2",
                 dest=p["migrate_env"], mode=600, group="root", migrate_database_url=migrate_url)
@@ -259,7 +228,54 @@ def app(plan: HostPlan, secrets: Secrets, rel: Release):
     release(name=f"Release {rel.id}: code, virtualenv, static files, migrations, health", data=data,
             release_id=rel.id, tarball=rel.tarball, wheels=f"{p['wheels']}/{rel.wheels_key}",
             health_host=data.server_names[0])
+    go_live(plan, data, rel, env, conf)
 
+
+def user_and_directories(data, p: dict[str, str]) -> None:
+    """The app's user and group (they own nothing that runs), its directories, its Debian packages."""
+    apt.packages(name="Python virtualenvs, curl (a release's readiness check)", packages=["python3-venv", "curl"],
+                 no_recommends=True)
+    server.group(name=f"{data.app_name} group", group=data.app_name, system=True)
+    server.user(name=f"{data.app_name} user (runs the app, owns nothing it runs)", user=data.app_name,
+                group=data.app_name, system=True, shell="/usr/sbin/nologin", home="/nonexistent", create_home=False)
+    for path, mode in ((p["root"], 751), (p["releases"], 751), (p["wheels"], 750)):
+        files.directory(name=f"{path}", path=path, user="root", group=data.app_name, mode=mode)
+    files.directory(name=p["etc"], path=p["etc"], user="root", group=data.app_name, mode=750)
+    # The app's own files (the unit's StateDirectory), there already for its release steps.
+    files.directory(name=p["state"], path=p["state"], user=data.app_name, group=data.app_name, mode=750)
+    if data.app_packages:
+        apt.packages(name=f"What the app needs to run: {', '.join(data.app_packages)}", packages=list(data.app_packages),
+                     no_recommends=True)
+
+
+def environment(plan: HostPlan, data, secrets: Secrets, topo: topology.Topology, database_url: str, proxies: str):
+    """The app's environment file (0640): where its database and Redis are, its own variables and secrets."""
+    p = paths(data)
+    # The app's Redis: the first cache host, when the app caches.
+    cache = next(iter(topo.in_tier("cache")), None) if data.app_cache else None
+    return config_file(
+        name=f"Environment {p['env']} (0640)", template="app/app.env.j2", dest=p["env"], mode=640,
+        group=data.app_name, app_name=data.app_name, app_user=data.app_name, sample_app=is_sample(data),
+        db_pool_size=data.db_pool_size, db_pool_overflow=data.db_pool_overflow,
+        database_url=database_url, database_socket=SOCKETS["proxysql"] if plan.proxysql else "",
+        redis_url=f"redis://{quote(data.redis_app_user, safe='')}:{quote(secrets.get('redis_app_password'), safe='')}"
+                  f"@{topo.reach(host.name, cache)}:{PORTS['redis']}/0" if cache else "",
+        redis_socket=SOCKETS["redis"] if cache == host.name else "",
+        allowed_hosts=",".join(data.server_names), proxies=proxies,
+        db_servers=",".join([f"primary={topo.reach_primary(host.name)}:{PORTS['mariadb']}"]
+                            + [f"replica={topo.reach(host.name, r)}:{PORTS['mariadb']}" for r in topo.replicas])
+                   if topo.replicas else "",
+        app_env=dict(data.app_env), app_secrets={name: secrets.app(name) for name in data.app_secrets},
+        admin_token=secrets.get("app_admin_token"),
+        ttl={"outlets": data.app_cache_ttl_outlets_s, "outlet": data.app_cache_ttl_outlet_s,
+             "menu": data.app_cache_ttl_menu_s, "featured": data.app_cache_ttl_featured_s},
+    )
+
+
+def go_live(plan: HostPlan, data, rel: Release, env, conf) -> None:
+    """The unit, then the release switched in: a restart where the unit or the packages changed, a
+    graceful reload where only code, config (`conf`) or environment (`env`) did; old releases pruned."""
+    p, a = paths(data), part(plan.app, "app")
     unit = config_file(
         name=f"systemd unit {p['unit']}", template="app/app.service.j2", dest=f"/etc/systemd/system/{p['unit']}",
         app_name=data.app_name, app_user=data.app_name, root=p["root"], conf=p["conf"], module=data.app_module, app=a,

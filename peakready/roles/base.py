@@ -9,9 +9,10 @@ from pyinfra.facts.server import Arch, Sysctl
 from pyinfra.operations import apt, files, server, systemd
 
 from peakready import PORTS, monitoring, topology
-from peakready.facts import CanManageFirewall, HostSize, SshClientAddress, SwapMb, Virtualization
+from peakready.facts import CanManageFirewall, HostSize, SwapMb, Virtualization
 from peakready.ops import config_file, once, stat_override, timezone
 from peakready.plan import HostPlan
+from peakready.roles.hardening import fail2ban, sshd, system_hardening
 from peakready.secrets import Secrets
 
 # What the role itself needs, whatever base_packages says (netbase: /etc/protocols and /etc/services,
@@ -72,45 +73,10 @@ HARDENING_SYSCTLS = {
     "kernel.unprivileged_bpf_disabled": 1,
     "dev.tty.ldisc_autoload": 0,
 }
-# sshd's key exchange, ciphers and MACs: no SHA-1, no CBC, no encrypt-and-MAC; every one known to
-# OpenSSH 9.2 (bookworm) and later, and the client side of pyinfra (paramiko) shares some of each.
-SSHD_KEX = ["sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org",
-            "diffie-hellman-group16-sha512", "diffie-hellman-group18-sha512",
-            "diffie-hellman-group-exchange-sha256"]
-SSHD_CIPHERS = ["chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com",
-                "aes256-ctr", "aes192-ctr", "aes128-ctr"]
-SSHD_MACS = ["hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com", "umac-128-etm@openssh.com"]
-# A dead session is cut after two unanswered probes this far apart.
-SSHD_CLIENT_ALIVE_S = 300
-# /etc/login.defs: new users' files and home directories not readable by others, password aging
-# and hashing rounds for the passwords a sudo user may set (logins are by key).
-LOGIN_DEFS = {"UMASK": "027", "PASS_MAX_DAYS": "365", "PASS_MIN_DAYS": "1", "PASS_WARN_AGE": "14",
-              "SHA_CRYPT_MIN_ROUNDS": "65536", "SHA_CRYPT_MAX_ROUNDS": "262144"}
-AIDE_DB = "/var/lib/aide/aide.db"
-AIDE_BASELINE_MARK = "/var/lib/peakready/aide-baseline-made"
 FIRST_UPGRADE_MARK = "/var/lib/peakready/security-upgrades-applied"
 SWAP_FILE = "/swapfile"
 # How long apt waits for the dpkg lock: an unattended upgrade takes a minute or two at most.
 APT_LOCK_TIMEOUT_S = 300
-SHELL_TIMEOUT = "/etc/profile.d/peakready-timeout.sh"
-
-FAIL2BAN_JAIL = "/etc/fail2ban/jail.local"
-# fail2ban -t on the staged jail file, read with the rest of fail2ban's config as it will be.
-FAIL2BAN_CHECK = (
-    "t=$(mktemp -d) && cp -a /etc/fail2ban/. \"$t\"/ && cp {path} \"$t/jail.local\" && "
-    "fail2ban-client -c \"$t\" -t >/dev/null; rc=$?; rm -rf \"$t\"; exit $rc"
-)
-SSHD_DROPIN = "/etc/ssh/sshd_config.d/10-peakready.conf"
-# The staged drop-in is checked as sshd will read it: first, then the whole current config
-# (`sshd -t` on a throwaway main file including both); and the main file must include
-# sshd_config.d/*.conf at all, or the drop-in would be silently ignored.
-SSHD_CHECK = (
-    "t=$(mktemp) && printf 'Include %s\\nInclude /etc/ssh/sshd_config\\n' {path} > \"$t\" && sshd -t -f \"$t\"; "
-    "rc=$?; rm -f \"$t\"; [ $rc -eq 0 ] || exit 1; "
-    "grep -Eq '^[[:space:]]*Include[[:space:]]+/etc/ssh/sshd_config\\.d/\\*\\.conf' /etc/ssh/sshd_config || "
-    "{{ echo 'peakready: /etc/ssh/sshd_config does not include sshd_config.d/*.conf: add that Include line at its "
-    "top, or the login policy would not apply' >&2; exit 1; }}"
-)
 
 
 def sysctls(plan: HostPlan, current_file_max: int | None) -> dict[str, object]:
@@ -149,8 +115,32 @@ def first_upgrade(timeout_s: int) -> str:
 def base(plan: HostPlan, secrets: Secrets):
     data = host.data
     container = host.get_fact(Virtualization)["container"]
-    left_to_host: list[str] = []
+    packages(data)
+    timezone(name=f"Set the timezone to {data.timezone}", timezone=data.timezone)
+    # A container keeps the clock of the machine under it: timesyncd's own unit condition skips it
+    # there, so it is only required to run on a VM or bare metal.
+    systemd.service(
+        name="Keep the clock in sync (systemd-timesyncd)",
+        service="systemd-timesyncd.service",
+        enabled=True,
+        running=None if container else True,
+    )
+    left_to_host = kernel_settings(plan, container)
+    swap(data, container, left_to_host)
+    firewall(data, container)
+    sshd(data)
+    fail2ban(data)
+    system_hardening(data)
+    automatic_updates(data)
+    if left_to_host:
+        logger.warning(
+            f"{host.name}: container ({container}): {', '.join(left_to_host)} belong to the kernel of "
+            "the machine under it, so the deploy leaves them alone; set them there."
+        )
 
+
+def packages(data) -> None:
+    """apt's lock wait, the cache, the role's and base_packages, and the first deploy's security updates."""
     config_file(name=f"apt waits for the dpkg lock (up to {APT_LOCK_TIMEOUT_S} s)", template="base/apt-lock-timeout.j2",
                 dest="/etc/apt/apt.conf.d/10peakready-lock-timeout", check="apt-config -c {path} dump >/dev/null",
                 timeout_s=APT_LOCK_TIMEOUT_S)
@@ -167,25 +157,16 @@ def base(plan: HostPlan, secrets: Secrets):
         packages=ROLE_PACKAGES + list(data.base_packages),
         no_recommends=True,
     )
-
     # A fresh image is as old as its build; the daily timer would wait up to a day.
     once(name="Apply the pending security updates now (first deploy; then apt-daily-upgrade.timer)",
          marker=FIRST_UPGRADE_MARK, commands=[first_upgrade(APT_LOCK_TIMEOUT_S)])
 
-    timezone(name=f"Set the timezone to {data.timezone}", timezone=data.timezone)
-    # A container keeps the clock of the machine under it: timesyncd's own unit condition skips it
-    # there, so it is only required to run on a VM or bare metal.
-    systemd.service(
-        name="Keep the clock in sync (systemd-timesyncd)",
-        service="systemd-timesyncd.service",
-        enabled=True,
-        running=None if container else True,
-    )
 
-    # Kernel settings: persisted for boot, and set live key by key.
+def kernel_settings(plan: HostPlan, container: str | None) -> list[str]:
+    """Kernel settings: persisted for boot, and set live key by key. Returns those a container must
+    leave to the machine under it."""
     wanted = sysctls(plan, host.get_fact(Sysctl, keys=["fs.file-max"]).get("fs.file-max"))
     applied, skipped = split_for_container(wanted, container)
-    left_to_host += list(skipped)
     config_file(
         name="Kernel settings for many connections, and hardened (/etc/sysctl.d/60-peakready.conf)",
         template="base/sysctl.conf.j2",
@@ -196,13 +177,11 @@ def base(plan: HostPlan, secrets: Secrets):
     )
     for key, value in applied.items():
         server.sysctl(name=f"Set {key} = {value}", key=key, value=value)
+    return list(skipped)
 
-    swap(data, container, left_to_host)
-    firewall(data, container)
-    sshd(data)
-    fail2ban(data)
-    system_hardening(data)
 
+def automatic_updates(data) -> None:
+    """Security updates every day, and the reboot policy they follow."""
     config_file(
         name="Security updates every day (unattended-upgrades)",
         template="base/20auto-upgrades.j2",
@@ -220,12 +199,6 @@ def base(plan: HostPlan, secrets: Secrets):
     )
     for timer in ("apt-daily.timer", "apt-daily-upgrade.timer"):
         systemd.service(name=f"Enable {timer}", service=timer, enabled=True, running=True)
-
-    if left_to_host:
-        logger.warning(
-            f"{host.name}: container ({container}): {', '.join(left_to_host)} belong to the kernel of "
-            "the machine under it, so the deploy leaves them alone; set them there."
-        )
 
 
 def swap(data, container: str | None, left_to_host: list[str]) -> None:
@@ -254,26 +227,6 @@ def swap(data, container: str | None, left_to_host: list[str]) -> None:
         server.shell(name=f"Turn on swap at {SWAP_FILE}", commands=[f"swapon {SWAP_FILE}"])
     files.line(name="Keep the swap file on at boot", path="/etc/fstab",
                line=f"{SWAP_FILE} none swap sw 0 0")
-
-
-def sshd(data) -> None:
-    """Who may log in over SSH: keys only and root by key only by default (pre-flight has already
-    refused a policy that would lock this deploy out). Checked with `sshd -t` before sshd reloads."""
-    dropin = config_file(
-        name=f"SSH logins: passwords {'on' if data.sshd_password_authentication else 'off'}, "
-             f"root {data.sshd_permit_root_login} ({SSHD_DROPIN})",
-        template="base/sshd.conf.j2",
-        dest=SSHD_DROPIN,
-        check=SSHD_CHECK,
-        password_authentication=data.sshd_password_authentication,
-        permit_root_login=data.sshd_permit_root_login,
-        allow_tcp_forwarding=data.sshd_allow_tcp_forwarding,
-        client_alive_interval_s=SSHD_CLIENT_ALIVE_S,
-        kex=SSHD_KEX, ciphers=SSHD_CIPHERS, macs=SSHD_MACS,
-    )
-    # A reload (HUP) keeps the sessions that are open, this deploy's own included.
-    systemd.service(name="Reload sshd for its login policy", service="ssh.service", reloaded=True,
-                    _if=dropin.did_change)
 
 
 def firewall(data, container: str | None) -> None:
@@ -313,87 +266,3 @@ def firewall_ports(data) -> dict[str, int]:
         if data.proxysql_enabled:
             ports["proxysql_metrics"] = PORTS["proxysql_metrics"]
     return ports
-
-
-def fail2ban(data) -> None:
-    """fail2ban guards sshd: an address that fails fail2ban_maxretry logins within the window is
-    banned in nftables. Never banned: loopback, the deploy's own address, fail2ban_ignore_addresses."""
-    deployer = host.get_fact(SshClientAddress, _sudo=False)
-    ignore = ["127.0.0.1/8", "::1", *([deployer] if deployer else []), *data.fail2ban_ignore_addresses]
-    jail = config_file(
-        name=f"fail2ban: sshd, {data.fail2ban_maxretry} failures in {data.fail2ban_findtime_s} s ban for "
-             f"{data.fail2ban_bantime_s} s, in nftables ({FAIL2BAN_JAIL})",
-        template="base/jail.local.j2",
-        dest=FAIL2BAN_JAIL,
-        check=FAIL2BAN_CHECK,
-        maxretry=data.fail2ban_maxretry,
-        findtime_s=data.fail2ban_findtime_s,
-        bantime_s=data.fail2ban_bantime_s,
-        ignore=list(dict.fromkeys(ignore)),
-        sshd_port=data.sshd_port,
-    )
-    systemd.service(name="fail2ban on, now and at boot", service="fail2ban.service", enabled=True, running=True)
-    # On a first deploy apt has just started fail2ban, and a reload before its server answers fails
-    # the job (seen on a loaded machine): wait until it answers (at most 10 s), then reload.
-    server.shell(name="Reload fail2ban for its jail",
-                 commands=["for i in $(seq 100); do fail2ban-client ping >/dev/null 2>&1 && break; sleep 0.1; done; "
-                           "systemctl reload fail2ban.service"],
-                 _if=jail.did_change)
-
-
-def system_hardening(data) -> None:
-    """What an audit of the system expects beyond the services: unused kernel modules blocked, no core
-    dumps, new files not world-readable, idle shells logged out, a warning banner, services restarted
-    after library updates. docs/security.md has each one and its test."""
-    config_file(
-        name=f"Kernel modules that never load: {', '.join(data.blocked_kernel_modules) or 'none'}",
-        template="base/modprobe-blocked.conf.j2",
-        dest="/etc/modprobe.d/peakready-blocked.conf",
-        modules=list(data.blocked_kernel_modules),
-    )
-    config_file(name="No core dumps from logins (/etc/security/limits.d)", template="base/coredump-limits.conf.j2",
-                dest="/etc/security/limits.d/peakready-core.conf")
-    config_file(name="No core dumps from login shells (ulimit -c 0)", template="base/coredump-profile.sh.j2",
-                dest="/etc/profile.d/peakready-core.sh")
-    config_file(name="No core dumps kept by systemd-coredump", template="base/coredump.conf.j2",
-                dest="/etc/systemd/coredump.conf.d/peakready.conf")
-    manager = config_file(
-        name="No core dumps from services (DefaultLimitCORE=0)",
-        template="base/coredump-system.conf.j2",
-        dest="/etc/systemd/system.conf.d/peakready-core.conf",
-    )
-    # systemd reads its own settings again on daemon-reload; services started after it get the limit
-    # (the roles' services start later in this deploy; one already running keeps its limit until it restarts).
-    systemd.daemon_reload(name="systemd reads DefaultLimitCORE", _if=manager.did_change)
-    for key, value in LOGIN_DEFS.items():
-        # Debian ships the SHA_CRYPT ones commented out ("#SHA_CRYPT_MIN_ROUNDS 5000").
-        files.line(name=f"/etc/login.defs: {key} {value}", path="/etc/login.defs",
-                   line=f"^#*{key}[[:space:]][[:space:]]*[0-9][0-9]*$", replace=f"{key} {value}")
-    if data.shell_idle_timeout_s:
-        config_file(name=f"Idle shells log out after {data.shell_idle_timeout_s} s (TMOUT)",
-                    template="base/shell-timeout.sh.j2", dest=SHELL_TIMEOUT,
-                    timeout_s=data.shell_idle_timeout_s)
-    else:
-        files.file(name="Idle shells stay (shell_idle_timeout_s = 0)", path=SHELL_TIMEOUT, present=False)
-    for banner in ("/etc/issue", "/etc/issue.net"):
-        config_file(name=f"Login banner ({banner})", template="base/issue.j2", dest=banner)
-    config_file(name="An upgrade's NEWS shown and logged (apt-listchanges)", template="base/apt-listchanges.conf.j2",
-                dest="/etc/apt/listchanges.conf")
-    config_file(name="Restart services after a library update (needrestart)", template="base/needrestart.conf.j2",
-                dest="/etc/needrestart/conf.d/peakready.conf")
-
-
-@deploy("file integrity baseline")
-def file_integrity():
-    """AIDE (file_integrity): after the first deploy has installed everything, a database of every
-    system file's hashes and attributes; Debian's dailyaidecheck.timer compares the host with it each
-    night and writes what changed to /var/log/aide/. Later deploys leave the baseline alone (what
-    they changed shows in the report; `aideinit -y -f` on the host accepts it)."""
-    data = host.data
-    if not data.file_integrity:
-        return
-    apt.packages(name="Install AIDE (file integrity)", packages=["aide", "aide-common"], no_recommends=True)
-    once(name=f"AIDE's baseline of this host's files ({AIDE_DB})", marker=AIDE_BASELINE_MARK,
-         commands=["aideinit --yes --force >/dev/null"])
-    systemd.service(name="AIDE checks every night (dailyaidecheck.timer)", service="dailyaidecheck.timer",
-                    enabled=True, running=True)

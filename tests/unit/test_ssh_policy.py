@@ -77,7 +77,7 @@ def test_each_refusal_is_one_sentence(case):
 def test_drop_in_says_what_the_knobs_say(password, root, forwarding):
     import sys
 
-    base = sys.modules["peakready.roles.base"]  # the module (peakready.roles.base is also the role's name)
+    base = sys.modules["peakready.roles.hardening"]  # the module (a role of the same name would hide it)
 
     text = render("base/sshd.conf.j2", password_authentication=password, permit_root_login=root,
                   allow_tcp_forwarding=forwarding, client_alive_interval_s=base.SSHD_CLIENT_ALIVE_S,
