@@ -78,7 +78,24 @@ def exporters(plan: HostPlan, secrets: Secrets):
     server.group(name="prometheus group", group="prometheus", system=True)
     server.user(name="prometheus user", user="prometheus", group="prometheus", system=True,
                 shell="/usr/sbin/nologin", home="/var/lib/prometheus", create_home=False)
-    reads = {}  # what an exporter reads besides its drop-in: its login, or mtail's program
+    reads = credentials(data, secrets, names)
+    dropins = {name: dropin(name, bind) for name in names}
+    systemd.daemon_reload(name="Reload systemd units for the exporters", _if=when_changed(*dropins.values()))
+    apt.packages(name=f"Install the exporters: {', '.join(monitoring.EXPORTER_UNITS[n] for n in names)}",
+                 packages=[monitoring.EXPORTER_UNITS[n] for n in names], no_recommends=True)
+    for name in names:
+        unit = f"{monitoring.EXPORTER_UNITS[name]}.service"
+        systemd.service(name=f"{monitoring.EXPORTER_UNITS[name]} on, now and at boot", service=unit, running=True, enabled=True)
+        # Also right after the install (the package started it already with these): the install may
+        # be another exporter's, and this one's settings may have changed in the same run.
+        changed = [dropins[name]] + ([reads[name]] if name in reads else [])
+        systemd.service(name=f"Restart {monitoring.EXPORTER_UNITS[name]} for its new settings", service=unit, restarted=True,
+                        _if=when_changed(*changed))
+
+
+def credentials(data, secrets: Secrets, names: list[str]) -> dict:
+    """What each exporter of `names` reads besides its drop-in: its login, or mtail's program."""
+    reads = {}
     if "mysqld_exporter" in names:
         reads["mysqld_exporter"] = config_file(
             name=f"mysqld exporter's login, {data.mariadb_exporter_user} on the socket ({MYSQLD_CNF}, 0640)",
@@ -95,31 +112,21 @@ def exporters(plan: HostPlan, secrets: Secrets):
             name=f"mtail: nginx's answers by status and their times, from {ACCESS_LOG}",
             template="monitoring/nginx.mtail.j2", dest=MTAIL_PROGRAM,
             buckets=sorted(set(BUCKETS) | {data.slo_p95_ms / 1000}))
-    command = commands(bind)
-    dropins = {
-        name: config_file(
-            name=f"{monitoring.EXPORTER_UNITS[name]}: listens on {bind} only, sandboxed",
-            template="monitoring/exporter.conf.j2",
-            dest=f"/etc/systemd/system/{monitoring.EXPORTER_UNITS[name]}.service.d/peakready.conf",
-            command=command[name],
-            environment_file=REDIS_ENV if name == "redis_exporter" else "",
-            logs=ACCESS_LOG if name == "mtail" else "",
-            # node_exporter reads network devices over netlink too.
-            families="AF_INET AF_INET6 AF_UNIX" + (" AF_NETLINK" if name == "node_exporter" else ""),
-        )
-        for name in names
-    }
-    systemd.daemon_reload(name="Reload systemd units for the exporters", _if=when_changed(*dropins.values()))
-    apt.packages(name=f"Install the exporters: {', '.join(monitoring.EXPORTER_UNITS[n] for n in names)}",
-                             packages=[monitoring.EXPORTER_UNITS[n] for n in names], no_recommends=True)
-    for name in names:
-        unit = f"{monitoring.EXPORTER_UNITS[name]}.service"
-        systemd.service(name=f"{monitoring.EXPORTER_UNITS[name]} on, now and at boot", service=unit, running=True, enabled=True)
-        # Also right after the install (the package started it already with these): the install may
-        # be another exporter's, and this one's settings may have changed in the same run.
-        changed = [dropins[name]] + ([reads[name]] if name in reads else [])
-        systemd.service(name=f"Restart {monitoring.EXPORTER_UNITS[name]} for its new settings", service=unit, restarted=True,
-                        _if=when_changed(*changed))
+    return reads
+
+
+def dropin(name: str, bind: str):
+    """The exporter's systemd drop-in: its command line (listening on `bind` only) and its sandbox."""
+    return config_file(
+        name=f"{monitoring.EXPORTER_UNITS[name]}: listens on {bind} only, sandboxed",
+        template="monitoring/exporter.conf.j2",
+        dest=f"/etc/systemd/system/{monitoring.EXPORTER_UNITS[name]}.service.d/peakready.conf",
+        command=commands(bind)[name],
+        environment_file=REDIS_ENV if name == "redis_exporter" else "",
+        logs=ACCESS_LOG if name == "mtail" else "",
+        # node_exporter reads network devices over netlink too.
+        families="AF_INET AF_INET6 AF_UNIX" + (" AF_NETLINK" if name == "node_exporter" else ""),
+    )
 
 
 @deploy("prometheus")

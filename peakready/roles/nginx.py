@@ -45,15 +45,7 @@ def certificate(data) -> tuple[str, str]:
 def nginx(plan: HostPlan, secrets: Secrets):
     data, n = host.data, part(plan.nginx, "nginx")
     apt.packages(name="Install nginx", packages=["nginx", "openssl"], no_recommends=True)
-    crt, key = certificate(data)
-    if data.tls == "self-signed":
-        self_signed(data, crt, key)
-    # Let's Encrypt: the names the live certificate is for, None before the first one.
-    certified = host.get_fact(CertificateNames, path=crt) if data.tls == "letsencrypt" else None
-    if data.tls == "letsencrypt":
-        apt.packages(name="certbot", packages=["certbot"], no_recommends=True)
-        files.directory(name=f"{ACME_WEBROOT} (certbot's HTTP-01 answers, served by nginx)", path=ACME_WEBROOT,
-                        user="root", group="root", mode=755)
+    crt, key, certified = tls(data)
 
     override = open_files_limit("nginx", plan.nofile["nginx"], "worker_rlimit_nofile, from the plan")
     # Always there, micro-cache or not: the sandbox's writable paths are fixed when nginx starts,
@@ -66,15 +58,8 @@ def nginx(plan: HostPlan, secrets: Secrets):
     # The links first: `nginx -t` below checks the whole tree as nginx will load it.
     default = files.link(name="No default site", path="/etc/nginx/sites-enabled/default", present=False)
     site_link = files.link(name="Enable the site", path="/etc/nginx/sites-enabled/peakready", target=SITE)
-    topo = topology.of_inventory(state.inventory)
     nginx_conf = {"template": "nginx/nginx.conf.j2", "dest": "/etc/nginx/nginx.conf", "data": nginx_conf_context(data, n)}
-    site: dict[str, Any] = {"template": "nginx/site.conf.j2", "dest": SITE, "data": site_context(
-        data, n,
-        app_servers=[{"address": topo.reach(host.name, a), "max_conns": n.app_max_conns[a]} for a in topo.in_tier("app")],
-        # Static files from the release on this host; a web host without the app passes /static/
-        # to the app hosts like any other path.
-        static_here="app" in topo.tiers(host.name), certificate=crt, certificate_key=key,
-        ipv6=host.get_fact(Ipv6Enabled))}
+    site = site_file(data, n, crt, key)
     first_certificate = None
     if data.tls == "letsencrypt" and certified is None:
         # No certificate yet, so no TLS server nginx could load: the site goes in without TLS first,
@@ -103,6 +88,32 @@ def nginx(plan: HostPlan, secrets: Secrets):
         # server_names changed: nginx already serves the new names (port 80 included), so certbot
         # replaces the certificate by one for exactly these names, and its hook reloads nginx.
         certbot(data, f"it is for {', '.join(certified)}")
+
+
+def tls(data) -> tuple[str, str, list[str] | None]:
+    """The certificate's and key's paths, and (Let's Encrypt) the names the live certificate is for,
+    None before the first one; a self-signed one made here, certbot installed for Let's Encrypt."""
+    crt, key = certificate(data)
+    if data.tls == "self-signed":
+        self_signed(data, crt, key)
+    certified = host.get_fact(CertificateNames, path=crt) if data.tls == "letsencrypt" else None
+    if data.tls == "letsencrypt":
+        apt.packages(name="certbot", packages=["certbot"], no_recommends=True)
+        files.directory(name=f"{ACME_WEBROOT} (certbot's HTTP-01 answers, served by nginx)", path=ACME_WEBROOT,
+                        user="root", group="root", mode=755)
+    return crt, key, certified
+
+
+def site_file(data, n: NginxPlan, crt: str, key: str) -> dict[str, Any]:
+    """The site (config_set's file entry): the app hosts behind their doors, TLS, static files."""
+    topo = topology.of_inventory(state.inventory)
+    return {"template": "nginx/site.conf.j2", "dest": SITE, "data": site_context(
+        data, n,
+        app_servers=[{"address": topo.reach(host.name, a), "max_conns": n.app_max_conns[a]} for a in topo.in_tier("app")],
+        # Static files from the release on this host; a web host without the app passes /static/
+        # to the app hosts like any other path.
+        static_here="app" in topo.tiers(host.name), certificate=crt, certificate_key=key,
+        ipv6=host.get_fact(Ipv6Enabled))}
 
 
 # The knobs each template reads, passed under their own names.

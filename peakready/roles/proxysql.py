@@ -33,7 +33,7 @@ from peakready.facts import (
 )
 from peakready.hashes import native_hash, sha256
 from peakready.ops import config_file, hardening, open_files_limit
-from peakready.plan import HostPlan, part
+from peakready.plan import HostPlan, ProxySQLPlan, part
 from peakready.roles.monitoring import proxysql_metrics
 from peakready.secrets import Secrets
 from peakready.sources import proxysql_repository
@@ -64,7 +64,29 @@ def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers:
     """What ProxySQL on this app host should run, from the plan, the knobs and the topology; with
     `metrics`, its REST API serves Prometheus's /metrics (peakready/roles/monitoring.py says when)."""
     q = part(plan.proxysql, "ProxySQL")
-    variables = {
+    users = [{"username": user, "password": native_hash(secrets.get(secret)), "active": 1,
+              "default_hostgroup": WRITER, "transaction_persistent": 1, "max_connections": q.max_connections}
+             for user, secret in ((data.mariadb_app_user, "mariadb_app_password"),
+                                  (data.mariadb_migrate_user, "mariadb_migrate_password"))]
+    # With replicas: locking reads stay on the primary, other reads go to the replicas, the rest
+    # (writes, and everything inside a transaction: transaction_persistent) to the writer. Without,
+    # everything goes to the writer (the users' default hostgroup) and no query is matched against a
+    # rule: ProxySQL's rules cost CPU on every query.
+    rules, replication = [], []
+    if readers:
+        rules += [{"rule_id": 1, "active": 1, "match_digest": r"^SELECT .* (FOR UPDATE|LOCK IN SHARE MODE|FOR SHARE)",
+                   "destination_hostgroup": WRITER, "apply": 1},
+                  {"rule_id": 2, "active": 1, "match_digest": "^SELECT", "destination_hostgroup": READER,
+                   "apply": 1}]
+        replication.append({"writer_hostgroup": WRITER, "reader_hostgroup": READER, "check_type": "read_only"})
+    return Desired(desired_variables(q, data, secrets, bool(readers), server_version, metrics),
+                   desired_servers(q, data, writers, readers), users, rules, replication)
+
+
+def desired_variables(q: ProxySQLPlan, data, secrets: Secrets, replicas: bool, server_version: str,
+                      metrics: bool) -> dict[str, str]:
+    """ProxySQL's global variables (admin- and mysql-), from its plan and the knobs."""
+    return {
         "admin-admin_credentials": f"{ADMIN_USER}:{secrets.get('proxysql_admin_password')}",
         # Upstream's stats:stats lets any local process read the processlist and query digests.
         "admin-stats_credentials": f"{STATS_USER}:{secrets.get('proxysql_stats_password')}",
@@ -84,16 +106,19 @@ def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers:
         "mysql-monitor_password": secrets.get("mariadb_monitor_password"),
         # Clients see the backend's version, not ProxySQL's default.
         "mysql-server_version": server_version,
-        # With replicas the primary stays in the reader hostgroup (with PRIMARY_READ_WEIGHT, the entry
+        # With replicas the primary stays in the reader hostgroup (PRIMARY_READ_WEIGHT in desired_servers
         # below: ProxySQL adds a writer there only when it is not in it already); false would take
         # it out as soon as the monitor saw it writable.
-        "mysql-monitor_writer_is_also_reader": "true" if readers else "false",
+        "mysql-monitor_writer_is_also_reader": "true" if replicas else "false",
         # ProxySQL 2.7's REST API binds every address, with no setting to narrow it: on only where
         # this host's firewall keeps the port from everyone but the monitoring host.
         "admin-restapi_enabled": "true" if metrics else "false",
         "admin-restapi_port": str(PORTS["proxysql_metrics"]),
     }
 
+
+def desired_servers(q: ProxySQLPlan, data, writers: list[str], readers: list[str]) -> list[dict]:
+    """The primary in the writer hostgroup; with replicas, they and the primary in the reader hostgroup."""
     def backend(address: str) -> dict:
         # MariaDB on this host: through its socket (port 0 tells ProxySQL it is one).
         where = (SOCKETS["mariadb"], 0) if address == topology.LOOPBACK else (address, 3306)
@@ -106,22 +131,7 @@ def desired(plan: HostPlan, data, secrets: Secrets, writers: list[str], readers:
                     for h in writers]
         servers += [{"hostgroup_id": READER, **backend(h), "weight": REPLICA_READ_WEIGHT,
                      "max_replication_lag": data.proxysql_max_replication_lag_s} for h in readers]
-    users = [{"username": user, "password": native_hash(secrets.get(secret)), "active": 1,
-              "default_hostgroup": WRITER, "transaction_persistent": 1, "max_connections": q.max_connections}
-             for user, secret in ((data.mariadb_app_user, "mariadb_app_password"),
-                                  (data.mariadb_migrate_user, "mariadb_migrate_password"))]
-    # With replicas: locking reads stay on the primary, other reads go to the replicas, the rest
-    # (writes, and everything inside a transaction: transaction_persistent) to the writer. Without,
-    # everything goes to the writer (the users' default hostgroup) and no query is matched against a
-    # rule: ProxySQL's rules cost CPU on every query.
-    rules, replication = [], []
-    if readers:
-        rules += [{"rule_id": 1, "active": 1, "match_digest": r"^SELECT .* (FOR UPDATE|LOCK IN SHARE MODE|FOR SHARE)",
-                   "destination_hostgroup": WRITER, "apply": 1},
-                  {"rule_id": 2, "active": 1, "match_digest": "^SELECT", "destination_hostgroup": READER,
-                   "apply": 1}]
-        replication.append({"writer_hostgroup": WRITER, "reader_hostgroup": READER, "check_type": "read_only"})
-    return Desired(variables, servers, users, rules, replication)
+    return servers
 
 
 SECRET_VARIABLES = {"admin-admin_credentials", "admin-stats_credentials", "mysql-monitor_password"}
