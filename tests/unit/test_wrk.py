@@ -3,7 +3,7 @@ test's short benchmark and the fault suite)."""
 
 import pytest
 
-from bench import run
+from bench import run, scenarios
 from targets.wrk import LUA, wrk_argv
 
 
@@ -27,7 +27,7 @@ def test_bench_durations_are_whole_seconds_and_bounded(monkeypatch):
 
 
 def test_wrk_takes_extra_headers_and_the_users_mode():
-    argv = wrk_argv("/api/v1/menu", 50, 10, mode=("get", *run.PAST_MICRO_CACHE))
+    argv = wrk_argv("/api/v1/menu", 50, 10, mode=("get", *scenarios.PAST_MICRO_CACHE))
     assert argv[-2:] == ["get", "Authorization:Bearer past-the-micro-cache"]
     text = LUA.read_text()
     assert "delay = think" in text and "local function think()" in text, "users think between clicks"
@@ -40,33 +40,33 @@ def a_run(**kw):
 
 
 def test_a_step_breaks_the_slo_on_p95_p99_or_the_failed_share():
-    assert run.slo_broken(a_run()) == ""
-    assert "p95" in run.slo_broken(a_run(p95_ms=500.0))
-    assert "p99" in run.slo_broken(a_run(p99_ms=1200.0))
-    assert "failed" in run.slo_broken(a_run(non2xx=10))  # 0.1 %
-    assert run.slo_broken(a_run(non2xx=9)) == ""
-    assert "failed" in run.slo_broken(a_run(requests=0))
+    assert scenarios.slo_broken(a_run()) == ""
+    assert "p95" in scenarios.slo_broken(a_run(p95_ms=500.0))
+    assert "p99" in scenarios.slo_broken(a_run(p99_ms=1200.0))
+    assert "failed" in scenarios.slo_broken(a_run(non2xx=10))  # 0.1 %
+    assert scenarios.slo_broken(a_run(non2xx=9)) == ""
+    assert "failed" in scenarios.slo_broken(a_run(requests=0))
 
 
 def test_a_target_is_met_only_when_every_round_clears_it():
-    from bench import report
+    from bench import report_targets
 
     def pair(sc, c, base_rps, pr_rps):
         return [dict(a_run(), scenario=sc, connections=c, target=t, rps=v, round=i + 1)
                 for i, (b, p) in enumerate(zip(base_rps, pr_rps)) for t, v in (("baseline", b), ("peakready", p))]
 
     runs = pair("booking (write)", 50, [100, 100, 100], [130, 125, 115])  # median 1.25, lowest 1.15
-    rows = {t: (v, ok) for t, v, _, ok, _ in report.targets({"runs": runs})}
+    rows = {t: (v, ok) for t, v, _, ok, _ in report_targets.targets({"runs": runs})}
     value, ok = rows["booking (write) / baseline, 50 conns"]
     assert value == "1.25 [1.15-1.30]" and ok is False
     value, ok = rows["every scenario, peakready / baseline r/s"]
     assert ok is True and value.startswith("lowest 1.15")
     runs = pair("booking (write)", 50, [100, 100, 100], [130, 125, 121])
-    assert dict((t, ok) for t, _, _, ok, _ in report.targets({"runs": runs}))["booking (write) / baseline, 50 conns"]
+    assert dict((t, ok) for t, _, _, ok, _ in report_targets.targets({"runs": runs}))["booking (write) / baseline, 50 conns"]
 
 
 def test_the_report_and_its_plot_are_written_from_every_mode(tmp_path):
-    from bench import report
+    from bench import report, report_figures
 
     def r(**kw):
         return dict(a_run(), rps=1000.0, p50_ms=1.0, seconds=10.0, wrk_cpu_s=1.0, errors={}, statuses={200: 10},
@@ -75,8 +75,8 @@ def test_the_report_and_its_plot_are_written_from_every_mode(tmp_path):
 
     runs = [r(scenario=sc, target=t, connections=c, round=n) for n in (1, 2)
             for sc, t, c in (("menu (cached)", "baseline", 1000), ("menu (cached)", "peakready", 1000),
-                             (report.VIA_REDIS, "peakready", 100), (report.L0_NAME, "L0", 1000),
-                             (report.L1_NAME, "L1", 100))]
+                             (report_figures.VIA_REDIS, "peakready", 100), (report_figures.L0_NAME, "L0", 1000),
+                             (report_figures.L1_NAME, "L1", 100))]
     def steps(ok):
         return [r(scenario="users", target="p", connections=100, slo_ok=ok, slo_broken="" if ok else "p95")]
 
