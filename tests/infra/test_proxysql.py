@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 
 from peakready import ROOT, SOCKETS
-from peakready.roles.proxysql import READER, WRITER
+from peakready.roles.proxysql_state import READER, WRITER
 from peakready.secrets import DIRECTORY
 from targets import vps
 from tests.infra.conftest import deploy, phase, proxysql_or_skip

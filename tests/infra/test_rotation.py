@@ -22,7 +22,7 @@ import pytest
 
 from peakready import PORTS
 from peakready.facts import PROXYSQL_ADMIN_CNF, PROXYSQL_ADMIN_CNF_LAST_GOOD
-from peakready.roles.proxysql import ADMIN_USER, STATS_USER
+from peakready.roles.proxysql_state import ADMIN_USER, STATS_USER
 from peakready.secrets import NAMES, variable
 from tests.infra.test_web import request
 from tests.leaks import Redacted

@@ -11,13 +11,13 @@ from peakready.facts import PROXYSQL_ADMIN_CNF
 from peakready.hashes import native_hash
 from peakready.plan import HostFacts, make_plan
 from peakready.render import render
-from peakready.roles.proxysql import (
+from peakready.roles.proxysql import apply_command
+from peakready.roles.proxysql_state import (
     PRIMARY_READ_WEIGHT,
     READER,
     REPLICA_READ_WEIGHT,
     WRITER,
     admin_sql,
-    apply_command,
     as_runtime,
     desired,
     drift,
