@@ -13,7 +13,7 @@ private_address) with PEAKREADY_PRIVATE_ADDRESSES=db1.example.com=10.0.0.3,app1.
 or PRIVATE_ADDRESSES below. After `promote.py`, the primary it recorded in .peakready/topology/prod.json
 wins over the one named here (the old primary becomes a replica).
 
-Your settings (your site's names, your app, any knob of peakready/schema.py) go in
+Your settings (your site's names, your app, any knob of peakready/schema/) go in
 inventories/group_data/prod.py, a file of your own that pyinfra reads beside this inventory, e.g.:
     server_names = ["shop.example.com"]
     app_source = "apps/shop"

@@ -1,4 +1,4 @@
-"""The checks a knob's declaration names (peakready/schema.py: `name: "scope: check" = default`):
+"""The checks a knob's declaration names (peakready/schema/: `name: "scope: check" = default`):
 each returns None when the value is fine, else what a valid value looks like."""
 
 from __future__ import annotations
@@ -287,7 +287,7 @@ def acme_url(value: Any, _data: dict) -> str | None:
     return None
 
 
-# Checks with a name, for the declarations in peakready/schema.py.
+# Checks with a name, for the declarations in peakready/schema/.
 port = integer(1, 65535)
 ports = list_of(port, "port numbers from 1 to 65535")
 clock_time = matching(r"([01]\d|2[0-3]):[0-5]\d", 'a time "HH:MM"')

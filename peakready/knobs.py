@@ -1,6 +1,6 @@
 """Every knob, declared once: its default, check, scope and comment.
 
-peakready/schema.py declares each knob (`name: "scope: check" = default`, under the comment saying
+peakready/schema/ declares each knob (`name: "scope: check" = default`, under the comment saying
 what it does); this module reads those declarations, with the checks they name from
 peakready/checks.py. peakready/validate.py applies them.
 """
@@ -18,7 +18,10 @@ from peakready import checks
 from peakready.checks import Check, boolean, matching
 from peakready.errors import KnobError, PlanError  # noqa: F401 (raised by knobs' users as knobs.KnobError)
 
-SCHEMA_FILE = Path(__file__).resolve().parent / "schema.py"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
+# The schema's files, in the order their knobs are listed (peakready/schema/__init__.py).
+SCHEMA_FILES = tuple(SCHEMA_DIR / f"{name}.py"
+                     for name in ("base", "plan", "mariadb", "redis", "proxysql", "app", "nginx", "monitoring"))
 
 # Data that belongs to pyinfra or its connectors, not to peakready.
 FOREIGN_PREFIXES = ("_", "ssh_", "docker_", "dockerssh_", "vagrant_", "chroot_", "local_", "winrm_")
@@ -29,7 +32,7 @@ def defaults() -> dict[str, Any]:
     return copy.deepcopy({name: knob.default for name, knob in KNOBS.items()})
 
 
-# --- the declarations: read from peakready/schema.py -------------------------------------------
+# --- the declarations: read from peakready/schema/ --------------------------------------------
 
 SCOPES = ("host", "plan", "group")
 
@@ -43,10 +46,27 @@ class Knob:
     comment: str
 
 
-def declarations(path: Path = SCHEMA_FILE) -> dict[str, Knob]:
-    """Every knob of `path`, each an annotated assignment `name: "scope: check" = default` under
-    the comment saying what it does. Anything else at the top level is refused, so a knob cannot
-    be added without its check and scope."""
+def declarations(*paths: Path) -> dict[str, Knob]:
+    """Every knob of the schema's files (or of `paths`), each an annotated assignment
+    `name: "scope: check" = default` under the comment saying what it does. Anything else at the
+    top level is refused, so a knob cannot be added without its check and scope, and so is a name
+    declared twice or a schema file left out of SCHEMA_FILES."""
+    if not paths:
+        unread = sorted(p.name for p in SCHEMA_DIR.glob("*.py") if p not in SCHEMA_FILES and p.name != "__init__.py")
+        if unread:
+            raise KnobError(f"peakready/schema/{unread[0]} is not in knobs.SCHEMA_FILES: add it there.")
+        paths = SCHEMA_FILES
+    out: dict[str, Knob] = {}
+    for path in paths:
+        for name, knob in declared_in(path).items():
+            if name in out:
+                raise KnobError(f"{path.name}: knob {name} is declared twice in peakready/schema/.")
+            out[name] = knob
+    return out
+
+
+def declared_in(path: Path) -> dict[str, Knob]:
+    """The knobs of one schema file."""
     source = path.read_text()
     lines, values = source.splitlines(), dict[str, Any]()
     exec(compile(source, str(path), "exec"), values)

@@ -97,7 +97,7 @@ def inventory_secrets() -> Secrets:
 
 def explicit_knobs() -> set[str]:
     """The knobs this host's settings name: its inventory's and groups' group_data files, the
-    inventory itself, --data; not the defaults (group_data/all.py, from peakready/schema.py)."""
+    inventory itself, --data; not the defaults (group_data/all.py, from peakready/schema/)."""
     inv = state.inventory
     return set(inv.get_override_data()) | set(inv.get_host_data(host.name)) | set(inv.get_groups_data(host.groups))
 

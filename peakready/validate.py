@@ -9,7 +9,7 @@ anything, and each refusal is one sentence naming the setting to change.
     rollback.py           knob_values
     inventories/prod.py   host_list and inventory
 
-What a valid value of a knob is, is declared with the knob (peakready/schema.py, with the checks of
+What a valid value of a knob is, is declared with the knob (peakready/schema/, with the checks of
 peakready/checks.py). The rules the plan's derived numbers keep are the plan's (peakready/plan/rules.py).
 """
 
@@ -39,14 +39,14 @@ def knob_values(data: dict[str, Any]) -> dict[str, Any]:
         if key in known or key.startswith(FOREIGN_PREFIXES):
             continue
         close = difflib.get_close_matches(key, known, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "see peakready/schema.py for every knob."
+        hint = f"did you mean {close[0]!r}?" if close else "see peakready/schema/ for every knob."
         raise KnobError(f"unknown knob {key!r}: {hint}")
     merged = {**known, **{k: v for k, v in data.items() if k in known}}
     for key, knob in KNOBS.items():
         problem = knob.check(merged[key], merged)
         if problem:
             raise KnobError(f"knob {key} = {merged[key]!r} is not valid: set it to {problem} "
-                            "(peakready/schema.py says what it does).")
+                            "(peakready/schema/ says what it does).")
     return merged
 
 

@@ -92,7 +92,7 @@ CASES = [
     Case("a typo in a knob", {"firewal": False}, ("unknown knob 'firewal'", "did you mean 'firewall'?")),
     Case("maxmemory spelled apart", {"redis_max_memory_mb": 512},
          ("unknown knob 'redis_max_memory_mb'", "did you mean 'redis_maxmemory_mb'?")),
-    Case("a knob from another tool", {"pm2_instances": 4}, ("unknown knob 'pm2_instances'", "peakready/schema.py")),
+    Case("a knob from another tool", {"pm2_instances": 4}, ("unknown knob 'pm2_instances'", "peakready/schema/")),
     # --- an impossible plan on a 2-core 4 GB host -------------------------------------------------
     Case("more workers than RAM", {"app_workers": 40}, ("app_workers", "4096 MB")),
     Case("a buffer pool bigger than the host", {"mariadb_buffer_pool_mb": 8000}, ("mariadb_buffer_pool_mb",)),

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--cores", type=int, help="cores of a host you don't have yet (one host, every role)")
     parser.add_argument("--ram", type=parse_size_mb, help="its RAM, e.g. 4G or 512M")
     parser.add_argument("--data", action="append", default=[], metavar="KNOB=VALUE",
-                        help="override a knob of peakready/schema.py (repeatable)")
+                        help="override a knob of peakready/schema/ (repeatable)")
     args = parser.parse_args(argv)
     try:
         if args.inventory:

@@ -34,6 +34,27 @@ def test_a_knob_is_declared_with_its_scope_and_check_or_refused(tmp_path, line, 
     assert knobs.declarations(path)["firewall"].default is True
 
 
+
+def test_the_schema_is_one_file_a_service_with_unique_names(tmp_path, monkeypatch):
+    """Every file of peakready/schema/ is read, in SCHEMA_FILES' order, and a name is declared once."""
+    assert {p.name for p in knobs.SCHEMA_FILES} == {p.name for p in knobs.SCHEMA_DIR.glob("*.py")} - {"__init__.py"}
+    assert {"timezone", "target_concurrency", "redis_maxmemory_policy", "tls"} <= set(knobs.KNOBS)
+    one, two = tmp_path / "one.py", tmp_path / "two.py"
+    one.write_text('# Whether.\nfirewall: "host: boolean" = True\n')
+    two.write_text('# Whether, again.\nfirewall: "host: boolean" = False\n')
+    with pytest.raises(knobs.KnobError, match="knob firewall is declared twice"):
+        knobs.declarations(one, two)
+    # The control: a file in the schema's directory that SCHEMA_FILES does not name is refused.
+    schema = tmp_path / "schema"
+    schema.mkdir()
+    (schema / "base.py").write_text(one.read_text())
+    monkeypatch.setattr(knobs, "SCHEMA_DIR", schema)
+    monkeypatch.setattr(knobs, "SCHEMA_FILES", (schema / "base.py",))
+    assert set(knobs.declarations()) == {"firewall"}
+    (schema / "extra.py").write_text('# More.\nswap: "host: boolean" = True\n')
+    with pytest.raises(knobs.KnobError, match="extra.py is not in knobs.SCHEMA_FILES"):
+        knobs.declarations()
+
 BAD = [
     ("timezone", "Mars/Olympus Mons"),
     ("timezone", ""),
@@ -79,7 +100,7 @@ def test_unknown_knob_names_the_closest_one():
 
 
 def test_unknown_knob_without_a_close_one_points_at_all_py():
-    with pytest.raises(knobs.KnobError, match="peakready/schema.py"):
+    with pytest.raises(knobs.KnobError, match="peakready/schema/"):
         validate.knob_values({"frobnicate": 1})
 
 

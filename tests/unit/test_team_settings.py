@@ -47,7 +47,7 @@ def test_the_teams_file_is_laid_over_the_defaults_and_checked(tmp_path, monkeypa
     data, explicit = prod_inventory(tmp_path, monkeypatch, SETTINGS)
     knobs = validate.knob_values(data)
     assert knobs["server_names"] == ["shop.example.com"] and knobs["app_workers"] == 3
-    assert knobs["timezone"] == "UTC"  # a default, from peakready/schema.py through group_data/all.py
+    assert knobs["timezone"] == "UTC"  # a default, from peakready/schema/ through group_data/all.py
     assert {"server_names", "app_source", "app_workers"} <= explicit and "timezone" not in explicit
     validate.public_server(knobs, "vps.example.org", explicit, TEAM_FILE)
 
