@@ -10,10 +10,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from peakready import knobs
+from peakready.services import unit_file
 from targets import wrk
 
-UNITS = {"nginx": "nginx.service", "app": "peakready-app.service", "mariadb": "mariadb.service",
-         "redis": "redis-server.service", "proxysql": "proxysql.service"}
+# The services whose CPU and memory each run reports (their units from the table of services).
+UNITS = {name: unit_file(name, knobs.defaults()["app_name"]) for name in ("nginx", "app", "mariadb", "redis", "proxysql")}
 
 
 class Sampler(threading.Thread):

@@ -19,14 +19,13 @@ from typing import Any
 from peakready import GROUP_ROLES
 from peakready.facts import HostSize, PrometheusQueries, ServiceStatus
 from peakready.knobs import KnobError
-from peakready.monitoring import EXPORTER_UNITS, TARGETS_DOWN
-
-# The stack's units beside the app's (<app_name>-app.service) and the exporters'.
-UNITS = ["nginx.service", "proxysql.service", "mariadb.service", "redis-server.service", "prometheus.service"]
+from peakready.monitoring import TARGETS_DOWN
+from peakready.services import UNITS, unit_file
 
 
 def units(app_name: str) -> list[str]:
-    return [UNITS[0], f"{app_name}-app.service", *UNITS[1:], *(f"{u}.service" for u in EXPORTER_UNITS.values())]
+    """Every unit of the table of services (peakready/services.py), the app's named by its knob."""
+    return [unit_file(name, app_name) for name in UNITS]
 
 
 def clean(value: float) -> float | None:
@@ -45,7 +44,7 @@ def collect(inventory: str) -> dict:
     # The alert rules' window (4 scrapes), at least 20 s: what is happening now, not an average.
     window = max(20, 4 * int(data.get("prometheus_scrape_interval_s", 15)))
     facts = pyinfra_json(inventory, "fact", HostSize.name,
-                         ServiceStatus.name, f"units={','.join(units(app_name))}", f"app_unit={app_name}-app.service",
+                         ServiceStatus.name, f"units={','.join(units(app_name))}", f"app_unit={unit_file('app', app_name)}",
                          PrometheusQueries.name, f"window_s={window}")
     by_fact = {name.split(" ")[0]: values for name, values in facts.items()}
     sizes, services = by_fact[HostSize.name], by_fact[ServiceStatus.name]

@@ -39,6 +39,7 @@ from peakready.ops import config_file, when_changed
 from peakready.plan import HostPlan, part
 from peakready.release import Release
 from peakready.secrets import Secrets
+from peakready.services import unit_file
 
 READY = ".peakready-release"  # written last: a release without it is incomplete
 WORKER_CLASSES = {"uvicorn": "uvicorn_worker.UvicornWorker", "sync": "sync", "gthread": "gthread"}
@@ -48,7 +49,7 @@ def paths(data) -> dict[str, str]:
     root = f"/srv/{data.app_name}"
     return {"root": root, "releases": f"{root}/releases", "current": f"{root}/current", "wheels": f"{root}/wheels",
             "etc": f"/etc/{data.app_name}", "env": f"/etc/{data.app_name}/app.env",
-            "conf": f"/etc/{data.app_name}/gunicorn.conf.py", "unit": f"{data.app_name}-app.service",
+            "conf": f"/etc/{data.app_name}/gunicorn.conf.py", "unit": unit_file("app", data.app_name),
             "state": f"/var/lib/{data.app_name}", "migrate_env": f"/etc/{data.app_name}/migrate.env"}
 
 

@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from peakready import services
 from tests.infra.conftest import proxysql_or_skip
 
 # systemd-analyze security's verdicts, best first. MEDIUM is the worst one accepted here, and
@@ -20,16 +21,14 @@ DROPINS = {"nginx": ("/var/log/nginx", "/etc/nginx"), "mariadb": ("/var/lib/mysq
            "proxysql": ("/var/lib/proxysql", "/etc")}
 
 
-# The monitoring role's units: Debian's, each under the shared sandbox of its drop-in.
-MONITORING = ["prometheus", "prometheus-node-exporter", "prometheus-mysqld-exporter", "prometheus-redis-exporter",
-              "prometheus-nginx-exporter", "mtail"]
-IDS = ["app", "backup", "nginx", "mariadb", "redis", "proxysql", *MONITORING]
+# Every service of the table that has a unit (the exporters and Prometheus: Debian's, each under
+# the shared sandbox of its drop-in), and the backup's.
+IDS = ["backup", *services.UNITS]
 
 
-def units(knobs):
-    return [f"{knobs['app_name']}-app.service", "peakready-mariadb-backup.service",
-            "nginx.service", "mariadb.service", "redis-server.service", "proxysql.service",
-            *(f"{u}.service" for u in MONITORING)]
+def units(knobs) -> dict[str, str]:
+    return {"backup": "peakready-mariadb-backup.service",
+            **{name: services.unit_file(name, knobs["app_name"]) for name in services.UNITS}}
 
 
 def skip_without_proxysql(plan, service: str) -> None:
@@ -45,9 +44,9 @@ def exposure(host, unit: str) -> tuple[float, str]:
 
 
 @pytest.mark.box
-@pytest.mark.parametrize("index", range(len(IDS)), ids=IDS)
-def test_unit_exposure_is_medium_or_better(host, knobs, plan, index):
-    unit = units(knobs)[index]
+@pytest.mark.parametrize("name", IDS)
+def test_unit_exposure_is_medium_or_better(host, knobs, plan, name):
+    unit = units(knobs)[name]
     skip_without_proxysql(plan, unit)
     value, verdict = exposure(host, unit)
     print(f"{unit}: {value} {verdict}")
@@ -73,10 +72,10 @@ def main_pid(host, service: str) -> str:
 
 
 @pytest.mark.box
-@pytest.mark.parametrize("service", ["nginx", "mariadb", "redis-server", "app", "proxysql", *MONITORING])
-def test_the_running_service_is_in_its_sandbox(host, knobs, plan, service):
+@pytest.mark.parametrize("name", services.UNITS)
+def test_the_running_service_is_in_its_sandbox(host, knobs, plan, name):
+    service = services.unit_file(name, knobs["app_name"]).removesuffix(".service")
     skip_without_proxysql(plan, service)
-    service = f"{knobs['app_name']}-app" if service == "app" else service
     pid = main_pid(host, service)
     status = dict(line.split(":\t", 1) for line in host.check_output(f"cat /proc/{pid}/status").splitlines()
                   if ":\t" in line)
