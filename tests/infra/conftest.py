@@ -111,12 +111,13 @@ class Deploy:
 
 
 def deploy(name: str, *args: str, env: dict | None = None, script: str = "deploy.py",
-           inventory: str = "inventories/docker.py") -> Deploy:
+           inventory: str = "inventories/docker.py", cwd: Path = ROOT) -> Deploy:
     """`pyinfra -y --json inventories/docker.py deploy.py` (or another `script`) against the local
-    VPS `name` (or another `inventory`)."""
+    VPS `name` (or another `inventory`), from this checkout (or the checkout `cwd`: pyinfra imports
+    the bundle from the directory it runs in)."""
     res = subprocess.run(
         [PYINFRA, "-y", "--json", *args, inventory, script],
-        cwd=ROOT, env=dict(os.environ, PEAKREADY_VPS=name, **(env or {})),
+        cwd=cwd, env=dict(os.environ, PEAKREADY_VPS=name, **(env or {})),
         capture_output=True, text=True, timeout=DEPLOY_TIMEOUT_S,
     )
     try:

@@ -1,0 +1,184 @@
+"""Upgrading peakready on a live host, as a team does it: a local VPS deployed by the previous
+release (the newest tag before this commit, exported with `git archive` and deployed from there),
+then deployed by this commit while wrk loads the app: no failed request, the bookings written before
+still there, the secrets unchanged, and a re-run that changes nothing.
+
+The previous release is deployed in the background while the test VPS's own first deploy runs
+(tests/infra/conftest.py, Prepared). The figures go to .peakready/upgrade.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from peakready import ROOT
+from peakready.secrets import DIRECTORY
+from targets import vps, wrk
+from targets.packages import proxysql_package
+from tests.infra.conftest import NETWORK, PREPARE, PREPARED, RELEASE, Deploy, deploy, phase
+from tests.infra.test_web import request
+
+EXPORTS = ROOT / ".peakready" / "upgrade"
+# The load while the upgrade runs: short wrk runs back to back until the deploy returns, so every
+# moment of it is under load; a run is this long, on a path that reads MariaDB on every request
+# (availability: no-store, never cached), below the app's door.
+LOAD_RUN_S = 5
+LOAD_CONNECTIONS = 10
+UPGRADE_TIMEOUT_S = 900  # the deploy's own bound (conftest.DEPLOY_TIMEOUT_S): the load loop ends with it
+
+pytestmark = pytest.mark.prepared("upgrade")
+
+
+def previous_release() -> str:
+    """The newest release tag before this commit (this commit's own tag, if it has one, excluded)."""
+    res = subprocess.run(["git", "describe", "--tags", "--abbrev=0", "--match", "v[0-9]*", "HEAD^"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.strip(), (
+        f"no release tag (v*) before HEAD: a clone without tags? (git fetch --tags) {res.stderr.strip()}")
+    return res.stdout.strip()
+
+
+@dataclass
+class Upgraded:
+    tag: str
+    vps: str
+    info: dict
+    checkout: Path  # the previous release's files
+
+    def get(self, path: str, **kw) -> tuple[int, dict, bytes]:
+        return request(self, path, **kw)
+
+
+def prepare() -> Upgraded:
+    """The previous release's files, its VPS up and deployed by it."""
+    tag = previous_release()
+    checkout = EXPORTS / tag
+    shutil.rmtree(checkout, ignore_errors=True)
+    checkout.mkdir(parents=True)
+    subprocess.run(f"git archive {tag} | tar -x -C {checkout}", shell=True, cwd=ROOT, check=True)
+    # The state a team's checkout keeps across a `git pull`: one store of secrets for both releases
+    # (and its lock: the test VPS's first deploy may be writing it at this moment), the local VPSes'
+    # records and their SSH key.
+    (checkout / ".peakready").mkdir()
+    for state in (DIRECTORY, vps.STATE / "vps", vps.STATE / "ssh"):
+        state.mkdir(parents=True, exist_ok=True)
+        (checkout / ".peakready" / state.name).symlink_to(state)
+    box = PREPARED.vps(f"peakready-upgrade-{os.getpid()}")
+    with phase("upgrade: container"):
+        info = vps.up(box, RELEASE, NETWORK)
+    upgraded = Upgraded(tag, box, info, checkout)
+    with phase(f"upgrade: first deploy by {tag}"):
+        first = from_release(upgraded, upgraded.checkout)
+    assert first.returncode == 0, f"the deploy by {tag} failed:\n{first.log[-4000:]}"
+    return upgraded
+
+
+def from_release(upgraded: Upgraded, checkout: Path) -> Deploy:
+    # The release's own files find no shared/ beside them: the package this checkout found.
+    package = proxysql_package(RELEASE)
+    env = {"PEAKREADY_PROXYSQL_DEB": package.deb} if package.enabled and package.deb else {}
+    return deploy(upgraded.vps, env=env, cwd=checkout)
+
+
+PREPARE["upgrade"] = prepare
+
+
+@pytest.fixture(scope="module")
+def upgraded():
+    try:
+        yield PREPARED.take("upgrade")
+    finally:
+        with phase("teardown"):
+            vps.down(f"peakready-upgrade-{os.getpid()}")
+            shutil.rmtree(EXPORTS, ignore_errors=True)
+
+
+def book(upgraded: Upgraded, key: str, when: str) -> tuple[int, dict]:
+    """POST a booking under Idempotency-Key `key`: 201 the first time; 200 with the same id when the
+    same booking is sent again and the first one is stored."""
+    body = {"outlet_id": 1, "name": "Upgrade", "phone": "+62 812 5550 1234", "party_size": 2, "time": when}
+    status, _, answer = upgraded.get("/api/v1/bookings", method="POST", body=json.dumps(body),
+                                     headers={"Idempotency-Key": key, "Content-Type": "application/json"})
+    return status, json.loads(answer) if answer else {}
+
+
+def under_load(upgraded: Upgraded, path: str, work) -> tuple[object, dict]:
+    """`work()` in a thread while wrk runs LOAD_RUN_S runs back to back on `path`, until it returns
+    (at most UPGRADE_TIMEOUT_S); the runs' summed results."""
+    total = {"requests": 0, "non2xx": 0, "socket_errors": 0, "statuses": {}, "runs": 0}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        job = pool.submit(work)
+        deadline = time.monotonic() + UPGRADE_TIMEOUT_S
+        while time.monotonic() < deadline and total["runs"] < UPGRADE_TIMEOUT_S // LOAD_RUN_S:
+            run = wrk.run(upgraded.vps, path, LOAD_CONNECTIONS, LOAD_RUN_S, budget=200_000)
+            total["runs"] += 1
+            for key in ("requests", "non2xx", "socket_errors"):
+                total[key] += run[key]
+            for status, count in run["statuses"].items():
+                total["statuses"][status] = total["statuses"].get(status, 0) + count
+            if job.done():
+                break
+        return job.result(timeout=60), total
+
+
+def test_an_upgrade_under_load_fails_no_request_and_keeps_data_and_secrets(upgraded):
+    key = f"upgrade-{uuid.uuid4().hex}"
+    when = (datetime.now(UTC) + timedelta(days=5)).replace(microsecond=0).isoformat()
+    status, booked = book(upgraded, key, when)
+    assert status == 201, (status, booked)
+    secrets_before = hashlib.sha256((DIRECTORY / "docker.json").read_bytes()).hexdigest()
+    day = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
+    started = time.monotonic()
+    with phase("upgrade: deploy by this commit, under load"):
+        upgrade, load = under_load(upgraded, f"/api/v1/outlets/1/availability?date={day}",
+                                   lambda: deploy(upgraded.vps))
+    took_s = time.monotonic() - started
+    assert upgrade.returncode == 0, f"the upgrade from {upgraded.tag} failed:\n{upgrade.log[-4000:]}"
+    rerun = deploy(upgraded.vps)
+    assert rerun.returncode == 0, rerun.log[-3000:]
+
+    replay_status, replayed = book(upgraded, key, when)
+    secrets_after = hashlib.sha256((DIRECTORY / "docker.json").read_bytes()).hexdigest()
+    table = "\n".join([
+        f"| upgrade on a live local VPS | {upgraded.tag} -> this commit |", "| --- | --- |",
+        f"| operations the upgrade changed | {len(upgrade.changed)} of {len(upgrade.results['operations'])} |",
+        f"| the upgrade's deploy | {took_s:.0f} s |",
+        f"| requests during it (wrk, {LOAD_CONNECTIONS} connections, {load['runs']} runs of {LOAD_RUN_S} s) | "
+        f"{load['requests']} |",
+        f"| failed (non-2xx, socket errors) | {load['non2xx']}, {load['socket_errors']} |",
+        f"| booking made before, found after | {'yes' if replay_status == 200 and replayed.get('id') == booked['id'] else 'no'} |",
+        f"| secrets file unchanged | {'yes' if secrets_after == secrets_before else 'no'} |",
+        f"| operations a re-run changed | {len(rerun.changed)} |",
+    ])
+    changed = "\n".join(f"- {name}" for name in upgrade.changed) or "- none"
+    (ROOT / ".peakready" / "upgrade.md").write_text(f"{table}\n\nWhat the upgrade changed:\n{changed}\n")
+    print(f"\n{table}\n\nWhat the upgrade changed:\n{changed}")
+    assert load["requests"] > 0 and load["runs"] >= 2, load
+    assert load["non2xx"] == 0 and load["socket_errors"] == 0, f"failed requests during the upgrade: {load}"
+    assert (replay_status, replayed.get("id")) == (200, booked["id"]), "the booking made before the upgrade is gone"
+    assert secrets_after == secrets_before, "the upgrade changed the stored secrets"
+    assert rerun.changed == [], f"a re-run after the upgrade changed {rerun.changed}"
+
+
+def test_the_load_would_see_an_app_that_stops(upgraded):
+    """The control: the same load loop around an app stopped for a few seconds counts failures."""
+    day = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
+    unit = "peakready-app"
+
+    def outage() -> None:
+        time.sleep(2)
+        vps.sh(upgraded.vps, f"systemctl stop {unit} && sleep {LOAD_RUN_S + 1} && systemctl start {unit}")
+    _, load = under_load(upgraded, f"/api/v1/outlets/1/availability?date={day}", outage)
+    assert load["non2xx"] + load["socket_errors"] > 0, load
