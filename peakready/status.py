@@ -22,10 +22,14 @@ from peakready.knobs import KnobError
 from peakready.monitoring import TARGETS_DOWN
 from peakready.services import UNITS, unit_file
 
+# The screen lists a request's path first (nginx, the app, ProxySQL, MariaDB, Redis), then the rest
+# in the table's order.
+FIRST = ("nginx", "app", "proxysql", "mariadb", "redis")
+
 
 def units(app_name: str) -> list[str]:
     """Every unit of the table of services (peakready/services.py), the app's named by its knob."""
-    return [unit_file(name, app_name) for name in UNITS]
+    return [unit_file(name, app_name) for name in sorted(UNITS, key=lambda n: FIRST.index(n) if n in FIRST else len(FIRST))]
 
 
 def clean(value: float) -> float | None:

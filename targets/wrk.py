@@ -14,11 +14,16 @@ import os
 import subprocess
 import tempfile
 import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from targets import vps
 
 LUA = Path(__file__).with_name("wrk.lua")
+T = TypeVar("T")
 # Latencies above this are counted by wrk as timeouts (errors), not as slow answers.
 TIMEOUT_S = 10
 # A header that takes a request past nginx's micro-cache to the app: nginx never answers a request
@@ -130,3 +135,24 @@ def _raise_nofile() -> None:
 
 def run(name: str, path: str, connections: int, duration_s: float, **kw) -> dict:
     return Run(name, path, connections, duration_s, **kw).result()
+
+
+def while_running(name: str, path: str, connections: int, work: Callable[[], T], *, run_s: float = 5,
+                  bound_s: float = 900, **kw) -> tuple[T, dict]:
+    """`work()` in a thread while wrk loads `path` in runs of `run_s` back to back until it returns, so
+    every moment of it is under load (at most `bound_s`, and as many runs as fit in it); its result and
+    the runs' summed figures: requests, non2xx, socket_errors, statuses, runs."""
+    total: dict = {"requests": 0, "non2xx": 0, "socket_errors": 0, "statuses": {}, "runs": 0}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        job = pool.submit(work)
+        deadline = time.monotonic() + bound_s
+        while time.monotonic() < deadline and total["runs"] < bound_s // run_s:
+            figures = run(name, path, connections, run_s, **kw)
+            total["runs"] += 1
+            for key in ("requests", "non2xx", "socket_errors"):
+                total[key] += figures[key]
+            for status, count in figures["statuses"].items():
+                total["statuses"][status] = total["statuses"].get(status, 0) + count
+            if job.done():
+                break
+        return job.result(timeout=60), total

@@ -307,8 +307,9 @@ def in_container(host):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Last, in this order: the overload spike (test_overload.py), which measures a latency, once the
-    other VPSes of the run (the trixie one, the user apps') are gone and no longer share the cores;
+    """First the upgrade (test_upgrade.py), whose VPS was made beside the first deploy and is removed
+    once it has run. Last, in this order: the overload spike (test_overload.py), which measures a
+    latency, once the other VPSes of the run (the trixie one, the user apps') are gone and no longer share the cores;
     the secret searches (test_leaks.py), which search what every other test left behind (before a
     reboot could wipe a volatile journal); then the fault suite, which restarts the services and,
     last, the VPS itself. Against the Vagrant box: the tests marked `box` only."""
@@ -316,7 +317,7 @@ def pytest_collection_modifyitems(config, items):
         others = [item for item in items if not item.get_closest_marker("box")]
         config.hook.pytest_deselected(items=others)
         items[:] = [item for item in items if item.get_closest_marker("box")]
-    last = {"test_overload.py": 1, "test_leaks.py": 2, "test_faults.py": 3}
+    last = {"test_upgrade.py": -1, "test_overload.py": 1, "test_leaks.py": 2, "test_faults.py": 3}
     items.sort(key=lambda item: last.get(item.path.name, 0))  # stable: each keeps its order
     WANTED.update(mark.args[0] for item in items for mark in item.iter_markers("prepared"))
 

@@ -16,21 +16,23 @@ import shutil
 import subprocess
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from peakready import ROOT
+from peakready import ROOT, knobs, services
 from peakready.secrets import DIRECTORY
 from targets import vps, wrk
 from targets.packages import proxysql_package
 from tests.infra.conftest import NETWORK, PREPARE, PREPARED, RELEASE, Deploy, deploy, phase
 from tests.infra.test_web import request
 
-EXPORTS = ROOT / ".peakready" / "upgrade"
+EXPORTS = ROOT / ".peakready" / "upgrade" / str(os.getpid())  # this run's: another may run beside it
+# What the upgrade from the previous tag changes on a host, by operation name: what CHANGELOG.md says
+# for this release (nothing, since 0.1.0).
+EXPECTED_CHANGES: list[str] = []
 # The load while the upgrade runs: short wrk runs back to back until the deploy returns, so every
 # moment of it is under load; a run is this long, on a path that reads MariaDB on every request
 # (availability: no-store, never cached), below the app's door.
@@ -67,7 +69,8 @@ def prepare() -> Upgraded:
     checkout = EXPORTS / tag
     shutil.rmtree(checkout, ignore_errors=True)
     checkout.mkdir(parents=True)
-    subprocess.run(f"git archive {tag} | tar -x -C {checkout}", shell=True, cwd=ROOT, check=True)
+    archive = subprocess.run(["git", "archive", tag], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive, check=True)
     # The state a team's checkout keeps across a `git pull`: one store of secrets for both releases
     # (and its lock: the test VPS's first deploy may be writing it at this moment), the local VPSes'
     # records and their SSH key.
@@ -79,8 +82,11 @@ def prepare() -> Upgraded:
     with phase("upgrade: container"):
         info = vps.up(box, RELEASE, NETWORK)
     upgraded = Upgraded(tag, box, info, checkout)
-    with phase(f"upgrade: first deploy by {tag}"):
-        first = from_release(upgraded, upgraded.checkout)
+    try:
+        with phase(f"upgrade: first deploy by {tag}"):
+            first = from_release(upgraded, upgraded.checkout)
+    finally:
+        shutil.rmtree(EXPORTS, ignore_errors=True)  # the previous release's files served their one deploy
     assert first.returncode == 0, f"the deploy by {tag} failed:\n{first.log[-4000:]}"
     return upgraded
 
@@ -96,13 +102,13 @@ PREPARE["upgrade"] = prepare
 
 
 @pytest.fixture(scope="module")
-def upgraded():
+def upgraded(test_vps):
+    """The previous release's VPS (test_vps first: its first deploy is what starts the background one)."""
     try:
         yield PREPARED.take("upgrade")
     finally:
         with phase("teardown"):
             vps.down(f"peakready-upgrade-{os.getpid()}")
-            shutil.rmtree(EXPORTS, ignore_errors=True)
 
 
 def book(upgraded: Upgraded, key: str, when: str) -> tuple[int, dict]:
@@ -114,25 +120,6 @@ def book(upgraded: Upgraded, key: str, when: str) -> tuple[int, dict]:
     return status, json.loads(answer) if answer else {}
 
 
-def under_load(upgraded: Upgraded, path: str, work) -> tuple[object, dict]:
-    """`work()` in a thread while wrk runs LOAD_RUN_S runs back to back on `path`, until it returns
-    (at most UPGRADE_TIMEOUT_S); the runs' summed results."""
-    total = {"requests": 0, "non2xx": 0, "socket_errors": 0, "statuses": {}, "runs": 0}
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        job = pool.submit(work)
-        deadline = time.monotonic() + UPGRADE_TIMEOUT_S
-        while time.monotonic() < deadline and total["runs"] < UPGRADE_TIMEOUT_S // LOAD_RUN_S:
-            run = wrk.run(upgraded.vps, path, LOAD_CONNECTIONS, LOAD_RUN_S, budget=200_000)
-            total["runs"] += 1
-            for key in ("requests", "non2xx", "socket_errors"):
-                total[key] += run[key]
-            for status, count in run["statuses"].items():
-                total["statuses"][status] = total["statuses"].get(status, 0) + count
-            if job.done():
-                break
-        return job.result(timeout=60), total
-
-
 def test_an_upgrade_under_load_fails_no_request_and_keeps_data_and_secrets(upgraded):
     key = f"upgrade-{uuid.uuid4().hex}"
     when = (datetime.now(UTC) + timedelta(days=5)).replace(microsecond=0).isoformat()
@@ -142,8 +129,9 @@ def test_an_upgrade_under_load_fails_no_request_and_keeps_data_and_secrets(upgra
     day = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
     started = time.monotonic()
     with phase("upgrade: deploy by this commit, under load"):
-        upgrade, load = under_load(upgraded, f"/api/v1/outlets/1/availability?date={day}",
-                                   lambda: deploy(upgraded.vps))
+        upgrade, load = wrk.while_running(upgraded.vps, f"/api/v1/outlets/1/availability?date={day}",
+                                          LOAD_CONNECTIONS, lambda: deploy(upgraded.vps), run_s=LOAD_RUN_S,
+                                          bound_s=UPGRADE_TIMEOUT_S, budget=200_000)
     took_s = time.monotonic() - started
     assert upgrade.returncode == 0, f"the upgrade from {upgraded.tag} failed:\n{upgrade.log[-4000:]}"
     rerun = deploy(upgraded.vps)
@@ -170,15 +158,19 @@ def test_an_upgrade_under_load_fails_no_request_and_keeps_data_and_secrets(upgra
     assert (replay_status, replayed.get("id")) == (200, booked["id"]), "the booking made before the upgrade is gone"
     assert secrets_after == secrets_before, "the upgrade changed the stored secrets"
     assert rerun.changed == [], f"a re-run after the upgrade changed {rerun.changed}"
+    assert sorted(upgrade.changed) == sorted(EXPECTED_CHANGES), (
+        f"the upgrade from {upgraded.tag} changed {upgrade.changed}; CHANGELOG.md (and EXPECTED_CHANGES) say "
+        f"{EXPECTED_CHANGES}")
 
 
 def test_the_load_would_see_an_app_that_stops(upgraded):
     """The control: the same load loop around an app stopped for a few seconds counts failures."""
     day = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
-    unit = "peakready-app"
+    unit = services.unit_file("app", knobs.defaults()["app_name"])
 
     def outage() -> None:
         time.sleep(2)
         vps.sh(upgraded.vps, f"systemctl stop {unit} && sleep {LOAD_RUN_S + 1} && systemctl start {unit}")
-    _, load = under_load(upgraded, f"/api/v1/outlets/1/availability?date={day}", outage)
+    _, load = wrk.while_running(upgraded.vps, f"/api/v1/outlets/1/availability?date={day}", LOAD_CONNECTIONS,
+                                outage, run_s=LOAD_RUN_S, bound_s=UPGRADE_TIMEOUT_S, budget=200_000)
     assert load["non2xx"] + load["socket_errors"] > 0, load
