@@ -57,7 +57,6 @@ class Upgraded:
     tag: str
     vps: str
     info: dict
-    checkout: Path  # the previous release's files
 
     def get(self, path: str, **kw) -> tuple[int, dict, bytes]:
         return request(self, path, **kw)
@@ -81,21 +80,21 @@ def prepare() -> Upgraded:
     box = PREPARED.vps(f"peakready-upgrade-{os.getpid()}")
     with phase("upgrade: container"):
         info = vps.up(box, RELEASE, NETWORK)
-    upgraded = Upgraded(tag, box, info, checkout)
     try:
         with phase(f"upgrade: first deploy by {tag}"):
-            first = from_release(upgraded, upgraded.checkout)
+            first = from_release(box, checkout)
     finally:
         shutil.rmtree(EXPORTS, ignore_errors=True)  # the previous release's files served their one deploy
     assert first.returncode == 0, f"the deploy by {tag} failed:\n{first.log[-4000:]}"
-    return upgraded
+    return Upgraded(tag, box, info)
 
 
-def from_release(upgraded: Upgraded, checkout: Path) -> Deploy:
-    # The release's own files find no shared/ beside them: the package this checkout found.
+def from_release(box: str, checkout: Path) -> Deploy:
+    """The deploy of `box` by the release whose files are in `checkout`. They find no shared/ beside
+    them: it gets the package this checkout found."""
     package = proxysql_package(RELEASE)
     env = {"PEAKREADY_PROXYSQL_DEB": package.deb} if package.enabled and package.deb else {}
-    return deploy(upgraded.vps, env=env, cwd=checkout)
+    return deploy(box, env=env, cwd=checkout)
 
 
 PREPARE["upgrade"] = prepare

@@ -11,7 +11,8 @@ same content" without repeating a template's text. A file upload is written "upl
 
 Arguments that are objects: "data" is the knobs' defaults with the fixture's values over them,
 "secrets" a Secrets whose every value is "<name>-0123456789abcdef", "tarball" bytes of its text,
-and "d" (ProxySQL's wanted state) the one of a 2-core host with the fixture's replicas.
+and "d" (ProxySQL's wanted state) the one of a 2-core host with the fixture's replicas (both as
+tests/unit/test_proxysql_role.py makes them).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from pyinfra.api.exceptions import OperationError
 
 import peakready
 from peakready import knobs, ops
-from peakready.plan import HostFacts, make_plan
 from peakready.render import render
+from tests.unit.test_proxysql_role import FakeSecrets, want
 
 FIXTURES = Path(__file__).with_name("fixtures") / "ops"
 CASES = sorted(FIXTURES.glob("*/*.json"))
@@ -79,14 +80,6 @@ class FakeHost:
         self.noops.append(message)
 
 
-class FakeSecrets:
-    def get(self, name: str) -> str:
-        return f"{name}-0123456789abcdef"
-
-    def app(self, name: str) -> str:
-        return f"app:{name}-0123456789abcdef"
-
-
 def arguments(args: dict) -> dict:
     """The fixture's arguments, with the objects the operation takes made from them."""
     out = dict(args)
@@ -97,11 +90,7 @@ def arguments(args: dict) -> dict:
     if "tarball" in out:
         out["tarball"] = out["tarball"].encode()
     if "d" in out:
-        from peakready.roles.proxysql_state import desired
-
-        plan = make_plan([HostFacts("vps", 2, 4096)], {"proxysql_enabled": True})["vps"]
-        out["d"] = desired(plan, SimpleNamespace(**knobs.defaults()), FakeSecrets(), ["127.0.0.1"],
-                           out["d"]["readers"], "10.11.19-MariaDB")
+        out["d"] = want(out["d"]["readers"])
     return out
 
 
