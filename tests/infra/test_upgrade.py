@@ -1,7 +1,8 @@
 """Upgrading peakready on a live host, as a team does it: a local VPS deployed by the previous
-release (the newest tag before this commit, exported with `git archive` and deployed from there),
-then deployed by this commit while wrk loads the app: no failed request, the bookings written before
-still there, the secrets unchanged, and a re-run that changes nothing.
+release (the newest one CHANGELOG.md records, by its commit: targets/releases.py; exported with
+`git archive` and deployed from there), then deployed by this commit while wrk loads the app: no
+failed request, the bookings written before still there, the secrets unchanged, and a re-run that
+changes nothing.
 
 The previous release is deployed in the background while the test VPS's own first deploy runs
 (tests/infra/conftest.py, Prepared). The figures go to .peakready/upgrade.md.
@@ -24,13 +25,13 @@ import pytest
 
 from peakready import ROOT, knobs, services
 from peakready.secrets import DIRECTORY
-from targets import vps, wrk
+from targets import releases, vps, wrk
 from targets.packages import proxysql_package
 from tests.infra.conftest import NETWORK, PREPARE, PREPARED, RELEASE, Deploy, deploy, phase
 from tests.infra.test_web import request
 
 EXPORTS = ROOT / ".peakready" / "upgrade" / str(os.getpid())  # this run's: another may run beside it
-# What the upgrade from the previous tag changes on a host, by operation name: what CHANGELOG.md says
+# What the upgrade from the previous release changes on a host, by operation name: what CHANGELOG.md says
 # for this release (nothing, since 0.1.0).
 EXPECTED_CHANGES: list[str] = []
 # The load while the upgrade runs: short wrk runs back to back until the deploy returns, so every
@@ -41,15 +42,6 @@ LOAD_CONNECTIONS = 10
 UPGRADE_TIMEOUT_S = 900  # the deploy's own bound (conftest.DEPLOY_TIMEOUT_S): the load loop ends with it
 
 pytestmark = pytest.mark.prepared("upgrade")
-
-
-def previous_release() -> str:
-    """The newest release tag before this commit (this commit's own tag, if it has one, excluded)."""
-    res = subprocess.run(["git", "describe", "--tags", "--abbrev=0", "--match", "v[0-9]*", "HEAD^"],
-                         cwd=ROOT, capture_output=True, text=True)
-    assert res.returncode == 0 and res.stdout.strip(), (
-        f"no release tag (v*) before HEAD: a clone without tags? (git fetch --tags) {res.stderr.strip()}")
-    return res.stdout.strip()
 
 
 @dataclass
@@ -64,11 +56,12 @@ class Upgraded:
 
 def prepare() -> Upgraded:
     """The previous release's files, its VPS up and deployed by it."""
-    tag = previous_release()
+    release = releases.previous()
+    tag = release.tag
     checkout = EXPORTS / tag
     shutil.rmtree(checkout, ignore_errors=True)
     checkout.mkdir(parents=True)
-    archive = subprocess.run(["git", "archive", tag], cwd=ROOT, capture_output=True, check=True).stdout
+    archive = subprocess.run(["git", "archive", release.commit], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive, check=True)
     # The state a team's checkout keeps across a `git pull`: one store of secrets for both releases
     # (and its lock: the test VPS's first deploy may be writing it at this moment), the local VPSes'
