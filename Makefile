@@ -15,10 +15,12 @@ INVENTORY ?= inventories/docker.py
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The bundle and its test tools (pyproject.toml), and the sample app's own pinned dependencies
+# (app/requirements.txt), which its unit tests import.
+$(VENV)/.installed: pyproject.toml app/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test]' -r app/requirements.txt
 	touch $@
 
 # The local VPS image of $(RELEASE), built offline (debootstrap, then targets/Dockerfile); `make up`

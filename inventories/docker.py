@@ -3,6 +3,9 @@
     PEAKREADY_VPS=<container name>   which local VPS (default: peakready-vps)
     PEAKREADY_DATA=<file.json>       knobs for this run, over group_data (e.g. another app_source)
 
+It serves the sample app (app/, its settings in group_data/sample_app.py) unless PEAKREADY_DATA
+names another app_source.
+
 Why SSH on the published port, not pyinfra's @docker connector: a real VPS is reached over SSH,
 so the local one is too. Same connector, same file transfer (SFTP), same login as root by key as
 on a fresh cloud server; only the address differs. The key is a throwaway made by targets/vps.py
@@ -38,8 +41,8 @@ _host = [(name, host_data(vps, proxysql.data))]
 
 # Knobs for this run from a JSON file (PEAKREADY_DATA=path), laid over group_data: how the tests
 # deploy other apps than the sample one, and a quick way to try a setting on the local VPS.
-if os.environ.get("PEAKREADY_DATA"):
-    _host[0][1].update(json.loads(Path(os.environ["PEAKREADY_DATA"]).read_text()))
+_extra = json.loads(Path(os.environ["PEAKREADY_DATA"]).read_text()) if os.environ.get("PEAKREADY_DATA") else {}
+_host[0][1].update(_extra)
 
 # One VPS holds every role (no replicas: those come with several hosts).
 web_servers = _host
@@ -47,3 +50,6 @@ app_servers = _host
 db_primary = _host
 cache_servers = _host
 monitoring = _host  # Prometheus, scraping this VPS's exporters on loopback
+# The sample app, with its settings (group_data/sample_app.py), unless PEAKREADY_DATA names another app.
+if "app_source" not in _extra:
+    sample_app = _host

@@ -54,3 +54,6 @@ db_primary = [_hosts[h] for h in _groups["db_primary"]]
 db_replicas = [_hosts[h] for h in _groups["db_replicas"]]
 cache_servers = [_hosts[h] for h in _groups["cache_servers"]]
 monitoring = [_hosts[h] for h in _groups["monitoring"]]
+# The sample app, with its settings (group_data/sample_app.py), unless PEAKREADY_DATA names another app.
+if "app_source" not in _extra:
+    sample_app = list(_hosts.values())

@@ -17,8 +17,9 @@ Your settings (your site's names, your app, any knob of peakready/schema/) go in
 inventories/group_data/prod.py, a file of your own that pyinfra reads beside this inventory, e.g.:
     server_names = ["shop.example.com"]
     app_source = "apps/shop"
-The pre-flight refuses a deploy that would serve no one (server_names only localhost) or peakready's
-sample app (app_source not set).
+The pre-flight refuses a deploy that would serve no one (server_names only localhost) or no app
+(app_source not set). PEAKREADY_SAMPLE_APP=1 deploys peakready's sample app instead, with its settings
+(group_data/sample_app.py), to try a server.
 
 SSH: PEAKREADY_SSH_USER (default root; any other user deploys with sudo), PEAKREADY_SSH_KEY (a
 private key file; default: your SSH agent and ~/.ssh keys), PEAKREADY_SSH_PORT (default 22).
@@ -90,3 +91,5 @@ db_primary = [_host(h) for h in _groups["db_primary"]]
 db_replicas = [_host(h) for h in _groups["db_replicas"]]
 cache_servers = [_host(h) for h in _groups["cache_servers"]]
 monitoring = [_host(h) for h in _groups["monitoring"]]
+if os.environ.get("PEAKREADY_SAMPLE_APP") == "1":
+    sample_app = [_host(h) for h in dict.fromkeys(h for hosts in _groups.values() for h in hosts)]

@@ -32,3 +32,4 @@ app_servers = _box
 db_primary = _box
 cache_servers = _box
 monitoring = _box
+sample_app = _box  # the sample app, with its settings (group_data/sample_app.py)

@@ -112,8 +112,10 @@ def proxysql_deb(value: Any, _data: dict) -> str | None:
 
 
 def app_source(value: Any, _data: dict) -> str | None:
-    """A directory of this repository with the app, or a git URL. Whether it holds an app (its
+    """A directory of this repository with the app, a git URL, or "" (not set). Whether it holds an app (its
     dependencies declared) is checked by the pre-flight (peakready/release.py checked_source)."""
+    if value == "":
+        return None  # not set: the pre-flight asks for it on an app host (validate.inputs)
     if isinstance(value, str) and re.fullmatch(r"(https://|git@|ssh://|file://)[\w.@:/~+-]+", value):
         return None
     # Inside the repository only: "/etc" or "../elsewhere" would upload whatever is there.
@@ -165,6 +167,38 @@ def url_path(value: Any, _data: dict) -> str | None:
 
 def url_path_or_empty(value: Any, data: dict) -> str | None:
     return None if value == "" else (url_path(value, data) and 'a path such as "/metrics", or ""')
+
+
+def path_regex(value: Any, _data: dict) -> str | None:
+    """A regular expression of URL paths that nginx reads as written: no backslash (nginx's parser
+    would take it as an escape; [0-9] for \\d), no quote, brace or space."""
+    what = ('"" or a regular expression of paths that starts with ^, of letters, digits and ^$()[]|?*+.-_/~%, '
+            'e.g. "^/api/v1/(menu|outlets/[0-9]+)$"')
+    if value == "":
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"\^[\w^$()\[\]|?*+./~%-]*", value):
+        return what
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"{what} ({exc})"
+    return None
+
+
+def path_prefixes(value: Any, _data: dict) -> str | None:
+    what = 'a list of path prefixes, each starting and ending with /, e.g. ["/"] or ["/api/", "/admin/"]'
+    if (not isinstance(value, (list, tuple)) or not value or len(set(value)) != len(value)
+            or any(not isinstance(v, str) or not re.fullmatch(r"/([\w.~%+-]+/)*", v) for v in value)):
+        return what
+    return None
+
+
+def header_value(value: Any, _data: dict) -> str | None:
+    """A header value nginx prints inside "...": printable ASCII, none of the characters its parser
+    or its variables read (" \\ $ { })."""
+    if isinstance(value, str) and len(value) <= 2048 and re.fullmatch(r"[ !#%&'()*+,./0-9:;<=>?@A-Z\[\]^_`a-z|~-]*", value):
+        return None
+    return 'a header value of printable characters but " \\ $ { } (at most 2048), or ""'
 
 
 # Variables peakready sets itself: an app's own may not replace them.
@@ -303,7 +337,8 @@ user_name = matching(USER, "a user name of a-z, 0-9 and _ (at most 32)")
 database_name = matching(r"[a-z_][a-z0-9_]{0,63}", "a database name of a-z, 0-9 and _")
 unit_name = matching(r"[a-z][a-z0-9-]{0,30}", "a name of a-z, 0-9 and - (at most 31)")
 git_ref = matching(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}", "a branch, tag or commit")
-module_object = matching(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", '"module:object", e.g. peakready_app.main:app')
+module_object = matching(r"([A-Za-z_][\w.]*:[A-Za-z_]\w*)?",
+                         '"module:object", e.g. shop.main:app or mysite.wsgi:application ("": not set yet)')
 module_or_empty = matching(r"([A-Za-z_][\w.]*)?", "a Python module name, or \"\"")
 release_series = matching(r"([23]\.\d+\.x)?", 'a release series such as "2.7.x", or "" for the release\'s own')
 # Redis docs (eviction policies): the policies Redis knows.

@@ -38,7 +38,7 @@ def check_host() -> Deployment:
     """This host's deployment, or KnobError (one sentence naming the setting) when it cannot be deployed."""
     data = validate.inputs(host.name, host.groups, host.data.dict())
     if host.data.get("_peakready_public"):
-        validate.public_server(data, host.name, explicit_knobs(), f"inventories/group_data/{inventory_name()}.py")
+        validate.public_server(data, host.name, f"inventories/group_data/{inventory_name()}.py")
     if data["firewall"]:
         listening = host.get_fact(ListeningTcpPorts)
         validate.sshd_port(data, host.name, sorted(p for p, programs in listening.items() if "sshd" in programs))
@@ -93,13 +93,6 @@ def inventory_name() -> str:
 def inventory_secrets() -> Secrets:
     """The secrets of this inventory, named after its file."""
     return Secrets(inventory_name())
-
-
-def explicit_knobs() -> set[str]:
-    """The knobs this host's settings name: its inventory's and groups' group_data files, the
-    inventory itself, --data; not the defaults (group_data/all.py, from peakready/schema/)."""
-    inv = state.inventory
-    return set(inv.get_override_data()) | set(inv.get_host_data(host.name)) | set(inv.get_groups_data(host.groups))
 
 
 # The size a host that did not answer is planned at (see inventory_plan): big enough for any plan.

@@ -37,7 +37,6 @@ NAMES = {
     "proxysql_stats_password": "ProxySQL's read-only stats login (upstream's default is stats:stats)",
     "mariadb_exporter_password": "the mysqld exporter's MariaDB user (status and variables, no data)",
     "redis_exporter_password": "the Redis exporter's ACL user (INFO and the slow log, no keys)",
-    "app_admin_token": "the bearer token of the app's admin API",
 }
 # Quoted safely in every config file and SQL statement the stack writes.
 VALID = re.compile(r"[A-Za-z0-9._~+/=-]{16,256}")

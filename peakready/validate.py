@@ -184,20 +184,15 @@ def proxysql_deb(path: str, host_name: str, arch: str, libc: str | None) -> None
                         "give a package built for the host's Debian release, or \"\" for ProxySQL's repository.")
 
 
-def public_server(data: dict, host_name: str, explicit: set[str], settings: str) -> None:
+def public_server(data: dict, host_name: str, settings: str) -> None:
     """A server people reach over the internet (inventories/prod.py's hosts) is deployed for the
-    team's site or not at all: names it answers to, and the team's app rather than the sample."""
+    team's site or not at all: names it answers to (its app, app_source, has no default)."""
     if all(checks.local_name(name) for name in data["server_names"]):
         raise KnobError(
             f"server_names is {data['server_names']!r} on {host_name}, a server reached over the internet: nginx "
             "answers only those names and closes every other request (its address included), so the site would "
             f"serve no one; set server_names = [\"shop.example.com\"] (your site's names, or the server's public "
             f"address) in {settings}.")
-    if "app_source" not in explicit:
-        raise KnobError(
-            f"app_source is not set for {host_name}: the deploy would serve peakready's sample restaurant app; set "
-            f"app_source = \"apps/shop\" (your app's directory in this repository, or its git URL) in {settings} "
-            "(app_source = \"app\" deploys the sample on purpose).")
 
 
 def repository_reached(answer: dict | None, host_name: str, url: str) -> None:
@@ -219,8 +214,21 @@ def inputs(name: str, groups: Iterable[str], data: dict) -> dict:
     host_entry(name, groups)
     checked = knob_values(data)
     if "app_servers" in groups:
+        app_named(checked)
         checked_source(checked["app_source"], checked["app_ref"])
     return checked
+
+
+def app_named(data: dict) -> None:
+    """An app host deploys the team's app: its code (app_source) and the object gunicorn serves
+    (app_module) have no default."""
+    for knob, example in (("app_source", 'app_source = "apps/shop" (your app\'s directory in this repository, or '
+                                         "its git URL)"),
+                          ("app_module", 'app_module = "shop.main:app" (the ASGI or WSGI object gunicorn serves)')):
+        if not data[knob]:
+            raise KnobError(f"knob {knob} is not set: peakready deploys your app, so set {example} in your "
+                            "settings (inventories/group_data/<inventory>.py); the sample app comes with its own "
+                            "settings (group_data/sample_app.py) to the hosts of an inventory's sample_app group.")
 
 
 # --- the app's release: what its knobs name must be in its code or its packages ---------------

@@ -139,8 +139,8 @@ CASES = [
     # --- secrets: the variable is named, its value never printed ---------------------------------
     Case("an empty secret variable", {}, (f"{SECRET}REDIS_APP_PASSWORD is set but empty",),
          env={f"{SECRET}REDIS_APP_PASSWORD": ""}),
-    Case("a blank secret variable", {}, (f"{SECRET}APP_ADMIN_TOKEN is set but empty",),
-         env={f"{SECRET}APP_ADMIN_TOKEN": "   "}),
+    Case("a blank secret variable", {}, (f"{SECRET}MARIADB_APP_PASSWORD is set but empty",),
+         env={f"{SECRET}MARIADB_APP_PASSWORD": "   "}),
     Case("a secret too short", {}, (f"{SECRET}MARIADB_APP_PASSWORD", "16 to 256"),
          env={f"{SECRET}MARIADB_APP_PASSWORD": "hunter2-pw"}, never_printed="hunter2-pw"),
     Case("a secret that would break a config file", {}, (f"{SECRET}PROXYSQL_ADMIN_PASSWORD", "16 to 256"),

@@ -125,7 +125,8 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
     token = _required(env, "ADMIN_TOKEN")
     if len(token) < 16:
         raise ConfigError("ADMIN_TOKEN must be at least 16 characters")
-    cache = env.get("CACHE", "redis").strip() or "redis"
+    # Cached in Redis when given one (REDIS_URL), unless CACHE=off says otherwise.
+    cache = env.get("CACHE", "").strip() or ("redis" if env.get("REDIS_URL", "").strip() else "off")
     if cache not in ("redis", "off"):
         raise ConfigError("CACHE must be redis or off")
     return Settings(

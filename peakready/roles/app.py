@@ -185,11 +185,6 @@ def prune(data, keep: int, live: str):
     yield StringCommand("rm -rf " + " ".join(f"{p['releases']}/{i}" for i in extra))
 
 
-def is_sample(data) -> bool:
-    """The sample app (app/) gets its own variables (cache TTLs, admin token); other apps do not."""
-    return data.app_module.startswith("peakready_app.")
-
-
 def database_urls(plan: HostPlan, data, secrets: Secrets, topo: topology.Topology) -> tuple[str, str]:
     primary = topo.reach_primary(host.name)
     def url(user: str, secret: str, where: str) -> str:
@@ -256,7 +251,7 @@ def environment(plan: HostPlan, data, secrets: Secrets, topo: topology.Topology,
     cache = next(iter(topo.in_tier("cache")), None) if data.app_cache else None
     return config_file(
         name=f"Environment {p['env']} (0640)", template="app/app.env.j2", dest=p["env"], mode=640,
-        group=data.app_name, app_name=data.app_name, app_user=data.app_name, sample_app=is_sample(data),
+        group=data.app_name, app_name=data.app_name, app_user=data.app_name,
         db_pool_size=data.db_pool_size, db_pool_overflow=data.db_pool_overflow,
         database_url=database_url, database_socket=SOCKETS["proxysql"] if plan.proxysql else "",
         redis_url=f"redis://{quote(data.redis_app_user, safe='')}:{quote(secrets.get('redis_app_password'), safe='')}"
@@ -267,9 +262,6 @@ def environment(plan: HostPlan, data, secrets: Secrets, topo: topology.Topology,
                             + [f"replica={topo.reach(host.name, r)}:{PORTS['mariadb']}" for r in topo.replicas])
                    if topo.replicas else "",
         app_env=dict(data.app_env), app_secrets={name: secrets.app(name) for name in data.app_secrets},
-        admin_token=secrets.get("app_admin_token"),
-        ttl={"outlets": data.app_cache_ttl_outlets_s, "outlet": data.app_cache_ttl_outlet_s,
-             "menu": data.app_cache_ttl_menu_s, "featured": data.app_cache_ttl_featured_s},
     )
 
 

@@ -16,7 +16,6 @@ from peakready import PORTS, topology
 from peakready.facts import CertificateNames, Ipv6Enabled
 from peakready.ops import config_set, hardening, open_files_limit, when_changed
 from peakready.plan import HostPlan, NginxPlan, part
-from peakready.roles.app import is_sample
 from peakready.secrets import Secrets
 
 SITE = "/etc/nginx/sites-available/peakready"
@@ -122,7 +121,8 @@ NGINX_CONF_KNOBS = ("nginx_micro_cache_s", "client_max_body_size_kb", "nginx_kee
 SITE_KNOBS = ("nginx_micro_cache_s", "server_names", "app_port", "overload_retry_after_s", "nginx_upstream_max_fails",
               "nginx_upstream_fail_timeout_s", "nginx_upstream_connect_timeout_s", "tls", "limit_conn_per_ip",
               "rate_limit_burst", "rate_limit_write_burst", "nginx_upstream_keepalive",
-              "nginx_upstream_keepalive_timeout_s", "nginx_proxy_timeout_s", "static_max_age_days")
+              "nginx_upstream_keepalive_timeout_s", "nginx_proxy_timeout_s", "static_max_age_days", "nginx_public_reads", "nginx_app_paths",
+              "nginx_content_security_policy")
 
 
 def knobs_of(data, names: tuple[str, ...]) -> dict:
@@ -141,7 +141,7 @@ def site_context(data, n: NginxPlan, *, app_servers: list[dict], static_here: bo
     (address and max_conns: the door) and what this host has (static files, certificate, IPv6)."""
     return {
         "nginx": n, **knobs_of(data, SITE_KNOBS), "app_servers": app_servers,
-        "single_app_entries": SINGLE_APP_ENTRIES, "sample_app": is_sample(data),
+        "single_app_entries": SINGLE_APP_ENTRIES,
         "certificate": certificate, "certificate_key": certificate_key, "ipv6": ipv6,
         "static_root": f"/srv/{data.app_name}/current/{data.app_static_dir}" if data.app_static_dir and static_here else "",
         "status_port": PORTS["nginx_status"], "acme_webroot": ACME_WEBROOT if data.tls == "letsencrypt" else "",

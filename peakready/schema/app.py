@@ -5,20 +5,21 @@
 
 # The app's name: its system user, /srv/<app_name>, /etc/<app_name>, the unit <app_name>-app.service.
 app_name: "group: unit_name" = "peakready"
-# Where the app's code comes from: a directory of this repository (the sample app in app/), or a
-# git URL (https://... or git@...), checked out at app_ref.
-app_source: "group: app_source" = "app"
+# Where the app's code comes from: a directory of this repository ("apps/shop"), or a git URL
+# (https://... or git@...), checked out at app_ref. Required: the sample app (app/) comes with its
+# own settings, group_data/sample_app.py, to the hosts of an inventory's sample_app group.
+app_source: "group: app_source" = ""
 # The branch, tag or commit of app_source when it is a git URL.
 app_ref: "group: git_ref" = "main"
 # The ASGI (or WSGI) application gunicorn serves, "module:object": in the app's code or one of its
-# packages (checked before the first change).
-app_module: "group: module_object" = "peakready_app.main:app"
+# packages (checked before the first change). Required.
+app_module: "group: module_object" = ""
 # gunicorn's worker class: "uvicorn" for an ASGI app (Starlette, FastAPI), "gthread" (threads per
 # worker: db_pool_size + db_pool_overflow, from the plan) or "sync" for a WSGI one (Flask, Django). gunicorn, and uvicorn-worker for
 # "uvicorn", are added to the app's dependencies when it does not name them.
 app_worker_class: 'plan: one_of("uvicorn", "sync", "gthread")' = "uvicorn"
 # The module run once per release, before it goes live (migrations); "": none.
-app_migrate_module: "group: module_or_empty" = "peakready_app.migrate"
+app_migrate_module: "group: module_or_empty" = ""
 # The same as a command, for the frameworks' own: "python manage.py migrate --noinput", "alembic
 # upgrade head", "flask db upgrade"; "": none. It runs in the release's directory with the
 # virtualenv first on PATH, the app's environment, and DATABASE_URL set to the migrations user's.
@@ -26,8 +27,8 @@ app_migrate_command: "group: migrate_command" = ""
 # The command that gathers the app's static files into app_static_dir at release time (it gets
 # STATIC_ROOT, that directory's path): "python manage.py collectstatic --noinput"; "": none.
 app_static_command: "group: static_command" = ""
-# The release's directory nginx serves at /static/ (the sample app's static/); "": none.
-app_static_dir: "group: relative_dir" = "static"
+# The release's directory nginx serves at /static/ ("static"); "": none.
+app_static_dir: "group: relative_dir" = ""
 # The app's own health path: a new release must answer it with 200 (started aside, with one
 # worker) before it goes live.
 app_health_path: "group: url_path" = "/health"
@@ -59,11 +60,7 @@ app_releases_kept: "group: integer(2, 100)" = 5
 # can fail (bench/ saw 1 in 142 000 with recycling every 4 s).
 app_max_requests: "group: integer(0, 10_000_000)" = 0
 app_max_requests_jitter: "group: integer(0, 10_000_000)" = 1000
-# The app's read-through cache in Redis (CACHE=redis). False: CACHE=off, every read goes to MariaDB
-# and app_servers need no cache_servers (what bench/'s baseline measures).
+# The app gets a Redis for its cache: REDIS_URL (and REDIS_SOCKET beside it on a cache host). False:
+# no Redis for the app, app_servers need no cache_servers, and an app that caches only when it is
+# given one (the sample app) reads MariaDB for every request (what bench/'s baseline measures).
 app_cache: "plan: boolean" = True
-# Cache lifetimes of the sample app's read-through Redis cache (s): outlets, one outlet, menu, featured.
-app_cache_ttl_outlets_s: "group: integer(1, 86400)" = 300
-app_cache_ttl_outlet_s: "group: integer(1, 86400)" = 300
-app_cache_ttl_menu_s: "group: integer(1, 86400)" = 300
-app_cache_ttl_featured_s: "group: integer(1, 86400)" = 600

@@ -38,11 +38,22 @@ nginx_proxy_timeout_s: "group: integer(1, 3600)" = 30
 nginx_upstream_max_fails: "group: integer(1, 100)" = 1
 nginx_upstream_fail_timeout_s: "group: integer(1, 3600)" = 10
 nginx_upstream_connect_timeout_s: "group: integer(1, 60)" = 5
-# Cache public GET answers of the app (the sample app: its menu and outlet reads) in nginx for this
-# many seconds: a micro-cache. A write shows through nginx after at most this long plus one refresh
+# Cache public GET answers of the app in nginx for this many seconds: a micro-cache. A write shows through nginx after at most this long plus one refresh
 # (an answer served while its refresh runs is at most twice this old). Never for an answer that says
 # no-store, no-cache or private or sets a cookie, a request with Authorization, nor, for other apps,
 # one with a cookie. 1 by default: under a spike each URL reaches the app about once a second; 0: off.
 nginx_micro_cache_s: "group: integer(0, 5)" = 1
+# The app's public reads, as one regular expression of paths (PCRE, as nginx reads it: letters,
+# digits and ^$()[]|?*+.-_/~%), e.g. "^/api/v1/(menu|outlets/[0-9]+)$": GET answers that are the same
+# for every visitor. Set, the micro-cache keeps these and nothing else, with a lock (one request
+# fills an empty entry while the others wait for it: a cold entry costs the app one request under a
+# spike). "": it keeps any path the app serves, without a lock, never for a request with a cookie.
+nginx_public_reads: "group: path_regex" = ""
+# The paths nginx passes to the app, as prefixes ending in / ("/": every path). Any other path gets a
+# JSON 404 from nginx without reaching the app; /health, /health/live and /static/ are always served.
+nginx_app_paths: "group: path_prefixes" = ["/"]
+# A Content-Security-Policy header nginx adds to every answer (errors too); "": none (the app sends
+# its own, if any). Printable characters but " \ $ { }.
+nginx_content_security_policy: "group: header_value" = ""
 # How long browsers may keep static files (days).
 static_max_age_days: "group: integer(0, 365)" = 7

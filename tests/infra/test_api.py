@@ -23,7 +23,7 @@ def get_json(test_vps, path, **kw):
 
 @pytest.fixture(scope="module")
 def admin_headers():
-    token = json.loads((DIRECTORY / "docker.json").read_text())["app_admin_token"]
+    token = json.loads((DIRECTORY / "docker.json").read_text())["app:ADMIN_TOKEN"]  # the sample app's secret (group_data/sample_app.py)
     # Redacted: a failing test's traceback prints its arguments, and these hold the token.
     return Redacted({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
 

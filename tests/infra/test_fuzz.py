@@ -127,7 +127,7 @@ class MaskedHeaders(dict):
 
 @pytest.fixture(scope="module")
 def admin_headers():
-    token = json.loads((DIRECTORY / "docker.json").read_text())["app_admin_token"]
+    token = json.loads((DIRECTORY / "docker.json").read_text())["app:ADMIN_TOKEN"]  # the sample app's secret (group_data/sample_app.py)
     return MaskedHeaders(Authorization=f"Bearer {token}")
 
 

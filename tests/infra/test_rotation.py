@@ -24,6 +24,7 @@ from peakready import PORTS
 from peakready.facts import PROXYSQL_ADMIN_CNF, PROXYSQL_ADMIN_CNF_LAST_GOOD
 from peakready.roles.proxysql_state import ADMIN_USER, STATS_USER
 from peakready.secrets import NAMES, variable
+from tests import sample_app
 from tests.infra.test_web import request
 from tests.leaks import Redacted
 
@@ -34,6 +35,9 @@ RECOVERY_S = 60  # after a deploy, /health answers "ok" within this
 ADMIN = f"mariadb --defaults-file={PROXYSQL_ADMIN_CNF} -N -B -e"
 LOGINS = ("mariadb app", "mariadb migrate", "mariadb monitor", "mariadb exporter", "proxysql admin", "proxysql stats",
           "proxysql's monitor", "redis admin", "redis app", "redis exporter", "app admin token")
+# Every secret by its name in the secrets file -> the variable that gives it: the stack's, and the
+# app's own (the sample app's admin token, app_secrets in group_data/sample_app.py).
+SECRETS = {**{name: variable(name) for name in NAMES}, **{f"app:{name}": variable(name) for name in sample_app.SETTINGS["app_secrets"]}}
 SERVED = ("app /health", "mysqld exporter", "redis exporter", "root's proxysql admin file", "no admin file left over")
 
 
@@ -72,7 +76,7 @@ def logins(host, test_vps, knobs, values: Redacted) -> dict[str, bool]:
     runtime = ("SELECT variable_value FROM runtime_global_variables WHERE variable_name = 'mysql-monitor_password'")
     monitor = host.run(f'[ "$({ADMIN} "{runtime}")" = "$(cat {FILES}/monitor-password)" ]').rc == 0
     status, _, _ = request(test_vps, "/api/v1/admin/menu/999999999", method="DELETE",
-                           headers={"Authorization": f"Bearer {values['app_admin_token']}"})
+                           headers={"Authorization": f"Bearer {values['app:ADMIN_TOKEN']}"})
     # The monitor logs in from ProxySQL (to MariaDB over TCP, here the loopback); the exporter on the
     # socket (localhost only), as the mysqld exporter does.
     exporter = host.run(f"mariadb --defaults-extra-file={FILES}/exporter.cnf -N -B -e 'SELECT 1'").rc == 0
@@ -119,10 +123,10 @@ def served(host, test_vps) -> dict[str, bool]:
 
 def test_every_secret_rotates_in_one_deploy_then_back(host, test_vps, knobs):
     before = test_vps.secrets()
-    new = Redacted({name: random.token_urlsafe(32) for name in NAMES})
+    new = Redacted({name: random.token_urlsafe(32) for name in SECRETS})
     try:
         try:
-            rotated = test_vps.deploy(env={variable(name): new[name] for name in NAMES})
+            rotated = test_vps.deploy(env={var: new[name] for name, var in SECRETS.items()})
             assert rotated.returncode == 0, rotated.log[-3000:]
             assert served(host, test_vps) == dict.fromkeys(SERVED, True)
             assert logins(host, test_vps, knobs, new) == dict.fromkeys(LOGINS, True)

@@ -9,12 +9,13 @@ from peakready.knobs import KnobError
 from peakready.plan import HostFacts, make_plan
 from peakready.secrets import Secrets
 from peakready.validate import inputs as check_inputs
+from tests import sample_app
 from tests.bad_input import CASES
 
 # The local VPS as inventories/docker.py describes it, ProxySQL off (its package need not be on
 # this machine; tests/infra/test_bad_input.py runs the corpus with it).
-GROUPS = ("web_servers", "app_servers", "db_primary", "cache_servers", "docker")
-VPS_DATA = {"proxysql_enabled": False, "proxysql_deb": ""}
+GROUPS = ("web_servers", "app_servers", "db_primary", "cache_servers", "docker", "sample_app")
+VPS_DATA = {**sample_app.SETTINGS, "proxysql_enabled": False, "proxysql_deb": ""}
 OFFLINE = [c for c in CASES if not c.live]
 
 

@@ -5,10 +5,21 @@ import re
 import pytest
 
 from peakready import knobs, validate
+from tests import sample_app
 
 
 def test_defaults_pass_their_own_checks():
     assert validate.knob_values({}) == knobs.defaults()
+
+
+def test_an_app_host_is_refused_without_its_app():
+    """The app's own knobs have no default: the sample app's settings name them for it; an app host
+    without them is refused before anything changes, with where to set them."""
+    assert validate.knob_values(sample_app.SETTINGS) == sample_app.data()
+    validate.app_named(sample_app.data())
+    for required in ("app_source", "app_module"):
+        with pytest.raises(knobs.KnobError, match=f"^knob {required} is not set: .*inventories/group_data/<inventory>.py"):
+            validate.app_named({**sample_app.data(), required: ""})
 
 
 def test_every_knob_has_a_check_a_scope_and_a_comment():

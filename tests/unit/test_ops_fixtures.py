@@ -9,10 +9,10 @@ answers from {that argument's value: value} ({"Command": {command: output}}); on
 is its value. "rendered" stands for the SHA-1 of what the operation renders, so a fixture says "the
 same content" without repeating a template's text. A file upload is written "upload <remote path>".
 
-Arguments that are objects: "data" is the knobs' defaults with the fixture's values over them,
-"secrets" a Secrets whose every value is "<name>-0123456789abcdef", "tarball" bytes of its text,
-and "d" (ProxySQL's wanted state) the one of a 2-core host with the fixture's replicas (both as
-tests/unit/test_proxysql_role.py makes them).
+Arguments that are objects: "data" is the sample app's deploy (the defaults and its settings) with
+the fixture's values over it, "secrets" a Secrets whose every value is "<name>-0123456789abcdef",
+"tarball" bytes of its text, and "d" (ProxySQL's wanted state) the one of a 2-core host with the
+fixture's replicas (both as tests/unit/test_proxysql_role.py makes them).
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from pyinfra.api import FileUploadCommand, StringCommand
 from pyinfra.api.exceptions import OperationError
 
 import peakready
-from peakready import knobs, ops
+from peakready import ops
 from peakready.render import render
+from tests import sample_app
 from tests.unit.test_proxysql_role import FakeSecrets, want
 
 FIXTURES = Path(__file__).with_name("fixtures") / "ops"
@@ -84,7 +85,7 @@ def arguments(args: dict) -> dict:
     """The fixture's arguments, with the objects the operation takes made from them."""
     out = dict(args)
     if "data" in out:
-        out["data"] = SimpleNamespace(**{**knobs.defaults(), **out["data"]})
+        out["data"] = SimpleNamespace(**{**sample_app.data(), **out["data"]})  # over the sample app's deploy
     if "secrets" in out:
         out["secrets"] = FakeSecrets()
     if "tarball" in out:

@@ -60,10 +60,10 @@ def test_the_environment_wins_and_is_not_stored(store):
     ("quote'breaks-sql-0123456789", "16 to 256"),
 ])
 def test_a_bad_variable_is_an_error_naming_it(store, value, message):
-    env = {variable("app_admin_token"): value}
-    with pytest.raises(SecretError, match=f"PEAKREADY_SECRET_APP_ADMIN_TOKEN .*{message}|{message}") as err:
+    env = {variable("mariadb_app_password"): value}
+    with pytest.raises(SecretError, match=f"PEAKREADY_SECRET_MARIADB_APP_PASSWORD .*{message}|{message}") as err:
         store(env).check_all()
-    assert "PEAKREADY_SECRET_APP_ADMIN_TOKEN" in str(err.value)
+    assert "PEAKREADY_SECRET_MARIADB_APP_PASSWORD" in str(err.value)
     assert value.strip() == "" or value not in str(err.value), "the message never repeats the value"
 
 

@@ -13,7 +13,8 @@ from peakready import ROOT, validate
 from peakready.knobs import KnobError
 
 TEAM_FILE = "inventories/group_data/prod.py"
-SETTINGS = 'server_names = ["shop.example.com"]\napp_source = "app"\napp_workers = 3\n'
+APP = 'app_source = "app"\napp_module = "peakready_app.main:app"\n'  # an app of this repository (the sample's code)
+SETTINGS = 'server_names = ["shop.example.com"]\n' + APP + 'app_workers = 3\n'
 # pyinfra's CLI builds the inventory from the files (it monkey-patches the process with gevent, so
 # in a process of its own): the host's data, and the knobs its settings name (not the defaults).
 LOAD = """
@@ -29,11 +30,13 @@ print(json.dumps({"data": host.data.dict(), "explicit": sorted(explicit)}, defau
 """
 
 
-def prod_inventory(tmp_path, monkeypatch, settings: str) -> tuple[dict, set]:
+def prod_inventory(tmp_path, monkeypatch, settings: str, sample: bool = False) -> tuple[dict, set]:
     """inventories/prod.py with one host and `settings` as the team's file beside it, the defaults
     from this checkout's group_data/all.py (pyinfra reads both, as `pyinfra inventories/prod.py` does):
     the host's data and the knobs its settings name."""
     monkeypatch.setenv("PEAKREADY_HOSTS", "vps.example.org")
+    if sample:
+        monkeypatch.setenv("PEAKREADY_SAMPLE_APP", "1")
     (tmp_path / "inventories" / "group_data").mkdir(parents=True)
     shutil.copy(ROOT / "inventories" / "prod.py", tmp_path / "inventories" / "prod.py")
     (tmp_path / TEAM_FILE).write_text(settings)
@@ -49,7 +52,7 @@ def test_the_teams_file_is_laid_over_the_defaults_and_checked(tmp_path, monkeypa
     assert knobs["server_names"] == ["shop.example.com"] and knobs["app_workers"] == 3
     assert knobs["timezone"] == "UTC"  # a default, from peakready/schema/ through group_data/all.py
     assert {"server_names", "app_source", "app_workers"} <= explicit and "timezone" not in explicit
-    validate.public_server(knobs, "vps.example.org", explicit, TEAM_FILE)
+    validate.public_server(knobs, "vps.example.org", TEAM_FILE)
 
 
 def test_an_unknown_name_in_the_teams_file_is_refused_with_the_nearest_knob(tmp_path, monkeypatch):
@@ -59,21 +62,36 @@ def test_an_unknown_name_in_the_teams_file_is_refused_with_the_nearest_knob(tmp_
 
 
 @pytest.mark.parametrize("settings,refused", [
-    ("", "server_names is ['localhost']"),
-    ('server_names = ["shop.internal"]\napp_source = "app"\n', "server_names is ['shop.internal']"),
-    ('server_names = ["127.0.0.1"]\napp_source = "app"\n', "server_names is ['127.0.0.1']"),
-    ('server_names = ["shop.example.com"]\n', "app_source is not set for vps.example.org"),
+    (APP, "server_names is ['localhost']"),
+    ('server_names = ["shop.internal"]\n' + APP, "server_names is ['shop.internal']"),
+    ('server_names = ["127.0.0.1"]\n' + APP, "server_names is ['127.0.0.1']"),
 ])
-def test_a_public_server_that_would_serve_no_one_or_the_sample_is_refused(tmp_path, monkeypatch, settings, refused):
-    data, explicit = prod_inventory(tmp_path, monkeypatch, settings)
+def test_a_public_server_that_would_serve_no_one_is_refused(tmp_path, monkeypatch, settings, refused):
+    data, _ = prod_inventory(tmp_path, monkeypatch, settings)
     assert data.get("_peakready_public") is True
     knobs = validate.knob_values(data)
     with pytest.raises(KnobError, match=rf"^{re.escape(refused)}.*{re.escape(TEAM_FILE)}"):
-        validate.public_server(knobs, "vps.example.org", explicit, TEAM_FILE)
+        validate.public_server(knobs, "vps.example.org", TEAM_FILE)
+
+
+def test_no_app_is_refused_with_where_to_name_it(tmp_path, monkeypatch):
+    data, _ = prod_inventory(tmp_path, monkeypatch, 'server_names = ["shop.example.com"]\n')
+    with pytest.raises(KnobError, match=r"^knob app_source is not set: .*inventories/group_data/<inventory>\.py.*sample_app group"):
+        validate.inputs("vps.example.org", ["app_servers"], data)
+
+
+def test_the_sample_app_is_deployed_on_purpose_with_its_own_settings(tmp_path, monkeypatch):
+    """PEAKREADY_SAMPLE_APP=1 puts the hosts in the sample_app group: its settings file
+    (group_data/sample_app.py) gives the app's knobs; the team's file still gives the names."""
+    data, explicit = prod_inventory(tmp_path, monkeypatch, 'server_names = ["shop.example.com"]\n', sample=True)
+    knobs = validate.knob_values(data)
+    assert knobs["app_source"] == "app" and knobs["nginx_app_paths"] == ["/api/"] and knobs["app_secrets"] == ["ADMIN_TOKEN"]
+    assert {"app_source", "nginx_public_reads", "server_names"} <= explicit
+    validate.public_server(knobs, "vps.example.org", TEAM_FILE)
 
 
 def test_a_public_address_is_a_name_the_site_can_answer_to():
-    validate.public_server({"server_names": ["93.184.216.34"]}, "vps", {"app_source"}, TEAM_FILE)
+    validate.public_server({"server_names": ["93.184.216.34"]}, "vps", TEAM_FILE)
 
 
 def git(cwd, *args: str) -> str:
@@ -82,8 +100,9 @@ def git(cwd, *args: str) -> str:
 
 
 def test_peakready_ships_no_file_where_a_team_keeps_its_settings():
+    """Its own group_data (beside deploy.py) holds the defaults and the sample app's settings."""
     tracked = git(ROOT, "ls-files", "inventories/group_data", "group_data").split()
-    assert tracked == ["group_data/all.py"], tracked
+    assert tracked == ["group_data/all.py", "group_data/sample_app.py"], tracked
 
 
 def test_updating_a_checkout_with_a_teams_settings_file_to_a_newer_peakready_does_not_conflict(tmp_path):

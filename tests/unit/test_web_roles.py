@@ -16,9 +16,10 @@ from peakready.render import render
 from peakready.roles.app import database_urls
 from peakready.roles.nginx import SINGLE_APP_ENTRIES, SITE_KNOBS, nginx_conf_context, site_context
 from peakready.topology import Topology
+from tests import sample_app
 
 PLAN = make_plan([HostFacts("vps", 2, 4096)], {})["vps"]
-DATA = SimpleNamespace(**knobs.defaults())
+DATA = SimpleNamespace(**sample_app.data())  # the sample app's deploy
 
 
 def test_a_release_id_depends_on_the_code_only(tmp_path):
@@ -90,7 +91,7 @@ def test_the_unit_caps_memory_and_is_hardened():
 
 def nginx_site(**overrides):
     """site.conf as the role renders it (its own context function): knobs overridden by name, the
-    rest of the context (app_servers, ipv6, sample_app) as the role would have found it."""
+    rest of the context (app_servers, ipv6, ...) as the role would have found it."""
     knob_names = set(SITE_KNOBS) | {"app_name", "app_static_dir", "app_module"}
     data = SimpleNamespace(**{**vars(DATA), "nginx_micro_cache_s": 0, "server_names": ["shop.example"],
                               **{k: v for k, v in overrides.items() if k in knob_names}})
@@ -165,7 +166,9 @@ def test_the_acme_answers_are_served_from_the_webroot_only_with_letsencrypt():
     assert acme not in locations(nginx_site(tls="self-signed"))
 
 
-def test_the_micro_cache_holds_the_sample_apps_public_reads_only_and_locks_only_them():
+def test_the_micro_cache_holds_the_named_public_reads_only_and_locks_only_them():
+    """The sample app names its public reads (nginx_public_reads): only those are cached, with a
+    lock; an app that names none gets every path cached without one, never with a cookie."""
     cached = nginx_site(nginx_micro_cache_s=1)
     where = locations(cached)
     reads = where["~ ^/api/v1/(outlets|outlets/[0-9]+|menu|menu/featured)$"]
@@ -178,7 +181,7 @@ def test_the_micro_cache_holds_the_sample_apps_public_reads_only_and_locks_only_
                                               "/api/v1/admin/menu/4", "/api/v1/menu/"))
     assert "proxy_cache" not in where["/api/"] and "limit_req zone=writes" in where["/api/"]
     assert "proxy_cache" not in locations(nginx_site(nginx_micro_cache_s=0))["/api/"]
-    other = locations(nginx_site(nginx_micro_cache_s=1, sample_app=False))["/"]
+    other = locations(nginx_site(nginx_micro_cache_s=1, nginx_public_reads="", nginx_app_paths=["/"]))["/"]
     assert "proxy_cache micro;" in other and "proxy_cache_bypass $http_cookie;" in other
     assert "proxy_cache_lock on;" not in other, "another app's uncacheable answers would queue behind the lock"
     for where in (reads, other):  # kept for the bound whatever max-age the app says; never a no-store answer
@@ -188,6 +191,30 @@ def test_the_micro_cache_holds_the_sample_apps_public_reads_only_and_locks_only_
     assert re.search(r"map \$upstream_http_cache_control \$peakready_no_store \{\n\s+default 0;\n\s+"
                      r"~\*\(no-store\|no-cache\|private\) 1;", cached)
     assert cached.index("map $upstream_http_cache_control") < cached.index("server {"), "a map belongs to http{}"
+
+
+def test_what_the_app_serves_and_its_content_security_policy_come_from_its_settings():
+    """The sample app's settings: /api/ to the app, any other path a 404 from nginx, its CSP on every
+    answer. An app that says nothing gets every path and no CSP."""
+    sample = nginx_site()
+    where = locations(sample)
+    assert "proxy_pass http://app;" in where["/api/"]
+    assert "return 404" in where["/"] and "proxy_pass" not in where["/"]
+    csp = f'add_header Content-Security-Policy "{DATA.nginx_content_security_policy}" always;'
+    assert sample.count(csp) >= 3, "the server's answers, the static files and nginx's own 503 pages"
+    neutral = nginx_site(nginx_app_paths=["/"], nginx_public_reads="", nginx_content_security_policy="")
+    assert "Content-Security-Policy" not in neutral and "return 404" not in neutral
+    assert "proxy_pass http://app;" in locations(neutral)["/"]
+    two = locations(nginx_site(nginx_app_paths=["/api/", "/admin/"]))
+    assert "proxy_pass http://app;" in two["/admin/"] and "return 404" in two["/"]
+
+
+def test_the_settings_that_reach_nginx_refuse_what_would_break_its_config():
+    for knob, bad in (("nginx_public_reads", "^/a\\d"), ("nginx_public_reads", "^/a b"), ("nginx_public_reads", "^(x"),
+                      ("nginx_public_reads", "/no-anchor"), ("nginx_app_paths", ["/api"]), ("nginx_app_paths", []),
+                      ("nginx_content_security_policy", "default-src $x"), ("nginx_content_security_policy", 'a"b')):
+        with pytest.raises(knobs.KnobError, match=knob):
+            validate.knob_values({**sample_app.SETTINGS, knob: bad})
 
 
 def test_a_git_source_is_checked_out_at_its_ref(tmp_path, monkeypatch):
@@ -243,15 +270,24 @@ def test_rate_limit_exempt_takes_networks_only():
 def app_env(**overrides):
     return render("app/app.env.j2", **{**dict(
         app_name="peakready", app_user="peakready", database_url="d", database_socket="", redis_socket="",
-        db_pool_size=DATA.db_pool_size, db_pool_overflow=DATA.db_pool_overflow, sample_app=True,
+        db_pool_size=DATA.db_pool_size, db_pool_overflow=DATA.db_pool_overflow,
         allowed_hosts="localhost", proxies="127.0.0.1", app_env={}, app_secrets={}, db_servers="primary=127.0.0.1:3306",
-        migrate_database_url="m", redis_url="", admin_token="t", ttl={"outlets": 1, "outlet": 1, "menu": 1, "featured": 1}),
+        migrate_database_url="m", redis_url=""),
         **overrides})
 
 
-def test_without_the_cache_the_app_gets_no_redis_and_needs_no_cache_server():
+def test_without_the_cache_the_app_gets_no_redis_and_needs_no_cache_server(tmp_path):
     env = app_env()
-    assert "CACHE='off'" in env and "REDIS_URL" not in env
+    assert "REDIS_URL" not in env and "CACHE" not in env
+    # The sample app caches only when it is given a Redis.
+    sys.path.insert(0, str(ROOT / "app"))
+    from peakready_app.config import load_settings
+
+    given = {"ADMIN_TOKEN": "t" * 16, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DATABASE_URL": "mysql://a:b@h/d",
+             "DB_POOL_SIZE": "4", "DB_POOL_OVERFLOW": "0"}
+    assert load_settings(given).redis is None
+    assert load_settings({**given, "REDIS_URL": "redis://app:pw@127.0.0.1:6379/0"}).redis is not None
+    assert load_settings({**given, "REDIS_URL": "redis://app:pw@127.0.0.1:6379/0", "CACHE": "off"}).redis is None
     hosts = [HostFacts("a", 2, 4096, ("app_servers", "db_primary", "web_servers"))]
     assert make_plan(hosts, {"app_cache": False})["a"].app.workers >= 1
 
