@@ -19,7 +19,8 @@ inventories/group_data/prod.py, a file of your own that pyinfra reads beside thi
     app_source = "apps/shop"
 The pre-flight refuses a deploy that would serve no one (server_names only localhost) or no app
 (app_source not set). PEAKREADY_SAMPLE_APP=1 deploys peakready's sample app instead, with its settings
-(group_data/sample_app.py), to try a server.
+(group_data/sample_app.py), to try a server; your settings file then names no app knob (app_*,
+nginx_app_paths, ...): pyinfra lays it over the sample's.
 
 SSH: PEAKREADY_SSH_USER (default root; any other user deploys with sudo), PEAKREADY_SSH_KEY (a
 private key file; default: your SSH agent and ~/.ssh keys), PEAKREADY_SSH_PORT (default 22).

@@ -169,7 +169,7 @@ def url_path_or_empty(value: Any, data: dict) -> str | None:
     return None if value == "" else (url_path(value, data) and 'a path such as "/metrics", or ""')
 
 
-def path_regex(value: Any, _data: dict) -> str | None:
+def path_regex(value: Any, data: dict) -> str | None:
     """A regular expression of URL paths that nginx reads as written: no backslash (nginx's parser
     would take it as an escape; [0-9] for \\d), no quote, brace or space."""
     what = ('"" or a regular expression of paths that starts with ^, of letters, digits and ^$()[]|?*+.-_/~%, '
@@ -182,13 +182,25 @@ def path_regex(value: Any, _data: dict) -> str | None:
         re.compile(value)
     except re.error as exc:
         return f"{what} ({exc})"
+    # A regular expression's location wins over a prefix's: one outside the app's paths would take
+    # requests nginx answers with a 404 to the app.
+    prefixes = data.get("nginx_app_paths") or ["/"]
+    if isinstance(prefixes, (list, tuple)) and not any(value.startswith("^" + p) for p in prefixes if isinstance(p, str)):
+        return f"{what}, inside nginx_app_paths (it must start with ^ and one of {list(prefixes)})"
     return None
 
 
+# The prefix locations the site has of its own (static files, certbot's answers): an app path of the
+# same name would be a duplicate location, which nginx refuses.
+NGINX_OWN_PREFIXES = ("/static/", "/.well-known/acme-challenge/")
+
+
 def path_prefixes(value: Any, _data: dict) -> str | None:
-    what = 'a list of path prefixes, each starting and ending with /, e.g. ["/"] or ["/api/", "/admin/"]'
+    what = ('a list of path prefixes, each starting and ending with /, e.g. ["/"] or ["/api/", "/admin/"], '
+            f"none of nginx's own ({', '.join(NGINX_OWN_PREFIXES)})")
     if (not isinstance(value, (list, tuple)) or not value or len(set(value)) != len(value)
-            or any(not isinstance(v, str) or not re.fullmatch(r"/([\w.~%+-]+/)*", v) for v in value)):
+            or any(not isinstance(v, str) or not re.fullmatch(r"/([\w.~%+-]+/)*", v) for v in value)
+            or set(value) & set(NGINX_OWN_PREFIXES)):
         return what
     return None
 

@@ -8,6 +8,7 @@ this host's part of it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyinfra import host, state
@@ -81,11 +82,18 @@ def app_release(data: dict) -> Release:
 
 
 def inventory_name() -> str:
-    """The inventory's name: pyinfra puts every host in a group named after the inventory file
-    (docker, prod, vagrant); a connector's own group, such as @vagrant, names no file."""
+    """The inventory's name (its secrets file's): the group named after the inventory file."""
     everyone = set(state.inventory)
-    for group in sorted(host.groups):
-        if group not in GROUP_ROLES and not group.startswith("@") and set(state.inventory.get_group(group)) == everyone:
+    return file_group(host.groups, lambda group: set(state.inventory.get_group(group)) == everyone)
+
+
+def file_group(groups: list[str], holds_everyone: Callable[[str], bool]) -> str:
+    """pyinfra puts every host in a group named after the inventory file (docker, prod, vagrant),
+    after the inventory's own groups: the last of a host's groups that holds every host and is
+    neither a role's group nor a connector's (@vagrant). Another group of every host, such as
+    sample_app, comes before it."""
+    for group in reversed(groups):
+        if group not in GROUP_ROLES and not group.startswith("@") and holds_everyone(group):
             return group
     return "default"
 

@@ -1,7 +1,7 @@
 """Upgrading peakready on a live host, as a team does it: a local VPS deployed by the previous
 release (the newest one CHANGELOG.md records, by its commit: targets/releases.py; exported with
 `git archive` and deployed from there), then deployed by this commit while wrk loads the app: no
-failed request, the bookings written before still there, the secrets unchanged, and a re-run that
+failed request, the bookings written before still there, every stored secret kept, and a re-run that
 changes nothing.
 
 The previous release is deployed in the background while the test VPS's own first deploy runs

@@ -11,6 +11,7 @@ import pytest
 
 from peakready import ROOT, validate
 from peakready.knobs import KnobError
+from peakready.preflight import file_group
 
 TEAM_FILE = "inventories/group_data/prod.py"
 APP = 'app_source = "app"\napp_module = "peakready_app.main:app"\n'  # an app of this repository (the sample's code)
@@ -26,11 +27,13 @@ with ctx_state.use(State()):
     inventory = make_inventory_from_files(sys.argv[1], cwd=sys.argv[2])
 host = inventory.get_host("vps.example.org")
 explicit = set(inventory.get_groups_data(host.groups)) | set(inventory.get_host_data(host.name))
-print(json.dumps({"data": host.data.dict(), "explicit": sorted(explicit)}, default=str))
+everyone = set(inventory)
+print(json.dumps({"data": host.data.dict(), "explicit": sorted(explicit), "groups": host.groups,
+                  "everyone": [g for g in host.groups if set(inventory.get_group(g)) == everyone]}, default=str))
 """
 
 
-def prod_inventory(tmp_path, monkeypatch, settings: str, sample: bool = False) -> tuple[dict, set]:
+def prod_inventory(tmp_path, monkeypatch, settings: str, sample: bool = False, loaded: dict | None = None) -> tuple[dict, set]:
     """inventories/prod.py with one host and `settings` as the team's file beside it, the defaults
     from this checkout's group_data/all.py (pyinfra reads both, as `pyinfra inventories/prod.py` does):
     the host's data and the knobs its settings name."""
@@ -42,8 +45,10 @@ def prod_inventory(tmp_path, monkeypatch, settings: str, sample: bool = False) -
     (tmp_path / TEAM_FILE).write_text(settings)
     out = subprocess.run([sys.executable, "-c", LOAD, str(tmp_path / "inventories" / "prod.py"), str(ROOT)],
                          cwd=ROOT, check=True, capture_output=True, text=True, timeout=60).stdout
-    loaded = json.loads(out.splitlines()[-1])
-    return loaded["data"], set(loaded["explicit"])
+    result = json.loads(out.splitlines()[-1])
+    if loaded is not None:
+        loaded.update(result)
+    return result["data"], set(result["explicit"])
 
 
 def test_the_teams_file_is_laid_over_the_defaults_and_checked(tmp_path, monkeypatch):
@@ -83,8 +88,15 @@ def test_no_app_is_refused_with_where_to_name_it(tmp_path, monkeypatch):
 def test_the_sample_app_is_deployed_on_purpose_with_its_own_settings(tmp_path, monkeypatch):
     """PEAKREADY_SAMPLE_APP=1 puts the hosts in the sample_app group: its settings file
     (group_data/sample_app.py) gives the app's knobs; the team's file still gives the names."""
-    data, explicit = prod_inventory(tmp_path, monkeypatch, 'server_names = ["shop.example.com"]\n', sample=True)
+    loaded: dict = {}
+    data, explicit = prod_inventory(tmp_path, monkeypatch, 'server_names = ["shop.example.com"]\n', sample=True,
+                                    loaded=loaded)
     knobs = validate.knob_values(data)
+    # Its secrets stay the inventory's (prod.json): sample_app holds every host too, but is not the file's group.
+    assert "sample_app" in loaded["everyone"]
+    assert file_group(loaded["groups"], lambda g: g in loaded["everyone"]) == "prod"
+    # The Vagrant box's groups as pyinfra gives them: the file's group comes last, after sample_app.
+    assert file_group(["web_servers", "app_servers", "sample_app", "@vagrant", "vagrant"], lambda g: True) == "vagrant"
     assert knobs["app_source"] == "app" and knobs["nginx_app_paths"] == ["/api/"] and knobs["app_secrets"] == ["ADMIN_TOKEN"]
     assert {"app_source", "nginx_public_reads", "server_names"} <= explicit
     validate.public_server(knobs, "vps.example.org", TEAM_FILE)

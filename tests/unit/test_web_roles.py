@@ -207,12 +207,18 @@ def test_what_the_app_serves_and_its_content_security_policy_come_from_its_setti
     assert "proxy_pass http://app;" in locations(neutral)["/"]
     two = locations(nginx_site(nginx_app_paths=["/api/", "/admin/"]))
     assert "proxy_pass http://app;" in two["/admin/"] and "return 404" in two["/"]
+    # No regular expression takes the static files from nginx: their prefix stops the search.
+    assert "alias " in where["^~ /static/"]
 
 
 def test_the_settings_that_reach_nginx_refuse_what_would_break_its_config():
     for knob, bad in (("nginx_public_reads", "^/a\\d"), ("nginx_public_reads", "^/a b"), ("nginx_public_reads", "^(x"),
                       ("nginx_public_reads", "/no-anchor"), ("nginx_app_paths", ["/api"]), ("nginx_app_paths", []),
-                      ("nginx_content_security_policy", "default-src $x"), ("nginx_content_security_policy", 'a"b')):
+                      ("nginx_content_security_policy", "default-src $x"), ("nginx_content_security_policy", 'a"b'),
+                      # a duplicate of the site's own locations; a regular expression that would take
+                      # paths outside the app's to it
+                      ("nginx_app_paths", ["/api/", "/static/"]), ("nginx_public_reads", "^/static/x"),
+                      ("nginx_public_reads", "^/(api|static)/")):
         with pytest.raises(knobs.KnobError, match=knob):
             validate.knob_values({**sample_app.SETTINGS, knob: bad})
 
