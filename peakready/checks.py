@@ -112,8 +112,8 @@ def proxysql_deb(value: Any, _data: dict) -> str | None:
 
 
 def app_source(value: Any, _data: dict) -> str | None:
-    """A directory of this repository with the app, a git URL, or "" (not set). Whether it holds an app (its
-    dependencies declared) is checked by the pre-flight (peakready/release.py checked_source)."""
+    """A directory of this repository with the app, a git URL, or "" (not set). Whether it holds an
+    app (its dependencies declared) is checked by the pre-flight (peakready/release.py checked_source)."""
     if value == "":
         return None  # not set: the pre-flight asks for it on an app host (validate.inputs)
     if isinstance(value, str) and re.fullmatch(r"(https://|git@|ssh://|file://)[\w.@:/~+-]+", value):

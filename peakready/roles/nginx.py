@@ -121,8 +121,8 @@ NGINX_CONF_KNOBS = ("nginx_micro_cache_s", "client_max_body_size_kb", "nginx_kee
 SITE_KNOBS = ("nginx_micro_cache_s", "server_names", "app_port", "overload_retry_after_s", "nginx_upstream_max_fails",
               "nginx_upstream_fail_timeout_s", "nginx_upstream_connect_timeout_s", "tls", "limit_conn_per_ip",
               "rate_limit_burst", "rate_limit_write_burst", "nginx_upstream_keepalive",
-              "nginx_upstream_keepalive_timeout_s", "nginx_proxy_timeout_s", "static_max_age_days", "nginx_public_reads", "nginx_app_paths",
-              "nginx_content_security_policy")
+              "nginx_upstream_keepalive_timeout_s", "nginx_proxy_timeout_s", "static_max_age_days", "nginx_public_reads",
+              "nginx_app_paths", "nginx_content_security_policy")
 
 
 def knobs_of(data, names: tuple[str, ...]) -> dict:

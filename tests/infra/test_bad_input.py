@@ -56,6 +56,7 @@ web_servers = _host
 app_servers = _host
 db_primary = _host
 cache_servers = _host
+sample_app = _host  # the sample app's settings (group_data/sample_app.py), as inventories/docker.py gives them
 """
 
 
