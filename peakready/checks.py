@@ -184,7 +184,7 @@ def path_regex(value: Any, data: dict) -> str | None:
         return f"{what} ({exc})"
     # A regular expression's location wins over a prefix's: one outside the app's paths would take
     # requests nginx answers with a 404 to the app.
-    prefixes = data.get("nginx_app_paths") or ["/"]
+    prefixes = data["nginx_app_paths"]
     if isinstance(prefixes, (list, tuple)) and not any(value.startswith("^" + p) for p in prefixes if isinstance(p, str)):
         return f"{what}, inside nginx_app_paths (it must start with ^ and one of {list(prefixes)})"
     return None

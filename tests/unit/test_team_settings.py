@@ -33,10 +33,10 @@ print(json.dumps({"data": host.data.dict(), "explicit": sorted(explicit), "group
 """
 
 
-def prod_inventory(tmp_path, monkeypatch, settings: str, sample: bool = False, loaded: dict | None = None) -> tuple[dict, set]:
+def prod_inventory(tmp_path, monkeypatch, settings: str, sample: bool = False) -> dict:
     """inventories/prod.py with one host and `settings` as the team's file beside it, the defaults
     from this checkout's group_data/all.py (pyinfra reads both, as `pyinfra inventories/prod.py` does):
-    the host's data and the knobs its settings name."""
+    the host's data, the knobs its settings name ("explicit"), its groups and those that hold every host."""
     monkeypatch.setenv("PEAKREADY_HOSTS", "vps.example.org")
     if sample:
         monkeypatch.setenv("PEAKREADY_SAMPLE_APP", "1")
@@ -45,14 +45,12 @@ def prod_inventory(tmp_path, monkeypatch, settings: str, sample: bool = False, l
     (tmp_path / TEAM_FILE).write_text(settings)
     out = subprocess.run([sys.executable, "-c", LOAD, str(tmp_path / "inventories" / "prod.py"), str(ROOT)],
                          cwd=ROOT, check=True, capture_output=True, text=True, timeout=60).stdout
-    result = json.loads(out.splitlines()[-1])
-    if loaded is not None:
-        loaded.update(result)
-    return result["data"], set(result["explicit"])
+    return json.loads(out.splitlines()[-1])
 
 
 def test_the_teams_file_is_laid_over_the_defaults_and_checked(tmp_path, monkeypatch):
-    data, explicit = prod_inventory(tmp_path, monkeypatch, SETTINGS)
+    loaded = prod_inventory(tmp_path, monkeypatch, SETTINGS)
+    data, explicit = loaded["data"], set(loaded["explicit"])
     knobs = validate.knob_values(data)
     assert knobs["server_names"] == ["shop.example.com"] and knobs["app_workers"] == 3
     assert knobs["timezone"] == "UTC"  # a default, from peakready/schema/ through group_data/all.py
@@ -61,7 +59,7 @@ def test_the_teams_file_is_laid_over_the_defaults_and_checked(tmp_path, monkeypa
 
 
 def test_an_unknown_name_in_the_teams_file_is_refused_with_the_nearest_knob(tmp_path, monkeypatch):
-    data, _ = prod_inventory(tmp_path, monkeypatch, SETTINGS + "app_worker = 4\n")
+    data = prod_inventory(tmp_path, monkeypatch, SETTINGS + "app_worker = 4\n")["data"]
     with pytest.raises(KnobError, match="unknown knob 'app_worker': did you mean 'app_workers'"):
         validate.knob_values(data)
 
@@ -72,7 +70,7 @@ def test_an_unknown_name_in_the_teams_file_is_refused_with_the_nearest_knob(tmp_
     ('server_names = ["127.0.0.1"]\n' + APP, "server_names is ['127.0.0.1']"),
 ])
 def test_a_public_server_that_would_serve_no_one_is_refused(tmp_path, monkeypatch, settings, refused):
-    data, _ = prod_inventory(tmp_path, monkeypatch, settings)
+    data = prod_inventory(tmp_path, monkeypatch, settings)["data"]
     assert data.get("_peakready_public") is True
     knobs = validate.knob_values(data)
     with pytest.raises(KnobError, match=rf"^{re.escape(refused)}.*{re.escape(TEAM_FILE)}"):
@@ -80,7 +78,7 @@ def test_a_public_server_that_would_serve_no_one_is_refused(tmp_path, monkeypatc
 
 
 def test_no_app_is_refused_with_where_to_name_it(tmp_path, monkeypatch):
-    data, _ = prod_inventory(tmp_path, monkeypatch, 'server_names = ["shop.example.com"]\n')
+    data = prod_inventory(tmp_path, monkeypatch, 'server_names = ["shop.example.com"]\n')["data"]
     with pytest.raises(KnobError, match=r"^knob app_source is not set: .*inventories/group_data/<inventory>\.py.*sample_app group"):
         validate.inputs("vps.example.org", ["app_servers"], data)
 
@@ -88,9 +86,8 @@ def test_no_app_is_refused_with_where_to_name_it(tmp_path, monkeypatch):
 def test_the_sample_app_is_deployed_on_purpose_with_its_own_settings(tmp_path, monkeypatch):
     """PEAKREADY_SAMPLE_APP=1 puts the hosts in the sample_app group: its settings file
     (group_data/sample_app.py) gives the app's knobs; the team's file still gives the names."""
-    loaded: dict = {}
-    data, explicit = prod_inventory(tmp_path, monkeypatch, 'server_names = ["shop.example.com"]\n', sample=True,
-                                    loaded=loaded)
+    loaded = prod_inventory(tmp_path, monkeypatch, 'server_names = ["shop.example.com"]\n', sample=True)
+    data, explicit = loaded["data"], set(loaded["explicit"])
     knobs = validate.knob_values(data)
     # Its secrets stay the inventory's (prod.json): sample_app holds every host too, but is not the file's group.
     assert "sample_app" in loaded["everyone"]
