@@ -350,7 +350,7 @@ database_name = matching(r"[a-z_][a-z0-9_]{0,63}", "a database name of a-z, 0-9 
 unit_name = matching(r"[a-z][a-z0-9-]{0,30}", "a name of a-z, 0-9 and - (at most 31)")
 git_ref = matching(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}", "a branch, tag or commit")
 module_object = matching(r"([A-Za-z_][\w.]*:[A-Za-z_]\w*)?",
-                         '"module:object", e.g. shop.main:app or mysite.wsgi:application ("": not set yet)')
+                         '"module:object", e.g. shop.wsgi:app or mysite.wsgi:application ("": not set yet)')
 module_or_empty = matching(r"([A-Za-z_][\w.]*)?", "a Python module name, or \"\"")
 release_series = matching(r"([23]\.\d+\.x)?", 'a release series such as "2.7.x", or "" for the release\'s own')
 # Redis docs (eviction policies): the policies Redis knows.

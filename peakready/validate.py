@@ -224,7 +224,7 @@ def app_named(data: dict) -> None:
     (app_module) have no default."""
     for knob, example in (("app_source", 'app_source = "apps/shop" (your app\'s directory in this repository, or '
                                          "its git URL)"),
-                          ("app_module", 'app_module = "shop.main:app" (the ASGI or WSGI object gunicorn serves)')):
+                          ("app_module", 'app_module = "shop.wsgi:app" (the WSGI or ASGI object gunicorn serves)')):
         if not data[knob]:
             raise KnobError(f"knob {knob} is not set: peakready deploys your app, so set {example} in your "
                             "settings (inventories/group_data/<inventory>.py); the sample app comes with its own "

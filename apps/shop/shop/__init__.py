@@ -1,0 +1,1 @@
+"""The shop: a team's app, served from shop.wsgi:app."""
