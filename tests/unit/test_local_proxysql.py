@@ -61,3 +61,15 @@ def test_a_test_run_never_asks_the_repository(shared, monkeypatch):
     monkeypatch.setenv("PEAKREADY_PROXYSQL_REPOSITORY", "off")
     choice = packages.proxysql_package("trixie")
     assert not choice.enabled and "not tried (PEAKREADY_PROXYSQL_REPOSITORY=off)" in choice.why
+
+
+def test_make_test_stops_at_once_when_the_test_vpses_would_get_no_proxysql(shared, monkeypatch):
+    """`make tools`, the first step of `make test`: no ProxySQL test may skip, so a run without a
+    package or the repository stops before any suite, saying how to give it one."""
+    from targets import tools, vps
+
+    monkeypatch.setenv("PEAKREADY_PROXYSQL_REPOSITORY", "off")
+    with pytest.raises(vps.VpsError, match=r"need ProxySQL .* PEAKREADY_PROXYSQL_DEB=<file>.* PEAKREADY_PROXYSQL_REPOSITORY=on"):
+        tools.proxysql("bookworm")
+    (shared / "proxysql_2.7.2-local1_amd64.deb").write_bytes(b"")
+    tools.proxysql("bookworm")  # the control: with a package, nothing to say
