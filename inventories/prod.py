@@ -17,6 +17,8 @@ Your settings (your site's names, your app, any knob of peakready/schema/) go in
 inventories/group_data/prod.py, a file of your own that pyinfra reads beside this inventory, e.g.:
     server_names = ["shop.example.com"]
     app_source = "apps/shop"
+    app_module = "shop.wsgi:app"
+    app_worker_class = "gthread"
 The pre-flight refuses a deploy that would serve no one (server_names only localhost) or no app
 (app_source not set). PEAKREADY_SAMPLE_APP=1 deploys peakready's sample app instead, with its settings
 (group_data/sample_app.py), to try a server; your settings file then names no app knob (app_*,
@@ -24,7 +26,8 @@ nginx_app_paths, ...): pyinfra lays it over the sample's.
 
 SSH: PEAKREADY_SSH_USER (default root; any other user deploys with sudo), PEAKREADY_SSH_KEY (a
 private key file; default: your SSH agent and ~/.ssh keys), PEAKREADY_SSH_PORT (default 22).
-Host keys are checked against your known_hosts: ssh to each host once first.
+Host keys are checked against your known_hosts (~/.ssh/known_hosts), strictly: ssh to each host once
+first, and compare the key it shows with the one your provider gives.
 """
 
 import os
@@ -71,7 +74,8 @@ except KnobError as _error:
     sys.exit(f"peakready: {_error}")
 
 _user = os.environ.get("PEAKREADY_SSH_USER", "root")
-_ssh = {"ssh_user": _user, "ssh_port": int(os.environ.get("PEAKREADY_SSH_PORT", "22"))}
+# Strict: a host whose key is not in known_hosts is refused, never trusted on first use.
+_ssh = {"ssh_user": _user, "ssh_port": int(os.environ.get("PEAKREADY_SSH_PORT", "22")), "ssh_strict_host_key_checking": "yes"}
 if os.environ.get("PEAKREADY_SSH_KEY"):
     _ssh["ssh_key"] = os.environ["PEAKREADY_SSH_KEY"]
 if _user != "root":

@@ -17,7 +17,7 @@ def host_data(vps: dict, proxysql_data: dict) -> dict:
         "ssh_look_for_keys": False,
         "ssh_allow_agent": False,
         # A dependency that compiles code is built in the VPS's own image (its Debian release and
-        # Python), made offline by targets/vps.py: no registry this machine reaches has Debian's.
+        # Python), made offline by targets/vps.py: no image registry is needed.
         "app_builder_image": vps["image"],
         **local_data(proxysql_data),
     }

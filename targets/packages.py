@@ -1,4 +1,4 @@
-"""Where the local VPS's ProxySQL comes from (no registry this machine reaches carries ProxySQL).
+"""Where the local VPS's ProxySQL comes from (neither Debian nor PyPI carries ProxySQL).
 
 In this order, the first that applies:
   1. PEAKREADY_PROXYSQL_DEB: a package you were handed (checked like any proxysql_deb knob);

@@ -68,7 +68,8 @@ BASE_PACKAGES = (
 )
 # Published on 127.0.0.1 only, on ports Docker picks (no clash with anything on the host).
 PORTS = {"ssh": 22, "http": 80, "https": 443}
-# systemd as PID 1 without --privileged (this machine lacks CAP_SYS_RESOURCE). systempaths=unconfined
+# systemd as PID 1 without --privileged (a machine that runs Docker inside a container may lack
+# CAP_SYS_RESOURCE, and a test VPS needs no more). systempaths=unconfined
 # makes /proc/sys writable so per-namespace network sysctls apply to the container only; the image's
 # systemd-sysctl drop-in and the base role keep every global kernel key off the host. docker run's
 # --cap-add, --cap-drop, --cgroupns, -v and --tmpfs, as the SDK names them; --security-opt
