@@ -197,13 +197,13 @@ def public_server(data: dict, host_name: str, settings: str) -> None:
 
 def repository_reached(answer: dict | None, host_name: str, url: str) -> None:
     """ProxySQL comes from its repository (proxysql_deb = ""): the host must reach it, or the deploy
-    would stop half-way, at the repository's key, after changing the host. None: the host has no
-    curl or wget yet to ask with (the base role installs curl)."""
+    would stop half-way, at the repository's key, after changing the host. None: the host has
+    nothing to ask with, not even bash (UrlAnswers)."""
     if answer is not None and not answer["ok"]:
         raise KnobError(
             f"{host_name} cannot reach ProxySQL's repository ({url}: {answer['why']}), which the deploy installs "
             "ProxySQL from while proxysql_deb is \"\": let the host reach it, or set proxysql_deb to a proxysql "
-            ".deb built for the host's Debian release (proxysql_enabled = false leaves ProxySQL out).")
+            ".deb built for the host's Debian release (proxysql_enabled = False leaves ProxySQL out).")
 
 
 def inputs(name: str, groups: Iterable[str], data: dict) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 from typing import Any
+from urllib.parse import urlsplit
 
 from pyinfra.api import FactBase
 
@@ -13,21 +14,30 @@ from peakready.monitoring import PROMETHEUS, QUERIES
 
 class UrlAnswers(FactBase):
     """Whether the host reaches `url` (an HTTP status below 400 within 10 s), asked with curl or
-    wget; None when it has neither (a bare image: the base role installs curl later).
+    wget; on a bare image with neither (the base role installs curl later), whether a TCP connection
+    to its host and port opens within 10 s (bash's /dev/tcp); None without bash or timeout either.
 
     **Example:** ``host.get_fact(UrlAnswers, url="https://repo.proxysql.com/ProxySQL/proxysql-2.7.x/repo_pub_key.gpg")``
     """
 
     def command(self, url: str) -> str:
         q = shlex.quote(url)
+        parts = urlsplit(url)
+        where = f"{parts.hostname}/{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        unreached = f"no TCP connection to {where.replace('/', ':')} within 10 s (the host has neither curl nor wget)"
         return (f"if command -v curl >/dev/null; then curl -sS -o /dev/null -m 10 -w 'status %{{http_code}}\\n' {q} 2>&1 || true; "
                 f"elif command -v wget >/dev/null; then wget -q --spider -T 10 {q} 2>&1 && echo 'status 200' || echo 'status 000'; "
+                "elif command -v bash >/dev/null && command -v timeout >/dev/null; then "
+                f"if timeout 10 bash -c {shlex.quote(f'exec 3<>/dev/tcp/{where}')} 2>/dev/null; then echo 'status tcp'; "
+                f"else echo {shlex.quote(unreached)}; echo 'status 000'; fi; "
                 "else echo 'status none'; fi")
 
     def process(self, output):
         status = next((line.split()[1] for line in output if line.startswith("status ")), "000")
         if status == "none":
             return None
+        if status == "tcp":
+            return {"ok": True, "why": "a TCP connection opened (the host has neither curl nor wget)"}
         return {"ok": status.isdigit() and 0 < int(status) < 400,
                 "why": " ".join(line for line in output if not line.startswith("status ")) or f"HTTP {status}"}
 

@@ -374,7 +374,12 @@ FIXTURES: dict[str, list[tuple[str, dict, list[str], object]]] = {
          ["curl: (28) Connection timed out after 10002 milliseconds", "status 000"],
          {"ok": False, "why": "curl: (28) Connection timed out after 10002 milliseconds"}),
         ("wget-failed", {"url": "https://repo.proxysql.com/"}, ["status 000"], {"ok": False, "why": "HTTP 000"}),
-        ("no-curl-no-wget", {"url": "https://repo.proxysql.com/"}, ["status none"], None),
+        ("bash-reached", {"url": "https://repo.proxysql.com/"}, ["status tcp"],
+         {"ok": True, "why": "a TCP connection opened (the host has neither curl nor wget)"}),
+        ("bash-unreached", {"url": "https://repo.proxysql.com/"},
+         ["no TCP connection to repo.proxysql.com:443 within 10 s (the host has neither curl nor wget)", "status 000"],
+         {"ok": False, "why": "no TCP connection to repo.proxysql.com:443 within 10 s (the host has neither curl nor wget)"}),
+        ("no-curl-no-wget-no-bash", {"url": "https://repo.proxysql.com/"}, ["status none"], None),
         ("no-status-line", {"url": "https://repo.proxysql.com/"}, ["Segmentation fault"],
          {"ok": False, "why": "Segmentation fault"}),
         ("empty", {"url": "https://repo.proxysql.com/"}, [], None),
@@ -559,7 +564,9 @@ COMMANDS: dict[str, list[tuple[dict, list[str]]]] = {
     "UrlAnswers": [
         ({"url": "https://repo.proxysql.com/ProxySQL/proxysql-2.7.x/repo_pub_key.gpg"},
          ["curl -sS -o /dev/null -m 10", "wget -q --spider -T 10",
-          " https://repo.proxysql.com/ProxySQL/proxysql-2.7.x/repo_pub_key.gpg ", "echo 'status none'"]),
+          " https://repo.proxysql.com/ProxySQL/proxysql-2.7.x/repo_pub_key.gpg ", "'exec 3<>/dev/tcp/repo.proxysql.com/443'",
+          "echo 'status none'"]),
+        ({"url": "http://127.0.0.1:9/x"}, ["'exec 3<>/dev/tcp/127.0.0.1/9'", "'no TCP connection to 127.0.0.1:9 within 10 s"]),
         ({"url": "http://example.com/it's here"}, [shlex.quote("http://example.com/it's here")]),
     ],
     "CertificateNames": [
@@ -1127,3 +1134,20 @@ def test_prometheus_queries_no_prometheus(tmp_path):
     ran = run_sh(tmp_path, facts.PrometheusQueries().command(), {"curl": "exit 7\n"})
     assert (ran.rc, ran.lines) == (0, [])
     assert load(facts.PrometheusQueries, ran.lines) is None
+
+
+def test_url_answers_without_curl_or_wget_opens_a_tcp_connection(tmp_path):
+    """A bare image: bash's /dev/tcp to the URL's host and port, here a port of this test's own on
+    127.0.0.1 that listens, then one that does not."""
+    import socket
+
+    tools = (*TEXT_TOOLS, "bash", "timeout")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        ran = run_sh(tmp_path, facts.UrlAnswers().command(url=f"http://127.0.0.1:{port}/key.gpg"), tools=tools)
+        assert load(facts.UrlAnswers, ran.lines) == {"ok": True, "why": "a TCP connection opened (the host has neither curl nor wget)"}
+    ran = run_sh(tmp_path, facts.UrlAnswers().command(url=f"http://127.0.0.1:{port}/key.gpg"), tools=tools)
+    assert load(facts.UrlAnswers, ran.lines) == {
+        "ok": False, "why": f"no TCP connection to 127.0.0.1:{port} within 10 s (the host has neither curl nor wget)"}

@@ -250,7 +250,7 @@ def test_a_host_that_cannot_reach_proxysqls_repository_is_refused_naming_proxysq
     with pytest.raises(knobs.KnobError, match=r"^app1 cannot reach ProxySQL's repository .*Could not resolve.*proxysql_deb"):
         validate.repository_reached({"ok": False, "why": "curl: (6) Could not resolve host"}, "app1", url)
     validate.repository_reached({"ok": True, "why": "HTTP 200"}, "app1", url)
-    validate.repository_reached(None, "app1", url)  # no curl or wget yet: the deploy finds out itself
+    validate.repository_reached(None, "app1", url)  # not even bash to ask with: the deploy finds out itself
 
 
 # --- applying the admin SQL during a rotation of the admin password ---------------------------------
