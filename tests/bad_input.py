@@ -173,6 +173,10 @@ CASES = [
     Case("proxysql_deb needs a newer glibc", {}, ("knob proxysql_deb", "needs glibc 2.99 or newer"),
          deb={"Depends": "libc6 (>= 2.99), libgcc-s1"}, live=True),
     # --- only the live host can tell --------------------------------------------------------------
+    # A server reached over the internet (inventories/prod.py marks its hosts so) with the defaults'
+    # name: the pre-flight's own wiring, judged by the real deploy only.
+    Case("a public server that answers only localhost", {"_peakready_public": True},
+         ("server_names is ['localhost']", "serve no one", "inventories/group_data/docker.py"), live=True),
     Case("a firewall that would lock us out", {"sshd_port": 2222}, ("knob sshd_port = 2222 but sshd",), live=True),
     # The deploy logs in to the local VPS as root, by key (inventories/docker.py).
     Case("root logins off while the deploy logs in as root", {"sshd_permit_root_login": "no"},
