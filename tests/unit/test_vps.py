@@ -86,3 +86,29 @@ def test_make_tools_names_every_missing_tool_before_any_suite_and_installs_them(
         tools.ensure()
     installs = [cmd for cmd in no_engine if cmd[:2] == ["apt-get", "install"]]
     assert installs == [["apt-get", "install", "-y", "-qq", "--no-install-recommends", "vagrant", "wrk"]], no_engine
+
+
+def test_a_restarted_vps_is_reached_at_its_new_ports(monkeypatch, tmp_path):
+    """After `docker restart` Docker publishes the ports anew: refresh() rewrites the state file and
+    the pinned host key's line for them (the inventories call it), and changes nothing else; a VPS
+    whose ports did not change is left as it was (the control)."""
+    import json
+
+    monkeypatch.setattr(vps, "VPS_STATE", tmp_path)
+    known_hosts = tmp_path / "box.known_hosts"
+    known_hosts.write_text(vps.known_hosts_line(32768, "ssh-ed25519", "AAAAkey"))
+    before = {"name": "box", "release": "bookworm", "ports": {"ssh": 32768, "http": 32769, "https": 32770},
+              "address": "172.18.0.2", "known_hosts": str(known_hosts), "ssh_key": "/k"}
+    vps.state_file("box").write_text(json.dumps(before))
+    monkeypatch.setattr(vps, "engine_answers", lambda: True)
+    monkeypatch.setattr(vps, "container", lambda name: type("Box", (), {"status": "running"})())
+    now = {"ssh": 32771, "http": 32772, "https": 32773}
+    monkeypatch.setattr(vps, "reached_at", lambda box: (now, "172.18.0.2"))
+
+    assert vps.refresh("box") == {**before, "ports": now}
+    assert json.loads(vps.state_file("box").read_text()) == {**before, "ports": now}
+    assert known_hosts.read_text() == vps.known_hosts_line(32771, "ssh-ed25519", "AAAAkey")
+
+    stamp = vps.state_file("box").stat().st_mtime_ns
+    assert vps.refresh("box")["ports"] == now
+    assert vps.state_file("box").stat().st_mtime_ns == stamp  # unchanged: not rewritten
