@@ -15,6 +15,8 @@ app_env = {"CACHE_TTL_OUTLETS_S": "300", "CACHE_TTL_OUTLET_S": "300", "CACHE_TTL
 # Its public reads, the same for every visitor: the outlets, one outlet, the menu, the featured dishes.
 # Only these are micro-cached (with a lock); availability, bookings and the admin API never are.
 nginx_public_reads = "^/api/v1/(outlets|outlets/[0-9]+|menu|menu/featured)$"
+# It serves its own Prometheus metrics (requests, latency, cache, replication) there.
+app_metrics_path = "/metrics"
 # It answers under /api/ (and /health, /static/): nginx answers any other path with a 404 itself.
 nginx_app_paths = ["/api/"]
 # It serves JSON and its static files: no page of it loads anything or is framed.

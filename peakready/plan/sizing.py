@@ -115,7 +115,7 @@ def size_host(h: HostFacts, k: dict, web_clients: int, backlog: int, series: int
             if not p.exporters:
                 raise
             taken = p.memory_mb["exporters"] + p.memory_mb.get("Prometheus", 0)
-            raise PlanError(f"{error} Or set monitoring = false: its exporters and Prometheus take {taken} MB "
+            raise PlanError(f"{error} Or set monitoring = False: its exporters and Prometheus take {taken} MB "
                             "of this host.") from None
         p.memory_mb["app"] = APP_MASTER_MB + p.app.workers * k["app_worker_memory_mb"]
         if runs_proxysql:

@@ -72,7 +72,7 @@ def exporters(plan: HostPlan, secrets: Secrets):
     if topo.monitor is None:
         logger.warning(f"{host.name}: no host is in the inventory's monitoring group, so nothing scrapes the "
                        "exporters (on loopback) and no alert fires: add one host to monitoring (on one VPS, "
-                       "that VPS), or set monitoring = false.")
+                       "that VPS), or set monitoring = False.")
     # Debian's packages add this user too (and keep one that exists): made first, so the credentials'
     # file below can be its group's before the first start.
     server.group(name="prometheus group", group="prometheus", system=True)

@@ -14,8 +14,9 @@ prometheus_scrape_interval_s: "plan: integer(5, 300)" = 15
 # it expects every host to expose.
 prometheus_retention_days: "plan: integer(1, 3650)" = 15
 # Where the app serves its own Prometheus metrics, scraped on the app's port (never through nginx,
-# which refuses /metrics to the public); "": the app has none.
-app_metrics_path: "plan: url_path_or_empty" = "/metrics"
+# which refuses /metrics to the public), e.g. "/metrics"; "" (most apps): it has none, and Prometheus
+# does not ask it (a path that answers 404 would keep the TargetDown alert firing).
+app_metrics_path: "plan: url_path_or_empty" = ""
 # Alertmanagers that Prometheus sends its firing alerts to ("host:port"), for someone to be woken;
 # empty: the alerts show in `make status` and in Prometheus's own page only.
 alertmanagers: "group: host_ports" = []

@@ -14,7 +14,8 @@ from peakready.plan.estimates import EXPORTER_MB, SERIES
 from peakready.status import clean, render
 from peakready.topology import Topology
 
-K = knobs.defaults()
+# The sample app's settings, which say where its metrics are (group_data/sample_app.py).
+K = {**knobs.defaults(), "app_metrics_path": "/metrics"}
 MULTI = {"lb": ("web_servers", "monitoring"), "app1": ("app_servers",), "app2": ("app_servers",),
          "db1": ("db_primary", "cache_servers"), "db2": ("db_replicas",)}
 ADDRESSES = {"lb": "10.0.0.2", "app1": "10.0.0.3", "app2": "10.0.0.4", "db1": "10.0.0.5", "db2": "10.0.0.6"}
@@ -34,6 +35,8 @@ def test_each_host_gets_the_exporters_of_its_tiers():
     assert monitoring.exporters({"web"}) == ["node_exporter", "nginx_exporter", "mtail"]
     assert monitoring.targets({"app"}, K) == ["node_exporter", "proxysql_metrics", "app"]
     assert monitoring.targets({"app"}, {**K, "proxysql_enabled": False, "app_metrics_path": ""}) == ["node_exporter"]
+    # An app says where its metrics are, or is not asked (a 404 would keep TargetDown firing).
+    assert monitoring.targets({"app"}, knobs.defaults()) == ["node_exporter", "proxysql_metrics"]
 
 
 def test_a_single_vps_is_scraped_on_loopback_with_every_job():

@@ -110,7 +110,7 @@ def test_defaults_satisfy_every_invariant(topology, cores, ram, proxysql):
 def test_a_1gb_vps_with_monitoring_is_refused_naming_the_knob():
     with pytest.raises(PlanError) as err:
         make_plan(single(1, 1024), {})
-    assert "monitoring = false" in str(err.value) and "app_worker_memory_mb" in str(err.value)
+    assert "monitoring = False" in str(err.value) and "app_worker_memory_mb" in str(err.value)
     assert make_plan(single(1, 1024), {"monitoring": False})["vps"].app.workers >= 1
 
 
