@@ -12,6 +12,16 @@ from pyinfra.api import FactBase
 from peakready.monitoring import PROMETHEUS, QUERIES
 
 
+def tcp_endpoint(url: str) -> tuple[str, int]:
+    """The host and port a URL connects to ("", 0 when it names none: no connection opens)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port that is not a number
+        return "", 0
+    return parts.hostname or "", port
+
+
 class UrlAnswers(FactBase):
     """Whether the host reaches `url` (an HTTP status below 400 within 10 s), asked with curl or
     wget; on a bare image with neither (the base role installs curl later), whether a TCP connection
@@ -22,13 +32,13 @@ class UrlAnswers(FactBase):
 
     def command(self, url: str) -> str:
         q = shlex.quote(url)
-        parts = urlsplit(url)
-        where = f"{parts.hostname}/{parts.port or (443 if parts.scheme == 'https' else 80)}"
-        unreached = f"no TCP connection to {where.replace('/', ':')} within 10 s (the host has neither curl nor wget)"
+        host, port = tcp_endpoint(url)
+        unreached = f"no TCP connection to {host}:{port} within 10 s (the host has neither curl nor wget)"
+        # The host and port reach the inner bash as its arguments, never as part of its script.
+        probe = "timeout 10 bash -c 'exec 3<>\"/dev/tcp/$0/$1\"' " + f"{shlex.quote(host)} {port} 2>/dev/null"
         return (f"if command -v curl >/dev/null; then curl -sS -o /dev/null -m 10 -w 'status %{{http_code}}\\n' {q} 2>&1 || true; "
                 f"elif command -v wget >/dev/null; then wget -q --spider -T 10 {q} 2>&1 && echo 'status 200' || echo 'status 000'; "
-                "elif command -v bash >/dev/null && command -v timeout >/dev/null; then "
-                f"if timeout 10 bash -c {shlex.quote(f'exec 3<>/dev/tcp/{where}')} 2>/dev/null; then echo 'status tcp'; "
+                f"elif command -v bash >/dev/null && command -v timeout >/dev/null; then if {probe}; then echo 'status tcp'; "
                 f"else echo {shlex.quote(unreached)}; echo 'status 000'; fi; "
                 "else echo 'status none'; fi")
 

@@ -564,9 +564,10 @@ COMMANDS: dict[str, list[tuple[dict, list[str]]]] = {
     "UrlAnswers": [
         ({"url": "https://repo.proxysql.com/ProxySQL/proxysql-2.7.x/repo_pub_key.gpg"},
          ["curl -sS -o /dev/null -m 10", "wget -q --spider -T 10",
-          " https://repo.proxysql.com/ProxySQL/proxysql-2.7.x/repo_pub_key.gpg ", "'exec 3<>/dev/tcp/repo.proxysql.com/443'",
-          "echo 'status none'"]),
-        ({"url": "http://127.0.0.1:9/x"}, ["'exec 3<>/dev/tcp/127.0.0.1/9'", "'no TCP connection to 127.0.0.1:9 within 10 s"]),
+          " https://repo.proxysql.com/ProxySQL/proxysql-2.7.x/repo_pub_key.gpg ",
+          """timeout 10 bash -c 'exec 3<>"/dev/tcp/$0/$1"' repo.proxysql.com 443 """, "echo 'status none'"]),
+        ({"url": "http://127.0.0.1:9/x"}, [" 127.0.0.1 9 ", "'no TCP connection to 127.0.0.1:9 within 10 s"]),
+        ({"url": "http://host:port/"}, [""" '' 0 2>/dev/null"""]),  # no port to connect to: none opens
         ({"url": "http://example.com/it's here"}, [shlex.quote("http://example.com/it's here")]),
     ],
     "CertificateNames": [
@@ -1151,3 +1152,18 @@ def test_url_answers_without_curl_or_wget_opens_a_tcp_connection(tmp_path):
     ran = run_sh(tmp_path, facts.UrlAnswers().command(url=f"http://127.0.0.1:{port}/key.gpg"), tools=tools)
     assert load(facts.UrlAnswers, ran.lines) == {
         "ok": False, "why": f"no TCP connection to 127.0.0.1:{port} within 10 s (the host has neither curl nor wget)"}
+
+
+@pytest.mark.parametrize("url", ["http://x$(touch subst)/", "http://a;touch injected;b/", "http://`touch tick`/"])
+def test_url_answers_passes_a_host_name_to_bash_as_one_argument(tmp_path, url):
+    """The TCP probe's host reaches the inner bash as an argument, never as part of its script: a
+    `timeout` stub logs what it was given and runs nothing (no name is looked up), and no file the
+    name would create by being run exists afterwards."""
+    from peakready.facts.services import tcp_endpoint
+
+    ran = run_sh(tmp_path, facts.UrlAnswers().command(url=url), {"timeout": ARGS_LOG + "exit 1\n"},
+                 tools=(*TEXT_TOOLS, "bash", "touch"), env={"LOG": str(tmp_path / "log")})
+    [call] = logged_calls(tmp_path / "log")
+    assert call == ["10", "bash", "-c", 'exec 3<>"/dev/tcp/$0/$1"', tcp_endpoint(url)[0], "80"]
+    assert ran.lines[-1] == "status 000"
+    assert not {"subst", "injected", "tick"} & {p.name for p in tmp_path.iterdir()}
