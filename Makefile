@@ -100,7 +100,7 @@ test: tools unit
 # A test run sends nothing beyond this machine: ProxySQL's repository is not even tried for the
 # local VPS (targets/packages.py); the package comes from PEAKREADY_PROXYSQL_DEB or a shared/packages/ folder beside the checkout.
 # PEAKREADY_PROXYSQL_REPOSITORY=on in the environment (the GitHub workflow) tries the repository.
-test unit infra multi vagrant bench-short: export PEAKREADY_PROXYSQL_REPOSITORY ?= off
+test tools unit infra multi vagrant bench-short: export PEAKREADY_PROXYSQL_REPOSITORY ?= off
 
 # What the suites run on this machine (Docker engine, wrk, Vagrant, ShellCheck), installed and
 # started before any of them: targets/tools.py.

@@ -15,6 +15,7 @@ that would deploy them without it stops here, with one line saying how to give i
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -35,8 +36,10 @@ def ensure() -> None:
     vps.ensure_engine(TOOLS)
 
 
-def proxysql(release: str = vps.DEFAULT_RELEASE) -> None:
-    """VpsError unless the test VPSes of `release` get ProxySQL (a package, or its repository)."""
+def proxysql(release: str | None = None) -> None:
+    """VpsError unless the test VPSes of `release` (the suites': PEAKREADY_RELEASE, else bookworm) get
+    ProxySQL (a package, or its repository)."""
+    release = release or os.environ.get("PEAKREADY_RELEASE", vps.DEFAULT_RELEASE)
     choice = proxysql_package(release)
     if not choice.enabled:
         raise vps.VpsError(f"the tests need ProxySQL on the local VPS, and it would get none ({choice.why}): give a "

@@ -73,3 +73,16 @@ def test_make_test_stops_at_once_when_the_test_vpses_would_get_no_proxysql(share
         tools.proxysql("bookworm")
     (shared / "proxysql_2.7.2-local1_amd64.deb").write_bytes(b"")
     tools.proxysql("bookworm")  # the control: with a package, nothing to say
+
+
+def test_make_tools_asks_for_the_release_the_suites_run(shared, monkeypatch):
+    """A bookworm package does not serve a trixie run (PEAKREADY_RELEASE): the ProxySQL tests would skip."""
+    from targets import tools, vps
+
+    (shared / "proxysql_2.7.2-local1_amd64.deb").write_bytes(b"")
+    monkeypatch.setenv("PEAKREADY_PROXYSQL_REPOSITORY", "off")
+    monkeypatch.setenv("PEAKREADY_RELEASE", "trixie")
+    with pytest.raises(vps.VpsError, match=r"built for Debian trixie"):
+        tools.proxysql()
+    monkeypatch.delenv("PEAKREADY_RELEASE")
+    tools.proxysql()
