@@ -58,6 +58,12 @@ def test_the_teams_file_is_laid_over_the_defaults_and_checked(tmp_path, monkeypa
     validate.public_server(knobs, "vps.example.org", TEAM_FILE)
 
 
+def test_a_real_server_is_reached_only_with_a_host_key_already_known(tmp_path, monkeypatch):
+    """pyinfra's default accepts a new host key on first use; prod.py refuses it (strict checking)."""
+    data = prod_inventory(tmp_path, monkeypatch, SETTINGS)["data"]
+    assert data["ssh_strict_host_key_checking"] == "yes"
+
+
 def test_an_unknown_name_in_the_teams_file_is_refused_with_the_nearest_knob(tmp_path, monkeypatch):
     data = prod_inventory(tmp_path, monkeypatch, SETTINGS + "app_worker = 4\n")["data"]
     with pytest.raises(KnobError, match="unknown knob 'app_worker': did you mean 'app_workers'"):
