@@ -16,7 +16,7 @@ from peakready import PORTS
 from peakready.secrets import Secrets
 from tests.leaks import Hidden
 from tests.multi.conftest import REPORT
-from tests.multi.judge import LEAD_S, back_within, count, covered, failures, last_failure_within, load_seconds
+from tests.multi.judge import LEAD_S, back_within, count, failures, last_failure_within, load_seconds, unseen
 
 SECRETS = Secrets("docker_multi")
 LAG_BOUND_S = 5  # a booking on the primary is on the replica within this (measured: see the report)
@@ -214,12 +214,12 @@ def test_under_load_an_app_host_then_the_replica_can_stop(topo):
     after_app = sum(failures(log, kind, settled, db_stop) for kind in ("read", "write"))
     during_db = failures(log, "read", db_stop, db_start)
     REPORT.append(f"app1 stopped under load: {at_stop} failed while it stopped, {after_app} after, of "
-                  f"{sum(1 for s, _, _ in log if app_stop <= s < db_stop)} requests; "
+                  f"{sum(1 for s, _, _, _ in log if app_stop <= s < db_stop)} requests; "
                   f"db2 stopped: {during_db} failed reads of "
-                  f"{sum(1 for s, k, _ in log if k == 'read' and db_stop <= s < db_start)}")
+                  f"{count(log, 'read', db_stop, db_start)}")
     assert count(log, "read") > 100 and count(log, "write") > 20, "the load ran"
-    covered(log, "read", db_start)  # every window above was under load to its end
-    covered(log, "write", db_stop)
+    for kind, end in (("read", db_start), ("write", db_stop)):  # every window above was under load to its end
+        assert not unseen(log, kind, end), unseen(log, kind, end)
     # The moment app1 stops, a booking nginx has just sent it on a kept-alive connection can fail (a
     # POST is never resent: the app may have acted on it); from then on nginx sends app2 everything.
     assert at_stop <= STOP_MOMENT_FAILURES
@@ -241,11 +241,12 @@ def test_the_primary_killed_then_failover_loses_no_acknowledged_booking(topo):
     log, acknowledged = result["log"], result["acknowledged"]
     assert promoted.results and promoted.results["operations"], promoted.log[-3000:]
     lost = len(acknowledged) - on_db(topo, "db2", acknowledged)
-    writes_back = back_within(log, "write", killed, WRITES_BACK_BOUND_S, settle_s=0.5, ok=(201,))
-    REPORT.append(f"failover: db1 killed (-9), promote.py done {promote_s:.1f} s later; bookings resumed after "
-                  f"{writes_back:.1f} s; {failures(log, 'write', killed)} bookings failed meanwhile; "
-                  f"{len(acknowledged)} acknowledged, {lost} lost")
+    back = back_within(log, "write", killed, WRITES_BACK_BOUND_S, settle_s=0.5, ok=(201,))
+    REPORT.append(f"failover: db1 killed (-9), promote.py done {promote_s:.1f} s later; bookings resumed "
+                  f"(answered) after {back.figure if back.figure is None else round(back.figure, 1)} s; "
+                  f"{failures(log, 'write', killed)} bookings failed meanwhile; {len(acknowledged)} acknowledged, {lost} lost")
     assert lost == 0
+    assert back.ok, f"{back.problem}\n{promoted.log[-2000:]}"
 
 
 def test_while_the_old_primary_is_down_the_deploy_updates_every_other_host(topo):
@@ -290,7 +291,8 @@ def test_a_switchover_under_load_loses_nothing(topo):
     # only fail in that window, and none later than the bound after promote.py starts.
     failed, window = last_failure_within(log, "write", start, SWITCH_WINDOW_BOUND_S)
     REPORT.append(f"switchover db2 -> db1 under load: promote.py {switch_s:.1f} s; {failed} bookings failed"
-                  + (f", the last {window:.1f} s after its start" if failed else "")
+                  + (f", the last {window.figure:.1f} s after its start" if failed else "")
                   + f"; {len(acknowledged)} acknowledged, {lost} lost")
     assert lost == 0
+    assert window.ok, window.problem
     assert slave_status(topo, "db2")["Master_Host"] == topo.address("db1")

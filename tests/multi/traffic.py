@@ -1,7 +1,8 @@
 """Bounded traffic inside lb, to its own nginx on 127.0.0.1 (stdlib only): readers GET the menu and
 writers POST bookings, each with its own Idempotency-Key, until the time or the request budget runs
-out. Prints one JSON object: every request as [sent_at (epoch s), kind, status or error] and the keys
-of the bookings nginx answered 201 for (acknowledged).
+out. Prints one JSON object: every request as [sent_at (epoch s), kind, status or error, answered_at
+(epoch s: when its answer or error came)] and the keys of the bookings nginx answered 201 for
+(acknowledged).
 
     python3 - SECONDS MAX_REQUESTS READERS WRITERS < traffic.py
 """
@@ -46,7 +47,7 @@ def worker(kind: str) -> None:
         except Exception as exc:  # every failure is counted, by kind
             outcome = type(exc).__name__
         with lock:
-            log.append([round(sent, 3), kind, outcome])
+            log.append([round(sent, 3), kind, outcome, round(time.time(), 3)])
             if outcome == 201:
                 acknowledged.append(key)
         time.sleep(0.02)  # a steady stream, not a flood: the point is what fails, not how much fits
