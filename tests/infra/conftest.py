@@ -77,6 +77,15 @@ class Prepared:
         job = self.jobs.pop(key, None)
         return job.result() if job else PREPARE[key]()
 
+    @contextmanager
+    def taken(self, key: str, name: str):
+        """A module's fixture body: what the job `key` made (see take), then its VPS `name` removed."""
+        try:
+            yield self.take(key)
+        finally:
+            with phase("teardown"):
+                vps.down(name)
+
     def vps(self, name: str) -> str:
         """Called by a job for the VPS it makes."""
         self.names.add(name)
@@ -287,10 +296,10 @@ def plan(test_vps):
     return make_plan(hosts, knobs)[test_vps.name]
 
 
-def proxysql_or_skip(plan) -> None:
+def proxysql_available_or_skip():
     """Skip a ProxySQL test only where no package is available for the VPS's release
     (targets/packages.py) and the run does not require one (PEAKREADY_PROXYSQL_REQUIRED=1, as the
-    GitHub workflow sets it); where one is, ProxySQL must be in the plan, and a skip would hide that."""
+    GitHub workflow sets it; make test stops before any suite without one: targets/tools.py)."""
     from targets.packages import proxysql_package, proxysql_required
 
     choice = proxysql_package(RELEASE)
@@ -298,6 +307,12 @@ def proxysql_or_skip(plan) -> None:
         if proxysql_required():
             pytest.fail(f"PEAKREADY_PROXYSQL_REQUIRED=1 but {choice.why}")
         pytest.skip(choice.why)
+    return choice
+
+
+def proxysql_or_skip(plan) -> None:
+    """proxysql_available_or_skip, and where a package is, ProxySQL must be in the plan: a skip would hide that."""
+    choice = proxysql_available_or_skip()
     assert plan.proxysql, f"a package is available ({choice.why}) but the plan has no ProxySQL"
 
 

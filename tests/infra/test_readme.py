@@ -37,22 +37,24 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
 from peakready import ROOT
+from peakready.facts import PROXYSQL_ADMIN_CNF
 from peakready.knobs import defaults
 from targets import vps
-from targets.packages import proxysql_package, proxysql_required
+from targets.packages import proxysql_package
 from tests import readme
-from tests.infra.conftest import DEPLOY_TIMEOUT_S, NETWORK, PREPARE, PREPARED, RELEASE, phase
-from tests.leaks import Redacted, in_text
+from tests.infra.conftest import DEPLOY_TIMEOUT_S, NETWORK, PREPARE, PREPARED, RELEASE, phase, proxysql_available_or_skip
+from tests.leaks import Redacted, in_text, needles
 
 SETTINGS = Path("inventories/group_data/prod.py")  # the README's settings file, in the walk's checkout
 SITE = "shop.example.com"  # the name the README's settings give the site
 BLOCK_TIMEOUT_S = DEPLOY_TIMEOUT_S  # the deploy is the longest block
-TARGETS_UP_S = 90  # Prometheus scrapes every 15 s on a real server: each target's first scrape within this
+# Every target's first scrape comes within a few of Prometheus's scrape intervals (the walk deploys
+# with the defaults: prometheus_scrape_interval_s).
+TARGETS_UP_S = 6 * defaults()["prometheus_scrape_interval_s"]
 # This checkout's own state for inventories/prod.py: the walk must write its copy's, never these.
 OWN_STATE = (ROOT / ".peakready" / "secrets" / "prod.json", ROOT / ".peakready" / "topology" / "prod.json")
 IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
@@ -81,8 +83,8 @@ class Walked:
 
     def shown(self, text: str) -> str:
         """`text` fit for a failure message: every generated secret replaced by its name."""
-        for name, value in self.secrets.items():
-            text = text.replace(value, f"<{name}>").replace(quote(value, safe=""), f"<{name}>")
+        for form, name in needles(self.secrets).items():  # each value, and as it appears in a URL
+            text = text.replace(form, f"<{name}>")
         return text
 
 
@@ -99,14 +101,15 @@ def checkout(dest: Path) -> None:
     (dest / ".venv").symlink_to(ROOT / ".venv")
 
 
-def home(dest: Path, box: str, address: str) -> Path:
-    """A newcomer's home: the key the VPS takes root's login with, and its host key in known_hosts."""
+def home(dest: Path, info: dict) -> Path:
+    """A newcomer's home: the key the VPS takes root's login with, and its host key (the one
+    targets/vps.py pinned for it) in known_hosts under its address."""
     ssh = dest / ".ssh"
     ssh.mkdir(mode=0o700, parents=True)
-    shutil.copy(vps.SSH_KEY, ssh / "id_ed25519")
+    shutil.copy(info["ssh_key"], ssh / "id_ed25519")
     (ssh / "id_ed25519").chmod(0o600)
-    kind, key = vps.sh(box, "cat /etc/ssh/ssh_host_ed25519_key.pub").split()[:2]
-    (ssh / "known_hosts").write_text(f"{address} {kind} {key}\n")
+    kind, key = Path(info["known_hosts"]).read_text().split()[1:3]
+    (ssh / "known_hosts").write_text(f"{info['address']} {kind} {key}\n")
     return dest
 
 
@@ -150,7 +153,7 @@ def walk() -> Walked:
     before = own_state()
     work = Path(tempfile.mkdtemp(prefix="peakready-readme-"))
     try:
-        repo, home_dir = work / "peakready", home(work / "home", box, address)
+        repo, home_dir = work / "peakready", home(work / "home", info)
         repo.mkdir()
         checkout(repo)
         steps: list[Step] = []
@@ -184,11 +187,8 @@ PREPARE["readme"] = walk
 @pytest.fixture(scope="module")
 def walked(test_vps):
     """The walk (test_vps first: its first deploy is what starts the background one)."""
-    try:
-        yield PREPARED.take("readme")
-    finally:
-        with phase("teardown"):
-            vps.down(f"peakready-readme-{os.getpid()}")
+    with PREPARED.taken("readme", f"peakready-readme-{os.getpid()}") as walk_result:
+        yield walk_result
 
 
 def get(walked: Walked, path: str, name: str | None = SITE) -> tuple[int, bytes]:
@@ -215,15 +215,15 @@ def test_the_site_answers_at_its_name_with_the_teams_app(walked):
     assert "<h1>Shop</h1>" in walked.steps[-1].output, walked.shown(walked.steps[-1].output)[-1000:]
 
 
-def test_its_health_path_reaches_mariadb_through_proxysql_and_redis(walked):
-    package = proxysql_package(RELEASE)
-    before = app_statements(walked) if package.enabled else 0
+def test_its_health_path_reaches_mariadb_and_redis(walked):
     status, body = get(walked, "/health")
     assert (status, body) == (200, b"ok\n"), f"/health: {status} {body[:300]!r}"
-    if not package.enabled:  # make test stops before any suite without one (targets/tools.py)
-        if proxysql_required():
-            pytest.fail(f"PEAKREADY_PROXYSQL_REQUIRED=1 but {package.why}")
-        pytest.skip(package.why)
+
+
+def test_the_apps_queries_go_through_proxysql(walked):
+    proxysql_available_or_skip()
+    before = app_statements(walked)
+    assert get(walked, "/health")[0] == 200
     # The health path's SELECT 1, counted by ProxySQL as the app's user.
     assert app_statements(walked) > before, "the app's query did not go through ProxySQL"
 
@@ -231,7 +231,7 @@ def test_its_health_path_reaches_mariadb_through_proxysql_and_redis(walked):
 def app_statements(walked: Walked) -> int:
     """The statements ProxySQL has counted for the app's database user."""
     user = defaults()["mariadb_app_user"]
-    out = vps.sh(walked.vps, "mariadb --defaults-file=/root/.peakready-proxysql-admin.cnf -N -B -e "
+    out = vps.sh(walked.vps, f"mariadb --defaults-file={PROXYSQL_ADMIN_CNF} -N -B -e "
                              f"\"SELECT IFNULL(SUM(count_star), 0) FROM stats_mysql_query_digest WHERE username = '{user}'\"")
     return int(out.strip())
 

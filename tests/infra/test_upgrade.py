@@ -115,11 +115,8 @@ PREPARE["upgrade"] = prepare
 @pytest.fixture(scope="module")
 def upgraded(test_vps):
     """The previous release's VPS (test_vps first: its first deploy is what starts the background one)."""
-    try:
-        yield PREPARED.take("upgrade")
-    finally:
-        with phase("teardown"):
-            vps.down(f"peakready-upgrade-{os.getpid()}")
+    with PREPARED.taken("upgrade", f"peakready-upgrade-{os.getpid()}") as upgraded_vps:
+        yield upgraded_vps
 
 
 def book(upgraded: Upgraded, key: str, when: str) -> tuple[int, dict]:

@@ -184,11 +184,8 @@ PREPARE.update({f"app {name}": functools.partial(prepare, name) for name in APPS
 
 @pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.prepared(f"app {name}")) for name in APPS])
 def user_app(request):
-    try:
-        yield PREPARED.take(f"app {request.param}")
-    finally:
-        with phase("teardown"):
-            vps.down(f"peakready-app-{request.param}-{os.getpid()}")
+    with PREPARED.taken(f"app {request.param}", f"peakready-app-{request.param}-{os.getpid()}") as deployed:
+        yield deployed
 
 
 def test_it_serves_its_own_pages_through_nginx(user_app):
