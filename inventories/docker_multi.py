@@ -44,7 +44,7 @@ for _name in HOSTS:
 try:
     _groups = topology.promoted({group: [h for h, (groups, *_rest) in HOSTS.items() if group in groups]
                                  for group in ("web_servers", "app_servers", "db_primary", "db_replicas",
-                                               "cache_servers", "monitoring")}, _state)
+                                               "cache_servers", "monitoring", "backup_servers")}, _state)
 except KnobError as _error:
     sys.exit(f"peakready: {_error}")
 
@@ -54,6 +54,7 @@ db_primary = [_hosts[h] for h in _groups["db_primary"]]
 db_replicas = [_hosts[h] for h in _groups["db_replicas"]]
 cache_servers = [_hosts[h] for h in _groups["cache_servers"]]
 monitoring = [_hosts[h] for h in _groups["monitoring"]]
+backup_servers = [_hosts[h] for h in _groups["backup_servers"]]
 # The sample app, with its settings (group_data/sample_app.py), unless PEAKREADY_DATA names another app.
 if "app_source" not in _extra:
     sample_app = list(_hosts.values())

@@ -14,6 +14,8 @@ GROUP_ROLES = {
     "cache_servers": "cache",
     # Prometheus: at most one host, which scrapes every host's exporters over the private network.
     "monitoring": "monitoring",
+    # Backups: at most one host, never a db host; it pulls base backups and binary logs from the primary.
+    "backup_servers": "backup",
 }
 
 # The stack's fixed ports beside the knobs' (sshd_port, app_port, 80/443): service -> port, from the

@@ -3,6 +3,7 @@ each returns None when the value is fine, else what a valid value looks like."""
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import functools
 import ipaddress
@@ -356,3 +357,17 @@ release_series = matching(r"([23]\.\d+\.x)?", 'a release series such as "2.7.x",
 # Redis docs (eviction policies): the policies Redis knows.
 eviction_policy = one_of("allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu",
                          "volatile-random", "volatile-ttl", "noeviction")
+
+
+def utc_second_or_empty(value: Any, _data: dict) -> str | None:
+    """"" or a second of the calendar, "YYYY-MM-DD HH:MM:SS" (UTC)."""
+    what = 'a time "YYYY-MM-DD HH:MM:SS" (UTC), e.g. --data restore_at="2026-12-06 19:59:59"'
+    if value == "":
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", value):
+        return what
+    try:
+        datetime.datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return what
+    return None

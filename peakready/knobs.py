@@ -21,7 +21,8 @@ from peakready.errors import KnobError, PlanError  # noqa: F401 (raised by knobs
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 # The schema's files, in the order their knobs are listed (peakready/schema/__init__.py).
 SCHEMA_FILES = tuple(SCHEMA_DIR / f"{name}.py"
-                     for name in ("base", "plan", "mariadb", "redis", "proxysql", "app", "nginx", "monitoring"))
+                     for name in ("base", "plan", "mariadb", "redis", "proxysql", "app", "nginx", "monitoring",
+                                  "backup"))
 
 # Data that belongs to pyinfra or its connectors, not to peakready.
 FOREIGN_PREFIXES = ("_", "ssh_", "docker_", "dockerssh_", "vagrant_", "chroot_", "local_", "winrm_")
@@ -112,6 +113,13 @@ RUN_ARGS: dict[str, tuple[Any, Check]] = {
     "restore_from": ("latest", matching(r"latest|/[A-Za-z0-9._/-]+\.sql\.gz",
                                         "latest or the path of a .sql.gz dump on the host")),
     "restore_replace": (False, boolean),
+    # Point-in-time: the second (UTC) to rebuild a db host to, from the backup host's backups.
+    "restore_at": ("", checks.utc_second_or_empty),
+    # ...the host to rebuild (a fresh one of the inventory; default: the db_primary host)...
+    "restore_to": ("", matching(r"|[A-Za-z0-9][A-Za-z0-9.-]{0,252}", "a host of this inventory, e.g. --data restore_to=db1")),
+    # ...and whose backups (default: the db_primary host's name: the host it replaces).
+    "restore_source": ("", matching(r"|[A-Za-z0-9][A-Za-z0-9.-]{0,252}", "the name of the backed-up db host, e.g. "
+                                                                           "--data restore_source=db1")),
     "promote": ("", matching(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", "the replica to make the primary, e.g. "
                                                                    "--data promote=db2")),
 }

@@ -118,7 +118,8 @@ def inventory_plan(data: dict):
             # it) gets no operation in this run, and its size counts on no peer: it is planned at a nominal size
             # (DEAD_HOST), and the others are deployed. A web, app or primary db host's size counts on
             # its peers (connections, clients): the deploy stops.
-            if not set(other.groups) & set(GROUP_ROLES) <= {"db_replicas", "cache_servers", "monitoring"}:
+            if not set(other.groups) & set(GROUP_ROLES) <= {"db_replicas", "cache_servers", "monitoring",
+                                                              "backup_servers"}:
                 raise KnobError(f"host {other.name} did not answer: the plan needs its size (it counts on its "
                                 "peers), so bring it back, or take it out of the inventory, and run again.")
             size = DEAD_HOST

@@ -37,6 +37,9 @@ NAMES = {
     "proxysql_stats_password": "ProxySQL's read-only stats login (upstream's default is stats:stats)",
     "mariadb_exporter_password": "the mysqld exporter's MariaDB user (status and variables, no data)",
     "redis_exporter_password": "the Redis exporter's ACL user (INFO and the slow log, no keys)",
+    "mariadb_binlog_password": "the MariaDB user the backup host reads the binary logs as",
+    "restic_password": "the key of the backup repository (restic encrypts every backup with it)",
+    "backup_ssh_seed": "the backup host's SSH key, derived from it (db hosts let it start a backup, nothing else)",
 }
 # Quoted safely in every config file and SQL statement the stack writes.
 VALID = re.compile(r"[A-Za-z0-9._~+/=-]{16,256}")

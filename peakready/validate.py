@@ -118,6 +118,15 @@ def topology(host_groups: dict[str, Iterable[str]], app_cache: bool) -> None:
     if len(monitors) > 1:
         raise PlanError(f"inventory: monitoring has {len(monitors)} hosts ({', '.join(monitors)}) but Prometheus runs on "
                         "one, which scrapes every host: keep one host in it.")
+    keepers = [name for name, g in groups.items() if "backup_servers" in g]
+    if len(keepers) > 1:
+        raise PlanError(f"inventory: backup_servers has {len(keepers)} hosts ({', '.join(keepers)}) but one pulls "
+                        "the backups: keep one host in it.")
+    if keepers and groups[keepers[0]] & {"db_primary", "db_replicas"}:
+        raise PlanError(f"inventory: {keepers[0]} is in backup_servers and is a db host: backups must survive the loss "
+                        "of the database's host, so give them a host that is not in db_primary or db_replicas.")
+    if keepers and not primaries:
+        raise PlanError("inventory: backup_servers back up the db_primary host: add one.")
 
 
 def agreement(data: dict, host_name: str, other: dict, other_name: str) -> None:

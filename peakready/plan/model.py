@@ -31,7 +31,8 @@ class HostFacts:
     name: str
     cores: int
     ram_mb: int
-    groups: tuple[str, ...] = tuple(GROUP_ROLES)
+    # By default every group, as one VPS has them, but the backups' (which must be another host).
+    groups: tuple[str, ...] = tuple(g for g in GROUP_ROLES if g != "backup_servers")
     # The host's own values of the knobs that may differ between hosts (scope "host"), where it has
     # them: its kernel settings. Missing ones are the defaults.
     own: dict = field(default_factory=dict, compare=False, hash=False)

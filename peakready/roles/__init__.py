@@ -8,6 +8,7 @@ from peakready import GROUP_ROLES
 from peakready.plan import part
 from peakready.preflight import Deployment
 from peakready.roles.app import app
+from peakready.roles.backup import backup
 from peakready.roles.base import base
 from peakready.roles.hardening import file_integrity
 from peakready.roles.mariadb import mariadb
@@ -19,6 +20,7 @@ from peakready.roles.redis import redis
 ROLES = [
     (base, None),
     (mariadb, "db"),
+    (backup, "backup"),  # after the primary's accounts (its binary log reader) and the db hosts' key
     (redis, "cache"),
     (proxysql, "app"),  # only where proxysql_enabled
     (app, "app"),
@@ -46,6 +48,8 @@ def apply(host_groups, d: Deployment) -> None:
         base(plan=d.plan, secrets=d.secrets)
     if mariadb in todo:
         mariadb(plan=d.plan, secrets=d.secrets)
+    if backup in todo:
+        backup(plan=d.plan, secrets=d.secrets)
     if redis in todo:
         redis(plan=d.plan, secrets=d.secrets)
     if proxysql in todo:

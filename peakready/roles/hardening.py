@@ -3,10 +3,11 @@ fail2ban, what an audit of the system expects, and the file integrity baseline (
 
 from __future__ import annotations
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
+from peakready import topology
 from peakready.facts import SshClientAddress
 from peakready.ops import config_file, once
 
@@ -61,10 +62,19 @@ def sshd(data) -> None:
         allow_tcp_forwarding=data.sshd_allow_tcp_forwarding,
         client_alive_interval_s=SSHD_CLIENT_ALIVE_S,
         kex=SSHD_KEX, ciphers=SSHD_CIPHERS, macs=SSHD_MACS,
+        backup_from=backup_puller(),
     )
     # A reload (HUP) keeps the sessions that are open, this deploy's own included.
     systemd.service(name="Reload sshd for its login policy", service="ssh.service", reloaded=True,
                     _if=dropin.did_change)
+
+
+def backup_puller() -> str:
+    """The backup host's private address when this host is a db host it pulls from, else "": root may
+    log in from there with the one key whose forced command starts a backup (peakready/backup.py)."""
+    topo = topology.of_inventory(state.inventory)
+    keepers = topo.in_tier("backup")
+    return topo.address(keepers[0]) if keepers and "db" in topo.tiers(host.name) else ""
 
 
 def fail2ban(data) -> None:

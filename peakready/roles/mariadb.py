@@ -18,6 +18,7 @@ from peakready.facts import MariadbAccounts, MariadbReplication
 from peakready.hashes import native_hash, sha256
 from peakready.ops import config_file, hardening, open_files_limit, restart_or_roll_back
 from peakready.plan import HostPlan, part
+from peakready.roles.backup import backup_source, puller
 from peakready.secrets import Secrets
 
 CNF = "/etc/mysql/mariadb.conf.d/60-peakready.cnf"
@@ -51,6 +52,8 @@ EXPORTER_GLOBAL = {"SLAVE MONITOR"}
 # read lock (RELOAD, BINLOG MONITOR). It reads nothing a replica does not get from the binary log anyway.
 REPLICATION_GLOBAL = {"REPLICATION SLAVE", "RELOAD", "BINLOG MONITOR"}
 DUMP_PRIVILEGES = {"SELECT", "SHOW VIEW", "TRIGGER", "EVENT", "LOCK TABLES"}
+# The backup host copies the binary logs as a replication client, and lists them; nothing else.
+BINLOG_GLOBAL = {"REPLICATION SLAVE", "BINLOG MONITOR"}
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,8 @@ class Account:
     hosts: tuple[str, ...]  # where it may connect from
 
 
-def desired_accounts(data, secrets: Secrets, app_hosts: Sequence[str] = (), db_hosts: Sequence[str] = ()) -> dict:
+def desired_accounts(data, secrets: Secrets, app_hosts: Sequence[str] = (), db_hosts: Sequence[str] = (),
+                     backup_hosts: Sequence[str] = ()) -> dict:
     """user -> Account. The app's users and the monitor connect from this host (LOCAL) and from the
     app hosts' private addresses; the replication user from the db hosts' only (any of them may
     replicate from any other once promote.py has swapped them)."""
@@ -84,6 +88,9 @@ def desired_accounts(data, secrets: Secrets, app_hosts: Sequence[str] = (), db_h
     accounts[data.mariadb_replication_user] = Account(
         secrets.get("mariadb_replication_password"), frozenset(REPLICATION_GLOBAL),
         {db: DUMP_PRIVILEGES, "mysql": {"SELECT"}}, tuple(db_hosts))
+    # Likewise the backup host's binary log reader: at its address, or at none without one.
+    accounts[data.backup_binlog_user] = Account(
+        secrets.get("mariadb_binlog_password"), frozenset(BINLOG_GLOBAL), {}, tuple(backup_hosts))
     return accounts
 
 
@@ -158,13 +165,14 @@ def accounts_sql(accounts: dict, db: str, stale: Sequence[str] = ()) -> str:
 
 
 @operation()
-def accounts(data, secrets: Secrets, app_hosts: Sequence[str] = (), db_hosts: Sequence[str] = ()):
+def accounts(data, secrets: Secrets, app_hosts: Sequence[str] = (), db_hosts: Sequence[str] = (),
+             backup_hosts: Sequence[str] = ()):
     """
     The app's database and users, and mysql_secure_installation's clean-up, as root over the unix
     socket. Runs only when MariadbAccounts shows a difference; the SQL (with the passwords' hashes) is
     uploaded 0600, run and removed: it is in no command line and in no output.
     """
-    wanted = desired_accounts(data, secrets, app_hosts, db_hosts)
+    wanted = desired_accounts(data, secrets, app_hosts, db_hosts, backup_hosts)
     current = host.get_fact(MariadbAccounts)
     drift = accounts_drift(current, wanted, data.app_db_name)
     if not drift:
@@ -280,6 +288,9 @@ def mariadb(plan: HostPlan, secrets: Secrets):
     # Every db host may replicate from any other (promote.py swaps them): the replication user is at
     # each db host's address, this one's too.
     db_hosts = [topo.address(h) for h in topo.in_tier("db")] if replicated else []
+    keeper = puller(topo)
+    if keeper:
+        backup_source(secrets=secrets)
     if m.primary:
         if replicated:
             writable(name="The primary takes writes (read_only off at runtime; on in its config)")
@@ -288,7 +299,8 @@ def mariadb(plan: HostPlan, secrets: Secrets):
         # reads from the replicas, which have the same accounts).
         apps = [topo.address(h) for h in topo.in_tier("app") if h != host.name or replicated]
         accounts(name=f"Database {data.app_db_name}, its users, no anonymous users, root by socket only",
-                 data=data, secrets=secrets, app_hosts=apps, db_hosts=db_hosts)
+                 data=data, secrets=secrets, app_hosts=apps, db_hosts=db_hosts,
+                 backup_hosts=[topo.address(keeper)] if keeper else [])
         backups(data)
     else:
         config_file(name=f"Client login of {data.mariadb_replication_user} for the first copy (0600)",

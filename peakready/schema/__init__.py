@@ -4,6 +4,7 @@ one file per service, in the order peakready/knobs.py reads them (SCHEMA_FILES):
     base.py        every host: apt, time, kernel, swap, firewall, sshd, hardening
     plan.py        the capacity plan: the users planned for, memory weights, derived sizes
     mariadb.py, redis.py, proxysql.py, app.py, nginx.py, monitoring.py   each service's role
+    backup.py      backups on a host of their own: base backups, binary logs, retention
 
 This is the only place a knob is declared: roles read it through host.data (group_data/all.py
 hands these defaults to pyinfra), templates only print what the role hands them, and

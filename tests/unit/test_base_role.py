@@ -21,7 +21,8 @@ def test_each_group_gets_its_tiers_roles_from_the_one_group_table():
     assert names(["app_servers"]) == ["base", "proxysql", "app", *last]
     assert names(["web_servers", "cache_servers"]) == ["base", "redis", "nginx", *last]
     assert names(["monitoring"]) == ["base", "exporters", "prometheus", "file_integrity"]
-    assert names(list(GROUP_ROLES)) == ["base", "mariadb", "redis", "proxysql", "app", "nginx", "exporters",
+    assert names(["backup_servers"]) == ["base", "backup", *last]
+    assert names(list(GROUP_ROLES)) == ["base", "mariadb", "backup", "redis", "proxysql", "app", "nginx", "exporters",
                                         "prometheus", "file_integrity"]
 
 

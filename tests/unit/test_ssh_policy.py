@@ -82,7 +82,7 @@ def test_drop_in_says_what_the_knobs_say(password, root, forwarding):
     text = render("base/sshd.conf.j2", password_authentication=password, permit_root_login=root,
                   allow_tcp_forwarding=forwarding, client_alive_interval_s=base.SSHD_CLIENT_ALIVE_S,
                   kex=base.SSHD_KEX, ciphers=base.SSHD_CIPHERS,
-                  macs=base.SSHD_MACS)
+                  macs=base.SSHD_MACS, backup_from="")
     settings = dict(line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
     assert settings == {
         "PasswordAuthentication": "yes" if password else "no",
@@ -97,3 +97,18 @@ def test_drop_in_says_what_the_knobs_say(password, root, forwarding):
     }
     weak = ("sha1", "cbc", "md5", "group1-", "group14-", "nistp", "umac-64")
     assert not [name for name in base.SSHD_KEX + base.SSHD_CIPHERS + base.SSHD_MACS if any(w in name for w in weak)]
+
+
+def test_a_db_host_lets_root_in_from_the_backup_host_by_forced_command_only():
+    import sys
+
+    base = sys.modules["peakready.roles.hardening"]
+    common = dict(password_authentication=False, permit_root_login="no", allow_tcp_forwarding=False,
+                  client_alive_interval_s=base.SSHD_CLIENT_ALIVE_S, kex=base.SSHD_KEX, ciphers=base.SSHD_CIPHERS,
+                  macs=base.SSHD_MACS)
+    text = render("base/sshd.conf.j2", backup_from="10.0.0.9", **common)
+    block = text[text.index("Match "):].split("\n")
+    assert block[0] == "Match User root Address 10.0.0.9"
+    assert block[1].split() == ["PermitRootLogin", "forced-commands-only"]
+    # The control: a host the backup host does not pull from has no such block.
+    assert "Match" not in render("base/sshd.conf.j2", backup_from="", **common)

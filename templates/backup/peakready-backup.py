@@ -1,0 +1,304 @@
+#!/usr/bin/python3
+# Managed by peakready: the backup host's side of peakready's backups (peakready/backup.py).
+#
+#   peakready-backup repository   create the restic repository, or move it to the wanted password
+#   peakready-backup base         pull a base backup (mariadb-backup) from the primary into restic,
+#                                 then forget --prune by the retention policy
+#   peakready-backup ship         copy the primary's binary logs as they are written (the unit runs it)
+#   peakready-backup metrics      the base backups' and the shipping's figures for Prometheus
+#   peakready-backup coverage SOURCE          the seconds a restore of SOURCE can reach (JSON)
+#   peakready-backup restore SOURCE AT ADDRESS PORT HOSTKEY
+#                                 rebuild the host at ADDRESS to the second AT (UTC) from SOURCE's
+#                                 backups; the host must have armed it (restore.py does)
+#
+# Settings come from /etc/peakready/backup.json (the deploy writes it); secrets from files beside it.
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CONFIG = json.loads(Path("/etc/peakready/backup.json").read_text())
+ROOT = Path(CONFIG["root"])
+REPO = ROOT / "restic"
+BINLOGS = ROOT / "binlogs"
+PASSWORD = Path("/etc/peakready/restic-password")
+WANTED = Path("/etc/peakready/restic-password.wanted")
+SSH = ["ssh", "-F", "/etc/peakready/backup-ssh.conf"]
+BINLOG_CNF = "/etc/peakready/binlog.cnf"
+STREAM = "mariadb.xbstream"
+BINLOG_NAME = re.compile(r"[A-Za-z0-9_.-]+\.[0-9]{6}")
+UTC = dt.UTC
+
+
+def fail(message):
+    print(f"peakready-backup: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def restic(*args, password=PASSWORD, **kwargs):
+    env = {**os.environ, "RESTIC_REPOSITORY": str(REPO), "RESTIC_PASSWORD_FILE": str(password),
+           "RESTIC_CACHE_DIR": str(ROOT / "cache")}
+    return subprocess.run(["restic", *args], env=env, text=True, capture_output=True, **kwargs)
+
+
+def opens(password):
+    return restic("--no-lock", "cat", "config", password=password).returncode == 0
+
+
+def repository():
+    """Create the repository with the wanted password, or give it that password (a new key, the
+    old one removed) when the deploy rotated it. Prints what it did."""
+    if not (REPO / "config").exists():
+        out = restic("init", password=WANTED)
+        if out.returncode:
+            fail(f"restic init failed: {out.stderr.strip()}")
+        shutil.copyfile(WANTED, PASSWORD)
+        print("created")
+    elif opens(WANTED):
+        if not PASSWORD.exists() or PASSWORD.read_bytes() != WANTED.read_bytes():
+            shutil.copyfile(WANTED, PASSWORD)
+            print("password file renewed")
+        else:
+            print("unchanged")
+    elif PASSWORD.exists() and opens(PASSWORD):
+        keys = restic("key", "list")
+        old = [line.split()[0].lstrip("*") for line in keys.stdout.splitlines() if line.startswith("*")]
+        added = restic("key", "add", "--new-password-file", str(WANTED))
+        if added.returncode or len(old) != 1:
+            fail(f"restic key add failed: {added.stderr.strip()}")
+        removed = restic("key", "remove", old[0], password=WANTED)
+        if removed.returncode:
+            fail(f"restic key remove failed: {removed.stderr.strip()}")
+        shutil.copyfile(WANTED, PASSWORD)
+        print("password rotated")
+    else:
+        fail(f"neither the wanted restic_password nor the one in use opens the repository {REPO}: give "
+             "PEAKREADY_SECRET_RESTIC_PASSWORD the password it was created with.")
+
+
+def snapshots(source):
+    out = restic("--no-lock", "snapshots", "--json", "--tag", "base", "--host", source)
+    if out.returncode:
+        fail(f"restic snapshots failed: {out.stderr.strip()}")
+    found = json.loads(out.stdout or "[]")
+    for s in found:
+        s["at"] = dt.datetime.fromisoformat(re.sub(r"\.(\d{6})\d*", r".\1", s["time"])).astimezone(UTC)
+    return sorted(found, key=lambda s: s["at"])
+
+
+def write_metrics(lines):
+    """Into the node exporter's textfile directory (its default on Debian), atomically."""
+    directory = Path(CONFIG["textfile_dir"])
+    if not directory.is_dir():
+        return
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".peakready-backup")
+    with os.fdopen(fd, "w") as out:
+        out.write("".join(line + "\n" for line in lines))
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, directory / "peakready_backup.prom")
+
+
+def base():
+    source = CONFIG["primary"]
+    started = time.time()
+    with tempfile.TemporaryFile("w+") as log:
+        pull = subprocess.Popen([*SSH, source, "backup"], stdout=subprocess.PIPE, stderr=log)
+        env = {**os.environ, "RESTIC_REPOSITORY": str(REPO), "RESTIC_PASSWORD_FILE": str(PASSWORD),
+               "RESTIC_CACHE_DIR": str(ROOT / "cache")}
+        push = subprocess.run(["restic", "backup", "--json", "--stdin", "--stdin-filename", STREAM, "--tag", "base",
+                               "--host", source], stdin=pull.stdout, env=env, text=True, capture_output=True)
+        pull.stdout.close()
+        pulled = pull.wait()
+        log.seek(0)
+        said = log.read()
+    summary = [json.loads(line) for line in push.stdout.splitlines() if '"summary"' in line]
+    snapshot = summary[-1].get("snapshot_id") if summary else None
+    # restic 0.14 stores whatever came before the stream ended: a backup that did not finish is forgotten.
+    if pulled != 0 or "completed OK!" not in said or push.returncode != 0 or not snapshot:
+        if snapshot:
+            restic("forget", snapshot)
+        tail = "\n".join(said.strip().splitlines()[-5:])
+        fail(f"the base backup of {source} failed (ssh/mariadb-backup exit {pulled}, restic exit "
+             f"{push.returncode}): {tail} {push.stderr.strip()}")
+    size = summary[-1].get("total_bytes_processed", 0)
+    print(f"base backup of {source}: snapshot {snapshot[:8]}, {size} bytes in {time.time() - started:.1f} s")
+    policy = ["--keep-daily", str(CONFIG["keep_daily"])]
+    if CONFIG["keep_weekly"]:
+        policy += ["--keep-weekly", str(CONFIG["keep_weekly"])]
+    pruned = restic("forget", "--prune", "--tag", "base", "--group-by", "host,tags", *policy)
+    if pruned.returncode:
+        fail(f"restic forget --prune failed: {pruned.stderr.strip()}")
+    # Binary logs older than the oldest base backup kept cannot be replayed on anything: they go.
+    kept = snapshots(source)
+    if kept and (BINLOGS / source).is_dir():
+        oldest = kept[0]["at"].timestamp() - 86400
+        for f in sorted((BINLOGS / source).iterdir())[:-1]:
+            if f.stat().st_mtime < oldest:
+                f.unlink()
+    metrics()
+
+
+def ship():
+    """Copy the primary's binary logs as it writes them (mariadb-binlog as a replication client),
+    resuming with the newest file this host has; the unit restarts it when the connection drops."""
+    source, address = CONFIG["primary"], CONFIG["addresses"][CONFIG["primary"]]
+    directory = BINLOGS / source
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    have = sorted(f.name for f in directory.iterdir() if BINLOG_NAME.fullmatch(f.name))
+    client = [f"--defaults-extra-file={BINLOG_CNF}", f"--host={address}", f"--port={CONFIG['mariadb_port']}"]
+    if have:
+        first = have[-1]
+    else:
+        listed = subprocess.run(["mariadb", *client, "-N", "-B", "-e", "SHOW BINARY LOGS"],
+                                text=True, capture_output=True)
+        if listed.returncode or not listed.stdout.strip():
+            fail(f"cannot list the binary logs of {source}: {listed.stderr.strip()}")
+        first = listed.stdout.split()[0]
+    os.execvp("mariadb-binlog", ["mariadb-binlog", *client, "--read-from-remote-server", "--raw", "--stop-never",
+                                 f"--stop-never-slave-server-id={CONFIG['ship_server_id']}",
+                                 f"--result-file={directory}/", first])
+
+
+def metrics():
+    source = CONFIG["primary"]
+    lines = []
+    try:
+        found = snapshots(source)
+    except SystemExit:
+        found = []
+    if found:
+        lines += ["# HELP peakready_backup_base_last_timestamp_seconds When the newest base backup was taken.",
+                  "# TYPE peakready_backup_base_last_timestamp_seconds gauge",
+                  f'peakready_backup_base_last_timestamp_seconds{{source="{source}"}} {found[-1]["at"].timestamp():.0f}',
+                  "# TYPE peakready_backup_base_count gauge",
+                  f'peakready_backup_base_count{{source="{source}"}} {len(found)}']
+    lag = shipping_lag(source)
+    if lag is not None:
+        lines += ["# HELP peakready_backup_binlog_lag_bytes Bytes of the primary's binary log not yet on the backup host.",
+                  "# TYPE peakready_backup_binlog_lag_bytes gauge",
+                  f'peakready_backup_binlog_lag_bytes{{source="{source}"}} {lag}']
+    lines += ["# TYPE peakready_backup_metrics_timestamp_seconds gauge",
+              f"peakready_backup_metrics_timestamp_seconds {time.time():.0f}"]
+    write_metrics(lines)
+
+
+def shipping_lag(source):
+    """How far the shipped copy is behind the primary's current binary log, in bytes (None: unknown)."""
+    address = CONFIG["addresses"][source]
+    out = subprocess.run(["mariadb", f"--defaults-extra-file={BINLOG_CNF}", f"--host={address}",
+                          f"--port={CONFIG['mariadb_port']}", "-N", "-B", "-e", "SHOW BINARY LOGS"],
+                         text=True, capture_output=True, timeout=30)
+    if out.returncode or not out.stdout.strip():
+        return None
+    logs = [line.split("\t") for line in out.stdout.strip().splitlines()]
+    have = sorted(f.name for f in (BINLOGS / source).glob("*") if BINLOG_NAME.fullmatch(f.name)) \
+        if (BINLOGS / source).is_dir() else []
+    behind = 0
+    for name, size, *_ in logs:
+        copy = BINLOGS / source / name
+        if copy.exists():
+            behind += max(0, int(size) - copy.stat().st_size)
+        elif not have or name > have[-1]:  # not shipped yet (older ones were purged here or there)
+            behind += int(size)
+    return behind
+
+
+def coverage(source):
+    """The seconds a restore of `source` can reach: from its oldest base backup to the newest
+    binary log shipped (now, while the shipping runs)."""
+    found = snapshots(source)
+    shipped = sorted((BINLOGS / source).glob("*.[0-9]*[0-9]")) if (BINLOGS / source).is_dir() else []
+    active = subprocess.run(["systemctl", "is-active", "--quiet", "peakready-binlog-ship.service"]).returncode == 0
+    until = None
+    if shipped:
+        until = time.time() if active and CONFIG["primary"] == source else max(f.stat().st_mtime for f in shipped)
+    elif found:
+        until = found[-1]["at"].timestamp()
+    return {"source": source, "bases": len(found),
+            "from": found[0]["at"].timestamp() if found else None, "until": until}
+
+
+def remote(address, port, hostkey, command, **kwargs):
+    known = ROOT / "restore_known_hosts"
+    known.write_text(f"[{address}]:{port} {hostkey}\n" if int(port) != 22 else f"{address} {hostkey}\n")
+    return subprocess.run([*SSH, "-o", f"UserKnownHostsFile={known}", "-p", str(port), f"root@{address}", command],
+                          **kwargs)
+
+
+def restore(source, at_text, address, port, hostkey):
+    started = time.monotonic()
+    try:
+        at = dt.datetime.strptime(at_text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        fail(f'restore_at={at_text!r} is not a time "YYYY-MM-DD HH:MM:SS" (UTC)')
+    span = coverage(source)
+    if span["from"] is None or not span["from"] <= at.timestamp() <= (span["until"] or 0):
+        fail(f"restore_at={at_text} is outside what the backups of {source} cover: {describe(span)}")
+    base_snapshot = [s for s in snapshots(source) if s["at"] <= at][-1]
+    ready = remote(address, port, hostkey, "restore-check", text=True, capture_output=True)
+    if ready.stdout.strip() != "ready":
+        fail(f"the target {address} is not ready for a restore: {ready.stdout.strip()} {ready.stderr.strip()}")
+    env = {**os.environ, "RESTIC_REPOSITORY": str(REPO), "RESTIC_PASSWORD_FILE": str(PASSWORD),
+           "RESTIC_CACHE_DIR": str(ROOT / "cache")}
+    dump = subprocess.Popen(["restic", "--no-lock", "dump", base_snapshot["id"], f"/{STREAM}"], stdout=subprocess.PIPE,
+                            env=env)
+    put = remote(address, port, hostkey, "restore-base", stdin=dump.stdout, text=True, capture_output=True)
+    dump.stdout.close()
+    if dump.wait() or put.returncode:
+        fail(f"the base backup did not restore on {address}: {put.stdout.strip()} {put.stderr.strip()}")
+    based = time.monotonic()
+    fields = put.stdout.strip().splitlines()[-1].split("\t")
+    first, position = fields[0], int(fields[1])
+    files = sorted(f for f in (BINLOGS / source).iterdir() if BINLOG_NAME.fullmatch(f.name) and f.name >= first) \
+        if (BINLOGS / source).is_dir() else []
+    if files and files[0].name != first:
+        fail(f"the binary log {first} the base backup starts from is not on this host: cannot replay to {at_text}")
+    applied = 0
+    if files:
+        stop = (at + dt.timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S")  # --stop-datetime excludes it
+        replay = subprocess.Popen(["mariadb-binlog", f"--start-position={position}", f"--stop-datetime={stop}",
+                                   *map(str, files)], stdout=subprocess.PIPE, env={**os.environ, "TZ": "UTC"})
+        applied_run = remote(address, port, hostkey, "restore-binlog", stdin=replay.stdout, text=True,
+                             capture_output=True)
+        replay.stdout.close()
+        if replay.wait() or applied_run.returncode:
+            fail(f"replaying the binary logs on {address} failed: {applied_run.stderr.strip()}")
+        applied = len(files)
+    done = remote(address, port, hostkey, "restore-done", text=True, capture_output=True)
+    if done.returncode:
+        fail(f"could not disarm the restore on {address}: {done.stderr.strip()}")
+    print(json.dumps({"source": source, "at": at_text, "base": base_snapshot["at"].strftime("%Y-%m-%d %H:%M:%S"),
+                      "binlogs": applied, "base_s": round(based - started, 1),
+                      "total_s": round(time.monotonic() - started, 1)}))
+
+
+def describe(span):
+    if span["from"] is None:
+        return "there is no base backup of it yet (run peakready-backup base, or wait for the timer)"
+    show = lambda t: dt.datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")  # noqa: E731
+    return f"from {show(span['from'])} to {show(span['until'])} (UTC)"
+
+
+if __name__ == "__main__":
+    command, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
+    if command == "repository":
+        repository()
+    elif command == "base":
+        base()
+    elif command == "ship":
+        ship()
+    elif command == "metrics":
+        metrics()
+    elif command == "coverage" and len(args) == 1:
+        print(json.dumps(coverage(args[0])))
+    elif command == "restore" and len(args) == 5:
+        restore(*args)
+    else:
+        fail("usage: peakready-backup repository|base|ship|metrics|coverage SOURCE|"
+             "restore SOURCE AT ADDRESS PORT HOSTKEY")
