@@ -34,22 +34,24 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from peakready import ROOT
+from peakready.monitoring import TEXTFILE_DIR
+from peakready.ops import shell
 from peakready.secrets import Secrets
 
 TOOL = "/usr/local/sbin/peakready-backup"  # on the backup host
 REMOTE = "/usr/local/sbin/peakready-backup-remote"  # on db hosts: the key's forced command
-ARMED = "/etc/peakready/restore-armed"
+ARMED = "/etc/peakready-backup/restore-armed"
 KEY_COMMENT = "peakready-backup"
-CONFIG = "/etc/peakready/backup.json"
-SSH_KEY = "/etc/peakready/backup-ssh-key"
-SSH_CONFIG = "/etc/peakready/backup-ssh.conf"
-KNOWN_HOSTS = "/etc/peakready/backup-known-hosts"
-BINLOG_CNF = "/etc/peakready/binlog.cnf"
-PASSWORD_WANTED = "/etc/peakready/restic-password.wanted"
-TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"  # the node exporter's textfile collector (Debian's default)
-# The server id the shipping presents to the primary as a replication client: outside the range the
-# plan gives db hosts (peakready/plan: server_id from the host's name), so it never takes a replica's.
-SHIP_SERVER_ID = 4_294_000_000
+CONFIG = "/etc/peakready-backup/backup.json"
+SSH_KEY = "/etc/peakready-backup/backup-ssh-key"
+SSH_CONFIG = "/etc/peakready-backup/backup-ssh.conf"
+KNOWN_HOSTS = "/etc/peakready-backup/backup-known-hosts"
+BINLOG_CNF = "/etc/peakready-backup/binlog.cnf"
+PASSWORD_WANTED = "/etc/peakready-backup/restic-password.wanted"
+# The server id the shipping presents to the primary as a replication client: MariaDB's largest, one
+# past the range the plan gives db hosts (peakready/plan/parts.py server_ids: at most 2**32 - 2), so it
+# never takes a replica's.
+SHIP_SERVER_ID = 2**32 - 1
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 REMOTE_SCRIPT = ROOT / "templates" / "backup" / "peakready-backup-remote"
 
@@ -83,7 +85,7 @@ def authorized_line(public: str, backup_address: str) -> str:
 
 
 def tool_config(data, topo, port: int) -> str:
-    """/etc/peakready/backup.json: what the backup host's tool reads."""
+    """/etc/peakready-backup/backup.json: what the backup host's tool reads."""
     return json.dumps({
         "root": data.backup_root,
         "primary": topo.primary,
@@ -92,7 +94,7 @@ def tool_config(data, topo, port: int) -> str:
         "keep_daily": data.backup_keep_daily,
         "keep_weekly": data.backup_keep_weekly,
         "ship_server_id": SHIP_SERVER_ID,
-        "textfile_dir": TEXTFILE_DIR,
+        "textfile_dir": TEXTFILE_DIR,  # the node exporter's textfile collector reads it
     }, indent=2, sort_keys=True) + "\n"
 
 
@@ -106,8 +108,6 @@ def restore_to_time(keeper, target, source: str, at: str, db: str, secrets: Secr
     target holds the app's database or the backups do not cover `at`."""
     from pyinfra import logger
     from pyinfra.api.exceptions import OperationError
-
-    from peakready.promote import shell
 
     ok, out = shell(target, f"test -d /var/lib/mysql/{shlex.quote(db)} && echo has || echo none")
     if not ok or out.stdout.strip() != "none":
@@ -136,7 +136,7 @@ def restore_to_time(keeper, target, source: str, at: str, db: str, secrets: Secr
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && "
         "apt-get install -y -qq --no-install-recommends mariadb-server mariadb-backup > /dev/null",
         "systemctl stop mariadb",
-        "install -d -m 700 /etc/peakready /root/.ssh",
+        "install -d -m 700 /etc/peakready-backup /root/.ssh",
         f"touch /root/.ssh/authorized_keys && sed -i '/ {KEY_COMMENT}$/d' /root/.ssh/authorized_keys && "
         f"echo {shlex.quote(authorized_line(public, keeper_address))} >> /root/.ssh/authorized_keys",
     ]

@@ -267,3 +267,13 @@ def when_changed(*ops, unless=()):
         return item.did_change() if hasattr(item, "did_change") else item()
 
     return lambda: any(op.did_change() for op in ops) and not any(holds(item) for item in unless)
+
+
+def shell(other_host, command: str):
+    """`command` on `other_host` (a pyinfra host of the inventory) through its own connection, with
+    the inventory's sudo (_sudo), from an operation that runs elsewhere: (ok, output), never raises.
+    promote.py and the point-in-time restore keep their steps in order across hosts this way."""
+    try:
+        return other_host.run_shell_command(command, _sudo=bool(other_host.data.get("_sudo")))
+    except Exception as exc:
+        return False, exc

@@ -35,6 +35,7 @@ from pyinfra.api.exceptions import OperationError
 
 from peakready import topology
 from peakready.knobs import KnobError
+from peakready.ops import shell
 from peakready.roles.mariadb import REPLICA_SQL, change_master_sql
 from peakready.secrets import Secrets
 
@@ -50,14 +51,6 @@ def target(topo: topology.Topology, value) -> str:
         raise KnobError(f"--data promote={value}: {value} is the primary already.")
     raise KnobError(f"--data promote={value or ''} is not a replica of this inventory: name one of "
                     f"{', '.join(topo.replicas) or '(none: add db_replicas first)'}.")
-
-
-def shell(db_host, command: str):
-    """`command` on `db_host` through its own connection, with the inventory's sudo (_sudo): (ok, output)."""
-    try:
-        return db_host.run_shell_command(command, _sudo=bool(db_host.data.get("_sudo")))
-    except Exception as exc:
-        return False, exc
 
 
 @overload

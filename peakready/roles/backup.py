@@ -14,12 +14,12 @@ from pyinfra.operations.util import any_changed
 
 from peakready import PORTS, ROOT, topology
 from peakready import backup as b
+from peakready.monitoring import BACKUP_FIGURES_EVERY_S
 from peakready.ops import config_file
 from peakready.plan import HostPlan
 from peakready.secrets import Secrets
 
 TEMPLATES = ROOT / "templates" / "backup"
-METRICS_EVERY_S = 60
 
 
 def puller(topo: topology.Topology) -> str | None:
@@ -38,7 +38,7 @@ def backup_source(secrets: Secrets):
     apt.packages(name="Install mariadb-backup (hot physical backups)", packages=["mariadb-backup"], no_recommends=True)
     files.put(name="The backup host's only command here", src=str(TEMPLATES / "peakready-backup-remote"),
               dest=b.REMOTE, mode="755")
-    files.directory(name="/etc/peakready, root only", path="/etc/peakready", mode="700")
+    files.directory(name="/etc/peakready-backup, root only", path="/etc/peakready-backup", mode="700")
     _, public = b.ssh_key(secrets)
     files.directory(name="root's .ssh", path="/root/.ssh", mode="700")
     # One line, matched by the key's comment: a rotated key or a moved backup host replaces it.
@@ -54,7 +54,7 @@ def backup(plan: HostPlan, secrets: Secrets):
     root = data.backup_root
     apt.packages(name="Install restic, the MariaDB client (mariadb-binlog), ssh, Python",
                  packages=["restic", "mariadb-client", "openssh-client", "python3"], no_recommends=True)
-    files.directory(name="/etc/peakready, root only", path="/etc/peakready", mode="700")
+    files.directory(name="/etc/peakready-backup, root only", path="/etc/peakready-backup", mode="700")
     for sub in ("", "/restic", "/binlogs", "/cache"):
         files.directory(name=f"{root}{sub}, root only", path=f"{root}{sub}", mode="700")
 
@@ -65,7 +65,10 @@ def backup(plan: HostPlan, secrets: Secrets):
                 for name in topo.in_tier("db")]
     known = []
     for name, _address, _port in db_hosts:
-        lines = state.inventory.get_host(name).get_fact(FileContents, path=b.HOST_KEY) or []
+        other = state.inventory.get_host(name)
+        if other in state.failed_hosts:  # a dead db host (after a failover): pinned again when it is back
+            continue
+        lines = other.get_fact(FileContents, path=b.HOST_KEY) or []
         known += [f"{name} {' '.join(line.split()[:2])}" for line in lines if line.strip()]
     config_file(name="The db hosts' host keys, pinned", template="backup/secret.j2", dest=b.KNOWN_HOSTS,
                 mode=600, value="\n".join(known))
@@ -85,7 +88,11 @@ def backup(plan: HostPlan, secrets: Secrets):
                  commands=[f"{b.TOOL} repository"],
                  _if=lambda: password.did_change() or not host.get_fact(File, path=f"{root}/restic/config"))
 
-    ctx = dict(primary=topo.primary, root=root, tool=b.TOOL, time=data.backup_base_time, every_s=METRICS_EVERY_S)
+    # A new primary (promote.py): its binary logs here begin a new span, before the shipping restarts.
+    server.shell(name=f"Binary logs followed from {topo.primary}, the primary", commands=[f"{b.TOOL} follow"],
+                 _if=any_changed(settings, tool))
+
+    ctx = dict(primary=topo.primary, root=root, tool=b.TOOL, time=data.backup_base_time, every_s=BACKUP_FIGURES_EVERY_S)
     units = {}
     for unit in ("peakready-binlog-ship.service", "peakready-backup-base.service", "peakready-backup-base.timer",
                  "peakready-backup-metrics.service", "peakready-backup-metrics.timer"):
@@ -98,7 +105,7 @@ def backup(plan: HostPlan, secrets: Secrets):
     systemd.service(name="Binary log shipping on", service="peakready-binlog-ship.service", running=True, enabled=True)
     systemd.service(name=f"Base backup every day at {data.backup_base_time}", service="peakready-backup-base.timer",
                     running=True, enabled=True)
-    systemd.service(name=f"Backup metrics every {METRICS_EVERY_S} s", service="peakready-backup-metrics.timer",
+    systemd.service(name=f"Backup metrics every {BACKUP_FIGURES_EVERY_S} s", service="peakready-backup-metrics.timer",
                     running=True, enabled=True)
     # A base backup at once when the primary has none (the first deploy, or a new primary after
     # promote.py): until one exists, nothing after it can be restored.

@@ -4,6 +4,7 @@
 #   peakready-backup repository   create the restic repository, or move it to the wanted password
 #   peakready-backup base         pull a base backup (mariadb-backup) from the primary into restic,
 #                                 then forget --prune by the retention policy
+#   peakready-backup follow       start a new span of binary logs when the primary changed (the deploy runs it)
 #   peakready-backup ship         copy the primary's binary logs as they are written (the unit runs it)
 #   peakready-backup metrics      the base backups' and the shipping's figures for Prometheus
 #   peakready-backup coverage SOURCE          the seconds a restore of SOURCE can reach (JSON)
@@ -11,7 +12,7 @@
 #                                 rebuild the host at ADDRESS to the second AT (UTC) from SOURCE's
 #                                 backups; the host must have armed it (restore.py does)
 #
-# Settings come from /etc/peakready/backup.json (the deploy writes it); secrets from files beside it.
+# Settings come from /etc/peakready-backup/backup.json (the deploy writes it); secrets from files beside it.
 import datetime as dt
 import json
 import os
@@ -23,14 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-CONFIG = json.loads(Path("/etc/peakready/backup.json").read_text())
+CONFIG = json.loads(Path("/etc/peakready-backup/backup.json").read_text())
 ROOT = Path(CONFIG["root"])
 REPO = ROOT / "restic"
 BINLOGS = ROOT / "binlogs"
-PASSWORD = Path("/etc/peakready/restic-password")
-WANTED = Path("/etc/peakready/restic-password.wanted")
-SSH = ["ssh", "-F", "/etc/peakready/backup-ssh.conf"]
-BINLOG_CNF = "/etc/peakready/binlog.cnf"
+PASSWORD = Path("/etc/peakready-backup/restic-password")
+WANTED = Path("/etc/peakready-backup/restic-password.wanted")
+SSH = ["ssh", "-F", "/etc/peakready-backup/backup-ssh.conf"]
+BINLOG_CNF = "/etc/peakready-backup/binlog.cnf"
 STREAM = "mariadb.xbstream"
 BINLOG_NAME = re.compile(r"[A-Za-z0-9_.-]+\.[0-9]{6}")
 UTC = dt.UTC
@@ -82,14 +83,42 @@ def repository():
              "PEAKREADY_SECRET_RESTIC_PASSWORD the password it was created with.")
 
 
-def snapshots(source):
+def since(source):
+    """When the binary logs of `source` here began to be copied without a gap (the span `follow`
+    started when it became the primary); 0 when unknown."""
+    mark = BINLOGS / source / ".since"
+    return float(mark.read_text()) if mark.exists() else 0.0
+
+
+def snapshots(source, usable=False):
+    """The base backups of `source`, oldest first; usable=True: only those the binary logs here
+    continue (taken since the span began), from which a restore can go on to a later second."""
     out = restic("--no-lock", "snapshots", "--json", "--tag", "base", "--host", source)
     if out.returncode:
         fail(f"restic snapshots failed: {out.stderr.strip()}")
     found = json.loads(out.stdout or "[]")
     for s in found:
         s["at"] = dt.datetime.fromisoformat(re.sub(r"\.(\d{6})\d*", r".\1", s["time"])).astimezone(UTC)
-    return sorted(found, key=lambda s: s["at"])
+    begun = since(source) if usable else 0.0
+    return sorted((s for s in found if s["at"].timestamp() >= begun), key=lambda s: s["at"])
+
+
+def follow():
+    """The primary changed (promote.py, then a deploy): the binary logs kept for the new one are
+    from a span that has a gap (it was a replica, or it was rebuilt), so they are set aside and a
+    new span begins; the deploy then takes a base backup, the first of the span."""
+    source = CONFIG["primary"]
+    shipping = BINLOGS / ".shipping"
+    if shipping.exists() and shipping.read_text() == source and (BINLOGS / source / ".since").exists():
+        print("unchanged")
+        return
+    directory = BINLOGS / source
+    if directory.exists():
+        directory.rename(BINLOGS / f"{source}.before-{int(time.time())}")
+    directory.mkdir(mode=0o700)
+    (directory / ".since").write_text(f"{time.time():.3f}")
+    shipping.write_text(source)
+    print(f"a new span of binary logs of {source}")
 
 
 def write_metrics(lines):
@@ -138,9 +167,13 @@ def base():
     kept = snapshots(source)
     if kept and (BINLOGS / source).is_dir():
         oldest = kept[0]["at"].timestamp() - 86400
-        for f in sorted((BINLOGS / source).iterdir())[:-1]:
+        for f in sorted(f for f in (BINLOGS / source).iterdir() if BINLOG_NAME.fullmatch(f.name))[:-1]:
             if f.stat().st_mtime < oldest:
                 f.unlink()
+        # Spans set aside when the primary changed go after as long as the daily backups.
+        for old in BINLOGS.glob("*.before-*"):
+            if old.stat().st_mtime < time.time() - CONFIG["keep_daily"] * 86400:
+                shutil.rmtree(old)
     metrics()
 
 
@@ -212,8 +245,9 @@ def shipping_lag(source):
 def coverage(source):
     """The seconds a restore of `source` can reach: from its oldest base backup to the newest
     binary log shipped (now, while the shipping runs)."""
-    found = snapshots(source)
-    shipped = sorted((BINLOGS / source).glob("*.[0-9]*[0-9]")) if (BINLOGS / source).is_dir() else []
+    found = snapshots(source, usable=True)
+    shipped = [f for f in (BINLOGS / source).iterdir() if BINLOG_NAME.fullmatch(f.name)] \
+        if (BINLOGS / source).is_dir() else []
     active = subprocess.run(["systemctl", "is-active", "--quiet", "peakready-binlog-ship.service"]).returncode == 0
     until = None
     if shipped:
@@ -240,7 +274,7 @@ def restore(source, at_text, address, port, hostkey):
     span = coverage(source)
     if span["from"] is None or not span["from"] <= at.timestamp() <= (span["until"] or 0):
         fail(f"restore_at={at_text} is outside what the backups of {source} cover: {describe(span)}")
-    base_snapshot = [s for s in snapshots(source) if s["at"] <= at][-1]
+    base_snapshot = [s for s in snapshots(source, usable=True) if s["at"] <= at][-1]
     ready = remote(address, port, hostkey, "restore-check", text=True, capture_output=True)
     if ready.stdout.strip() != "ready":
         fail(f"the target {address} is not ready for a restore: {ready.stdout.strip()} {ready.stderr.strip()}")
@@ -293,6 +327,8 @@ if __name__ == "__main__":
         base()
     elif command == "ship":
         ship()
+    elif command == "follow":
+        follow()
     elif command == "metrics":
         metrics()
     elif command == "coverage" and len(args) == 1:
@@ -300,5 +336,5 @@ if __name__ == "__main__":
     elif command == "restore" and len(args) == 5:
         restore(*args)
     else:
-        fail("usage: peakready-backup repository|base|ship|metrics|coverage SOURCE|"
+        fail("usage: peakready-backup repository|base|follow|ship|metrics|coverage SOURCE|"
              "restore SOURCE AT ADDRESS PORT HOSTKEY")
