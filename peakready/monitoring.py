@@ -41,6 +41,9 @@ QUERIES = {
     "redis_maxmemory_bytes": "max by (host) (redis_memory_max_bytes)",
     "redis_evictions_per_s": "sum by (host) (rate(redis_evicted_keys_total[{w}]))",
     "app_requests_per_s": "sum by (host) (rate(peakready_http_requests_total[{w}]))",
+    # The backup host's (peakready/backup.py).
+    "backup_base_age_s": "max by (host) (time() - peakready_backup_base_last_timestamp_seconds)",
+    "backup_binlog_lag_bytes": "max by (host) (peakready_backup_binlog_lag_bytes)",
 }
 TARGETS_DOWN = "targets_down"
 QUERIES[TARGETS_DOWN] = "up == 0"
@@ -99,6 +102,16 @@ def plan_host(hosts: dict[str, dict]) -> str:
     return next((name for name, h in hosts.items() if h["address"] == "127.0.0.1"), "")
 
 
+# A base backup runs every day (backup_base_time, up to 5 minutes late): older than this, one was missed.
+BASE_BACKUP_MAX_AGE_S = 26 * 3600
+# The backup host writes its figures this often (peakready-backup-metrics.timer) into the node
+# exporter's textfile directory (Debian's default place for it)...
+BACKUP_FIGURES_EVERY_S = 60
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+# ...and five missed runs alert.
+BACKUP_FIGURES_MAX_AGE_S = 5 * BACKUP_FIGURES_EVERY_S
+
+
 def alert_rules(plan, m, knobs: dict) -> dict:
     """The alert rules, thresholds from the plan (the inventory's `plan`) where it owns the number
     (MariaDB's max_connections, Redis's maxmemory per cache host, ProxySQL's backend connections),
@@ -151,6 +164,17 @@ def alert_rules(plan, m, knobs: dict) -> dict:
              f"{near:.0%} full"),
         rule("MemoryPressure", f"node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < {1 - near:.2f}",
              "warning", f"less than {1 - near:.0%} of the RAM of {{{{ $labels.host }}}} is available"),
+        # The backup host's figures (peakready/backup.py), through its node exporter's textfile collector.
+        rule("BaseBackupOld", f"time() - peakready_backup_base_last_timestamp_seconds > {BASE_BACKUP_MAX_AGE_S}",
+             "critical", "the newest base backup of {{ $labels.source }} on {{ $labels.host }} is more than "
+             f"{BASE_BACKUP_MAX_AGE_S // 3600} hours old: a daily one was missed (journalctl -u peakready-backup-base)"),
+        rule("BinlogShippingBehind", f"min_over_time(peakready_backup_binlog_lag_bytes[{w}]) > 0",
+             "critical", "the binary logs of {{ $labels.source }} have not all reached the backup host "
+             "{{ $labels.host }} for a while (journalctl -u peakready-binlog-ship): a loss of the primary now "
+             "loses those writes"),
+        rule("BackupFiguresStale", f"time() - peakready_backup_metrics_timestamp_seconds > {BACKUP_FIGURES_MAX_AGE_S}",
+             "warning", "the backup figures of {{ $labels.host }} are not being renewed "
+             "(peakready-backup-metrics.timer)"),
     ]
     rules += plan_rules(plan, near, knobs["redis_maxmemory_policy"])
     for r in rules:

@@ -136,6 +136,10 @@ def render(status: dict) -> str:
             lines.append(f"  Redis      hit ratio {pct(f.get('redis_hit_ratio'))}, memory "
                          f"{'-' if used is None else f'{used / 2**20:.0f} MB'} / {plan['redis_maxmemory_mb']} MB, "
                          f"evictions {number(f.get('redis_evictions_per_s'), '/s')}")
+        if "backup_base_age_s" in f:
+            lag = f.get("backup_binlog_lag_bytes")
+            lines.append(f"  backups    newest base backup {duration(f.get('backup_base_age_s'))} old, binary logs "
+                         f"{'-' if lag is None else f'{lag:.0f}'} bytes behind")
         lines.append("")
     if not status["prometheus"]:
         lines.append("Prometheus: none answers on a host of the monitoring group (monitoring off, or no such group).")

@@ -48,7 +48,9 @@ def commands(bind: str) -> dict[str, str]:
     """Each exporter's command line: the address it binds, where it reads, never a secret."""
     mysqld_off = " ".join(f"--no-collect.{c}" for c in MYSQLD_COLLECTORS_OFF)
     return {
-        "node_exporter": f"/usr/bin/prometheus-node-exporter --web.listen-address={bind}:{PORTS['node_exporter']}",
+        # Also the figures other services leave in the textfile directory (the backup host's).
+        "node_exporter": f"/usr/bin/prometheus-node-exporter --web.listen-address={bind}:{PORTS['node_exporter']} "
+                         f"--collector.textfile.directory={monitoring.TEXTFILE_DIR}",
         "mysqld_exporter": f"/usr/bin/prometheus-mysqld-exporter --web.listen-address={bind}:{PORTS['mysqld_exporter']} "
                            f"--config.my-cnf={MYSQLD_CNF} {mysqld_off}",
         # The user and password come from REDIS_USER and REDIS_PASSWORD (REDIS_ENV); no CONFIG GET.

@@ -164,3 +164,15 @@ def test_status_screen_from_its_data():
     assert "connections 12 / 30 (plan: 30), primary" in screen and "memory 50 MB / 459 MB" in screen
     assert "targets down: mariadb on db2" in screen and "RedisDown" in screen
     assert clean(float("nan")) is None and clean(1.5) == 1.5
+
+
+def test_status_screen_shows_the_backups_where_a_host_keeps_them():
+    host = {"groups": ["backup_servers"], "cores": 1, "ram_mb": 1024, "services": {}, "workers": [],
+            "app_memory_max_mb": None, "plan": {}, "figures": {"backup_base_age_s": 7260.0, "backup_binlog_lag_bytes": 0.0}}
+    screen = render({"prometheus": True, "window_s": 20, "targets_down": [], "alerts": [], "pending": [],
+                     "hosts": {"safe": host}})
+    assert "backups    newest base backup 2h01m old, binary logs 0 bytes behind" in screen
+    # The control: a host without the figures has no such line.
+    host["figures"] = {}
+    assert "backups" not in render({"prometheus": True, "window_s": 20, "targets_down": [], "alerts": [], "pending": [],
+                                    "hosts": {"safe": host}})
