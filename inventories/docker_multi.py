@@ -1,5 +1,6 @@
 """The reference multi-host topology on local VPSes (`make up-multi`): lb (nginx), app1 and app2
-(the app and ProxySQL each), db1 (the MariaDB primary, and Redis), db2 (a MariaDB replica).
+(the app and ProxySQL each; app2 also pulls the backups), db1 (the MariaDB primary, and Redis), db2
+(a MariaDB replica).
 
     PEAKREADY_MULTI=<prefix>        which topology (default: peakready-multi; targets/multi.py)
     PEAKREADY_DATA=<file.json>      knobs for this run, over group_data

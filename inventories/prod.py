@@ -6,6 +6,8 @@ Say which hosts, in ONE of two ways:
     or, once one VPS is outgrown, per group (comma-separated; a host may be in several):
         PEAKREADY_WEB_SERVERS  PEAKREADY_APP_SERVERS  PEAKREADY_DB_PRIMARY
         PEAKREADY_DB_REPLICAS  PEAKREADY_CACHE_SERVERS  PEAKREADY_MONITORING
+    and, beside either, PEAKREADY_BACKUP_SERVERS: a host of its own that pulls the backups (never a
+    db host; docs/backups.md)
   - or the lists in the marked block below.
 
 Several hosts talk over their private network: give each host's private address (knob
@@ -46,6 +48,7 @@ GROUPS = {
     "db_replicas": [],  # MariaDB replicas (reads)
     "cache_servers": [],  # Redis
     "monitoring": [],  # Prometheus (one host), scraping every host's exporters over the private network
+    "backup_servers": [],  # backups (one host, not a db host): base backups and binary logs pulled from the primary
 }
 PRIVATE_ADDRESSES = {}  # host -> its private address, e.g. {"db1.example.com": "10.0.0.3"}
 # ================================================================================================
@@ -58,10 +61,11 @@ def _from_env(name: str, default: list) -> list:
 
 try:
     _groups = {group: _from_env(f"PEAKREADY_{group.upper()}", hosts) for group, hosts in GROUPS.items()}
-    if not any(_groups.values()):
-        # A single VPS: every role but replicas on each host of _HOSTS.
+    if not any(hosts for group, hosts in _groups.items() if group != "backup_servers"):
+        # A single VPS: every role but replicas (and the backups, which need a host of their own) on
+        # each host of _HOSTS.
         _single = _from_env("PEAKREADY_HOSTS", _HOSTS)
-        _groups.update({g: _single for g in _groups if g != "db_replicas"})
+        _groups.update({g: _single for g in _groups if g not in ("db_replicas", "backup_servers")})
     if not any(_groups.values()):
         raise KnobError("inventories/prod.py has no hosts: set PEAKREADY_HOSTS=<your server> "
                         "(or the PEAKREADY_<GROUP> variables, or _HOSTS in inventories/prod.py) and run again.")
@@ -96,5 +100,6 @@ db_primary = [_host(h) for h in _groups["db_primary"]]
 db_replicas = [_host(h) for h in _groups["db_replicas"]]
 cache_servers = [_host(h) for h in _groups["cache_servers"]]
 monitoring = [_host(h) for h in _groups["monitoring"]]
+backup_servers = [_host(h) for h in _groups["backup_servers"]]
 if os.environ.get("PEAKREADY_SAMPLE_APP") == "1":
     sample_app = [_host(h) for h in dict.fromkeys(h for hosts in _groups.values() for h in hosts)]

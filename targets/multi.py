@@ -22,11 +22,13 @@ from targets import vps
 
 DEFAULT_PREFIX = "peakready-multi"
 # host -> (inventory groups, RAM, CPUs). Redis shares db1 with the primary: a cache host of its own
-# would be a sixth VPS for a few hundred MB; the inventory moves it with one line.
+# would be a sixth VPS for a few hundred MB; the inventory moves it with one line. So do the backups:
+# app2 pulls them (backup_servers), off the db hosts and off the public web host; a team gives them
+# a small host of its own (docs/backups.md).
 HOSTS = {
-    "lb": (("web_servers", "monitoring", "backup_servers"), "768m", "1"),
+    "lb": (("web_servers", "monitoring"), "768m", "1"),
     "app1": (("app_servers",), "1g", "1"),
-    "app2": (("app_servers",), "1g", "1"),
+    "app2": (("app_servers", "backup_servers"), "1g", "1"),
     "db1": (("db_primary", "cache_servers"), "1536m", "1"),
     "db2": (("db_replicas",), "1g", "1"),
 }

@@ -1,8 +1,8 @@
 """Bounded traffic inside lb, to its own nginx on 127.0.0.1 (stdlib only): readers GET the menu and
 writers POST bookings, each with its own Idempotency-Key, until the time or the request budget runs
 out. Prints one JSON object: every request as [sent_at (epoch s), kind, status or error, answered_at
-(epoch s: when its answer or error came)] and the keys of the bookings nginx answered 201 for
-(acknowledged).
+(epoch s: when its answer or error came)], the keys of the bookings nginx answered 201 for
+(acknowledged), and each of those as [key, sent_at, answered_at] (acked).
 
     python3 - SECONDS MAX_REQUESTS READERS WRITERS < traffic.py
 """
@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 seconds, budget, readers, writers = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 deadline = time.monotonic() + seconds
 lock = threading.Lock()
-log, acknowledged = [], []
+log, acknowledged, acked = [], [], []
 HEADERS = {"Host": "localhost", "Content-Type": "application/json"}
 
 
@@ -50,6 +50,7 @@ def worker(kind: str) -> None:
             log.append([round(sent, 3), kind, outcome, round(time.time(), 3)])
             if outcome == 201:
                 acknowledged.append(key)
+                acked.append([key, round(sent, 3), round(time.time(), 3)])
         time.sleep(0.02)  # a steady stream, not a flood: the point is what fails, not how much fits
 
 
@@ -59,4 +60,4 @@ for t in pool:
     t.start()
 for t in pool:
     t.join()
-print(json.dumps({"log": log, "acknowledged": acknowledged}))
+print(json.dumps({"log": log, "acknowledged": acknowledged, "acked": acked}))

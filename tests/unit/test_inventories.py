@@ -46,8 +46,18 @@ def test_prod_single_host_gets_every_group_but_replicas(clean_env):
     inv = runpy.run_path(str(ROOT / "inventories/prod.py"))
     for group in ("web_servers", "app_servers", "db_primary", "cache_servers"):
         assert [h for h, _ in inv[group]] == ["vps.example.org"]
-    assert inv["db_replicas"] == []
+    assert inv["db_replicas"] == [] and inv["backup_servers"] == []
     assert inv["web_servers"][0][1]["ssh_user"] == "root" and "_sudo" not in inv["web_servers"][0][1]
+
+
+def test_prod_single_host_with_a_backup_host_of_its_own(clean_env):
+    clean_env.setenv("PEAKREADY_HOSTS", "vps.example.org")
+    clean_env.setenv("PEAKREADY_BACKUP_SERVERS", "safe.example.org")
+    clean_env.setenv("PEAKREADY_PRIVATE_ADDRESSES", "vps.example.org=10.0.0.2,safe.example.org=10.0.0.3")
+    inv = runpy.run_path(str(ROOT / "inventories/prod.py"))
+    for group in ("web_servers", "app_servers", "db_primary", "cache_servers", "monitoring"):
+        assert [h for h, _ in inv[group]] == ["vps.example.org"], group
+    assert [(h, d["private_address"]) for h, d in inv["backup_servers"]] == [("safe.example.org", "10.0.0.3")]
 
 
 def test_prod_groups_from_the_environment_and_sudo_for_a_non_root_user(clean_env):
