@@ -37,6 +37,9 @@ if args["restore_at"]:
         raise PyinfraError("restore_at needs the backups of a backup_servers host: this inventory has none.")
     if target not in topo.groups:
         raise PyinfraError(f"restore_to={target}: no such host in this inventory.")
+    if topo.tiers(target) - {"db"}:
+        raise PyinfraError(f"restore_to={target}: {target} is not a db host of this inventory (it is in "
+                           f"{', '.join(topo.groups[target])}): name the db host to rebuild.")
     if host.name == keepers[0]:
         python.call(
             name=f"Rebuild {target} to {args['restore_at']} UTC from the backups of "

@@ -47,6 +47,7 @@ SSH_KEY = "/etc/peakready-backup/backup-ssh-key"
 SSH_CONFIG = "/etc/peakready-backup/backup-ssh.conf"
 KNOWN_HOSTS = "/etc/peakready-backup/backup-known-hosts"
 BINLOG_CNF = "/etc/peakready-backup/binlog.cnf"
+PASSWORD = "/etc/peakready-backup/restic-password"  # the one in use (the tool renews it)
 PASSWORD_WANTED = "/etc/peakready-backup/restic-password.wanted"
 # The server id the shipping presents to the primary as a replication client: MariaDB's largest, one
 # past the range the plan gives db hosts (peakready/plan/parts.py server_ids: at most 2**32 - 2), so it
@@ -106,10 +107,13 @@ def restore_to_time(keeper, target, source: str, at: str, db: str, secrets: Secr
     """Rebuild `target` (a pyinfra host, fresh) to the second `at` (UTC) from the backups of
     `source`, from one operation on `keeper`, the backup host. Refused, before any change, when the
     target holds the app's database or the backups do not cover `at`."""
-    from pyinfra import logger
+    from pyinfra import logger, state
     from pyinfra.api.exceptions import OperationError
 
+    from peakready import topology
+
     ok, out = shell(target, f"test -d /var/lib/mysql/{shlex.quote(db)} && echo has || echo none")
+    # (An ok shell means the target answers; its tiers were checked by restore.py.)
     if not ok or out.stdout.strip() != "none":
         running = shell(target, "systemctl is-active --quiet mariadb")[0]
         raise OperationError(f"restore_to={target.name}: {target.name} still holds the database {db} (MariaDB "
@@ -123,7 +127,9 @@ def restore_to_time(keeper, target, source: str, at: str, db: str, secrets: Secr
                                  "PEAKREADY_SECRET_RESTIC_PASSWORD the one it was created with.")
         raise OperationError(f"restore_source={source}: its backups cannot be read on {keeper.name}: {said}")
     span = json.loads(out.stdout)
-    when = _epoch(at)
+    if at == "latest" and span["until"] is not None:
+        at = _utc(int(span["until"]))  # the newest whole second the backups hold
+    when = _epoch(at) if at != "latest" else 0.0
     if span["from"] is None or not span["from"] <= when <= (span["until"] or 0):
         raise OperationError(f"restore_at={at} is outside what the backups of {source} cover: "
                              + (f"{_utc(span['from'])} to {_utc(span['until'])} (UTC)." if span["from"] is not None
@@ -131,7 +137,7 @@ def restore_to_time(keeper, target, source: str, at: str, db: str, secrets: Secr
     # The target: MariaDB's packages (its data is replaced), stopped; the backup host's key for the
     # forced command; armed for one restore.
     _, public = ssh_key(secrets)
-    keeper_address = keeper.data.private_address
+    keeper_address = topology.of_inventory(state.inventory).address(keeper.name)
     steps = [
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && "
         "apt-get install -y -qq --no-install-recommends mariadb-server mariadb-backup > /dev/null",
@@ -144,7 +150,7 @@ def restore_to_time(keeper, target, source: str, at: str, db: str, secrets: Secr
         ok, out = shell(target, step)
         if not ok:
             raise OperationError(f"{target.name}: preparing the restore failed: {getattr(out, 'stderr', out)}")
-    if not target.put_file(StringIO(REMOTE_SCRIPT.read_text()), REMOTE):
+    if not target.put_file(StringIO(REMOTE_SCRIPT.read_text()), REMOTE, _sudo=bool(target.data.get("_sudo"))):
         raise OperationError(f"{target.name}: could not upload {REMOTE}")
     shell(target, f"chmod 755 {REMOTE} && touch {ARMED} && chmod 600 {ARMED}")
     ok, out = shell(target, f"cat {HOST_KEY}")

@@ -360,9 +360,10 @@ eviction_policy = one_of("allkeys-lru", "allkeys-lfu", "allkeys-random", "volati
 
 
 def utc_second_or_empty(value: Any, _data: dict) -> str | None:
-    """"" or a second of the calendar, "YYYY-MM-DD HH:MM:SS" (UTC)."""
-    what = 'a time "YYYY-MM-DD HH:MM:SS" (UTC), e.g. --data restore_at="2026-12-06 19:59:59"'
-    if value == "":
+    """"", "latest" or a second of the calendar, "YYYY-MM-DD HH:MM:SS" (UTC)."""
+    what = ('a time "YYYY-MM-DD HH:MM:SS" (UTC), e.g. --data restore_at="2026-12-06 19:59:59", or latest (the '
+            "newest second the backups cover)")
+    if value in ("", "latest"):
         return None
     if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", value):
         return what

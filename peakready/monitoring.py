@@ -172,6 +172,9 @@ def alert_rules(plan, m, knobs: dict) -> dict:
              "critical", "the binary logs of {{ $labels.source }} have not all reached the backup host "
              "{{ $labels.host }} for a while (journalctl -u peakready-binlog-ship): a loss of the primary now "
              "loses those writes"),
+        rule("BackupBroken", "peakready_backup_ok == 0", "critical",
+             "the backup host {{ $labels.host }} cannot read its repository or the binary logs of "
+             "{{ $labels.source }} (journalctl -u peakready-backup-metrics): no backup is being made"),
         rule("BackupFiguresStale", f"time() - peakready_backup_metrics_timestamp_seconds > {BACKUP_FIGURES_MAX_AGE_S}",
              "warning", "the backup figures of {{ $labels.host }} are not being renewed "
              "(peakready-backup-metrics.timer)"),

@@ -86,7 +86,8 @@ def backup(plan: HostPlan, secrets: Secrets):
     # Creates the repository, or gives it the wanted password (a key added, the old one removed).
     server.shell(name=f"restic repository in {root}/restic, with the wanted password",
                  commands=[f"{b.TOOL} repository"],
-                 _if=lambda: password.did_change() or not host.get_fact(File, path=f"{root}/restic/config"))
+                 _if=lambda: password.did_change() or not host.get_fact(File, path=f"{root}/restic/config")
+                 or host.get_fact(Command, command=f"cmp -s {b.PASSWORD} {b.PASSWORD_WANTED} || echo differ") == "differ")
 
     # A new primary (promote.py): its binary logs here begin a new span, before the shipping restarts.
     server.shell(name=f"Binary logs followed from {topo.primary}, the primary", commands=[f"{b.TOOL} follow"],

@@ -53,34 +53,39 @@ def opens(password):
 
 
 def repository():
-    """Create the repository with the wanted password, or give it that password (a new key, the
-    old one removed) when the deploy rotated it. Prints what it did."""
+    """Create the repository with the wanted password, or make the wanted password its only key (a
+    key for it added with the one in use, every other key removed), so a rotation that stopped
+    half-way finishes at the next deploy. Prints what it did."""
     if not (REPO / "config").exists():
         out = restic("init", password=WANTED)
         if out.returncode:
             fail(f"restic init failed: {out.stderr.strip()}")
         shutil.copyfile(WANTED, PASSWORD)
         print("created")
-    elif opens(WANTED):
-        if not PASSWORD.exists() or PASSWORD.read_bytes() != WANTED.read_bytes():
-            shutil.copyfile(WANTED, PASSWORD)
-            print("password file renewed")
-        else:
-            print("unchanged")
-    elif PASSWORD.exists() and opens(PASSWORD):
-        keys = restic("key", "list")
-        old = [line.split()[0].lstrip("*") for line in keys.stdout.splitlines() if line.startswith("*")]
+        return
+    did = []
+    if not opens(WANTED):
+        if not (PASSWORD.exists() and opens(PASSWORD)):
+            fail(f"neither the wanted restic_password nor the one in use opens the repository {REPO}: give "
+                 "PEAKREADY_SECRET_RESTIC_PASSWORD the password it was created with.")
         added = restic("key", "add", "--new-password-file", str(WANTED))
-        if added.returncode or len(old) != 1:
+        if added.returncode:
             fail(f"restic key add failed: {added.stderr.strip()}")
-        removed = restic("key", "remove", old[0], password=WANTED)
+        did.append("a key for the wanted password added")
+    listed = restic("key", "list", password=WANTED)
+    others = re.findall(r"^ ([0-9a-f]{8})\s", listed.stdout, re.M)  # the current key's line starts with *
+    if listed.returncode or not re.search(r"^\*[0-9a-f]{8}\s", listed.stdout, re.M):
+        fail(f"restic key list failed: {listed.stderr.strip()}")
+    for key in others:
+        removed = restic("key", "remove", key, password=WANTED)
         if removed.returncode:
-            fail(f"restic key remove failed: {removed.stderr.strip()}")
+            fail(f"restic key remove {key} failed (a backup running? the next deploy tries again): "
+                 f"{removed.stderr.strip()}")
+        did.append(f"key {key} removed")
+    if not PASSWORD.exists() or PASSWORD.read_bytes() != WANTED.read_bytes():
         shutil.copyfile(WANTED, PASSWORD)
-        print("password rotated")
-    else:
-        fail(f"neither the wanted restic_password nor the one in use opens the repository {REPO}: give "
-             "PEAKREADY_SECRET_RESTIC_PASSWORD the password it was created with.")
+        did.append("password file renewed")
+    print(", ".join(did) or "unchanged")
 
 
 def since(source):
@@ -90,15 +95,20 @@ def since(source):
     return float(mark.read_text()) if mark.exists() else 0.0
 
 
-def snapshots(source, usable=False):
-    """The base backups of `source`, oldest first; usable=True: only those the binary logs here
-    continue (taken since the span began), from which a restore can go on to a later second."""
-    out = restic("--no-lock", "snapshots", "--json", "--tag", "base", "--host", source)
+def snapshots(source, usable=False, tag="base"):
+    """The whole base backups of `source`, oldest first, each with "at": the moment its copy is
+    consistent with, the end of the backup (restic stamps the start; `base` tags the end as
+    end:<epoch> once the stream was whole). usable=True: only those the binary logs here continue
+    (taken since the span began), from which a restore can go on to a later second."""
+    out = restic("--no-lock", "snapshots", "--json", "--tag", tag, "--host", source)
     if out.returncode:
         fail(f"restic snapshots failed: {out.stderr.strip()}")
-    found = json.loads(out.stdout or "[]")
-    for s in found:
-        s["at"] = dt.datetime.fromisoformat(re.sub(r"\.(\d{6})\d*", r".\1", s["time"])).astimezone(UTC)
+    found = []
+    for s in json.loads(out.stdout or "[]"):
+        ends = [t for t in s.get("tags") or [] if re.fullmatch(r"end:\d+", t)]
+        if ends or tag != "base":
+            s["at"] = dt.datetime.fromtimestamp(int(ends[0][4:]) if ends else 0, UTC)
+            found.append(s)
     begun = since(source) if usable else 0.0
     return sorted((s for s in found if s["at"].timestamp() >= begun), key=lambda s: s["at"])
 
@@ -112,11 +122,7 @@ def follow():
     if shipping.exists() and shipping.read_text() == source and (BINLOGS / source / ".since").exists():
         print("unchanged")
         return
-    directory = BINLOGS / source
-    if directory.exists():
-        directory.rename(BINLOGS / f"{source}.before-{int(time.time())}")
-    directory.mkdir(mode=0o700)
-    (directory / ".since").write_text(f"{time.time():.3f}")
+    new_span(source)
     shipping.write_text(source)
     print(f"a new span of binary logs of {source}")
 
@@ -136,31 +142,39 @@ def write_metrics(lines):
 def base():
     source = CONFIG["primary"]
     started = time.time()
+    for left in snapshots(source, tag="partial"):  # a stream an earlier run could not forget
+        restic("forget", left["id"])
     with tempfile.TemporaryFile("w+") as log:
         pull = subprocess.Popen([*SSH, source, "backup"], stdout=subprocess.PIPE, stderr=log)
         env = {**os.environ, "RESTIC_REPOSITORY": str(REPO), "RESTIC_PASSWORD_FILE": str(PASSWORD),
                "RESTIC_CACHE_DIR": str(ROOT / "cache")}
-        push = subprocess.run(["restic", "backup", "--json", "--stdin", "--stdin-filename", STREAM, "--tag", "base",
-                               "--host", source], stdin=pull.stdout, env=env, text=True, capture_output=True)
+        # Stored as partial: only a stream that ended whole becomes a base (restic 0.14 keeps whatever
+        # came before a stream ended, and exits 0).
+        push = subprocess.run(["restic", "backup", "--quiet", "--json", "--stdin", "--stdin-filename", STREAM,
+                               "--tag", "partial", "--host", source], stdin=pull.stdout, env=env, text=True,
+                              capture_output=True)
         pull.stdout.close()
         pulled = pull.wait()
+        ended = time.time()
         log.seek(0)
         said = log.read()
     summary = [json.loads(line) for line in push.stdout.splitlines() if '"summary"' in line]
     snapshot = summary[-1].get("snapshot_id") if summary else None
-    # restic 0.14 stores whatever came before the stream ended: a backup that did not finish is forgotten.
     if pulled != 0 or "completed OK!" not in said or push.returncode != 0 or not snapshot:
         if snapshot:
-            restic("forget", snapshot)
+            restic("forget", snapshot)  # or the next run does: it stays partial, never a base
         tail = "\n".join(said.strip().splitlines()[-5:])
         fail(f"the base backup of {source} failed (ssh/mariadb-backup exit {pulled}, restic exit "
              f"{push.returncode}): {tail} {push.stderr.strip()}")
+    tagged = restic("tag", "--set", "base", "--set", f"end:{int(ended) + 1}", snapshot)
+    if tagged.returncode:
+        fail(f"restic tag failed: {tagged.stderr.strip()}")
     size = summary[-1].get("total_bytes_processed", 0)
-    print(f"base backup of {source}: snapshot {snapshot[:8]}, {size} bytes in {time.time() - started:.1f} s")
+    print(f"base backup of {source}: {size} bytes in {ended - started:.1f} s")
     policy = ["--keep-daily", str(CONFIG["keep_daily"])]
     if CONFIG["keep_weekly"]:
         policy += ["--keep-weekly", str(CONFIG["keep_weekly"])]
-    pruned = restic("forget", "--prune", "--tag", "base", "--group-by", "host,tags", *policy)
+    pruned = restic("forget", "--prune", "--tag", "base", "--group-by", "host", *policy)
     if pruned.returncode:
         fail(f"restic forget --prune failed: {pruned.stderr.strip()}")
     # Binary logs older than the oldest base backup kept cannot be replayed on anything: they go.
@@ -177,85 +191,116 @@ def base():
     metrics()
 
 
+def server_logs(source):
+    """The primary's binary logs as [(name, size)], or None when it does not answer."""
+    out = subprocess.run(["mariadb", *client(source), "-N", "-B", "-e", "SHOW BINARY LOGS"],
+                         text=True, capture_output=True, timeout=30)
+    if out.returncode or not out.stdout.strip():
+        return None
+    return [(line.split("\t")[0], int(line.split("\t")[1])) for line in out.stdout.strip().splitlines()]
+
+
+def client(source):
+    # No LOAD DATA LOCAL: the server could otherwise ask for a file of this host.
+    return [f"--defaults-extra-file={BINLOG_CNF}", f"--host={CONFIG['addresses'][source]}",
+            f"--port={CONFIG['mariadb_port']}", "--local-infile=0"]
+
+
+def new_span(source):
+    directory = BINLOGS / source
+    if directory.exists():
+        directory.rename(BINLOGS / f"{source}.before-{int(time.time())}")
+    directory.mkdir(mode=0o700)
+    (directory / ".since").write_text(f"{time.time():.3f}")
+
+
 def ship():
     """Copy the primary's binary logs as it writes them (mariadb-binlog as a replication client),
-    resuming with the newest file this host has; the unit restarts it when the connection drops."""
-    source, address = CONFIG["primary"], CONFIG["addresses"][CONFIG["primary"]]
+    resuming with the newest file this host has; the unit restarts it when the connection drops.
+    A primary that no longer has that file (rebuilt under the same name) begins a new span."""
+    source = CONFIG["primary"]
     directory = BINLOGS / source
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    logs = server_logs(source)
+    if logs is None:
+        fail(f"cannot list the binary logs of {source} (the unit tries again)")
+    names = [name for name, _size in logs]
     have = sorted(f.name for f in directory.iterdir() if BINLOG_NAME.fullmatch(f.name))
-    client = [f"--defaults-extra-file={BINLOG_CNF}", f"--host={address}", f"--port={CONFIG['mariadb_port']}"]
-    if have:
-        first = have[-1]
-    else:
-        listed = subprocess.run(["mariadb", *client, "-N", "-B", "-e", "SHOW BINARY LOGS"],
-                                text=True, capture_output=True)
-        if listed.returncode or not listed.stdout.strip():
-            fail(f"cannot list the binary logs of {source}: {listed.stderr.strip()}")
-        first = listed.stdout.split()[0]
-    os.execvp("mariadb-binlog", ["mariadb-binlog", *client, "--read-from-remote-server", "--raw", "--stop-never",
-                                 f"--stop-never-slave-server-id={CONFIG['ship_server_id']}",
+    if have and have[-1] not in names and (not names or names[-1] < have[-1] or names[0] > have[-1]):
+        if names and names[0] > have[-1]:
+            fail(f"{source} purged binary logs this host had not copied yet (after {have[-1]}): a gap; "
+                 "the next base backup starts a new span")
+        new_span(source)
+        print(f"{source} does not have {have[-1]}: a new server under its name, a new span of its binary logs")
+        have = []
+    first = have[-1] if have else names[0]
+    os.execvp("mariadb-binlog", ["mariadb-binlog", *client(source)[:3], "--read-from-remote-server", "--raw",
+                                 "--stop-never", f"--stop-never-slave-server-id={CONFIG['ship_server_id']}",
                                  f"--result-file={directory}/", first])
 
 
 def metrics():
+    """The figures Prometheus alerts on, always written: a base backup's age counts from 0 when there
+    is none, and peakready_backup_ok is 0 when the repository or the primary cannot be read."""
     source = CONFIG["primary"]
-    lines = []
-    try:
-        found = snapshots(source)
-    except SystemExit:
-        found = []
-    if found:
-        lines += ["# HELP peakready_backup_base_last_timestamp_seconds When the newest base backup was taken.",
-                  "# TYPE peakready_backup_base_last_timestamp_seconds gauge",
-                  f'peakready_backup_base_last_timestamp_seconds{{source="{source}"}} {found[-1]["at"].timestamp():.0f}',
-                  "# TYPE peakready_backup_base_count gauge",
-                  f'peakready_backup_base_count{{source="{source}"}} {len(found)}']
+    read = restic("--no-lock", "cat", "config").returncode == 0
+    found = snapshots(source, usable=True) if read else []
     lag = shipping_lag(source)
-    if lag is not None:
-        lines += ["# HELP peakready_backup_binlog_lag_bytes Bytes of the primary's binary log not yet on the backup host.",
-                  "# TYPE peakready_backup_binlog_lag_bytes gauge",
-                  f'peakready_backup_binlog_lag_bytes{{source="{source}"}} {lag}']
-    lines += ["# TYPE peakready_backup_metrics_timestamp_seconds gauge",
-              f"peakready_backup_metrics_timestamp_seconds {time.time():.0f}"]
-    write_metrics(lines)
+    label = f'{{source="{source}"}}'
+    write_metrics([
+        "# HELP peakready_backup_base_last_timestamp_seconds When the newest usable base backup was consistent (0: none).",
+        "# TYPE peakready_backup_base_last_timestamp_seconds gauge",
+        f"peakready_backup_base_last_timestamp_seconds{label} {found[-1]['at'].timestamp() if found else 0:.0f}",
+        "# TYPE peakready_backup_base_count gauge",
+        f"peakready_backup_base_count{label} {len(found)}",
+        "# HELP peakready_backup_binlog_lag_bytes Bytes of the primary's binary log not yet on the backup host.",
+        "# TYPE peakready_backup_binlog_lag_bytes gauge",
+        f"peakready_backup_binlog_lag_bytes{label} {lag if lag is not None else 0}",
+        "# HELP peakready_backup_ok 1 when the repository opens and the primary lists its binary logs.",
+        "# TYPE peakready_backup_ok gauge",
+        f"peakready_backup_ok{label} {int(read and lag is not None)}",
+        "# TYPE peakready_backup_metrics_timestamp_seconds gauge",
+        f"peakready_backup_metrics_timestamp_seconds {time.time():.0f}",
+    ])
 
 
 def shipping_lag(source):
-    """How far the shipped copy is behind the primary's current binary log, in bytes (None: unknown)."""
-    address = CONFIG["addresses"][source]
-    out = subprocess.run(["mariadb", f"--defaults-extra-file={BINLOG_CNF}", f"--host={address}",
-                          f"--port={CONFIG['mariadb_port']}", "-N", "-B", "-e", "SHOW BINARY LOGS"],
-                         text=True, capture_output=True, timeout=30)
-    if out.returncode or not out.stdout.strip():
+    """How far the copy here is behind the primary's binary logs, in bytes (None: it does not
+    answer). Caught up, the moment is recorded: the binary logs here cover every second until then."""
+    asked = time.time()
+    logs = server_logs(source)
+    if logs is None:
         return None
-    logs = [line.split("\t") for line in out.stdout.strip().splitlines()]
-    have = sorted(f.name for f in (BINLOGS / source).glob("*") if BINLOG_NAME.fullmatch(f.name)) \
-        if (BINLOGS / source).is_dir() else []
+    directory = BINLOGS / source
+    have = sorted(f.name for f in directory.glob("*") if BINLOG_NAME.fullmatch(f.name)) if directory.is_dir() else []
     behind = 0
-    for name, size, *_ in logs:
-        copy = BINLOGS / source / name
+    for name, size in logs:
+        copy = directory / name
         if copy.exists():
-            behind += max(0, int(size) - copy.stat().st_size)
-        elif not have or name > have[-1]:  # not shipped yet (older ones were purged here or there)
-            behind += int(size)
+            behind += max(0, size - copy.stat().st_size)
+        elif not have or name > have[-1]:  # not copied yet (older ones were purged here or there)
+            behind += size
+    if have and not any((directory / name).exists() for name, _size in logs):
+        behind = sum(size for _name, size in logs)  # none of its logs is here: another server, or a gap
+    if behind == 0 and directory.is_dir():
+        (directory / ".caught_up").write_text(f"{asked:.3f}")
     return behind
 
 
 def coverage(source):
-    """The seconds a restore of `source` can reach: from its oldest base backup to the newest
-    binary log shipped (now, while the shipping runs)."""
+    """The seconds a restore of `source` can reach: from its oldest usable base backup to the last
+    moment the binary logs here are known to hold everything: the newest one's last write, or the
+    last time the copy had caught up with the primary (every minute, with the figures)."""
     found = snapshots(source, usable=True)
-    shipped = [f for f in (BINLOGS / source).iterdir() if BINLOG_NAME.fullmatch(f.name)] \
-        if (BINLOGS / source).is_dir() else []
-    active = subprocess.run(["systemctl", "is-active", "--quiet", "peakready-binlog-ship.service"]).returncode == 0
-    until = None
-    if shipped:
-        until = time.time() if active and CONFIG["primary"] == source else max(f.stat().st_mtime for f in shipped)
-    elif found:
-        until = found[-1]["at"].timestamp()
+    directory = BINLOGS / source
+    shipped = [f for f in directory.iterdir() if BINLOG_NAME.fullmatch(f.name)] if directory.is_dir() else []
+    marks = [max(f.stat().st_mtime for f in shipped)] if shipped else []
+    if (directory / ".caught_up").exists():
+        marks.append(float((directory / ".caught_up").read_text()))
+    if found:
+        marks.append(found[-1]["at"].timestamp())
     return {"source": source, "bases": len(found),
-            "from": found[0]["at"].timestamp() if found else None, "until": until}
+            "from": found[0]["at"].timestamp() if found else None, "until": max(marks) if found else None}
 
 
 def remote(address, port, hostkey, command, **kwargs):
@@ -291,7 +336,7 @@ def restore(source, at_text, address, port, hostkey):
     first, position = fields[0], int(fields[1])
     files = sorted(f for f in (BINLOGS / source).iterdir() if BINLOG_NAME.fullmatch(f.name) and f.name >= first) \
         if (BINLOGS / source).is_dir() else []
-    if files and files[0].name != first:
+    if (files and files[0].name != first) or (not files and at > base_snapshot["at"]):
         fail(f"the binary log {first} the base backup starts from is not on this host: cannot replay to {at_text}")
     applied = 0
     if files:

@@ -34,7 +34,8 @@ EXPORTS = ROOT / ".peakready" / "upgrade" / str(os.getpid())  # this run's: anot
 # What the upgrade from the previous release changes on a host: the operations, each matched by one
 # of these patterns (a release's id and the host's worker counts vary), as CHANGELOG.md says. Since
 # 0.1.0: the sample app deployed through its settings file (its environment, its code), comments
-# that no longer name it in gunicorn's and nginx's files, and the static files' ^~ location.
+# that no longer name it in gunicorn's and nginx's files, the static files' ^~ location, and the
+# monitoring's part of the backups.
 EXPECTED_CHANGES = [
     r"app \| Environment /etc/peakready/app\.env \(0640\)",
     r"app \| gunicorn: \d+ \w+ workers",
@@ -43,10 +44,17 @@ EXPECTED_CHANGES = [
     r"app \| Reload the app \(graceful: new workers up before old ones go\)",
     r"nginx \| nginx: \d+ workers x \d+ connections, the site \(nginx -t\)",
     r"nginx \| Reload nginx \(graceful; the config passed nginx -t\)",
+    # The node exporter reads the textfile directory (the backups' figures), and the backups' alert rules.
+    r"exporters \| Reload systemd units for the exporters",
+    r"exporters \| prometheus-node-exporter: listens on [0-9.]+ only, sandboxed",
+    r"exporters \| Restart prometheus-node-exporter for its new settings",
+    r"prometheus \| Prometheus: \d+ targets every \d+ s, the alert rules \(promtool checks both\)",
+    r"prometheus \| Reload Prometheus \(config and rules passed promtool\)",
 ]
 # The secrets it may add to an inventory's store (every one stored before is kept): the sample app's
-# admin token, now one of its app_secrets (stored as app:ADMIN_TOKEN; it was app_admin_token).
-EXPECTED_NEW_SECRETS = ["app:ADMIN_TOKEN"]
+# admin token, now one of its app_secrets (stored as app:ADMIN_TOKEN; it was app_admin_token), and
+# the backups' (generated for every inventory, used where it has a backup host).
+EXPECTED_NEW_SECRETS = ["app:ADMIN_TOKEN", "backup_ssh_seed", "mariadb_binlog_password", "restic_password"]
 # The load while the upgrade runs: short wrk runs back to back until the deploy returns, so every
 # moment of it is under load; a run is this long, on a path that reads MariaDB on every request
 # (availability: no-store, never cached), below the app's door.

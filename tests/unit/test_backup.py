@@ -96,7 +96,7 @@ def test_an_inventory_with_one_backup_host_off_the_db_hosts_passes():
 
 
 @pytest.mark.parametrize("value,ok", [
-    ("", True), ("2026-12-06 19:59:59", True), ("2024-02-29 00:00:00", True),
+    ("", True), ("latest", True), ("2026-12-06 19:59:59", True), ("2024-02-29 00:00:00", True),
     ("2026-13-06 19:59:59", False), ("2025-02-29 00:00:00", False), ("2026-12-06T19:59:59", False),
     ("2026-12-06 19:59", False), ("yesterday", False), ("2026-12-06 19:59:59; rm -rf /", False),
 ])
