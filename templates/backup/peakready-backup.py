@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+os.umask(0o077)  # what it writes (the password in use, the pinned target key, spans) is root's alone
 CONFIG = json.loads(Path("/etc/peakready-backup/backup.json").read_text())
 ROOT = Path(CONFIG["root"])
 REPO = ROOT / "restic"
