@@ -112,9 +112,11 @@ def restore_to_time(keeper, target, source: str, at: str, db: str, secrets: Secr
 
     from peakready import topology
 
+    topo = topology.of_inventory(state.inventory)
     ok, out = shell(target, f"test -d /var/lib/mysql/{shlex.quote(db)} && echo has || echo none")
-    # (An ok shell means the target answers; its tiers were checked by restore.py.)
-    if not ok or out.stdout.strip() != "none":
+    if not ok:
+        raise OperationError(f"restore_to={target.name}: {target.name} does not answer: {getattr(out, 'stderr', out)}")
+    if out.stdout.strip() != "none":
         running = shell(target, "systemctl is-active --quiet mariadb")[0]
         raise OperationError(f"restore_to={target.name}: {target.name} still holds the database {db} (MariaDB "
                              f"{'running' if running else 'stopped'}): a restore rebuilds a fresh host; name one, or "
@@ -123,8 +125,8 @@ def restore_to_time(keeper, target, source: str, at: str, db: str, secrets: Secr
     if not ok:
         said = getattr(out, "stderr", str(out))
         if "wrong password" in said:
-            raise OperationError("the restic_password this inventory has does not open the backup repository: give "
-                                 "PEAKREADY_SECRET_RESTIC_PASSWORD the one it was created with.")
+            raise OperationError(f"the restic password on {keeper.name} does not open the backup repository: give "
+                                 "PEAKREADY_SECRET_RESTIC_PASSWORD the one it was created with, and deploy.")
         raise OperationError(f"restore_source={source}: its backups cannot be read on {keeper.name}: {said}")
     span = json.loads(out.stdout)
     if at == "latest" and span["until"] is not None:
@@ -137,7 +139,7 @@ def restore_to_time(keeper, target, source: str, at: str, db: str, secrets: Secr
     # The target: MariaDB's packages (its data is replaced), stopped; the backup host's key for the
     # forced command; armed for one restore.
     _, public = ssh_key(secrets)
-    keeper_address = topology.of_inventory(state.inventory).address(keeper.name)
+    keeper_address = topo.address(keeper.name)
     steps = [
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && "
         "apt-get install -y -qq --no-install-recommends mariadb-server mariadb-backup > /dev/null",
@@ -156,7 +158,7 @@ def restore_to_time(keeper, target, source: str, at: str, db: str, secrets: Secr
     ok, out = shell(target, f"cat {HOST_KEY}")
     hostkey = " ".join(out.stdout.split()[:2]) if ok else ""
     port = target.data.get("sshd_port", 22)
-    ok, out = shell(keeper, restore_command(source, at, target.data.private_address, port, hostkey))
+    ok, out = shell(keeper, restore_command(source, at, topo.address(target.name), port, hostkey))
     if not ok:
         shell(target, f"rm -f {ARMED}")
         raise OperationError(f"the restore of {target.name} failed: {getattr(out, 'stderr', out)}")
