@@ -24,6 +24,7 @@ rotates the key.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import shlex
@@ -54,7 +55,9 @@ PASSWORD_WANTED = "/etc/peakready-backup/restic-password.wanted"
 # never takes a replica's.
 SHIP_SERVER_ID = 2**32 - 1
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
+# The files the deploy puts on the hosts as they are (no template: no knob in them).
 REMOTE_SCRIPT = ROOT / "templates" / "backup" / "peakready-backup-remote"
+TOOL_SCRIPT = ROOT / "templates" / "backup" / "peakready-backup.py"
 
 
 def _string(data: bytes) -> bytes:
@@ -96,6 +99,7 @@ def tool_config(data, topo, port: int) -> str:
         "keep_weekly": data.backup_keep_weekly,
         "ship_server_id": SHIP_SERVER_ID,
         "textfile_dir": TEXTFILE_DIR,  # the node exporter's textfile collector reads it
+        "password": PASSWORD, "password_wanted": PASSWORD_WANTED, "ssh_config": SSH_CONFIG, "binlog_cnf": BINLOG_CNF,
     }, indent=2, sort_keys=True) + "\n"
 
 
@@ -166,12 +170,8 @@ def restore_to_time(keeper, target, source: str, at: str, db: str, secrets: Secr
 
 
 def _epoch(at: str) -> float:
-    import datetime as dt
-
     return dt.datetime.strptime(at, "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC).timestamp()
 
 
 def _utc(epoch: float) -> str:
-    import datetime as dt
-
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -12,14 +12,12 @@ from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from peakready import PORTS, ROOT, topology
+from peakready import PORTS, topology
 from peakready import backup as b
 from peakready.monitoring import BACKUP_FIGURES_EVERY_S
 from peakready.ops import config_file
 from peakready.plan import HostPlan
 from peakready.secrets import Secrets
-
-TEMPLATES = ROOT / "templates" / "backup"
 
 
 def puller(topo: topology.Topology) -> str | None:
@@ -36,7 +34,7 @@ def backup_source(secrets: Secrets):
     keeper = puller(topo)
     assert keeper, "backup_source runs only in an inventory with a backup host"
     apt.packages(name="Install mariadb-backup (hot physical backups)", packages=["mariadb-backup"], no_recommends=True)
-    files.put(name="The backup host's only command here", src=str(TEMPLATES / "peakready-backup-remote"),
+    files.put(name="The backup host's only command here", src=str(b.REMOTE_SCRIPT),
               dest=b.REMOTE, mode="755")
     files.directory(name="/etc/peakready-backup, root only", path="/etc/peakready-backup", mode="700")
     _, public = b.ssh_key(secrets)
@@ -79,7 +77,7 @@ def backup(plan: HostPlan, secrets: Secrets):
                 password=secrets.get("mariadb_binlog_password"))
     settings = files.put(name=f"The backup tool's settings ({b.CONFIG})",
                          src=StringIO(b.tool_config(data, topo, PORTS["mariadb"])), dest=b.CONFIG, mode="600")
-    tool = files.put(name="The backup tool", src=str(TEMPLATES / "peakready-backup.py"), dest=b.TOOL, mode="700")
+    tool = files.put(name="The backup tool", src=str(b.TOOL_SCRIPT), dest=b.TOOL, mode="700")
 
     password = config_file(name="The repository's password, as wanted (0600)", template="backup/secret.j2",
                            dest=b.PASSWORD_WANTED, mode=600, value=secrets.get("restic_password"))

@@ -29,10 +29,10 @@ CONFIG = json.loads(Path("/etc/peakready-backup/backup.json").read_text())
 ROOT = Path(CONFIG["root"])
 REPO = ROOT / "restic"
 BINLOGS = ROOT / "binlogs"
-PASSWORD = Path("/etc/peakready-backup/restic-password")
-WANTED = Path("/etc/peakready-backup/restic-password.wanted")
-SSH = ["ssh", "-F", "/etc/peakready-backup/backup-ssh.conf"]
-BINLOG_CNF = "/etc/peakready-backup/binlog.cnf"
+PASSWORD = Path(CONFIG["password"])
+WANTED = Path(CONFIG["password_wanted"])
+SSH = ["ssh", "-F", CONFIG["ssh_config"]]
+BINLOG_CNF = CONFIG["binlog_cnf"]
 STREAM = "mariadb.xbstream"
 BINLOG_NAME = re.compile(r"[A-Za-z0-9_.-]+\.[0-9]{6}")
 UTC = dt.UTC
@@ -43,10 +43,13 @@ def fail(message):
     sys.exit(1)
 
 
+def restic_env(password=PASSWORD):
+    return {**os.environ, "RESTIC_REPOSITORY": str(REPO), "RESTIC_PASSWORD_FILE": str(password),
+            "RESTIC_CACHE_DIR": str(ROOT / "cache")}
+
+
 def restic(*args, password=PASSWORD, **kwargs):
-    env = {**os.environ, "RESTIC_REPOSITORY": str(REPO), "RESTIC_PASSWORD_FILE": str(password),
-           "RESTIC_CACHE_DIR": str(ROOT / "cache")}
-    return subprocess.run(["restic", *args], env=env, text=True, capture_output=True, **kwargs)
+    return subprocess.run(["restic", *args], env=restic_env(password), text=True, capture_output=True, **kwargs)
 
 
 def opens(password):
@@ -147,12 +150,10 @@ def base():
         restic("forget", left["id"])
     with tempfile.TemporaryFile("w+") as log:
         pull = subprocess.Popen([*SSH, source, "backup"], stdout=subprocess.PIPE, stderr=log)
-        env = {**os.environ, "RESTIC_REPOSITORY": str(REPO), "RESTIC_PASSWORD_FILE": str(PASSWORD),
-               "RESTIC_CACHE_DIR": str(ROOT / "cache")}
         # Stored as partial: only a stream that ended whole becomes a base (restic 0.14 keeps whatever
         # came before a stream ended, and exits 0).
         push = subprocess.run(["restic", "backup", "--quiet", "--json", "--stdin", "--stdin-filename", STREAM,
-                               "--tag", "partial", "--host", source], stdin=pull.stdout, env=env, text=True,
+                               "--tag", "partial", "--host", source], stdin=pull.stdout, env=restic_env(), text=True,
                               capture_output=True)
         pull.stdout.close()
         pulled = pull.wait()
@@ -324,10 +325,8 @@ def restore(source, at_text, address, port, hostkey):
     ready = remote(address, port, hostkey, "restore-check", text=True, capture_output=True)
     if ready.stdout.strip() != "ready":
         fail(f"the target {address} is not ready for a restore: {ready.stdout.strip()} {ready.stderr.strip()}")
-    env = {**os.environ, "RESTIC_REPOSITORY": str(REPO), "RESTIC_PASSWORD_FILE": str(PASSWORD),
-           "RESTIC_CACHE_DIR": str(ROOT / "cache")}
     dump = subprocess.Popen(["restic", "--no-lock", "dump", base_snapshot["id"], f"/{STREAM}"], stdout=subprocess.PIPE,
-                            env=env)
+                            env=restic_env())
     put = remote(address, port, hostkey, "restore-base", stdin=dump.stdout, text=True, capture_output=True)
     dump.stdout.close()
     if dump.wait() or put.returncode:

@@ -111,10 +111,15 @@ def test_the_restore_time_is_a_second_of_the_calendar(value, ok):
 def test_the_backup_tool_settings_come_from_the_knobs_and_the_topology():
     data = SimpleNamespace(**knobs.defaults())
     settings = json.loads(backup.tool_config(data, Topology(GROUPS, ADDRESSES), 3306))
-    assert settings == {"root": "/var/lib/peakready-backup", "primary": "db1",
+    assert settings == {"root": data.backup_root, "primary": "db1",
                         "addresses": {"db1": "10.0.0.5", "db2": "10.0.0.6"}, "mariadb_port": 3306,
-                        "keep_daily": 7, "keep_weekly": 4, "ship_server_id": backup.SHIP_SERVER_ID,
-                        "textfile_dir": "/var/lib/prometheus/node-exporter"}
+                        "keep_daily": data.backup_keep_daily, "keep_weekly": data.backup_keep_weekly,
+                        "ship_server_id": backup.SHIP_SERVER_ID, "textfile_dir": "/var/lib/prometheus/node-exporter",
+                        "password": backup.PASSWORD, "password_wanted": backup.PASSWORD_WANTED,
+                        "ssh_config": backup.SSH_CONFIG, "binlog_cnf": backup.BINLOG_CNF}
+    # The tool reads its files from there: no path of the deploy's is written again in it.
+    tool = backup.TOOL_SCRIPT.read_text()
+    assert "/etc/peakready-backup/" not in tool.replace(backup.CONFIG, "")
     # The shipping's server id is beyond every id the plan gives a db host (2 + a remainder mod 2**32 - 3).
     assert backup.SHIP_SERVER_ID == 2**32 - 1 > 2 + (2**32 - 3) - 1
     ids = server_ids([f"db{i}" for i in range(200)])
