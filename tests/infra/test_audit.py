@@ -222,7 +222,8 @@ def test_only_root_runs_the_assembler(host):
 
 def test_aide_sees_a_new_file_in_etc(host):
     """AIDE's baseline (built at the end of the first deploy) tells a file that was not there; checked on
-    that one path only (--limit), so it takes a second, not a full scan."""
+    that one path only (--limit: it still reads its whole database, half a minute a check on a busy
+    machine, so two checks: the control, then the planted file)."""
     probe = "/etc/peakready-aide-probe"
     check = f"aide --config /etc/aide/aide.conf --check --limit '^{probe}$' >/dev/null 2>&1; echo $?"
     assert host.check_output(check) == "0", "nothing there at first"
@@ -231,7 +232,6 @@ def test_aide_sees_a_new_file_in_etc(host):
         assert int(host.check_output(check)) & 1, "aide's exit code says: a file was added"
     finally:
         host.run(f"rm -f {probe}")
-    assert host.check_output(check) == "0"
     assert host.service("dailyaidecheck.timer").is_enabled
 
 

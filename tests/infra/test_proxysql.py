@@ -196,7 +196,9 @@ def test_200_clients_hold_no_more_backend_connections_than_planned(host, app_cnf
         threads = host.check_output("mariadb -N -B -e \"SHOW GLOBAL STATUS LIKE 'Threads_connected'\"").split()[1]
         peak_pool, peak_threads = max(peak_pool, int(used or 0)), max(peak_threads, int(threads))
         peak_clients = max(peak_clients, int(clients))
-        if host.run("pgrep -f 'SELECT SLEEP' >/dev/null").rc != 0:
+        # The clients by name: `pgrep -f 'SELECT SLEEP'` matched the shell running it, so the loop always
+        # ran its whole 90 s.
+        if host.run("pgrep -x mariadb >/dev/null").rc != 0:
             break
         time.sleep(0.5)
     refused = int(host.check_output(f"grep -c 'Too many connections' {errors} || true") or 0)
