@@ -233,7 +233,11 @@ def user_and_directories(data, p: dict[str, str]) -> None:
                  no_recommends=True)
     server.group(name=f"{data.app_name} group", group=data.app_name, system=True)
     server.user(name=f"{data.app_name} user (runs the app, owns nothing it runs)", user=data.app_name,
-                group=data.app_name, system=True, shell="/usr/sbin/nologin", home="/nonexistent", create_home=False)
+                group=data.app_name, system=True, shell="/usr/sbin/nologin", home="/nonexistent", create_home=False,
+                ensure_home=False)
+    # pyinfra's ensure_home made /nonexistent, owned by the app user, until 0.1.0: it is the home
+    # of users that must have none (nobody's too), so it goes.
+    files.directory(name="/nonexistent is not there", path="/nonexistent", present=False)
     for path, mode in ((p["root"], 751), (p["releases"], 751), (p["wheels"], 750)):
         files.directory(name=f"{path}", path=path, user="root", group=data.app_name, mode=mode)
     files.directory(name=p["etc"], path=p["etc"], user="root", group=data.app_name, mode=750)

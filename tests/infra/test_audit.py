@@ -207,6 +207,13 @@ def test_login_defaults(host):
     assert host.check_output("bash -lc 'ulimit -c'") == "0"
 
 
+def test_the_service_users_have_no_home(host, knobs):
+    """The app's user has /nonexistent for a home, as nobody does; the directory is not there (an
+    earlier deploy let pyinfra make it, owned by the app's user)."""
+    assert host.user(knobs["app_name"]).home == "/nonexistent"
+    assert not host.file("/nonexistent").exists
+
+
 def test_no_security_update_is_pending(host):
     """The first deploy applied them (the daily timer would have waited up to a day)."""
     pending = host.run("apt-get -s -o Debug::NoLocking=1 upgrade | grep '^Inst' | grep -i -- '-security'")

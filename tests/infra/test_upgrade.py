@@ -38,6 +38,7 @@ EXPORTS = ROOT / ".peakready" / "upgrade" / str(os.getpid())  # this run's: anot
 # monitoring's part of the backups.
 EXPECTED_CHANGES = [
     r"app \| Environment /etc/peakready/app\.env \(0640\)",
+    r"app \| /nonexistent is not there",  # 0.1.0 let pyinfra make it, as the app user's home
     r"app \| gunicorn: \d+ \w+ workers",
     r"app \| Release [0-9a-f]+: code, virtualenv, static files, migrations, health",
     r"app \| Go live: current -> releases/[0-9a-f]+",
