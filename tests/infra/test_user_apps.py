@@ -1,5 +1,8 @@
-"""Other people's apps, deployed the way their users would: three open-source apps from PyPI, each
-through the whole stack on a fresh local VPS of its own.
+"""Other people's apps, deployed the way their users would: three open-source apps from PyPI, one
+after another through the whole stack on one fresh local VPS. The first deploy brings the stack with
+isso; datasette, then wagtail, take the VPS over from the app before them, as a team that replaces
+its app would (the previous app's service stopped, the new one deployed): each deploy after the
+first is the app's own part, not the stack's again.
 
     isso        a comment server, WSGI under sync workers; requirements.txt with one top-level line;
                 its comments in SQLite, in the app's state directory.
@@ -19,7 +22,6 @@ under load with no failed request, and a rollback brings the previous one back.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -154,9 +156,11 @@ class Deployed:
         return vps.sh(self.vps, f"readlink /srv/{self.name}/current").strip().rsplit("/", 1)[-1]
 
 
-def prepare(name: str) -> Deployed:
-    """The app's source made, its VPS up and deployed once (in the background while the test VPS
-    deploys: tests/infra/conftest.py, Prepared)."""
+BOX = f"peakready-apps-{os.getpid()}"
+
+
+def make(name: str) -> tuple[App, Path, Path]:
+    """The app's source made, and its deploy's data file."""
     app = APPS[name]
     src = APPS_DIR / name
     shutil.rmtree(src, ignore_errors=True)
@@ -164,28 +168,53 @@ def prepare(name: str) -> Deployed:
     with phase(f"app {name}: make"):
         app.make(src)
     data_file = APPS_DIR / f"{name}.json"
-    # No AIDE baseline (45 s of a core on each VPS) and no monitoring (six packages, and these apps
+    # No AIDE baseline (45 s of a core on the VPS) and no monitoring (six packages, and these apps
     # have no /metrics): tests/infra/test_audit.py and test_monitoring.py prove them on the main VPS.
     data_file.write_text(json.dumps({"app_name": name, "app_source": str(src.relative_to(ROOT)),
                                      "file_integrity": False, "monitoring": False, **app.data}))
-    box = PREPARED.vps(f"peakready-app-{name}-{os.getpid()}")
-    with phase(f"app {name}: container"):
-        info = vps.up(box, RELEASE, NETWORK)
-    deployed = Deployed(name, app, box, info, src, data_file)
-    with phase(f"app {name}: first deploy"):
+    return app, src, data_file
+
+
+def first_deploy(deployed: Deployed) -> Deployed:
+    with phase(f"app {deployed.name}: first deploy"):
         first = deployed.deploy("deploy.py", "-vvv")  # every command and its output
-    assert first.returncode == 0, f"{name}: first deploy failed:\n{first.log[-4000:]}"
+    assert first.returncode == 0, f"{deployed.name}: first deploy failed:\n{first.log[-4000:]}"
     deployed.first_log = first.log
     return deployed
 
 
-PREPARE.update({f"app {name}": functools.partial(prepare, name) for name in APPS})
+def prepare() -> Deployed:
+    """The VPS up, with the first app deployed on it (in the background while the test VPS deploys:
+    tests/infra/conftest.py, Prepared)."""
+    name = next(iter(APPS))
+    app, src, data_file = make(name)
+    box = PREPARED.vps(BOX)
+    with phase("apps: container"):
+        info = vps.up(box, RELEASE, NETWORK)
+    return first_deploy(Deployed(name, app, box, info, src, data_file))
 
 
-@pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.prepared(f"app {name}")) for name in APPS])
-def user_app(request):
-    with PREPARED.taken(f"app {request.param}", f"peakready-app-{request.param}-{os.getpid()}") as deployed:
-        yield deployed
+PREPARE["apps"] = prepare
+
+
+@pytest.fixture(scope="module")
+def apps_vps():
+    """The first app, deployed on the apps' VPS; the VPS removed after the last app."""
+    with PREPARED.taken("apps", BOX) as first:
+        yield first
+
+
+@pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.prepared("apps")) for name in APPS])
+def user_app(request, apps_vps):
+    if request.param == apps_vps.name:
+        yield apps_vps
+        return
+    previous = vps.sh(apps_vps.vps, "systemctl list-units --type=service --state=running --plain --no-legend "
+                                    "'*-app.service' | cut -d' ' -f1").split()
+    assert len(previous) == 1, previous
+    vps.sh(apps_vps.vps, f"systemctl disable --now {previous[0]}")
+    app, src, data_file = make(request.param)
+    yield first_deploy(Deployed(request.param, app, apps_vps.vps, apps_vps.info, src, data_file))
 
 
 def test_it_serves_its_own_pages_through_nginx(user_app):
