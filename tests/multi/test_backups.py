@@ -5,6 +5,7 @@ the restore target, which no later test needs."""
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import math
@@ -20,6 +21,7 @@ from tests.multi.test_scale_out import on_db, post_booking, wait_until
 # Measured figures: the report (.peakready/multi.md). Each bound is several times its figure.
 SHIPPED_BOUND_S = 10  # a booking is in the backup host's copy of the binary log within this (measured: see the report)
 RESTORE_BOUND_S = 600  # restore.py rebuilds a fresh VPS from the sample data within this
+LOSS_LOAD_S = 20  # the host-destroyed drill's write stream: flowing within its first 14 s, then the loss
 # An alert fires (and resolves) within this: its window (4 scrapes of 5 s), its for (10 s), a scrape
 # and an evaluation.
 ALERT_BOUND_S = 120
@@ -151,14 +153,20 @@ def test_the_primary_destroyed_under_writes_is_rebuilt_on_a_fresh_vps_with_its_a
     only copy (the replica, too, is gone). restore.py rebuilds a fresh VPS to the second of the loss:
     the acknowledged bookings it lacks are the RPO."""
     fresh(topo, "db2")
-    load = topo.traffic(seconds=10, budget=5000, readers=1, writers=3)
-    time.sleep(6)
+    count = "SELECT COUNT(*) FROM bookings WHERE idempotency_key LIKE 'multi-%';"
+    at_start = int(topo.sh("db1", "mariadb -N -B peakready", stdin=count))
+    load, load_started = topo.traffic(seconds=LOSS_LOAD_S, budget=5000, readers=1, writers=3), time.time()
+    # Lost once the stream is flowing: bookings of this load committed on it (not after a fixed sleep:
+    # a first request may wait on ProxySQL's connect timeouts to the replica that fresh() removed).
+    flowing = wait_until(lambda: int(topo.sh("db1", "mariadb -N -B peakready", stdin=count)) >= at_start + 20,
+                         LOSS_LOAD_S - 6)
     lost_at = time.time()
     # The host and its disk; its record stays, so the inventory still names it (unreachable).
     vps.client().containers.get(topo.container("db1")).remove(force=True, v=True)
-    acked = topo.collect(load)["acked"]
-    before = [k for k, _sent, answered in acked if answered < lost_at]
-    assert before, "bookings were acknowledged before the loss"
+    result = topo.collect(load)
+    before = [k for k, _sent, answered in result["acked"] if answered < lost_at]
+    seen = collections.Counter((kind, outcome) for sent, kind, outcome, _answered in result["log"] if sent < lost_at)
+    assert flowing and before, f"no stream of bookings before the loss: {len(before)} acknowledged; the load saw {seen}"
     started = time.monotonic()
     # To the newest second the backups hold (the last write copied, or the last time the copy had
     # caught up): the operator's command after losing the only copy.
@@ -169,7 +177,8 @@ def test_the_primary_destroyed_under_writes_is_rebuilt_on_a_fresh_vps_with_its_a
     assert restored.results and not [op for op in restored.results["operations"] if op["error"]], restored.log[-3000:]
     kept = on_db(topo, "db2", before)
     at = re.search(r"restored db2 to (\S+ \S+) from db1", restored.log)
-    REPORT.append(f"host destroyed: db1 removed with its disk under writes at {utc(lost_at)}; a fresh VPS restored to "
+    REPORT.append(f"host destroyed: db1 removed with its disk under writes at {utc(lost_at)} ({lost_at - load_started:.0f} s "
+                  f"into the stream); a fresh VPS restored to "
                   f"{at.group(1) if at else '?'} (latest) in {seconds:.0f} s; {len(before) - kept} of {len(before)} "
                   "acknowledged bookings lost")
     assert kept == len(before)
