@@ -55,6 +55,9 @@ PASSWORD_WANTED = "/etc/peakready-backup/restic-password.wanted"
 # never takes a replica's.
 SHIP_SERVER_ID = 2**32 - 1
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
+# The daily restore test's scratch server: its own system user and directory (0700), on the backup host.
+SCRATCH_USER = "peakready-restore-test"
+SCRATCH = "/var/lib/peakready-restore-test"
 # The files the deploy puts on the hosts as they are (no template: no knob in them).
 REMOTE_SCRIPT = ROOT / "templates" / "backup" / "peakready-backup-remote"
 TOOL_SCRIPT = ROOT / "templates" / "backup" / "peakready-backup.py"
@@ -99,6 +102,8 @@ def tool_config(data, topo, port: int) -> str:
         "keep_weekly": data.backup_keep_weekly,
         "ship_server_id": SHIP_SERVER_ID,
         "textfile_dir": TEXTFILE_DIR,  # the node exporter's textfile collector reads it
+        "database": data.app_db_name,  # what the restore test checks
+        "scratch": SCRATCH, "scratch_user": SCRATCH_USER,
         "password": PASSWORD, "password_wanted": PASSWORD_WANTED, "ssh_config": SSH_CONFIG, "binlog_cnf": BINLOG_CNF,
     }, indent=2, sort_keys=True) + "\n"
 

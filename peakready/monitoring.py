@@ -44,6 +44,8 @@ QUERIES = {
     # The backup host's (peakready/backup.py).
     "backup_base_age_s": "max by (host) (time() - peakready_backup_base_last_timestamp_seconds)",
     "backup_binlog_lag_bytes": "max by (host) (peakready_backup_binlog_lag_bytes)",
+    "backup_restore_test_age_s": "max by (host) (time() - peakready_backup_restore_test_timestamp_seconds)",
+    "backup_restore_test_ok": "min by (host) (peakready_backup_restore_test_ok)",
 }
 TARGETS_DOWN = "targets_down"
 QUERIES[TARGETS_DOWN] = "up == 0"
@@ -104,6 +106,8 @@ def plan_host(hosts: dict[str, dict]) -> str:
 
 # A base backup runs every day (backup_base_time, up to 5 minutes late): older than this, one was missed.
 BASE_BACKUP_MAX_AGE_S = 26 * 3600
+# The restore test runs every day too (backup_restore_test_time, up to 5 minutes late).
+RESTORE_TEST_MAX_AGE_S = 26 * 3600
 # The backup host writes its figures this often (peakready-backup-metrics.timer) into the node
 # exporter's textfile directory (Debian's default place for it)...
 BACKUP_FIGURES_EVERY_S = 60
@@ -175,6 +179,13 @@ def alert_rules(plan, m, knobs: dict) -> dict:
         rule("BackupBroken", "peakready_backup_ok == 0", "critical",
              "the backup host {{ $labels.host }} cannot read its repository or the binary logs of "
              "{{ $labels.source }} (journalctl -u peakready-backup-metrics): no backup is being made"),
+        rule("RestoreTestFailed", "peakready_backup_restore_test_ok == 0", "critical",
+             "the last restore test of the backups of {{ $labels.source }} on {{ $labels.host }} failed: the "
+             "newest base backup and the binary logs since it did not restore (journalctl -u "
+             "peakready-backup-restore-test)"),
+        rule("RestoreTestOld", f"time() - peakready_backup_restore_test_timestamp_seconds > {RESTORE_TEST_MAX_AGE_S}",
+             "warning", "no restore test of the backups of {{ $labels.source }} on {{ $labels.host }} for more "
+             f"than {RESTORE_TEST_MAX_AGE_S // 3600} hours (peakready-backup-restore-test.timer)"),
         rule("BackupFiguresStale", f"time() - peakready_backup_metrics_timestamp_seconds > {BACKUP_FIGURES_MAX_AGE_S}",
              "warning", "the backup figures of {{ $labels.host }} are not being renewed "
              "(peakready-backup-metrics.timer)"),

@@ -140,6 +140,9 @@ def render(status: dict) -> str:
             lag = f.get("backup_binlog_lag_bytes")
             lines.append(f"  backups    newest base backup {duration(f.get('backup_base_age_s'))} old, binary logs "
                          f"{'-' if lag is None else f'{lag:.0f}'} bytes behind")
+            tested, ok = f.get("backup_restore_test_age_s"), f.get("backup_restore_test_ok")
+            lines.append(f"             last restore test {'none yet' if tested is None else duration(tested) + ' ago'}"
+                         f"{'' if ok is None else ': passed' if ok == 1 else ': FAILED'}")
         lines.append("")
     if not status["prometheus"]:
         lines.append("Prometheus: none answers on a host of the monitoring group (monitoring off, or no such group).")

@@ -50,9 +50,18 @@ def backup(plan: HostPlan, secrets: Secrets):
     data = host.data
     topo = topology.of_inventory(state.inventory)
     root = data.backup_root
-    apt.packages(name="Install restic, the MariaDB client (mariadb-binlog), ssh, Python",
-                 packages=["restic", "mariadb-client", "openssh-client", "python3"], no_recommends=True)
+    # mariadb-server-core: the server's program only (no service, no database), for the restore test.
+    apt.packages(name="Install restic, the MariaDB client (mariadb-binlog), ssh, Python, and for the restore test "
+                      "mariadb-backup and the server's program",
+                 packages=["restic", "mariadb-client", "openssh-client", "python3", "mariadb-backup",
+                           "mariadb-server-core"], no_recommends=True)
     files.directory(name="/etc/peakready-backup, root only", path="/etc/peakready-backup", mode="700")
+    server.group(name=f"{b.SCRATCH_USER} group", group=b.SCRATCH_USER, system=True)
+    server.user(name=f"{b.SCRATCH_USER} user (runs the restore test's scratch server)", user=b.SCRATCH_USER,
+                group=b.SCRATCH_USER, system=True, shell="/usr/sbin/nologin", home="/nonexistent", create_home=False,
+                ensure_home=False)
+    files.directory(name=f"{b.SCRATCH}, the restore test's scratch copy", path=b.SCRATCH, user=b.SCRATCH_USER,
+                    group=b.SCRATCH_USER, mode="700")
     for sub in ("", "/restic", "/binlogs", "/cache"):
         files.directory(name=f"{root}{sub}, root only", path=f"{root}{sub}", mode="700")
 
@@ -91,10 +100,12 @@ def backup(plan: HostPlan, secrets: Secrets):
     server.shell(name=f"Binary logs followed from {topo.primary}, the primary", commands=[f"{b.TOOL} follow"],
                  _if=any_changed(settings, tool))
 
-    ctx = dict(primary=topo.primary, root=root, tool=b.TOOL, time=data.backup_base_time, every_s=BACKUP_FIGURES_EVERY_S)
+    ctx = dict(primary=topo.primary, root=root, tool=b.TOOL, time=data.backup_base_time, every_s=BACKUP_FIGURES_EVERY_S,
+               restore_test_time=data.backup_restore_test_time)
     units = {}
     for unit in ("peakready-binlog-ship.service", "peakready-backup-base.service", "peakready-backup-base.timer",
-                 "peakready-backup-metrics.service", "peakready-backup-metrics.timer"):
+                 "peakready-backup-metrics.service", "peakready-backup-metrics.timer",
+                 "peakready-backup-restore-test.service", "peakready-backup-restore-test.timer"):
         units[unit] = config_file(name=f"Unit {unit}", template=f"backup/{unit}.j2",
                                   dest=f"/etc/systemd/system/{unit}", **ctx)
     systemd.daemon_reload(name="Reload systemd units for the backups", _if=any_changed(*units.values()))
@@ -106,8 +117,15 @@ def backup(plan: HostPlan, secrets: Secrets):
                     running=True, enabled=True)
     systemd.service(name=f"Backup metrics every {BACKUP_FIGURES_EVERY_S} s", service="peakready-backup-metrics.timer",
                     running=True, enabled=True)
+    systemd.service(name=f"Restore test every day at {data.backup_restore_test_time}",
+                    service="peakready-backup-restore-test.timer", running=True, enabled=True)
     # A base backup at once when the primary has none (the first deploy, or a new primary after
-    # promote.py): until one exists, nothing after it can be restored.
-    server.shell(name=f"A first base backup of {topo.primary}", commands=["systemctl start peakready-backup-base.service"],
+    # promote.py): until one exists, nothing after it can be restored. Then its restore test: the
+    # deploy fails when the first backup does not restore, and the figures exist from the start.
+    server.shell(name=f"A first base backup of {topo.primary}, and its restore test",
+                 commands=["systemctl start peakready-backup-base.service",
+                           # Its reason, when it fails, from the unit's journal.
+                           "systemctl start peakready-backup-restore-test.service || { journalctl -o cat -n 5 "
+                           "-u peakready-backup-restore-test.service >&2; exit 1; }"],
                  _if=lambda: '"bases": 0' in (host.get_fact(Command, command=f"{b.TOOL} coverage {topo.primary} || true")
                                              or ""))

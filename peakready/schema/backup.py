@@ -18,3 +18,7 @@ backup_keep_weekly: "group: integer(0, 520)" = 4
 # The MariaDB user the backup host reads the binary logs as (REPLICATION SLAVE, BINLOG MONITOR), from
 # the backup host's private address only.
 backup_binlog_user: "group: user_name" = "peakready_binlog"
+# Every day at this time (HH:MM, the backup host's local time) the newest base backup is restored
+# into a scratch server on the backup host, the binary logs since it replayed, and the app's tables
+# checked: peakready_backup_restore_test_ok says how it went (RestoreTestFailed when 0).
+backup_restore_test_time: "group: clock_time" = "03:45"

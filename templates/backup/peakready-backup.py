@@ -8,6 +8,8 @@
 #   peakready-backup ship         copy the primary's binary logs as they are written (the unit runs it)
 #   peakready-backup metrics      the base backups' and the shipping's figures for Prometheus
 #   peakready-backup coverage SOURCE          the seconds a restore of SOURCE can reach (JSON)
+#   peakready-backup restore-test  the newest base backup restored into a scratch server here, the
+#                                 binary logs since it replayed, its tables checked (the timer runs it)
 #   peakready-backup restore SOURCE AT ADDRESS PORT HOSTKEY
 #                                 rebuild the host at ADDRESS to the second AT (UTC) from SOURCE's
 #                                 backups; the host must have armed it (restore.py does)
@@ -131,7 +133,7 @@ def follow():
     print(f"a new span of binary logs of {source}")
 
 
-def write_metrics(lines):
+def write_metrics(lines, name="peakready_backup"):
     """Into the node exporter's textfile directory (its default on Debian), atomically."""
     directory = Path(CONFIG["textfile_dir"])
     if not directory.is_dir():
@@ -140,7 +142,7 @@ def write_metrics(lines):
     with os.fdopen(fd, "w") as out:
         out.write("".join(line + "\n" for line in lines))
     os.chmod(tmp, 0o644)
-    os.replace(tmp, directory / "peakready_backup.prom")
+    os.replace(tmp, directory / f"{name}.prom")
 
 
 def base():
@@ -334,8 +336,7 @@ def restore(source, at_text, address, port, hostkey):
     based = time.monotonic()
     fields = put.stdout.strip().splitlines()[-1].split("\t")
     first, position = fields[0], int(fields[1])
-    files = sorted(f for f in (BINLOGS / source).iterdir() if BINLOG_NAME.fullmatch(f.name) and f.name >= first) \
-        if (BINLOGS / source).is_dir() else []
+    files = binlogs_from(source, first)
     if (files and files[0].name != first) or (not files and at > base_snapshot["at"]):
         fail(f"the binary log {first} the base backup starts from is not on this host: cannot replay to {at_text}")
     applied = 0
@@ -357,6 +358,157 @@ def restore(source, at_text, address, port, hostkey):
                       "total_s": round(time.monotonic() - started, 1)}))
 
 
+def binlogs_from(source, first):
+    """The binary logs of `source` here, from `first` on, in order."""
+    directory = BINLOGS / source
+    return sorted(f for f in directory.iterdir() if BINLOG_NAME.fullmatch(f.name) and f.name >= first) \
+        if directory.is_dir() else []
+
+
+def restore_test():
+    """What a restore does, without a target host: the newest usable base backup of the primary into
+    a scratch server here (its own datadir and socket, no network, run as its own user), the binary
+    logs since it replayed to their end, then every table of the app's database checked and counted.
+    Its figures for Prometheus in any case; exit 1 when it failed."""
+    source = CONFIG["primary"]
+    started = time.time()
+    label = f'{{source="{source}"}}'
+    try:
+        tables, rows, applied = restore_here(source)
+        ok, said = 1, f"restore test of {source}: {tables} tables, {rows} rows, {applied} binary log(s) replayed"
+    except (Exception, SystemExit) as failed:  # whatever stopped it: the figures say so
+        tables, rows, ok, said = 0, 0, 0, f"restore test of {source} failed: {failed}"
+    finally:
+        stop_scratch()
+    write_metrics([
+        "# HELP peakready_backup_restore_test_ok 1 when the newest base backup and the binary logs since it restored and checked.",
+        "# TYPE peakready_backup_restore_test_ok gauge",
+        f"peakready_backup_restore_test_ok{label} {ok}",
+        "# TYPE peakready_backup_restore_test_timestamp_seconds gauge",
+        f"peakready_backup_restore_test_timestamp_seconds{label} {started:.0f}",
+        "# TYPE peakready_backup_restore_test_duration_seconds gauge",
+        f"peakready_backup_restore_test_duration_seconds{label} {time.time() - started:.1f}",
+        "# TYPE peakready_backup_restore_test_rows gauge",
+        f"peakready_backup_restore_test_rows{label} {rows}",
+    ], name="peakready_backup_restore_test")
+    if not ok:
+        fail(said)
+    print(f"{said} in {time.time() - started:.1f} s")
+
+
+class RestoreTestFailed(Exception):
+    pass
+
+
+SCRATCH = Path(CONFIG.get("scratch", "/nonexistent"))
+SCRATCH_SOCKET = SCRATCH / "mysqld.sock"
+
+
+def scratch_client(*args, **kwargs):
+    # As root, by the restored server's own root@localhost (unix_socket), through the scratch socket.
+    return subprocess.run(["mariadb", f"--socket={SCRATCH_SOCKET}", "--local-infile=0", *args], text=True,
+                          capture_output=True, **kwargs)
+
+
+def scratch_sql(sql):
+    return scratch_client("-N", "-B", "-e", sql)
+
+
+def restore_here(source):
+    found = snapshots(source, usable=True)
+    if not found:
+        raise RestoreTestFailed("there is no base backup of it to restore")
+    stop_scratch()
+    data = SCRATCH / "data"
+    data.mkdir()
+    dump = subprocess.Popen(["restic", "--no-lock", "dump", found[-1]["id"], f"/{STREAM}"], stdout=subprocess.PIPE,
+                            env=restic_env())
+    extract = subprocess.run(["mbstream", "-x", "-C", str(data)], stdin=dump.stdout, text=True, capture_output=True)
+    dump.stdout.close()
+    if dump.wait() or extract.returncode:
+        raise RestoreTestFailed(f"the base backup of {found[-1]['at']:%Y-%m-%d %H:%M:%S} did not come out of the "
+                                f"repository: {extract.stderr.strip()[-300:]}")
+    prepared = subprocess.run(["mariadb-backup", "--prepare", f"--target-dir={data}"], text=True, capture_output=True)
+    if prepared.returncode:
+        raise RestoreTestFailed(f"mariadb-backup --prepare failed: {prepared.stderr.strip()[-300:]}")
+    first, position = (data / "xtrabackup_binlog_info").read_text().split()[:2]
+    files = binlogs_from(source, first)
+    if not files or files[0].name != first:
+        raise RestoreTestFailed(f"the binary log {first} the base backup starts from is not on this host")
+    subprocess.run(["chown", "-R", f"{CONFIG['scratch_user']}:", str(data)], check=True)
+    SCRATCH_SERVER.append(subprocess.Popen(["mariadbd", "--no-defaults", f"--user={CONFIG['scratch_user']}", f"--datadir={data}",
+                      f"--socket={SCRATCH_SOCKET}", f"--pid-file={SCRATCH / 'mysqld.pid'}", "--skip-networking",
+                      "--event-scheduler=OFF", "--skip-slave-start", f"--log-error={SCRATCH / 'error.log'}"],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    deadline = time.monotonic() + 120
+    while scratch_sql("SELECT 1").returncode:
+        if time.monotonic() > deadline:
+            log = (SCRATCH / "error.log").read_text(errors="replace") if (SCRATCH / "error.log").exists() else ""
+            raise RestoreTestFailed(f"the restored copy did not start: {log.strip()[-300:]}")
+        time.sleep(0.5)
+    # The newest file is being written while this reads it: only its whole events, from a copy.
+    tail = SCRATCH / files[-1].name
+    with files[-1].open("rb") as src, tail.open("wb") as dst:
+        dst.write(src.read(whole_events(files[-1])))
+    replay = subprocess.Popen(["mariadb-binlog", f"--start-position={position}", *map(str, files[:-1]), str(tail)],
+                              stdout=subprocess.PIPE)
+    applied = scratch_client("--binary-mode", stdin=replay.stdout)
+    replay.stdout.close()
+    if replay.wait() or applied.returncode:
+        raise RestoreTestFailed(f"replaying the binary logs failed: {applied.stderr.strip()[-300:]}")
+    db = CONFIG["database"]
+    # The database itself must be there; its tables may not be yet (a first deploy backs up before
+    # the app's migrations make them).
+    if scratch_sql(f"SELECT 1 FROM information_schema.schemata WHERE schema_name = '{db}'").stdout.strip() != "1":
+        raise RestoreTestFailed(f"the restored copy has no database {db} (app_db_name)")
+    listed = scratch_sql(f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{db}' "
+                         "AND table_type = 'BASE TABLE'")
+    if listed.returncode:
+        raise RestoreTestFailed(f"the restored copy does not list its tables: {listed.stderr.strip()}")
+    tables = listed.stdout.split()
+    rows = 0
+    for table in tables:
+        checked = scratch_sql(f"CHECK TABLE `{db}`.`{table}`; SELECT COUNT(*) FROM `{db}`.`{table}`")
+        lines = checked.stdout.strip().splitlines()
+        if checked.returncode or not lines or not lines[-2].endswith("\tstatus\tOK"):
+            raise RestoreTestFailed(f"CHECK TABLE {db}.{table}: {checked.stdout.strip()[-200:]} {checked.stderr.strip()}")
+        rows += int(lines[-1])
+    return len(tables), rows, len(files)
+
+
+def whole_events(path):
+    """How many bytes of the binary log `path` are whole events: the 4-byte magic, then events of a
+    19-byte header whose bytes 9-12 give the event's size (little-endian), checksum included."""
+    size = path.stat().st_size
+    end = 4
+    with path.open("rb") as f:
+        while end + 19 <= size:
+            f.seek(end + 9)
+            length = int.from_bytes(f.read(4), "little")
+            if length < 19 or end + length > size:
+                break
+            end += length
+    return end
+
+
+SCRATCH_SERVER = []  # the scratch server this run started
+
+
+def stop_scratch():
+    """The scratch server stopped and its copy removed (whatever an earlier run left too: the unit
+    ends every process it started, so only files)."""
+    while SCRATCH_SERVER:
+        server = SCRATCH_SERVER.pop()
+        server.terminate()
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    for entry in SCRATCH.iterdir() if SCRATCH.is_dir() else []:
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
 def describe(span):
     if span["from"] is None:
         return "there is no base backup of it yet (run peakready-backup base, or wait for the timer)"
@@ -376,10 +528,12 @@ if __name__ == "__main__":
         follow()
     elif command == "metrics":
         metrics()
+    elif command == "restore-test":
+        restore_test()
     elif command == "coverage" and len(args) == 1:
         print(json.dumps(coverage(args[0])))
     elif command == "restore" and len(args) == 5:
         restore(*args)
     else:
-        fail("usage: peakready-backup repository|base|follow|ship|metrics|coverage SOURCE|"
+        fail("usage: peakready-backup repository|base|follow|ship|metrics|restore-test|coverage SOURCE|"
              "restore SOURCE AT ADDRESS PORT HOSTKEY")

@@ -13,7 +13,8 @@ import re
 import time
 import uuid
 
-from peakready import PORTS
+from peakready import PORTS, backup, knobs
+from peakready.backup import SCRATCH
 from targets import multi, vps
 from tests.multi.conftest import RELEASE, REPORT
 from tests.multi.test_scale_out import on_db, post_booking, wait_until
@@ -25,8 +26,9 @@ LOSS_LOAD_S = 20  # the host-destroyed drill's write stream: flowing within its 
 # An alert fires (and resolves) within this: its window (4 scrapes of 5 s), its for (10 s), a scrape
 # and an evaluation.
 ALERT_BOUND_S = 120
-BINLOGS = "/var/lib/peakready-backup/binlogs"
-TOOL = "/usr/local/sbin/peakready-backup"
+BACKUP_ROOT = knobs.defaults()["backup_root"]
+BINLOGS = f"{BACKUP_ROOT}/binlogs"
+TOOL = backup.TOOL
 
 
 def utc(epoch: float) -> str:
@@ -91,6 +93,53 @@ def test_binary_logs_not_shipped_fire_their_alert_and_it_resolves(topo):
                                    and "BinlogShippingBehind" not in firing(topo)), ALERT_BOUND_S)
     REPORT.append(f"backups: shipping stopped under writes: BinlogShippingBehind fired after {fired_s:.0f} s; "
                   f"shipping again, it resolved after {time.monotonic() - start:.0f} s")
+    assert fired and resolved
+
+
+def query(topo, promql: str) -> list[dict]:
+    return json.loads(topo.sh("lb", f"curl -sf --data-urlencode 'query={promql}' "
+                                    f"http://127.0.0.1:{PORTS['prometheus']}/api/v1/query"))["data"]["result"]
+
+
+def restore_test(topo) -> tuple[int, str]:
+    """The restore test as its timer starts it: the unit's exit code and its last word in the journal."""
+    code = int(topo.sh("app2", "systemctl start peakready-backup-restore-test.service >/dev/null 2>&1; echo $?",
+                       timeout=600))
+    said = topo.sh("app2", "journalctl -u peakready-backup-restore-test.service -o cat -n 30 "
+                           "| grep 'restore test of db1' | tail -1")  # its own line, not the unit's
+    return code, said.strip()
+
+
+def test_the_restore_test_passes_and_lost_binary_logs_fire_its_alert_and_it_resolves(topo):
+    """The deploy ran a restore test after the span's first base backup (its figure is in Prometheus);
+    run again as its timer does, it restores the newest base backup into a scratch server on app2,
+    replays the binary logs since it and checks the app's tables. The control: with the binary logs
+    it needs gone from app2, it fails and RestoreTestFailed fires; back, it passes and the alert resolves."""
+    assert wait_until(lambda: [r["value"][1] for r in query(topo, "peakready_backup_restore_test_ok")] == ["1"], 30)
+    started = time.monotonic()
+    code, said = restore_test(topo)
+    seconds = time.monotonic() - started
+    assert code == 0 and re.search(r"restore test of db1: \d+ tables, [1-9]\d* rows", said), said
+    assert "RestoreTestFailed" not in firing(topo)
+    # Lost: the shipping stopped, every binary log here renamed out of the tool's sight.
+    hide = f"cd {BINLOGS}/db1 && for f in *.[0-9][0-9][0-9][0-9][0-9][0-9]; do mv $f $f.hidden; done"
+    show = f"cd {BINLOGS}/db1 && for f in *.hidden; do mv $f ${{f%.hidden}}; done"
+    topo.sh("app2", f"systemctl stop peakready-binlog-ship.service && {hide}")
+    try:
+        broken_code, broken_said = restore_test(topo)
+        start = time.monotonic()
+        fired = wait_until(lambda: "RestoreTestFailed" in firing(topo), ALERT_BOUND_S)
+        fired_s = time.monotonic() - start
+    finally:
+        topo.sh("app2", f"{show} && systemctl start peakready-binlog-ship.service")
+    assert broken_code != 0 and "is not on this host" in broken_said, broken_said
+    assert topo.sh("app2", f"ls -A {SCRATCH}").strip() == "", "the scratch copy was left"
+    assert restore_test(topo)[0] == 0
+    start = time.monotonic()
+    resolved = wait_until(lambda: "RestoreTestFailed" not in firing(topo), ALERT_BOUND_S)
+    REPORT.append(f"restore test on app2: {said.split(': ', 1)[1]} ({seconds:.0f} s with the unit); binary logs "
+                  f"gone: it failed, RestoreTestFailed fired after {fired_s:.0f} s; back, resolved after "
+                  f"{time.monotonic() - start:.0f} s")
     assert fired and resolved
 
 

@@ -108,7 +108,8 @@ def test_alert_rules_take_the_plans_limits_and_the_knobs_windows():
     assert "[60s]" in by_name["NginxServerErrors"][0]["expr"]  # 4 scrapes of 15 s
     assert by_name["SlowResponses"][0]["expr"].endswith(f"> {K['slo_p95_ms'] / 1000:g}")
     for needed in ("TargetDown", "RedisDown", "ReplicaStopped", "ReplicationLag", "ProxySQLServerShunned",
-                   "RedisEvicting", "AppWorkersRecycled", "DiskFilling", "MemoryPressure", "NginxRateLimited"):
+                   "RedisEvicting", "AppWorkersRecycled", "DiskFilling", "MemoryPressure", "NginxRateLimited",
+                   "BaseBackupOld", "BinlogShippingBehind", "BackupBroken", "RestoreTestFailed", "RestoreTestOld"):
         assert needed in by_name, needed
 
 
@@ -172,6 +173,11 @@ def test_status_screen_shows_the_backups_where_a_host_keeps_them():
     screen = render({"prometheus": True, "window_s": 20, "targets_down": [], "alerts": [], "pending": [],
                      "hosts": {"safe": host}})
     assert "backups    newest base backup 2h01m old, binary logs 0 bytes behind" in screen
+    assert "last restore test none yet" in screen
+    host["figures"].update(backup_restore_test_age_s=3900.0, backup_restore_test_ok=0.0)
+    screen = render({"prometheus": True, "window_s": 20, "targets_down": [], "alerts": [], "pending": [],
+                     "hosts": {"safe": host}})
+    assert "last restore test 1h05m ago: FAILED" in screen
     # The control: a host without the figures has no such line.
     host["figures"] = {}
     assert "backups" not in render({"prometheus": True, "window_s": 20, "targets_down": [], "alerts": [], "pending": [],
