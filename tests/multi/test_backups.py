@@ -17,7 +17,7 @@ from peakready import PORTS, backup, knobs
 from peakready.backup import SCRATCH
 from targets import multi, vps
 from tests.multi.conftest import RELEASE, REPORT
-from tests.multi.test_scale_out import on_db, post_booking, wait_until
+from tests.multi.test_scale_out import SECRETS, on_db, post_booking, wait_until
 
 # Measured figures: the report (.peakready/multi.md). Each bound is several times its figure.
 SHIPPED_BOUND_S = 10  # a booking is in the backup host's copy of the binary log within this (measured: see the report)
@@ -141,6 +141,58 @@ def test_the_restore_test_passes_and_lost_binary_logs_fire_its_alert_and_it_reso
                   f"gone: it failed, RestoreTestFailed fired after {fired_s:.0f} s; back, resolved after "
                   f"{time.monotonic() - start:.0f} s")
     assert fired and resolved
+
+
+ROTATED = ("restic_password", "backup_ssh_seed", "mariadb_binlog_password")
+
+
+def test_the_backup_secrets_rotate_in_one_deploy_and_the_old_ones_are_refused(topo):
+    """A team rotates a secret by removing its entry from the secrets file and deploying once (the
+    deploy generates it again). The repository's password, the backup host's SSH key (from
+    backup_ssh_seed) and the binary log login all change in that deploy; each old value is refused
+    after it, and the shipping and a base backup go on with the new ones (the drills below restore
+    with them)."""
+    old = {name: SECRETS.get(name) for name in ROTATED}
+    old_key = topo.sh("app2", f"cat {backup.SSH_KEY}")
+    with SECRETS._locked():
+        stored = SECRETS._load()
+        for name in ROTATED:
+            del stored[name]
+        SECRETS._save(stored)
+    deployed = topo.run("deploy.py")
+    assert deployed.returncode == 0, deployed.log[-3000:]
+    assert all(SECRETS.get(name) != old[name] for name in ROTATED)
+    for name in ROTATED:
+        assert old[name] not in deployed.log and SECRETS.get(name) not in deployed.log, f"{name} printed by the deploy"
+    db1, user = topo.address("db1"), knobs.defaults()["backup_binlog_user"]  # the multi inventory keeps the defaults
+    files = "/root/.peakready-test-rotation"
+    topo.sh("app2", f"umask 077; mkdir -p {files} && cat > {files}/restic-old", stdin=old["restic_password"])
+    topo.sh("app2", f"cat > {files}/key-old", stdin=old_key)
+    topo.sh("app2", f"cat > {files}/binlog-old.cnf", stdin=f"[client]\nuser={user}\npassword={old['mariadb_binlog_password']}\n")
+    try:
+        restic = f"RESTIC_REPOSITORY={BACKUP_ROOT}/restic RESTIC_CACHE_DIR={BACKUP_ROOT}/cache restic --no-lock"
+        opens = lambda file: topo.sh("app2", f"RESTIC_PASSWORD_FILE={file} {restic} cat config >/dev/null 2>&1; echo $?")  # noqa: E731
+        assert opens(backup.PASSWORD).strip() == "0" and opens(f"{files}/restic-old").strip() != "0"
+        assert len(json.loads(topo.sh("app2", f"RESTIC_PASSWORD_FILE={backup.PASSWORD} {restic} key list --json"))) == 1
+        ssh = f"ssh -F {backup.SSH_CONFIG} db1"
+        assert "no restore is armed" in topo.sh("app2", f"{ssh} restore-check 2>&1 || true")
+        refused = topo.sh("app2", f"ssh -F /dev/null -i {files}/key-old -o IdentitiesOnly=yes -o BatchMode=yes "
+                                  f"-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@{db1} restore-check 2>&1 || true")
+        assert "Permission denied" in refused, refused
+        login = "mariadb --defaults-extra-file={} -h " + db1 + " -N -B -e 'SELECT 1' >/dev/null 2>&1; echo $?"
+        assert topo.sh("app2", login.format(backup.BINLOG_CNF)).strip() == "0"
+        assert topo.sh("app2", login.format(f"{files}/binlog-old.cnf")).strip() != "0"
+    finally:
+        topo.sh("app2", f"rm -rf {files}")
+    # Shipping and base backups go on with the new ones.
+    key = f"rotated-{uuid.uuid4().hex}"
+    when = (dt.datetime.now(dt.UTC) + dt.timedelta(days=11)).replace(microsecond=0).isoformat()
+    assert post_booking(topo, "app1", key, when)[0] == 201
+    assert wait_until(lambda: topo.sh("app2", f"grep -l -a {key} {BINLOGS}/db1/* || true").strip() != "",
+                      SHIPPED_BOUND_S), "not shipped after the rotation"
+    assert topo.sh("app2", "systemctl start peakready-backup-base.service >/dev/null 2>&1; echo $?").strip() == "0"
+    REPORT.append(f"backups: {', '.join(ROTATED)} rotated in one deploy ({deployed.seconds:.0f} s); each old value "
+                  "refused after it; shipping and a base backup go on with the new ones")
 
 
 def test_the_db_hosts_take_the_backup_key_for_the_forced_command_only(topo):
