@@ -2,6 +2,7 @@
 binary log reader's account, the inventories that are refused, the restore's arguments, and the
 backup tool's settings."""
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -133,3 +134,36 @@ def test_make_multi_runs_every_multi_host_test_file_with_the_backups_last():
     on_disk = sorted(str(p.relative_to(ROOT)) for p in Path(ROOT / "tests/multi").glob("test_*.py"))
     assert sorted(listed) == on_disk
     assert listed[-1] == "tests/multi/test_backups.py"
+
+
+def tool_function(name: str):
+    """One function of the backup tool, alone (the tool reads its settings from /etc when imported)."""
+    tree = ast.parse(backup.TOOL_SCRIPT.read_text())
+    (found,) = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == name]
+    namespace: dict = {}
+    exec(compile(ast.Module(body=[found], type_ignores=[]), str(backup.TOOL_SCRIPT), "exec"), namespace)
+    return namespace[name]
+
+
+def event(size: int) -> bytes:
+    """A binary log event of `size` bytes: the 19-byte v4 header (its size at bytes 9-12), a body."""
+    header = (1_700_000_000).to_bytes(4, "little") + b"\x02" + (1).to_bytes(4, "little") + size.to_bytes(4, "little")
+    return header + b"\0" * (size - len(header))
+
+
+def test_the_restore_test_replays_only_the_whole_events_of_the_file_being_written(tmp_path):
+    whole_events = tool_function("whole_events")
+    log = tmp_path / "mariadb-bin.000007"
+    events = b"\xfebin" + event(120) + event(31) + event(4096)
+    log.write_bytes(events)
+    assert whole_events(log) == len(events)
+    # Being written: half an event, then only part of a header; each time the whole ones before it.
+    log.write_bytes(events + event(500)[:250])
+    assert whole_events(log) == len(events)
+    log.write_bytes(events + event(500)[:7])
+    assert whole_events(log) == len(events)
+    # A header whose size is shorter than a header is no event: nothing from there on.
+    log.write_bytes(events + event(19)[:9] + (3).to_bytes(4, "little") + b"\0" * 30)
+    assert whole_events(log) == len(events)
+    log.write_bytes(b"\xfebin")
+    assert whole_events(log) == 4
