@@ -58,6 +58,7 @@ HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 # The daily restore test's scratch server: its own system user and directory (0700), on the backup host.
 SCRATCH_USER = "peakready-restore-test"
 SCRATCH = "/var/lib/peakready-restore-test"
+RESTORE_TEST_FIGURES = f"{TEXTFILE_DIR}/peakready_backup_restore_test.prom"  # the tool writes it
 # The files the deploy puts on the hosts as they are (no template: no knob in them).
 REMOTE_SCRIPT = ROOT / "templates" / "backup" / "peakready-backup-remote"
 TOOL_SCRIPT = ROOT / "templates" / "backup" / "peakready-backup.py"

@@ -14,7 +14,7 @@ from pyinfra.operations.util import any_changed
 
 from peakready import PORTS, topology
 from peakready import backup as b
-from peakready.monitoring import BACKUP_FIGURES_EVERY_S
+from peakready.monitoring import BACKUP_FIGURES_EVERY_S, TEXTFILE_DIR
 from peakready.ops import config_file
 from peakready.plan import HostPlan
 from peakready.secrets import Secrets
@@ -62,7 +62,7 @@ def backup(plan: HostPlan, secrets: Secrets):
                 ensure_home=False)
     files.directory(name=f"{b.SCRATCH}, the restore test's scratch copy", path=b.SCRATCH, user=b.SCRATCH_USER,
                     group=b.SCRATCH_USER, mode="700")
-    for sub in ("", "/restic", "/binlogs", "/cache"):
+    for sub in ("", "/restic", "/binlogs", "/cache", "/tmp"):
         files.directory(name=f"{root}{sub}, root only", path=f"{root}{sub}", mode="700")
 
     private, _ = b.ssh_key(secrets)
@@ -100,8 +100,11 @@ def backup(plan: HostPlan, secrets: Secrets):
     server.shell(name=f"Binary logs followed from {topo.primary}, the primary", commands=[f"{b.TOOL} follow"],
                  _if=any_changed(settings, tool))
 
+    # The figures' directory, there before the node exporter's package (the exporters role, later)
+    # makes it: the first restore test below writes into it.
+    files.directory(name=f"{TEXTFILE_DIR}, for the backups' figures", path=TEXTFILE_DIR, mode="755")
     ctx = dict(primary=topo.primary, root=root, tool=b.TOOL, time=data.backup_base_time, every_s=BACKUP_FIGURES_EVERY_S,
-               restore_test_time=data.backup_restore_test_time)
+               restore_test_time=data.backup_restore_test_time, scratch=b.SCRATCH, textfile_dir=TEXTFILE_DIR)
     units = {}
     for unit in ("peakready-binlog-ship.service", "peakready-backup-base.service", "peakready-backup-base.timer",
                  "peakready-backup-metrics.service", "peakready-backup-metrics.timer",
@@ -120,12 +123,14 @@ def backup(plan: HostPlan, secrets: Secrets):
     systemd.service(name=f"Restore test every day at {data.backup_restore_test_time}",
                     service="peakready-backup-restore-test.timer", running=True, enabled=True)
     # A base backup at once when the primary has none (the first deploy, or a new primary after
-    # promote.py): until one exists, nothing after it can be restored. Then its restore test: the
-    # deploy fails when the first backup does not restore, and the figures exist from the start.
-    server.shell(name=f"A first base backup of {topo.primary}, and its restore test",
-                 commands=["systemctl start peakready-backup-base.service",
-                           # Its reason, when it fails, from the unit's journal.
-                           "systemctl start peakready-backup-restore-test.service || { journalctl -o cat -n 5 "
+    # promote.py): until one exists, nothing after it can be restored.
+    first_base = server.shell(
+        name=f"A first base backup of {topo.primary}", commands=["systemctl start peakready-backup-base.service"],
+        _if=lambda: '"bases": 0' in (host.get_fact(Command, command=f"{b.TOOL} coverage {topo.primary} || true") or ""))
+    # Then its restore test, and whenever none has written its figures yet: the deploy fails while
+    # the backups do not restore (a later failure of the daily one is RestoreTestFailed's).
+    server.shell(name="A restore test of the backups (a scratch server, then removed)",
+                 # Its reason, when it fails, from the unit's journal.
+                 commands=["systemctl start peakready-backup-restore-test.service || { journalctl -o cat -n 5 "
                            "-u peakready-backup-restore-test.service >&2; exit 1; }"],
-                 _if=lambda: '"bases": 0' in (host.get_fact(Command, command=f"{b.TOOL} coverage {topo.primary} || true")
-                                             or ""))
+                 _if=lambda: first_base.did_change() or not host.get_fact(File, path=b.RESTORE_TEST_FIGURES))

@@ -15,11 +15,14 @@
 #                                 backups; the host must have armed it (restore.py does)
 #
 # Settings come from /etc/peakready-backup/backup.json (the deploy writes it); secrets from files beside it.
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +30,8 @@ import time
 from pathlib import Path
 
 os.umask(0o077)  # what it writes (the password in use, the pinned target key, spans) is root's alone
-CONFIG = json.loads(Path("/etc/peakready-backup/backup.json").read_text())
+CONFIG_FILE = "/etc/peakready-backup/backup.json"
+CONFIG = json.loads(Path(CONFIG_FILE).read_text())
 ROOT = Path(CONFIG["root"])
 REPO = ROOT / "restic"
 BINLOGS = ROOT / "binlogs"
@@ -41,8 +45,7 @@ UTC = dt.UTC
 
 
 def fail(message):
-    print(f"peakready-backup: {message}", file=sys.stderr)
-    sys.exit(1)
+    sys.exit(f"peakready-backup: {message}")  # on stderr, exit 1
 
 
 def restic_env(password=PASSWORD):
@@ -373,11 +376,14 @@ def restore_test():
     source = CONFIG["primary"]
     started = time.time()
     label = f'{{source="{source}"}}'
+    signal.signal(signal.SIGTERM, stopped)  # the copy is removed even when the unit is stopped
     try:
-        tables, rows, applied = restore_here(source)
+        with exclusive():
+            tables, rows, applied = restore_here(source)
         ok, said = 1, f"restore test of {source}: {tables} tables, {rows} rows, {applied} binary log(s) replayed"
     except (Exception, SystemExit) as failed:  # whatever stopped it: the figures say so
-        tables, rows, ok, said = 0, 0, 0, f"restore test of {source} failed: {failed}"
+        reason = str(failed).removeprefix("peakready-backup: ")
+        rows, ok, said = 0, 0, f"restore test of {source} failed: {reason}"
     finally:
         stop_scratch()
     write_metrics([
@@ -400,62 +406,104 @@ class RestoreTestFailed(Exception):
     pass
 
 
-SCRATCH = Path(CONFIG.get("scratch", "/nonexistent"))
-SCRATCH_SOCKET = SCRATCH / "mysqld.sock"
+class Stopped(BaseException):
+    """SIGTERM: not a failed test (no figure is written), but the copy still goes."""
+
+
+def stopped(_signum, _frame):
+    raise Stopped("stopped")
+
+
+SCRATCH = Path(CONFIG["scratch"]) if "scratch" in CONFIG else None
+# A replay waits this long for the binary log its base backup starts from while the shipping is
+# still copying older ones (a backup host that just joined copies the primary's oldest first).
+FIRST_BINLOG_WAIT_S = 600
+# As large as MariaDB allows: an event the primary wrote is never too big for the copy.
+MAX_PACKET = "1073741824"
 
 
 def scratch_client(*args, **kwargs):
     # As root, by the restored server's own root@localhost (unix_socket), through the scratch socket.
-    return subprocess.run(["mariadb", f"--socket={SCRATCH_SOCKET}", "--local-infile=0", *args], text=True,
-                          capture_output=True, **kwargs)
+    return subprocess.run(["mariadb", f"--socket={SCRATCH / 'mysqld.sock'}", "--local-infile=0",
+                           f"--max-allowed-packet={MAX_PACKET}", *args], text=True, capture_output=True, **kwargs)
 
 
 def scratch_sql(sql):
     return scratch_client("-N", "-B", "-e", sql)
 
 
+def read_scratch(path):
+    """A file the scratch user could have made (never followed if it is a link)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return ""
+    with os.fdopen(fd, errors="replace") as f:
+        return f.read()
+
+
+def quoted(name):
+    return "`" + name.replace("`", "``") + "`"
+
+
 def restore_here(source):
+    if SCRATCH is None:
+        raise RestoreTestFailed(f"{CONFIG_FILE} names no scratch directory: deploy again")
     found = snapshots(source, usable=True)
     if not found:
         raise RestoreTestFailed("there is no base backup of it to restore")
     stop_scratch()
+    user = CONFIG["scratch_user"]
     data = SCRATCH / "data"
-    data.mkdir()
+    data.mkdir(mode=0o700)
+    shutil.chown(data, user, user)
+    # What a db host sent is unpacked and prepared as the scratch user, never as root.
+    as_user = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--"]
     dump = subprocess.Popen(["restic", "--no-lock", "dump", found[-1]["id"], f"/{STREAM}"], stdout=subprocess.PIPE,
                             env=restic_env())
-    extract = subprocess.run(["mbstream", "-x", "-C", str(data)], stdin=dump.stdout, text=True, capture_output=True)
+    extract = subprocess.run([*as_user, "mbstream", "-x", "-C", str(data)], stdin=dump.stdout, text=True,
+                             capture_output=True)
     dump.stdout.close()
     if dump.wait() or extract.returncode:
         raise RestoreTestFailed(f"the base backup of {found[-1]['at']:%Y-%m-%d %H:%M:%S} did not come out of the "
                                 f"repository: {extract.stderr.strip()[-300:]}")
-    prepared = subprocess.run(["mariadb-backup", "--prepare", f"--target-dir={data}"], text=True, capture_output=True)
+    prepared = subprocess.run([*as_user, "mariadb-backup", "--prepare", f"--target-dir={data}"], text=True,
+                              capture_output=True)
     if prepared.returncode:
         raise RestoreTestFailed(f"mariadb-backup --prepare failed: {prepared.stderr.strip()[-300:]}")
-    first, position = (data / "xtrabackup_binlog_info").read_text().split()[:2]
-    files = binlogs_from(source, first)
-    if not files or files[0].name != first:
-        raise RestoreTestFailed(f"the binary log {first} the base backup starts from is not on this host")
-    subprocess.run(["chown", "-R", f"{CONFIG['scratch_user']}:", str(data)], check=True)
-    SCRATCH_SERVER.append(subprocess.Popen(["mariadbd", "--no-defaults", f"--user={CONFIG['scratch_user']}", f"--datadir={data}",
-                      f"--socket={SCRATCH_SOCKET}", f"--pid-file={SCRATCH / 'mysqld.pid'}", "--skip-networking",
-                      "--event-scheduler=OFF", "--skip-slave-start", f"--log-error={SCRATCH / 'error.log'}"],
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    deadline = time.monotonic() + 120
+    fields = read_scratch(data / "xtrabackup_binlog_info").split()
+    if len(fields) < 2 or not BINLOG_NAME.fullmatch(fields[0]) or not fields[1].isdigit():
+        raise RestoreTestFailed("the base backup does not say which binary log position it is consistent with")
+    first, position = fields[0], int(fields[1])
+    files = shipped_from(source, first)
+    # The file being written: a copy of its whole events (in a directory of root's alone).
+    tail = ROOT / "tmp" / files[-1].name
+    shutil.copyfile(files[-1], tail)
+    with tail.open("r+b") as f:
+        f.truncate(whole_events(tail))
+    files[-1] = tail
+    if tail.stat().st_size == 0:  # just made by a rotation: nothing in it yet
+        files.pop()
+    if files and files[0].name == first and files[0].stat().st_size < position:
+        raise RestoreTestFailed(f"the copy of {first} is shorter than the base backup's position {position}")
+    SCRATCH_SERVER.append(subprocess.Popen(
+        ["mariadbd", "--no-defaults", f"--user={user}", f"--datadir={data}", f"--socket={SCRATCH / 'mysqld.sock'}",
+         f"--pid-file={SCRATCH / 'mysqld.pid'}", "--skip-networking", "--event-scheduler=OFF", "--skip-slave-start",
+         f"--max-allowed-packet={MAX_PACKET}", f"--log-error={SCRATCH / 'error.log'}"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    deadline = time.monotonic() + 300
     while scratch_sql("SELECT 1").returncode:
-        if time.monotonic() > deadline:
-            log = (SCRATCH / "error.log").read_text(errors="replace") if (SCRATCH / "error.log").exists() else ""
-            raise RestoreTestFailed(f"the restored copy did not start: {log.strip()[-300:]}")
+        if SCRATCH_SERVER[-1].poll() is not None or time.monotonic() > deadline:
+            raise RestoreTestFailed("the restored copy did not start: "
+                                    + read_scratch(SCRATCH / "error.log").strip()[-300:])
         time.sleep(0.5)
-    # The newest file is being written while this reads it: only its whole events, from a copy.
-    tail = SCRATCH / files[-1].name
-    with files[-1].open("rb") as src, tail.open("wb") as dst:
-        dst.write(src.read(whole_events(files[-1])))
-    replay = subprocess.Popen(["mariadb-binlog", f"--start-position={position}", *map(str, files[:-1]), str(tail)],
-                              stdout=subprocess.PIPE)
-    applied = scratch_client("--binary-mode", stdin=replay.stdout)
-    replay.stdout.close()
-    if replay.wait() or applied.returncode:
-        raise RestoreTestFailed(f"replaying the binary logs failed: {applied.stderr.strip()[-300:]}")
+    if files:
+        replay = subprocess.Popen(["mariadb-binlog", f"--start-position={position}", *map(str, files)],
+                                  stdout=subprocess.PIPE)
+        applied = scratch_client("--binary-mode", stdin=replay.stdout)
+        replay.stdout.close()
+        if replay.wait() or applied.returncode:
+            raise RestoreTestFailed(f"replaying the binary logs failed: {applied.stderr.strip()[-300:]}")
     db = CONFIG["database"]
     # The database itself must be there; its tables may not be yet (a first deploy backs up before
     # the app's migrations make them).
@@ -465,21 +513,39 @@ def restore_here(source):
                          "AND table_type = 'BASE TABLE'")
     if listed.returncode:
         raise RestoreTestFailed(f"the restored copy does not list its tables: {listed.stderr.strip()}")
-    tables = listed.stdout.split()
+    tables = [t for t in listed.stdout.split("\n") if t]
     rows = 0
     for table in tables:
-        checked = scratch_sql(f"CHECK TABLE `{db}`.`{table}`; SELECT COUNT(*) FROM `{db}`.`{table}`")
+        name = f"{quoted(db)}.{quoted(table)}"
+        checked = scratch_sql(f"CHECK TABLE {name}; SELECT COUNT(*) FROM {name}")
         lines = checked.stdout.strip().splitlines()
-        if checked.returncode or not lines or not lines[-2].endswith("\tstatus\tOK"):
+        if checked.returncode or len(lines) < 2 or not lines[-2].endswith("\tstatus\tOK"):
             raise RestoreTestFailed(f"CHECK TABLE {db}.{table}: {checked.stdout.strip()[-200:]} {checked.stderr.strip()}")
         rows += int(lines[-1])
     return len(tables), rows, len(files)
 
 
+def shipped_from(source, first):
+    """The binary logs here from `first` on. While the shipping runs and has not copied `first` yet
+    (it is catching up, or just started), waits for it, at most FIRST_BINLOG_WAIT_S."""
+    deadline = time.monotonic() + FIRST_BINLOG_WAIT_S
+    while True:
+        files = binlogs_from(source, first)
+        if files and files[0].name == first:
+            return files
+        shipping = subprocess.run(["systemctl", "is-active", "--quiet", "peakready-binlog-ship.service"]).returncode == 0
+        if files or not shipping or time.monotonic() > deadline:  # a gap, or nothing that could bring it
+            raise RestoreTestFailed(f"the binary log {first} the base backup starts from is not on this host")
+        time.sleep(2)
+
+
 def whole_events(path):
     """How many bytes of the binary log `path` are whole events: the 4-byte magic, then events of a
-    19-byte header whose bytes 9-12 give the event's size (little-endian), checksum included."""
+    19-byte header whose bytes 9-12 give the event's size (little-endian), checksum included; 0 when
+    not even the magic is there."""
     size = path.stat().st_size
+    if size < 4:
+        return 0
     end = 4
     with path.open("rb") as f:
         while end + 19 <= size:
@@ -501,12 +567,25 @@ def stop_scratch():
         server = SCRATCH_SERVER.pop()
         server.terminate()
         try:
-            server.wait(timeout=60)
+            server.wait(timeout=120)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    for entry in SCRATCH.iterdir() if SCRATCH.is_dir() else []:
-        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    for directory in (SCRATCH, ROOT / "tmp"):
+        for entry in directory.iterdir() if directory and directory.is_dir() else []:
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
+@contextlib.contextmanager
+def exclusive():
+    """One of base, restore-test and restore at a time (restic's forget --prune may drop the packs a
+    dump reads; two restore tests would empty each other's copy)."""
+    fd = os.open(ROOT, os.O_RDONLY | os.O_DIRECTORY)  # a lock on the directory: nothing to write
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def describe(span):
@@ -521,7 +600,8 @@ if __name__ == "__main__":
     if command == "repository":
         repository()
     elif command == "base":
-        base()
+        with exclusive():
+            base()
     elif command == "ship":
         ship()
     elif command == "follow":
@@ -533,7 +613,8 @@ if __name__ == "__main__":
     elif command == "coverage" and len(args) == 1:
         print(json.dumps(coverage(args[0])))
     elif command == "restore" and len(args) == 5:
-        restore(*args)
+        with exclusive():
+            restore(*args)
     else:
         fail("usage: peakready-backup repository|base|follow|ship|metrics|restore-test|coverage SOURCE|"
              "restore SOURCE AT ADDRESS PORT HOSTKEY")

@@ -116,14 +116,23 @@ def test_the_restore_test_passes_and_lost_binary_logs_fire_its_alert_and_it_reso
     replays the binary logs since it and checks the app's tables. The control: with the binary logs
     it needs gone from app2, it fails and RestoreTestFailed fires; back, it passes and the alert resolves."""
     assert wait_until(lambda: [r["value"][1] for r in query(topo, "peakready_backup_restore_test_ok")] == ["1"], 30)
+    code, said = restore_test(topo)
+    counted = re.search(r"restore test of db1: \d+ tables, ([1-9]\d*) rows", said)
+    assert code == 0 and counted, said
+    # The binary logs are replayed, not only the base backup restored: a booking written since the
+    # newest base backup is one more row in the copy.
+    when = (dt.datetime.now(dt.UTC) + dt.timedelta(days=12)).replace(microsecond=0).isoformat()
+    assert post_booking(topo, "app1", f"replayed-{uuid.uuid4().hex}", when)[0] == 201
+    time.sleep(2)  # shipped in 0.1 s (above)
     started = time.monotonic()
     code, said = restore_test(topo)
     seconds = time.monotonic() - started
-    assert code == 0 and re.search(r"restore test of db1: \d+ tables, [1-9]\d* rows", said), said
+    again = re.search(r"restore test of db1: \d+ tables, (\d+) rows", said)
+    assert code == 0 and again and int(again.group(1)) >= int(counted.group(1)) + 1, (counted.group(0), said)
     assert "RestoreTestFailed" not in firing(topo)
     # Lost: the shipping stopped, every binary log here renamed out of the tool's sight.
     hide = f"cd {BINLOGS}/db1 && for f in *.[0-9][0-9][0-9][0-9][0-9][0-9]; do mv $f $f.hidden; done"
-    show = f"cd {BINLOGS}/db1 && for f in *.hidden; do mv $f ${{f%.hidden}}; done"
+    show = f"cd {BINLOGS}/db1; for f in *.hidden; do [ -e \"$f\" ] && mv \"$f\" \"${{f%.hidden}}\"; done"
     topo.sh("app2", f"systemctl stop peakready-binlog-ship.service && {hide}")
     try:
         broken_code, broken_said = restore_test(topo)
@@ -131,7 +140,7 @@ def test_the_restore_test_passes_and_lost_binary_logs_fire_its_alert_and_it_reso
         fired = wait_until(lambda: "RestoreTestFailed" in firing(topo), ALERT_BOUND_S)
         fired_s = time.monotonic() - start
     finally:
-        topo.sh("app2", f"{show} && systemctl start peakready-binlog-ship.service")
+        topo.sh("app2", f"{show}; systemctl start peakready-binlog-ship.service")
     assert broken_code != 0 and "is not on this host" in broken_said, broken_said
     assert topo.sh("app2", f"ls -A {SCRATCH}").strip() == "", "the scratch copy was left"
     assert restore_test(topo)[0] == 0

@@ -167,3 +167,7 @@ def test_the_restore_test_replays_only_the_whole_events_of_the_file_being_writte
     assert whole_events(log) == len(events)
     log.write_bytes(b"\xfebin")
     assert whole_events(log) == 4
+    # Just made by a rotation: not even the magic yet.
+    for partial in (b"", b"\xfe", b"\xfebi"):
+        log.write_bytes(partial)
+        assert whole_events(log) == 0
