@@ -209,10 +209,10 @@ def user_app(request, apps_vps):
     if request.param == apps_vps.name:
         yield apps_vps
         return
-    previous = vps.sh(apps_vps.vps, "systemctl list-units --type=service --state=running --plain --no-legend "
-                                    "'*-app.service' | cut -d' ' -f1").split()
-    assert len(previous) == 1, previous
-    vps.sh(apps_vps.vps, f"systemctl disable --now {previous[0]}")
+    # The apps before it, whatever state their deploys left them in.
+    before = vps.sh(apps_vps.vps, "systemctl list-unit-files --no-legend '*-app.service' | cut -d' ' -f1").split()
+    for unit in before:
+        vps.sh(apps_vps.vps, f"systemctl disable --now {unit}")
     app, src, data_file = make(request.param)
     yield first_deploy(Deployed(request.param, app, apps_vps.vps, apps_vps.info, src, data_file))
 
