@@ -251,8 +251,6 @@ def test_a_dropped_table_is_undone_on_a_fresh_vps_to_the_second_before(topo):
                   f"{leaked} of {len(after)} sent after it")
     assert (kept, leaked) == (len(before), 0)
     assert seconds < RESTORE_BOUND_S
-    # Rebuilt read-only, at an address the app hosts' ProxySQL knows (db2's): never a second writer.
-    assert topo.sh("db2", "mariadb -N -B -e 'SELECT @@global.read_only'").strip() == "1"
     # Refused before any change: the rebuilt host now holds the database (a second restore onto it).
     again = topo.run("restore.py", "--data", f"restore_at={utc(at)}", "--data", "restore_to=db2")
     assert again.returncode != 0 and "db2 still holds the database peakready" in again.log, again.log[-2000:]
