@@ -418,14 +418,13 @@ SCRATCH = Path(CONFIG["scratch"]) if "scratch" in CONFIG else None
 # A replay waits this long for the binary log its base backup starts from while the shipping is
 # still copying older ones (a backup host that just joined copies the primary's oldest first).
 FIRST_BINLOG_WAIT_S = 600
-# As large as MariaDB allows: an event the primary wrote is never too big for the copy.
-MAX_PACKET = "1073741824"
 
 
 def scratch_client(*args, **kwargs):
     # As root, by the restored server's own root@localhost (unix_socket), through the scratch socket.
-    return subprocess.run(["mariadb", f"--socket={SCRATCH / 'mysqld.sock'}", "--local-infile=0",
-                           f"--max-allowed-packet={MAX_PACKET}", *args], text=True, capture_output=True, **kwargs)
+    # No limit of its own (max_allowed_packet): the defaults a real restore has, so what fails there fails here.
+    return subprocess.run(["mariadb", f"--socket={SCRATCH / 'mysqld.sock'}", "--local-infile=0", *args], text=True,
+                          capture_output=True, **kwargs)
 
 
 def scratch_sql(sql):
@@ -489,7 +488,7 @@ def restore_here(source):
     SCRATCH_SERVER.append(subprocess.Popen(
         ["mariadbd", "--no-defaults", f"--user={user}", f"--datadir={data}", f"--socket={SCRATCH / 'mysqld.sock'}",
          f"--pid-file={SCRATCH / 'mysqld.pid'}", "--skip-networking", "--event-scheduler=OFF", "--skip-slave-start",
-         f"--max-allowed-packet={MAX_PACKET}", f"--log-error={SCRATCH / 'error.log'}"],
+         f"--log-error={SCRATCH / 'error.log'}"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     deadline = time.monotonic() + 300
     while scratch_sql("SELECT 1").returncode:
@@ -577,12 +576,17 @@ def stop_scratch():
 
 
 @contextlib.contextmanager
-def exclusive():
+def exclusive(wait=True):
     """One of base, restore-test and restore at a time (restic's forget --prune may drop the packs a
-    dump reads; two restore tests would empty each other's copy)."""
+    dump reads; two restore tests would empty each other's copy). wait=False: refused at once when
+    one runs (a restore, whose target is armed for an hour only)."""
     fd = os.open(ROOT, os.O_RDONLY | os.O_DIRECTORY)  # a lock on the directory: nothing to write
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            fail("a base backup or a restore test runs on the backup host now (systemctl status "
+                 "peakready-backup-base peakready-backup-restore-test): run the restore again when it ends")
         yield
     finally:
         os.close(fd)
@@ -613,7 +617,7 @@ if __name__ == "__main__":
     elif command == "coverage" and len(args) == 1:
         print(json.dumps(coverage(args[0])))
     elif command == "restore" and len(args) == 5:
-        with exclusive():
+        with exclusive(wait=False):
             restore(*args)
     else:
         fail("usage: peakready-backup repository|base|follow|ship|metrics|restore-test|coverage SOURCE|"
