@@ -64,6 +64,11 @@ def test_the_backup_host_has_a_base_backup_of_the_primary_and_its_binary_logs_wi
     assert shipped, f"not shipped within {SHIPPED_BOUND_S} s"
 
 
+def query(topo, promql: str) -> list[dict]:
+    return json.loads(topo.sh("lb", f"curl -sf --data-urlencode 'query={promql}' "
+                                    f"http://127.0.0.1:{PORTS['prometheus']}/api/v1/query"))["data"]["result"]
+
+
 def firing(topo) -> set[str]:
     """The alerts Prometheus on lb has firing."""
     alerts = json.loads(topo.sh("lb", f"curl -sf http://127.0.0.1:{PORTS['prometheus']}/api/v1/alerts"))["data"]["alerts"]
@@ -73,9 +78,7 @@ def firing(topo) -> set[str]:
 def test_binary_logs_not_shipped_fire_their_alert_and_it_resolves(topo):
     """The figures reach Prometheus (the backup host's node exporter reads them); with the shipping
     stopped under writes, BinlogShippingBehind fires; shipped again, it resolves."""
-    query = "peakready_backup_base_last_timestamp_seconds"
-    found = json.loads(topo.sh("lb", f"curl -sf --data-urlencode query={query} "
-                                     f"http://127.0.0.1:{PORTS['prometheus']}/api/v1/query"))["data"]["result"]
+    found = query(topo, "peakready_backup_base_last_timestamp_seconds")
     assert [(r["metric"]["source"], r["metric"]["host"]) for r in found] == [("db1", "app2")], found
     assert "BinlogShippingBehind" not in firing(topo), "the control: nothing behind, no alert"
     topo.sh("app2", "systemctl stop peakready-binlog-ship.service")
@@ -94,11 +97,6 @@ def test_binary_logs_not_shipped_fire_their_alert_and_it_resolves(topo):
     REPORT.append(f"backups: shipping stopped under writes: BinlogShippingBehind fired after {fired_s:.0f} s; "
                   f"shipping again, it resolved after {time.monotonic() - start:.0f} s")
     assert fired and resolved
-
-
-def query(topo, promql: str) -> list[dict]:
-    return json.loads(topo.sh("lb", f"curl -sf --data-urlencode 'query={promql}' "
-                                    f"http://127.0.0.1:{PORTS['prometheus']}/api/v1/query"))["data"]["result"]
 
 
 def restore_test(topo) -> tuple[int, str]:
