@@ -58,7 +58,9 @@ HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 # The daily restore test's scratch server: its own system user and directory (0700), on the backup host.
 SCRATCH_USER = "peakready-restore-test"
 SCRATCH = "/var/lib/peakready-restore-test"
-RESTORE_TEST_FIGURES = f"{TEXTFILE_DIR}/peakready_backup_restore_test.prom"  # the tool writes it
+# The figures the tool writes for the node exporter's textfile collector.
+BACKUP_FIGURES = f"{TEXTFILE_DIR}/peakready_backup.prom"
+RESTORE_TEST_FIGURES = f"{TEXTFILE_DIR}/peakready_backup_restore_test.prom"
 # The files the deploy puts on the hosts as they are (no template: no knob in them).
 REMOTE_SCRIPT = ROOT / "templates" / "backup" / "peakready-backup-remote"
 TOOL_SCRIPT = ROOT / "templates" / "backup" / "peakready-backup.py"
@@ -102,7 +104,7 @@ def tool_config(data, topo, port: int) -> str:
         "keep_daily": data.backup_keep_daily,
         "keep_weekly": data.backup_keep_weekly,
         "ship_server_id": SHIP_SERVER_ID,
-        "textfile_dir": TEXTFILE_DIR,  # the node exporter's textfile collector reads it
+        "figures": {"backup": BACKUP_FIGURES, "restore_test": RESTORE_TEST_FIGURES},
         "database": data.app_db_name,  # what the restore test checks
         "scratch": SCRATCH, "scratch_user": SCRATCH_USER,
         "password": PASSWORD, "password_wanted": PASSWORD_WANTED, "ssh_config": SSH_CONFIG, "binlog_cnf": BINLOG_CNF,

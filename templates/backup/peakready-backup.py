@@ -136,16 +136,16 @@ def follow():
     print(f"a new span of binary logs of {source}")
 
 
-def write_metrics(lines, name="peakready_backup"):
-    """Into the node exporter's textfile directory (its default on Debian), atomically."""
-    directory = Path(CONFIG["textfile_dir"])
+def write_metrics(lines, path):
+    """Into `path`, in the node exporter's textfile directory (its default on Debian), atomically."""
+    directory = Path(path).parent
     if not directory.is_dir():
         return
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".peakready-backup")
     with os.fdopen(fd, "w") as out:
         out.write("".join(line + "\n" for line in lines))
     os.chmod(tmp, 0o644)
-    os.replace(tmp, directory / f"{name}.prom")
+    os.replace(tmp, path)
 
 
 def base():
@@ -268,7 +268,7 @@ def metrics():
         f"peakready_backup_ok{label} {int(read and lag is not None)}",
         "# TYPE peakready_backup_metrics_timestamp_seconds gauge",
         f"peakready_backup_metrics_timestamp_seconds {time.time():.0f}",
-    ])
+    ], CONFIG["figures"]["backup"])
 
 
 def shipping_lag(source):
@@ -396,7 +396,7 @@ def restore_test():
         f"peakready_backup_restore_test_duration_seconds{label} {time.time() - started:.1f}",
         "# TYPE peakready_backup_restore_test_rows gauge",
         f"peakready_backup_restore_test_rows{label} {rows}",
-    ], name="peakready_backup_restore_test")
+    ], CONFIG["figures"]["restore_test"])
     if not ok:
         fail(said)
     print(f"{said} in {time.time() - started:.1f} s")

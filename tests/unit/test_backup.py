@@ -115,7 +115,8 @@ def test_the_backup_tool_settings_come_from_the_knobs_and_the_topology():
     assert settings == {"root": data.backup_root, "primary": "db1",
                         "addresses": {"db1": "10.0.0.5", "db2": "10.0.0.6"}, "mariadb_port": 3306,
                         "keep_daily": data.backup_keep_daily, "keep_weekly": data.backup_keep_weekly,
-                        "ship_server_id": backup.SHIP_SERVER_ID, "textfile_dir": "/var/lib/prometheus/node-exporter",
+                        "ship_server_id": backup.SHIP_SERVER_ID, "figures": {"backup": "/var/lib/prometheus/node-exporter/peakready_backup.prom",
+                                    "restore_test": "/var/lib/prometheus/node-exporter/peakready_backup_restore_test.prom"},
                         "database": data.app_db_name, "scratch": backup.SCRATCH, "scratch_user": backup.SCRATCH_USER,
                         "password": backup.PASSWORD, "password_wanted": backup.PASSWORD_WANTED,
                         "ssh_config": backup.SSH_CONFIG, "binlog_cnf": backup.BINLOG_CNF}
