@@ -222,10 +222,13 @@ def vagrant_box():
             vps.ensure_engine()
             vps.vps_image("bookworm")
     box = None
-    before = read_host_sysctls()
     try:
         with phase("vagrant up"):
             vagrant("up", "--provider", VAGRANT_PROVIDER)
+        # Read once the box has booted, as for the test VPS: systemd as PID 1 raises the machine's
+        # fs.file-max to its maximum when it boots in a container (its own doing, before any deploy;
+        # once, on a machine where no container booted yet).
+        before = read_host_sysctls()
         ssh_config = ROOT / ".peakready" / "vagrant" / "ssh-config"
         ssh_config.parent.mkdir(parents=True, exist_ok=True)
         ssh_config.write_text(vagrant("ssh-config", VAGRANT_MACHINE, timeout=120).stdout)
