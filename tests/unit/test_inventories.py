@@ -1,5 +1,6 @@
 """Inventories: a clear message, and no connection, when there is nothing to deploy to."""
 
+import json
 import os
 import runpy
 import subprocess
@@ -80,3 +81,27 @@ def test_docker_inventory_without_a_vps_says_how_to_make_one(clean_env):
     clean_env.setenv("PEAKREADY_VPS", "peakready-no-such-vps")
     with pytest.raises(SystemExit, match="make up"):
         runpy.run_path(str(ROOT / "inventories/docker.py"))
+
+
+def test_docker_inventory_names_a_missing_or_misplaced_backup_host(clean_env, tmp_path):
+    """PEAKREADY_BACKUP (the one-VPS deploy's backup host, tests/infra/test_drill.py): a VPS that does not
+    exist, or one on another Docker network than the VPS's, is refused with the command that fixes it."""
+    states = ROOT / ".peakready" / "vps"
+    states.mkdir(parents=True, exist_ok=True)
+    names = [f"peakready-unit-{os.getpid()}-{n}" for n in ("vps", "keeper")]
+    for name, network in zip(names, ("peakready-a", "peakready-b"), strict=True):
+        (states / f"{name}.json").write_text(json.dumps(
+            {"name": name, "release": "bookworm", "image": "x", "network": network, "address": "10.9.0.2",
+             "ports": {"ssh": 1}, "ssh_key": "k", "known_hosts": "h"}))
+    try:
+        clean_env.setenv("PEAKREADY_VPS", names[0])
+        clean_env.setenv("PEAKREADY_PROXYSQL_REPOSITORY", "off")
+        clean_env.setenv("PEAKREADY_BACKUP", "peakready-no-such-keeper")
+        with pytest.raises(SystemExit, match="PEAKREADY_BACKUP=peakready-no-such-keeper: no local VPS"):
+            runpy.run_path(str(ROOT / "inventories/docker.py"))
+        clean_env.setenv("PEAKREADY_BACKUP", names[1])
+        with pytest.raises(SystemExit, match="--network peakready-a"):
+            runpy.run_path(str(ROOT / "inventories/docker.py"))
+    finally:
+        for name in names:
+            (states / f"{name}.json").unlink()
