@@ -37,7 +37,7 @@ if args["restore_at"]:
         raise PyinfraError("restore_at needs the backups of a backup_servers host: this inventory has none.")
     if target not in topo.groups:
         raise PyinfraError(f"restore_to={target}: no such host in this inventory.")
-    if topo.tiers(target) - {"db"}:
+    if "db" not in topo.tiers(target):
         raise PyinfraError(f"restore_to={target}: {target} is not a db host of this inventory (it is in "
                            f"{', '.join(topo.groups[target])}): name the db host to rebuild.")
     if host.name == keepers[0]:
