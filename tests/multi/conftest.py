@@ -84,11 +84,14 @@ class Topology:
         vps.client().containers.get(self.container(name)).start()
         self.infos[name] = vps.up(self.container(name), RELEASE, self.prefix, *multi.HOSTS[name][1:])
 
-    def traffic(self, seconds: float, budget: int, readers: int, writers: int) -> subprocess.Popen:
-        """Bounded traffic inside lb (traffic.py), running until collected with collect()."""
+    def traffic(self, seconds: float, budget: int, readers: int, writers: int, stop: str = "") -> subprocess.Popen:
+        """Bounded traffic inside lb (traffic.py), running until collected with collect(); or until the
+        file `stop` exists in lb, when one is named."""
+        if stop:
+            self.sh("lb", f"rm -f {stop}")
         return subprocess.Popen(["docker", "exec", "-i", self.container("lb"), "python3", "-", str(seconds), str(budget),
-                                 str(readers), str(writers)], stdin=open(TRAFFIC), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                 str(readers), str(writers), "127.0.0.1", *([stop] if stop else [])],
+                                stdin=open(TRAFFIC), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     @staticmethod
     def collect(proc: subprocess.Popen, timeout: float = 300) -> dict:

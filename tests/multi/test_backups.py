@@ -263,7 +263,8 @@ def test_the_primary_destroyed_under_writes_is_rebuilt_on_a_fresh_vps_with_its_a
     fresh(topo, "db2")
     count = "SELECT COUNT(*) FROM bookings WHERE idempotency_key LIKE 'multi-%';"
     at_start = int(topo.sh("db1", "mariadb -N -B peakready", stdin=count))
-    load, load_started = topo.traffic(seconds=LOSS_LOAD_S, budget=5000, readers=1, writers=3), time.time()
+    stop = "/run/peakready-loss-stop"
+    load, load_started = topo.traffic(seconds=LOSS_LOAD_S, budget=5000, readers=1, writers=3, stop=stop), time.time()
     # Lost once the stream is flowing: bookings of this load committed on it (not after a fixed sleep:
     # a first request may wait on ProxySQL's connect timeouts to the replica that fresh() removed).
     flowing = wait_until(lambda: int(topo.sh("db1", "mariadb -N -B peakready", stdin=count)) >= at_start + 20,
@@ -271,6 +272,7 @@ def test_the_primary_destroyed_under_writes_is_rebuilt_on_a_fresh_vps_with_its_a
     lost_at = time.time()
     # The host and its disk; its record stays, so the inventory still names it (unreachable).
     vps.client().containers.get(topo.container("db1")).remove(force=True, v=True)
+    topo.sh("lb", f"touch {stop}")  # the stream ends: what it sent from now on cannot be acknowledged
     result = topo.collect(load)
     before = [k for k, _sent, answered in result["acked"] if answered < lost_at]
     seen = collections.Counter((kind, outcome) for sent, kind, outcome, _answered in result["log"] if sent < lost_at)

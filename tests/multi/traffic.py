@@ -1,14 +1,19 @@
-"""Bounded traffic inside lb, to its own nginx on 127.0.0.1 (stdlib only): readers GET the menu and
+"""Bounded traffic inside lb, to its own nginx on 127.0.0.1, or from a backup host to the nginx of
+the VPS beside it (ADDRESS, its address on their Docker network; stdlib only): readers GET the menu and
 writers POST bookings, each with its own Idempotency-Key, until the time or the request budget runs
 out. Prints one JSON object: every request as [sent_at (epoch s), kind, status or error, answered_at
 (epoch s: when its answer or error came)], the keys of the bookings nginx answered 201 for
 (acknowledged), and each of those as [key, sent_at, answered_at] (acked).
 
-    python3 - SECONDS MAX_REQUESTS READERS WRITERS < traffic.py
+    python3 - SECONDS MAX_REQUESTS READERS WRITERS [ADDRESS [STOP]] < traffic.py
+
+STOP is a file: once it exists, no request is sent any more (those in flight are answered or time out),
+and the summary is printed: how a drill ends its stream once the loss it measures has happened.
 """
 
 import http.client
 import json
+import os
 import sys
 import threading
 import time
@@ -16,6 +21,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 seconds, budget, readers, writers = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+address = sys.argv[5] if len(sys.argv) > 5 else "127.0.0.1"
+stop = sys.argv[6] if len(sys.argv) > 6 else None
 deadline = time.monotonic() + seconds
 lock = threading.Lock()
 log, acknowledged, acked = [], [], []
@@ -29,13 +36,13 @@ def booking() -> str:
 
 
 def worker(kind: str) -> None:
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (stop and os.path.exists(stop)):
         with lock:
             if len(log) >= budget:
                 return
         sent, key = time.time(), f"multi-{uuid.uuid4().hex}"
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
+            conn = http.client.HTTPConnection(address, 80, timeout=10)
             if kind == "write":
                 conn.request("POST", "/api/v1/bookings", body=booking(), headers={**HEADERS, "Idempotency-Key": key})
             else:
