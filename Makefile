@@ -11,7 +11,7 @@ VPS     ?= peakready-vps
 INVENTORY ?= inventories/docker.py
 
 .PHONY: venv image up deploy plan status restore rollback down up-multi deploy-multi promote down-multi test tools unit infra vagrant multi \
-	bench bench-short clean
+	drill bench bench-short clean
 
 venv: $(VENV)/.installed
 
@@ -100,7 +100,7 @@ test: tools unit
 # A test run sends nothing beyond this machine: ProxySQL's repository is not even tried for the
 # local VPS (targets/packages.py); the package comes from PEAKREADY_PROXYSQL_DEB or a shared/packages/ folder beside the checkout.
 # PEAKREADY_PROXYSQL_REPOSITORY=on in the environment (the GitHub workflow) tries the repository.
-test tools unit infra multi vagrant bench-short: export PEAKREADY_PROXYSQL_REPOSITORY ?= off
+test tools unit infra multi vagrant drill bench-short: export PEAKREADY_PROXYSQL_REPOSITORY ?= off
 
 # What the suites run on this machine (Docker engine, wrk, Vagrant, ShellCheck), installed and
 # started before any of them: targets/tools.py.
@@ -127,6 +127,13 @@ vagrant: venv
 # The backups' drill rebuilds db2: it runs after the scale-out tests, which need it as a replica.
 multi: venv
 	$(BIN)/pytest --durations=8 tests/multi/test_scale_out.py tests/multi/test_backups.py
+
+# The single-host drill of make infra (tests/infra/test_drill.py) with a database of DRILL_MB (1 GB):
+# the one VPS destroyed with its disk under writes, rebuilt on a fresh one from the backups pulled by a
+# second local VPS, serving again; the bookings lost and the time it took in .peakready/drill-<MB>m.md.
+DRILL_MB ?= 1024
+drill: venv
+	PEAKREADY_DRILL_DB_MB=$(DRILL_MB) $(BIN)/pytest tests/infra/test_drill.py
 
 # Baseline vs peakready on two fresh local VPSes, one run (about 35 minutes with 10 s runs): every
 # scenario in 3 alternating rounds, the users each profile holds, the app worker sweep;

@@ -325,8 +325,8 @@ def in_container(host):
 
 
 def pytest_collection_modifyitems(config, items):
-    """First the upgrade (test_upgrade.py), whose VPS was made beside the first deploy and is removed
-    once it has run. Last, in this order: the overload spike (test_overload.py), which measures a
+    """First the single-host drill (test_drill.py) and the upgrade (test_upgrade.py), whose VPSes were
+    made beside the first deploy and are removed once they have run. Last, in this order: the overload spike (test_overload.py), which measures a
     latency, once the other VPSes of the run (the trixie one, the user apps') are gone and no longer share the cores;
     the secret searches (test_leaks.py), which search what every other test left behind (before a
     reboot could wipe a volatile journal); then the fault suite, which restarts the services and,
@@ -335,7 +335,7 @@ def pytest_collection_modifyitems(config, items):
         others = [item for item in items if not item.get_closest_marker("box")]
         config.hook.pytest_deselected(items=others)
         items[:] = [item for item in items if item.get_closest_marker("box")]
-    last = {"test_upgrade.py": -1, "test_overload.py": 1, "test_leaks.py": 2, "test_faults.py": 3}
+    last = {"test_drill.py": -1, "test_upgrade.py": -1, "test_overload.py": 1, "test_leaks.py": 2, "test_faults.py": 3}
     items.sort(key=lambda item: last.get(item.path.name, 0))  # stable: each keeps its order
     WANTED.update(mark.args[0] for item in items for mark in item.iter_markers("prepared"))
 
@@ -347,6 +347,7 @@ def pytest_terminal_summary(terminalreporter, config):
                ("micro-cache staleness", ROOT / ".peakready" / "micro-cache.txt"),
                ("overload at the door", ROOT / ".peakready" / "overload.md"),
                ("Let's Encrypt's flow against Pebble", ROOT / ".peakready" / "acme.txt"),
+               ("single-host drill", ROOT / ".peakready" / "drill.md"),
                ("fault suite", ROOT / ".peakready" / "faults.md"))
     # Written by modules that run on the test VPS only (make test's vagrant session runs beside one).
     for title, path in figures if target == "docker" else ():
