@@ -40,6 +40,12 @@ if args["restore_at"]:
     if "db" not in topo.tiers(target):
         raise PyinfraError(f"restore_to={target}: {target} is not a db host of this inventory (it is in "
                            f"{', '.join(topo.groups[target])}): name the db host to rebuild.")
+    # Hosts that did not answer are known before any operation runs: refused then, with nothing changed.
+    for name, what in ((keepers[0], "its backup host (backup_servers), which holds the backups"),
+                       (target, "the host to rebuild (restore_to)")):
+        if state.inventory.get_host(name) in state.failed_hosts:
+            raise PyinfraError(f"restore_at: {name}, {what}, does not answer: bring it back (or name another in "
+                               "the inventory) and run again; nothing was changed.")
     if host.name == keepers[0]:
         python.call(
             name=f"Rebuild {target} to {args['restore_at']} UTC from the backups of "
