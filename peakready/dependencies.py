@@ -19,6 +19,7 @@ exact set it ran with.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -148,10 +149,15 @@ def wheelhouse(resolved: str, target: Target, build_packages: list[str], builder
     pins = [line.split(";")[0].strip() for line in resolved.splitlines()
             if line.strip() and not line.lstrip().startswith(("#", "-"))]
     out.mkdir(parents=True, exist_ok=True)
-    if not download(pins, target, out):
-        sources = [p for p in pins if not download([p], target, out)]
-        build(sources, target, build_packages, builder_image, out)
-    (out / ".complete").write_text(key)
+    # Two deploys at once (two hosts, two terminals) fill the same directory one after the other: the
+    # second finds it complete.
+    with open(out.with_name(f"{key}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / ".complete").exists():
+            if not download(pins, target, out):
+                sources = [p for p in pins if not download([p], target, out)]
+                build(sources, target, build_packages, builder_image, out)
+            (out / ".complete").write_text(key)
     return key, out
 
 
