@@ -66,14 +66,16 @@ class Prepared:
     def __init__(self):
         self.pool: ThreadPoolExecutor | None = None
         self.jobs: dict[str, Future] = {}
+        self.taken_keys: set[str] = set()  # made already (a module that ran before the test VPS made its own)
         self.names: set[str] = set()  # every VPS a job made, removed at the end in any case
 
     def start(self, keys: set[str]) -> None:
         if keys:
             self.pool = ThreadPoolExecutor(max_workers=len(keys), thread_name_prefix="prepared")
-            self.jobs = {key: self.pool.submit(PREPARE[key]) for key in sorted(keys)}
+            self.jobs = {key: self.pool.submit(PREPARE[key]) for key in sorted(keys - self.taken_keys)}
 
     def take(self, key: str) -> Any:
+        self.taken_keys.add(key)
         job = self.jobs.pop(key, None)
         return job.result() if job else PREPARE[key]()
 
@@ -325,8 +327,9 @@ def in_container(host):
 
 
 def pytest_collection_modifyitems(config, items):
-    """First the single-host drill (test_drill.py) and the upgrade (test_upgrade.py), whose VPSes were
-    made beside the first deploy and are removed once they have run. Last, in this order: the overload spike (test_overload.py), which measures a
+    """First the upgrade (test_upgrade.py), then the single-host drill (test_drill.py), whose VPSes were
+    made beside the first deploy (the upgrade's fixture asks for the test VPS, whose setup starts
+    them) and are removed once they have run. Last, in this order: the overload spike (test_overload.py), which measures a
     latency, once the other VPSes of the run (the trixie one, the user apps') are gone and no longer share the cores;
     the secret searches (test_leaks.py), which search what every other test left behind (before a
     reboot could wipe a volatile journal); then the fault suite, which restarts the services and,
@@ -335,7 +338,7 @@ def pytest_collection_modifyitems(config, items):
         others = [item for item in items if not item.get_closest_marker("box")]
         config.hook.pytest_deselected(items=others)
         items[:] = [item for item in items if item.get_closest_marker("box")]
-    last = {"test_drill.py": -1, "test_upgrade.py": -1, "test_overload.py": 1, "test_leaks.py": 2, "test_faults.py": 3}
+    last = {"test_upgrade.py": -2, "test_drill.py": -1, "test_overload.py": 1, "test_leaks.py": 2, "test_faults.py": 3}
     items.sort(key=lambda item: last.get(item.path.name, 0))  # stable: each keeps its order
     WANTED.update(mark.args[0] for item in items for mark in item.iter_markers("prepared"))
 
