@@ -327,9 +327,9 @@ def in_container(host):
 
 
 def pytest_collection_modifyitems(config, items):
-    """First the upgrade (test_upgrade.py), then the single-host drill (test_drill.py), whose VPSes were
-    made beside the first deploy (the upgrade's fixture asks for the test VPS, whose setup starts
-    them) and are removed once they have run. Last, in this order: the overload spike (test_overload.py), which measures a
+    """First the upgrade (test_upgrade.py), whose VPS was made beside the first deploy and is removed
+    once it has run, then the single-host drill (test_drill.py), which makes its own two and removes
+    them. Last, in this order: the overload spike (test_overload.py), which measures a
     latency, once the other VPSes of the run (the trixie one, the user apps') are gone and no longer share the cores;
     the secret searches (test_leaks.py), which search what every other test left behind (before a
     reboot could wipe a volatile journal); then the fault suite, which restarts the services and,

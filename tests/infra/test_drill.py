@@ -9,8 +9,8 @@ stream had acknowledged, and the count finds them missing.
 PEAKREADY_DRILL_DB_MB=1024 (`make drill`) first fills the app's database to that size with
 incompressible rows and takes a base backup of it, then runs the same drill (.peakready/drill-1024m.md).
 
-In make infra the VPS pair is started and deployed in the background while the test VPS deploys
-(tests/infra/conftest.py, Prepared); alone, in the foreground. Its secrets come from the environment
+The VPS pair is started and deployed when the drill begins, not beside the test VPS's first deploy
+(tests/infra/conftest.py, Prepared): that one already runs every other VPS's first deploy at once. Its secrets come from the environment
 (PEAKREADY_SECRET_<NAME>, peakready/secrets.py), so the other tests' rotations of the local VPS's
 stored ones never reach it."""
 
@@ -30,9 +30,7 @@ from peakready import ROOT, backup, knobs
 from peakready.secrets import NAMES, variable
 from targets import vps
 from targets.inventory import local_data
-from tests.infra.conftest import NETWORK, PREPARE, PREPARED, RELEASE, Deploy, deploy, phase
-
-pytestmark = pytest.mark.prepared("drill")
+from tests.infra.conftest import NETWORK, RELEASE, Deploy, deploy, phase
 
 BOX = f"peakready-drill-{os.getpid()}"  # the one VPS
 KEEPER = f"peakready-drill-backup-{os.getpid()}"  # its backup host
@@ -66,8 +64,6 @@ class Drill:
 
 
 def prepare() -> Drill:
-    PREPARED.vps(KEEPER)
-    PREPARED.vps(BOX)
     with phase("drill: containers"):
         keeper = vps.up(KEEPER, RELEASE, NETWORK, memory="1g", cpus="1")
         info = vps.up(BOX, RELEASE, NETWORK)
@@ -86,16 +82,13 @@ def prepare() -> Drill:
     return Drill(env, info["address"], first)
 
 
-PREPARE["drill"] = prepare
-
-
 @pytest.fixture(scope="module")
 def drill():
     try:
-        with PREPARED.taken("drill", BOX) as prepared:
-            yield prepared
+        yield prepare()
     finally:
         with phase("teardown"):
+            vps.down(BOX)
             vps.down(KEEPER)
 
 
