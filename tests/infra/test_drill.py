@@ -10,9 +10,9 @@ PEAKREADY_DRILL_DB_MB=1024 (`make drill`) first fills the app's database to that
 incompressible rows and takes a base backup of it, then runs the same drill (.peakready/drill-1024m.md).
 
 The VPS pair is started and deployed when the drill begins, not beside the test VPS's first deploy
-(tests/infra/conftest.py, Prepared): that one already runs every other VPS's first deploy at once. Its secrets come from the environment
-(PEAKREADY_SECRET_<NAME>, peakready/secrets.py), so the other tests' rotations of the local VPS's
-stored ones never reach it."""
+(tests/infra/conftest.py, Prepared), which already runs every other VPS's first deploy at once. Its
+secrets come from the environment (PEAKREADY_SECRET_<NAME>, peakready/secrets.py), so the other
+tests' rotations of the local VPS's stored ones never reach it."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ LOSS_LOAD_S = 45  # the write stream: flowing within its first 39 s, then the lo
 FLOWING = 20  # bookings of the stream committed before the VPS is destroyed
 # Safety limits, several times what the drill measured (its figures: .peakready/drill*.md, docs/backups.md).
 RTO_BOUND_S = 1800 if not DB_MB else 3600  # from the restore's start until the app takes a booking again
-# Issue 31's target: a booking acknowledged this long before the loss is in the backups (measured: none lost).
+# The RPO target: a booking acknowledged this long before the loss is in the backups (measured: none lost).
 RPO_BOUND_S = 5
 SHIPPED_BOUND_S = 60  # a booking on the rebuilt VPS is in the backup host's copy of its binary log
 BINLOGS = f"{knobs.defaults()['backup_root']}/binlogs"
