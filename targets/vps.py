@@ -297,6 +297,20 @@ def execute(box: Container, *argv: str, check: bool = True) -> str:
     return (out or b"").decode()
 
 
+def read_host_key(box: Container) -> list[str]:
+    """The VPS's SSH host key ([type, key]), made at its first boot: on a busy machine the boot can be
+    over while the file is still being written, so it is read again until it is whole."""
+    deadline = time.monotonic() + BOOT_TIMEOUT_S
+    while True:
+        fields = execute(box, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False).split()
+        if len(fields) >= 2:
+            return fields
+        if time.monotonic() > deadline:
+            raise VpsError(f"{box.name}: no SSH host key in /etc/ssh/ssh_host_ed25519_key.pub {BOOT_TIMEOUT_S} s after "
+                           f"boot; see `docker exec {box.name} journalctl -u ssh`.")
+        time.sleep(0.5)
+
+
 def wait_for_boot(box: Container) -> str:
     deadline = time.monotonic() + BOOT_TIMEOUT_S
     status = "unknown"
@@ -372,7 +386,7 @@ def up(name: str, release: str, network: str, memory: str = DEFAULT_MEMORY, cpus
             "&& chmod 600 /root/.ssh/authorized_keys", "sh", pubkey)
     box.reload()  # the ports Docker picked and the address, known once it runs
     ports, address = reached_at(box)
-    host_key = execute(box, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").split()
+    host_key = read_host_key(box)
     VPS_STATE.mkdir(parents=True, exist_ok=True)
     known_hosts = VPS_STATE / f"{name}.known_hosts"
     known_hosts.write_text(known_hosts_line(ports["ssh"], host_key[0], host_key[1]))
