@@ -31,6 +31,7 @@ from peakready.secrets import NAMES, variable
 from targets import vps
 from targets.inventory import local_data
 from tests.infra.conftest import NETWORK, RELEASE, Deploy, deploy, phase
+from tests.wait import wait_until
 
 BOX = f"peakready-drill-{os.getpid()}"  # the one VPS
 KEEPER = f"peakready-drill-backup-{os.getpid()}"  # its backup host
@@ -90,15 +91,6 @@ def drill():
         with phase("teardown"):
             vps.down(BOX)
             vps.down(KEEPER)
-
-
-def wait_until(check, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
-    return True
 
 
 def utc(epoch: float) -> str:

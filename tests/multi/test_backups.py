@@ -17,7 +17,8 @@ from peakready import PORTS, backup, knobs
 from peakready.backup import SCRATCH
 from targets import multi, vps
 from tests.multi.conftest import RELEASE, REPORT
-from tests.multi.test_scale_out import SECRETS, on_db, post_booking, wait_until
+from tests.multi.test_scale_out import SECRETS, on_db, post_booking
+from tests.wait import wait_until
 
 # Measured figures: the report (.peakready/multi.md). Each bound is several times its figure.
 SHIPPED_BOUND_S = 10  # a booking is in the backup host's copy of the binary log within this (measured: see the report)

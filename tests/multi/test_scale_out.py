@@ -17,6 +17,7 @@ from peakready.secrets import Secrets
 from tests.leaks import Hidden
 from tests.multi.conftest import REPORT
 from tests.multi.judge import LEAD_S, back_within, count, failures, last_failure_within, load_seconds, unseen
+from tests.wait import wait_until
 
 SECRETS = Secrets("docker_multi")
 LAG_BOUND_S = 5  # a booking on the primary is on the replica within this (measured: see the report)
@@ -57,15 +58,6 @@ def on_db(topo, db: str, keys: list[str]) -> int:
 def replication_seen(topo) -> list[dict]:
     """The app's /health "replication" (through lb's nginx)."""
     return json.loads(topo.sh("lb", "curl -s -H 'Host: localhost' http://127.0.0.1/health")).get("replication", [])
-
-
-def wait_until(check, seconds: float = 8.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
-    return True
 
 
 def slave_status(topo, db: str) -> dict[str, str]:
