@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,20 +59,38 @@ class Prepared:
     first time in the background while the test VPS's own first deploy runs. A deploy spends most
     of its time waiting (downloads, dpkg, services starting): the multi suite deploys five hosts at
     once in about the time of one. A module registers how to make its VPS (PREPARE) and marks its
-    tests `prepared(key)`; only what the selected tests need is started. Each module takes its VPS
-    (waiting for it if needed, or making it then and there) and removes it; whatever is left at the
-    end of the session is removed too."""
+    tests `prepared(key)`; only what the selected tests need is started. A key in LATER is started in
+    a second wave, once that first pile of deploys is done, so that its deploy runs beside the tests
+    (which leave a core idle much of the time) and not as one more in the pile; its module runs
+    late. Each module takes its VPS (waiting for it if needed, or making it then and there) and
+    removes it; whatever is left at the end of the session is removed too."""
 
     def __init__(self):
         self.pool: ThreadPoolExecutor | None = None
         self.jobs: dict[str, Future] = {}
         self.taken_keys: set[str] = set()  # made already (a module that ran before the test VPS made its own)
         self.names: set[str] = set()  # every VPS a job made, removed at the end in any case
+        self.piled = threading.Event()  # the test VPS's first deploy is over (or the session is)
+        self.closing = False
 
     def start(self, keys: set[str]) -> None:
+        keys = keys - self.taken_keys
         if keys:
             self.pool = ThreadPoolExecutor(max_workers=len(keys), thread_name_prefix="prepared")
-            self.jobs = {key: self.pool.submit(PREPARE[key]) for key in sorted(keys - self.taken_keys)}
+            self.jobs = {key: self.pool.submit(PREPARE[key]) for key in sorted(keys - LATER)}
+            first = list(self.jobs.values())
+            self.jobs.update({key: self.pool.submit(self.after, first, PREPARE[key]) for key in sorted(keys & LATER)})
+
+    def after(self, first: list[Future], make: Callable[[], Any]) -> Any:
+        """A second-wave job: `make` once the test VPS's first deploy and the first wave are done."""
+        self.piled.wait()
+        wait(first)
+        if self.closing:
+            return None
+        return make()
+
+    def pile_done(self) -> None:
+        self.piled.set()
 
     def take(self, key: str) -> Any:
         self.taken_keys.add(key)
@@ -94,6 +112,8 @@ class Prepared:
         return name
 
     def close(self) -> None:
+        self.closing = True
+        self.piled.set()
         if self.pool:
             self.pool.shutdown(wait=True, cancel_futures=True)
         for name in self.names:
@@ -102,6 +122,7 @@ class Prepared:
 
 
 PREPARE: dict[str, Callable[[], Any]] = {}
+LATER: set[str] = set()  # PREPARE keys started in the second wave (Prepared)
 PREPARED = Prepared()
 WANTED: set[str] = set()  # the keys the selected tests are marked `prepared` with
 
@@ -267,8 +288,11 @@ def test_vps(request):
             info = vps.up(name, RELEASE, NETWORK)
         before = read_host_sysctls()
         PREPARED.start(WANTED & set(PREPARE))
-        with phase("first deploy"):
-            first = deploy(name, "-vvv")  # every command and its output, searched for secrets later
+        try:
+            with phase("first deploy"):
+                first = deploy(name, "-vvv")  # every command and its output, searched for secrets later
+        finally:
+            PREPARED.pile_done()
         assert first.returncode == 0 and first.results, f"first deploy failed:\n{first.log[-4000:]}"
         yield TestVps(name, info, first, before)
     finally:
@@ -328,8 +352,8 @@ def in_container(host):
 
 def pytest_collection_modifyitems(config, items):
     """First the upgrade (test_upgrade.py), whose VPS was made beside the first deploy and is removed
-    once it has run, then the single-host drill (test_drill.py), which makes its own two and removes
-    them. Last, in this order: the overload spike (test_overload.py), which measures a
+    once it has run. After the others, the single-host drill (test_drill.py), whose two VPSes are
+    made in the second wave (Prepared) while the others run; it removes them. Last, in this order: the overload spike (test_overload.py), which measures a
     latency, once the other VPSes of the run (the trixie one, the user apps') are gone and no longer share the cores;
     the secret searches (test_leaks.py), which search what every other test left behind (before a
     reboot could wipe a volatile journal); then the fault suite, which restarts the services and,
@@ -338,7 +362,7 @@ def pytest_collection_modifyitems(config, items):
         others = [item for item in items if not item.get_closest_marker("box")]
         config.hook.pytest_deselected(items=others)
         items[:] = [item for item in items if item.get_closest_marker("box")]
-    last = {"test_upgrade.py": -2, "test_drill.py": -1, "test_overload.py": 1, "test_leaks.py": 2, "test_faults.py": 3}
+    last = {"test_upgrade.py": -1, "test_drill.py": 0.5, "test_overload.py": 1, "test_leaks.py": 2, "test_faults.py": 3}
     items.sort(key=lambda item: last.get(item.path.name, 0))  # stable: each keeps its order
     WANTED.update(mark.args[0] for item in items for mark in item.iter_markers("prepared"))
 

@@ -9,9 +9,10 @@ stream had acknowledged, and the count finds them missing.
 PEAKREADY_DRILL_DB_MB=1024 (`make drill`) first fills the app's database to that size with
 incompressible rows and takes a base backup of it, then runs the same drill (.peakready/drill-1024m.md).
 
-The VPS pair is started and deployed when the drill begins, not beside the test VPS's first deploy
-(tests/infra/conftest.py, Prepared), which already runs every other VPS's first deploy at once. Its
-secrets come from the environment (PEAKREADY_SECRET_<NAME>, peakready/secrets.py), so the other
+The VPS pair is started and deployed in the second wave (tests/infra/conftest.py, Prepared): once the
+test VPS's first deploy and every other VPS's beside it are done, while the other tests run; the drill
+runs after them. `make drill` (this module alone) makes the pair when it begins. Its secrets come from
+the environment (PEAKREADY_SECRET_<NAME>, peakready/secrets.py), so the other
 tests' rotations of the local VPS's stored ones never reach it."""
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from peakready import ROOT, backup, knobs
 from peakready.secrets import NAMES, variable
 from targets import vps
 from targets.inventory import local_data
-from tests.infra.conftest import NETWORK, RELEASE, Deploy, deploy, phase
+from tests.infra.conftest import LATER, NETWORK, PREPARE, PREPARED, RELEASE, Deploy, deploy, phase
 from tests.wait import wait_until
 
 BOX = f"peakready-drill-{os.getpid()}"  # the one VPS
@@ -66,8 +67,8 @@ class Drill:
 
 def prepare() -> Drill:
     with phase("drill: containers"):
-        keeper = vps.up(KEEPER, RELEASE, NETWORK, memory="1g", cpus="1")
-        info = vps.up(BOX, RELEASE, NETWORK)
+        keeper = vps.up(PREPARED.vps(KEEPER), RELEASE, NETWORK, memory="1g", cpus="1")
+        info = vps.up(PREPARED.vps(BOX), RELEASE, NETWORK)
     data = ROOT / ".peakready" / "drill" / "data.json"
     data.parent.mkdir(parents=True, exist_ok=True)
     # No AIDE baseline (tests/infra/test_audit.py proves it on the test VPS). The write stream comes
@@ -83,10 +84,14 @@ def prepare() -> Drill:
     return Drill(env, info["address"], first)
 
 
+PREPARE["drill"] = prepare
+LATER.add("drill")
+
+
 @pytest.fixture(scope="module")
 def drill():
     try:
-        yield prepare()
+        yield PREPARED.take("drill")
     finally:
         with phase("teardown"):
             vps.down(BOX)
@@ -125,6 +130,7 @@ def on_disk() -> int:
     return int(vps.sh(BOX, f"du -sm /var/lib/mysql/{DB}").split()[0])
 
 
+@pytest.mark.prepared("drill")
 def test_the_vps_destroyed_under_writes_is_rebuilt_from_its_backups_and_serves_again(drill):
     covered = json.loads(vps.sh(KEEPER, f"{backup.TOOL} coverage {BOX}"))
     assert covered["bases"] >= 1, covered

@@ -38,7 +38,7 @@ import pytest
 
 from peakready import ROOT
 from targets import vps, wrk
-from tests.infra.conftest import NETWORK, PREPARE, PREPARED, RELEASE, deploy, phase
+from tests.infra.conftest import LATER, NETWORK, PREPARE, PREPARED, RELEASE, deploy, phase
 
 UV = str(Path(sys.executable).with_name("uv"))
 APPS_DIR = ROOT / ".peakready" / "apps"
@@ -184,8 +184,8 @@ def first_deploy(deployed: Deployed) -> Deployed:
 
 
 def prepare() -> Deployed:
-    """The VPS up, with the first app deployed on it (in the background while the test VPS deploys:
-    tests/infra/conftest.py, Prepared)."""
+    """The VPS up, with the first app deployed on it (in the background, in the second wave, once the
+    test VPS's first deploy is done: tests/infra/conftest.py, Prepared)."""
     name = next(iter(APPS))
     app, src, data_file = make(name)
     box = PREPARED.vps(BOX)
@@ -195,6 +195,7 @@ def prepare() -> Deployed:
 
 
 PREPARE["apps"] = prepare
+LATER.add("apps")
 
 
 @pytest.fixture(scope="module")
