@@ -54,6 +54,9 @@ PASSWORD_WANTED = "/etc/peakready-backup/restic-password.wanted"
 # past the range the plan gives db hosts (peakready/plan/parts.py server_ids: at most 2**32 - 2), so it
 # never takes a replica's.
 SHIP_SERVER_ID = 2**32 - 1
+# In <backup_root>/binlogs/<source>/ on the backup host: a restore rebuilt <source> under its own name;
+# the tool's shipping waits and its `follow` begins a new span (the tool's REBUILT, the same name).
+REBUILT = ".rebuilt"
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 # The daily restore test's scratch server: its own system user and directory (0700), on the backup host.
 SCRATCH_USER = "peakready-restore-test"
@@ -111,8 +114,11 @@ def tool_config(data, topo, port: int) -> str:
     }, indent=2, sort_keys=True) + "\n"
 
 
-def restore_command(source: str, at: str, address: str, port: int, hostkey: str) -> str:
-    return " ".join(shlex.quote(a) for a in (TOOL, "restore", source, at, address, str(port), hostkey))
+def restore_command(source: str, at: str, address: str, port: int, hostkey: str, rebuilds_source: bool = False) -> str:
+    """The backup host's restore; rebuilds_source: the target is `source` itself, new under its name
+    (its shipping then waits for the deploy's new span: REBUILT)."""
+    words = (TOOL, "restore", source, at, address, str(port), hostkey, *(["--rebuilds-source"] if rebuilds_source else []))
+    return " ".join(shlex.quote(a) for a in words)
 
 
 def restore_to_time(keeper, target, source: str, at: str, db: str, secrets: Secrets) -> None:
@@ -170,7 +176,8 @@ def restore_to_time(keeper, target, source: str, at: str, db: str, secrets: Secr
     ok, out = shell(target, f"cat {HOST_KEY}")
     hostkey = " ".join(out.stdout.split()[:2]) if ok else ""
     port = target.data.get("sshd_port", 22)
-    ok, out = shell(keeper, restore_command(source, at, topo.address(target.name), port, hostkey))
+    ok, out = shell(keeper, restore_command(source, at, topo.address(target.name), port, hostkey,
+                                            rebuilds_source=target.name == source))
     if not ok:
         shell(target, f"rm -f {ARMED}")
         raise OperationError(f"the restore of {target.name} failed: {getattr(out, 'stderr', out)}")

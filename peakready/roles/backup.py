@@ -96,9 +96,12 @@ def backup(plan: HostPlan, secrets: Secrets):
                  _if=lambda: password.did_change() or not host.get_fact(File, path=f"{root}/restic/config")
                  or host.get_fact(Command, command=f"cmp -s {b.PASSWORD} {b.PASSWORD_WANTED} || echo differ") == "differ")
 
-    # A new primary (promote.py): its binary logs here begin a new span, before the shipping restarts.
-    server.shell(name=f"Binary logs followed from {topo.primary}, the primary", commands=[f"{b.TOOL} follow"],
-                 _if=any_changed(settings, tool))
+    # A new primary (promote.py), or the primary rebuilt under its name by restore.py: its binary
+    # logs here begin a new span, before the shipping restarts.
+    changed = any_changed(settings, tool)
+    followed = server.shell(
+        name=f"Binary logs followed from {topo.primary}, the primary", commands=[f"{b.TOOL} follow"],
+        _if=lambda: changed() or host.get_fact(File, path=f"{root}/binlogs/{topo.primary}/{b.REBUILT}") is not None)
 
     # The figures' directory, there before the node exporter's package (the exporters role, later)
     # makes it: the first restore test below writes into it.
@@ -112,7 +115,7 @@ def backup(plan: HostPlan, secrets: Secrets):
         units[unit] = config_file(name=f"Unit {unit}", template=f"backup/{unit}.j2",
                                   dest=f"/etc/systemd/system/{unit}", **ctx)
     systemd.daemon_reload(name="Reload systemd units for the backups", _if=any_changed(*units.values()))
-    ship_changed = any_changed(units["peakready-binlog-ship.service"], settings, tool, key)
+    ship_changed = any_changed(units["peakready-binlog-ship.service"], settings, tool, key, followed)
     systemd.service(name=f"Binary logs of {topo.primary} shipped continuously", service="peakready-binlog-ship.service",
                     running=True, enabled=True, restarted=True, _if=ship_changed)
     systemd.service(name="Binary log shipping on", service="peakready-binlog-ship.service", running=True, enabled=True)

@@ -10,9 +10,11 @@
 #   peakready-backup coverage SOURCE          the seconds a restore of SOURCE can reach (JSON)
 #   peakready-backup restore-test  the newest base backup restored into a scratch server here, the
 #                                 binary logs since it replayed, its tables checked (the timer runs it)
-#   peakready-backup restore SOURCE AT ADDRESS PORT HOSTKEY
+#   peakready-backup restore SOURCE AT ADDRESS PORT HOSTKEY [--rebuilds-source]
 #                                 rebuild the host at ADDRESS to the second AT (UTC) from SOURCE's
-#                                 backups; the host must have armed it (restore.py does)
+#                                 backups; the host must have armed it (restore.py does). With
+#                                 --rebuilds-source (the host is SOURCE itself, new under its name),
+#                                 the shipping waits until `follow` begins a new span of its binary logs
 #
 # Settings come from /etc/peakready-backup/backup.json (the deploy writes it); secrets from files beside it.
 import contextlib
@@ -41,6 +43,9 @@ SSH = ["ssh", "-F", CONFIG["ssh_config"]]
 BINLOG_CNF = CONFIG["binlog_cnf"]
 STREAM = "mariadb.xbstream"
 BINLOG_NAME = re.compile(r"[A-Za-z0-9_.-]+\.[0-9]{6}")
+# In BINLOGS/<source>: a restore is rebuilding <source> under its own name. The new server numbers
+# its binary logs from 1 again, so shipping them here would overwrite the lost server's.
+REBUILT = ".rebuilt"
 UTC = dt.UTC
 
 
@@ -123,17 +128,19 @@ def snapshots(source, usable=False, tag="base"):
 
 
 def follow():
-    """The primary changed (promote.py, then a deploy): the binary logs kept for the new one are
-    from a span that has a gap (it was a replica, or it was rebuilt), so they are set aside and a
-    new span begins; the deploy then takes a base backup, the first of the span."""
+    """The primary changed (promote.py, then a deploy), or a restore rebuilt it under its name: the
+    binary logs kept for it are from a span that has a gap (it was a replica), or are the lost
+    server's, so they are set aside and a new span begins; the deploy then takes a base backup, the
+    first of the span."""
     source = CONFIG["primary"]
     shipping = BINLOGS / ".shipping"
-    if shipping.exists() and shipping.read_text() == source and (BINLOGS / source / ".since").exists():
+    rebuilt = (BINLOGS / source / REBUILT).exists()
+    if not rebuilt and shipping.exists() and shipping.read_text() == source and (BINLOGS / source / ".since").exists():
         print("unchanged")
         return
     new_span(source)
     shipping.write_text(source)
-    print(f"a new span of binary logs of {source}")
+    print(f"a new span of binary logs of {source}" + (", rebuilt by a restore" if rebuilt else ""))
 
 
 def write_metrics(lines, path):
@@ -227,6 +234,9 @@ def ship():
     A primary that no longer has that file (rebuilt under the same name) begins a new span."""
     source = CONFIG["primary"]
     directory = BINLOGS / source
+    if (directory / REBUILT).exists():
+        fail(f"{source} is being rebuilt by a restore: the binary logs here are the lost server's; deploy.py "
+             "begins a new span of the new server's (peakready-backup follow), then the shipping goes on")
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     logs = server_logs(source)
     if logs is None:
@@ -279,6 +289,8 @@ def shipping_lag(source):
     if logs is None:
         return None
     directory = BINLOGS / source
+    if (directory / REBUILT).exists():  # none of the new server's logs is here until the deploy's new span
+        return sum(size for _name, size in logs)
     have = sorted(f.name for f in directory.glob("*") if BINLOG_NAME.fullmatch(f.name)) if directory.is_dir() else []
     behind = 0
     for name, size in logs:
@@ -317,7 +329,7 @@ def remote(address, port, hostkey, command, **kwargs):
                           **kwargs)
 
 
-def restore(source, at_text, address, port, hostkey):
+def restore(source, at_text, address, port, hostkey, rebuilds_source=False):
     started = time.monotonic()
     try:
         at = dt.datetime.strptime(at_text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
@@ -330,6 +342,8 @@ def restore(source, at_text, address, port, hostkey):
     ready = remote(address, port, hostkey, "restore-check", text=True, capture_output=True)
     if ready.stdout.strip() != "ready":
         fail(f"the target {address} is not ready for a restore: {ready.stdout.strip()} {ready.stderr.strip()}")
+    if rebuilds_source:  # before its server starts: nothing of the new one may land among the old one's logs
+        (BINLOGS / source / REBUILT).write_text(f"{time.time():.3f}")
     dump = subprocess.Popen(["restic", "--no-lock", "dump", base_snapshot["id"], f"/{STREAM}"], stdout=subprocess.PIPE,
                             env=restic_env())
     put = remote(address, port, hostkey, "restore-base", stdin=dump.stdout, text=True, capture_output=True)
@@ -616,9 +630,9 @@ if __name__ == "__main__":
         restore_test()
     elif command == "coverage" and len(args) == 1:
         print(json.dumps(coverage(args[0])))
-    elif command == "restore" and len(args) == 5:
+    elif command == "restore" and len(args) in (5, 6) and args[5:] in ([], ["--rebuilds-source"]):
         with exclusive(wait=False):
-            restore(*args)
+            restore(*args[:5], rebuilds_source=bool(args[5:]))
     else:
         fail("usage: peakready-backup repository|base|follow|ship|metrics|restore-test|coverage SOURCE|"
-             "restore SOURCE AT ADDRESS PORT HOSTKEY")
+             "restore SOURCE AT ADDRESS PORT HOSTKEY [--rebuilds-source]")

@@ -1,7 +1,8 @@
 """The single-host drill: the one-VPS deploy (every role on one host), its backups pulled by a second
 local VPS (backup_servers), the only copy. Under a stream of bookings the VPS is destroyed with its
 disk; a fresh VPS under its name is rebuilt from the backups by restore.py (restore_at=latest), then
-deploy.py puts the rest of the stack back, and the app serves again. Printed (and written to
+deploy.py puts the rest of the stack back, and the app serves again; the backups go on from the new
+server in a span of their own (a base backup of it, the lost server's binary logs set aside). Printed (and written to
 .peakready/drill.md): the acknowledged bookings lost (RPO) and the time until the app serves (RTO).
 The control: a VPS restored to the second before the stream began holds none of the bookings the
 stream had acknowledged, and the count finds them missing.
@@ -182,7 +183,7 @@ def test_the_vps_destroyed_under_writes_is_rebuilt_from_its_backups_and_serves_a
     ordered = time.monotonic()
     with phase("drill: new VPS"):
         drill.address = vps.up(BOX, RELEASE, NETWORK)["address"]
-    started = time.monotonic()
+    started, restore_began = time.monotonic(), time.time()
     with phase("drill: restore"):
         restored = drill.run("restore.py", "--data", "restore_at=latest")
     restored_s = time.monotonic() - started
@@ -203,6 +204,10 @@ def test_the_vps_destroyed_under_writes_is_rebuilt_from_its_backups_and_serves_a
     assert booked(drill.address, key) == 201
     shipped = wait_until(lambda: vps.sh(KEEPER, f"grep -l -a {key} {BINLOGS}/{BOX}/* || true").strip() != "",
                          SHIPPED_BOUND_S)
+    # In a span of their own, from a base backup of the new server: the new server numbers its binary
+    # logs from 1 again, so the lost server's are set aside, never overwritten by them.
+    span = json.loads(vps.sh(KEEPER, f"{backup.TOOL} coverage {BOX}"))
+    aside = vps.sh(KEEPER, f"ls -d {BINLOGS}/{BOX}.before-* 2>/dev/null || true").split()
     for run in (drill.first, restored, deployed):
         for name, value in drill.env.items():
             if name.startswith("PEAKREADY_SECRET_"):
@@ -218,3 +223,5 @@ def test_the_vps_destroyed_under_writes_is_rebuilt_from_its_backups_and_serves_a
     assert rpo_s <= RPO_BOUND_S, f"bookings acknowledged up to {rpo_s:.1f} s before the loss are missing"
     assert serving and rto < RTO_BOUND_S, f"the app did not take a booking within {RTO_BOUND_S} s of the restore"
     assert shipped, f"a booking on the rebuilt VPS was not shipped within {SHIPPED_BOUND_S} s"
+    assert span["bases"] >= 1 and span["from"] >= restore_began, f"no base backup of the rebuilt VPS: {span}"
+    assert aside, f"the lost server's binary logs were not set aside on {KEEPER}"

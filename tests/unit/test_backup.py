@@ -137,13 +137,64 @@ def test_make_multi_runs_every_multi_host_test_file_with_the_backups_last():
     assert listed[-1] == "tests/multi/test_backups.py"
 
 
-def tool_function(name: str):
-    """One function of the backup tool, alone (the tool reads its settings from /etc when imported)."""
+def tool_function(name: str, *others: str, **names):
+    """One function of the backup tool, alone (the tool reads its settings from /etc when imported),
+    with the tool's `others` and the `names` it uses beside it."""
     tree = ast.parse(backup.TOOL_SCRIPT.read_text())
-    (found,) = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == name]
-    namespace: dict = {}
-    exec(compile(ast.Module(body=[found], type_ignores=[]), str(backup.TOOL_SCRIPT), "exec"), namespace)
+    found = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name in (name, *others)]
+    assert len(found) == 1 + len(others)
+    namespace: dict = dict(names)
+    exec(compile(ast.Module(body=found, type_ignores=[]), str(backup.TOOL_SCRIPT), "exec"), namespace)
     return namespace[name]
+
+
+def tool_constant(name: str):
+    tree = ast.parse(backup.TOOL_SCRIPT.read_text())
+    (value,) = [node.value for node in tree.body if isinstance(node, ast.Assign)
+                and [getattr(t, "id", None) for t in node.targets] == [name]]
+    return ast.literal_eval(value)
+
+
+class Failed(Exception):
+    pass
+
+
+def failing(message):
+    raise Failed(message)
+
+
+def test_a_primary_rebuilt_under_its_name_gets_a_new_span_and_its_logs_wait_for_it(tmp_path):
+    """A restore onto the source itself (restore.py: restore_to is the source) marks its binary logs
+    on the backup host; the new server's, numbered from 1 again, are not shipped over the lost
+    server's; the deploy's `follow` sets the old ones aside and begins a new span."""
+    assert tool_constant("REBUILT") == backup.REBUILT
+    binlogs = tmp_path / "binlogs"
+    binlogs.mkdir()  # the deploy makes it
+    names = dict(BINLOGS=binlogs, CONFIG={"primary": "db1", "ship_server_id": 9}, REBUILT=backup.REBUILT, time=__import__("time"),
+                 fail=failing)
+    follow = tool_function("follow", "new_span", **names)
+    follow()
+    old = binlogs / "db1"
+    (old / "mariadb-bin.000001").write_bytes(b"the lost server's")
+    follow()  # the same primary, nothing rebuilt: the same span
+    assert (old / "mariadb-bin.000001").exists() and not list(binlogs.glob("db1.before-*"))
+
+    (old / backup.REBUILT).write_text("1")
+    with pytest.raises(Failed, match="being rebuilt by a restore"):
+        tool_function("ship", **names, server_logs=lambda _source: [("mariadb-bin.000001", 400)],
+                      BINLOG_NAME=re.compile(r"[a-z-]+\.[0-9]{6}"), client=lambda _source: ["--host=db1"] * 3,
+                      os=SimpleNamespace(execvp=lambda *_args: failing("shipped over the lost server's logs")))()
+    # Meanwhile the copy counts as behind by all of the new server's logs: the alert fires until the deploy.
+    lag = tool_function("shipping_lag", **names, server_logs=lambda _source: [("mariadb-bin.000001", 400)])
+    assert lag("db1") == 400 and not (old / ".caught_up").exists()
+    follow()
+    (aside,) = binlogs.glob("db1.before-*")
+    assert (aside / "mariadb-bin.000001").read_bytes() == b"the lost server's"
+    assert sorted(p.name for p in (binlogs / "db1").iterdir()) == [".since"]
+
+    assert backup.restore_command("db1", "2026-12-07 08:00:00", "10.0.0.5", 22, "ssh-ed25519 AAA",
+                                  rebuilds_source=True).endswith(" --rebuilds-source")
+    assert "--rebuilds-source" not in backup.restore_command("db1", "2026-12-07 08:00:00", "10.0.0.5", 22, "k")
 
 
 def event(size: int) -> bytes:
