@@ -10,7 +10,7 @@ VPS     ?= peakready-vps
 # INVENTORY=inventories/prod.py.
 INVENTORY ?= inventories/docker.py
 
-.PHONY: venv image up deploy plan status restore rollback down up-multi deploy-multi promote down-multi test tools unit infra vagrant multi \
+.PHONY: venv image up deploy plan status restore release rollback down up-multi deploy-multi promote down-multi test tools unit infra vagrant multi \
 	drill bench bench-short clean
 
 venv: $(VENV)/.installed
@@ -55,6 +55,14 @@ REPLACE ?= false
 restore: venv
 	PEAKREADY_VPS=$(VPS) $(BIN)/pyinfra -y $(INVENTORY) restore.py --data restore_into=$(INTO) \
 		--data restore_from=$(FROM) --data restore_replace=$(REPLACE)
+
+# A release rolled across $(INVENTORY)'s app hosts (two or more), BATCH at a time: each batch drained
+# from every nginx, deployed alone (checked before and after its switch), put back; a batch that fails
+# stops the roll and the rest keep the release they run (peakready/roll.py). MULTI's topology with
+# INVENTORY=inventories/docker_multi.py.
+BATCH   ?= 1
+release: venv
+	PEAKREADY_VPS=$(VPS) PEAKREADY_MULTI=$(MULTI) $(BIN)/python -m peakready.roll --inventory $(INVENTORY) --batch $(BATCH)
 
 # Put the app on $(INVENTORY)'s app hosts back on the release before the live one.
 rollback: venv
@@ -123,10 +131,11 @@ vagrant: venv
 
 # The reference multi-host topology, fresh (never $(MULTI)): deploy, replication, the read/write split,
 # the tier firewall, an app host and the replica stopped under load, the primary killed and replaced,
-# a switchover, second deploys that change nothing; the measured figures are printed at the end.
+# a switchover, second deploys that change nothing, a release rolled across the app hosts under load and a
+# broken one stopped at the first; the measured figures are printed at the end.
 # The backups' drill rebuilds db2: it runs after the scale-out tests, which need it as a replica.
 multi: venv
-	$(BIN)/pytest --durations=8 tests/multi/test_scale_out.py tests/multi/test_backups.py
+	$(BIN)/pytest --durations=8 tests/multi/test_scale_out.py tests/multi/test_release.py tests/multi/test_backups.py
 
 # The single-host drill of make infra (tests/infra/test_drill.py) with a database of DRILL_MB (1 GB):
 # the one VPS destroyed with its disk under writes, rebuilt on a fresh one from the backups pulled by a

@@ -120,6 +120,9 @@ RUN_ARGS: dict[str, tuple[Any, Check]] = {
     # ...and whose backups (default: the db_primary host's name: the host it replaces).
     "restore_source": ("", matching(r"|[A-Za-z0-9][A-Za-z0-9.-]{0,252}", "the name of the backed-up db host, e.g. "
                                                                            "--data restore_source=db1")),
+    # Rolling releases (drain.py, run by python -m peakready.roll): the app hosts every nginx passes over.
+    "app_drained": ("", matching(r"|[A-Za-z0-9][A-Za-z0-9.-]{0,252}(,[A-Za-z0-9][A-Za-z0-9.-]{0,252})*",
+                                 "app hosts of this inventory, comma-separated, e.g. --data app_drained=app1")),
     "promote": ("", matching(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", "the replica to make the primary, e.g. "
                                                                    "--data promote=db2")),
 }

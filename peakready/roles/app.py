@@ -16,7 +16,8 @@ reloads, releases kept for rollback.
 
 A release is unpacked, given its virtualenv, its static files gathered, migrated, and started aside
 to answer its health path (once, before the switch: a failure leaves the old release serving);
-then `current` is switched and the service reloaded.
+then `current` is switched and the service reloaded, and the live service must answer its health
+path too (else `current` goes back to the release before and the deploy fails: LIVE_CHECK_S).
 """
 
 from __future__ import annotations
@@ -132,6 +133,33 @@ def readiness_check(data, target: str, health_host: str, scheme: str) -> str:
         f"[ -f $d/pid ] && kill $(cat $d/pid) 2>/dev/null; for i in $(seq 20); do [ -f $d/pid ] || break; sleep 0.5; done; "
         f"if [ \"$code\" != 200 ]; then echo \"the release did not answer {data.app_health_path} with 200 "
         f"(last: $code); its log:\" >&2; tail -n 20 $d/log >&2; rm -rf $d; exit 1; fi; rm -rf $d")
+
+
+LIVE_CHECK_S = 60  # the live service answers its health path 3 times in a row within this, after a switch
+LIVE_SETTLE_S = 2  # the reload's old workers are gone by then (gunicorn stops them once the new ones are spawned)
+
+
+def live_check(data, release_id: str, previous: str | None, health_host: str, scheme: str) -> str:
+    """A shell script: after the switch to `release_id`, the live service (on the loopback, as nginx
+    on this host reaches it) answers app_health_path with 200 three times in a row within
+    LIVE_CHECK_S; else `current` goes back to `previous` (releases/<id>), the service reloaded
+    (restarted when its packages differ), and a failure that says so."""
+    p = paths(data)
+    url = f"http://127.0.0.1:{data.app_port}{data.app_health_path}"
+    failed, back = f"{p['releases']}/{release_id}", ""
+    if previous:
+        back = (f"ln -sfn {previous} {p['current']}.new && mv -T {p['current']}.new {p['current']} && "
+                f"if cmp -s {p['root']}/{previous}/{RESOLVED} {failed}/{RESOLVED}; then "
+                f"systemctl reload-or-restart {p['unit']}; else systemctl restart {p['unit']}; fi; "
+                # As rollback.py leaves a release rolled back from: last in the list of ready ones.
+                f"touch -d @0 {failed}/{READY}; echo \"current is back on {previous}\" >&2; ")
+    return (
+        f"sleep {LIVE_SETTLE_S}; ok=0; code=000; for i in $(seq {LIVE_CHECK_S * 2}); do "
+        f"code=$(curl -s -o /dev/null -w '%{{http_code}}' --connect-timeout 2 --max-time 5 -H 'Host: {health_host}' "
+        f"-H 'X-Forwarded-Proto: {scheme}' {shlex.quote(url)} || true); "
+        f"if [ \"$code\" = 200 ]; then ok=$((ok + 1)); [ $ok -ge 3 ] && exit 0; else ok=0; fi; sleep 0.5; done; "
+        f"echo \"the live release did not answer {data.app_health_path} with 200 three times in a row within "
+        f"{LIVE_CHECK_S} s (last: $code)\" >&2; {back}exit 1")
 
 
 @operation()
@@ -284,6 +312,7 @@ def go_live(plan: HostPlan, data, rel: Release, env, conf) -> None:
     # dependencies differ from the live one's needs a restart; the same ones, a reload.
     live_requirements = host.get_fact(Sha1File, path=f"{p['current']}/{RESOLVED}")
     new_packages = live_requirements != hashlib.sha1(rel.resolved.encode()).hexdigest()
+    live = host.get_fact(Link, path=p["current"])  # before the switch
     switched = switch(name=f"Go live: current -> releases/{rel.id}", data=data, release_id=rel.id)
     started = systemd.service(name=f"{p['unit']} on, now and at boot", service=p["unit"], running=True, enabled=True)
     # Just started: it runs all that is new already.
@@ -292,5 +321,9 @@ def go_live(plan: HostPlan, data, rel: Release, env, conf) -> None:
     # Code, config or environment: reload (HUP), new workers up before the old ones go.
     systemd.service(name="Reload the app (graceful: new workers up before old ones go)", service=p["unit"],
                     reloaded=True, _if=when_changed(switched, conf, env, unless=[started, restart]))
+    server.shell(name=f"The live release answers {data.app_health_path} (else current goes back)",
+                 commands=[live_check(data, rel.id, live["link_target"] if live else None, data.server_names[0],
+                                      "https" if data.tls != "off" else "http")],
+                 _if=switched.did_change)
     prune(name=f"Keep the last {data.app_releases_kept} releases", data=data, keep=data.app_releases_kept,
           live=rel.id)

@@ -41,7 +41,9 @@ def certificate(data) -> tuple[str, str]:
 
 
 @deploy("nginx")
-def nginx(plan: HostPlan, secrets: Secrets):
+def nginx(plan: HostPlan, secrets: Secrets, drained: tuple[str, ...] = ()):
+    """nginx in front of the app hosts; those in `drained` (drain.py, a rolling release's step) are
+    marked down in the upstream: they get no new request until a run without them."""
     data, n = host.data, part(plan.nginx, "nginx")
     apt.packages(name="Install nginx", packages=["nginx", "openssl"], no_recommends=True)
     crt, key, certified = tls(data)
@@ -58,7 +60,7 @@ def nginx(plan: HostPlan, secrets: Secrets):
     default = files.link(name="No default site", path="/etc/nginx/sites-enabled/default", present=False)
     site_link = files.link(name="Enable the site", path="/etc/nginx/sites-enabled/peakready", target=SITE)
     nginx_conf = {"template": "nginx/nginx.conf.j2", "dest": "/etc/nginx/nginx.conf", "data": nginx_conf_context(data, n)}
-    site = site_file(data, n, crt, key)
+    site = site_file(data, n, crt, key, drained)
     first_certificate = None
     if data.tls == "letsencrypt" and certified is None:
         # No certificate yet, so no TLS server nginx could load: the site goes in without TLS first,
@@ -103,12 +105,14 @@ def tls(data) -> tuple[str, str, list[str] | None]:
     return crt, key, certified
 
 
-def site_file(data, n: NginxPlan, crt: str, key: str) -> dict[str, Any]:
-    """The site (config_set's file entry): the app hosts behind their doors, TLS, static files."""
+def site_file(data, n: NginxPlan, crt: str, key: str, drained: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The site (config_set's file entry): the app hosts behind their doors (those `drained` down),
+    TLS, static files."""
     topo = topology.of_inventory(state.inventory)
     return {"template": "nginx/site.conf.j2", "dest": SITE, "data": site_context(
         data, n,
-        app_servers=[{"address": topo.reach(host.name, a), "max_conns": n.app_max_conns[a]} for a in topo.in_tier("app")],
+        app_servers=[{"address": topo.reach(host.name, a), "max_conns": n.app_max_conns[a], "down": a in drained}
+                     for a in topo.in_tier("app")],
         # Static files from the release on this host; a web host without the app passes /static/
         # to the app hosts like any other path.
         static_here="app" in topo.tiers(host.name), certificate=crt, certificate_key=key,

@@ -34,8 +34,8 @@ EXPORTS = ROOT / ".peakready" / "upgrade" / str(os.getpid())  # this run's: anot
 # What the upgrade from the previous release changes on a host: the operations, each matched by one
 # of these patterns (a release's id and the host's worker counts vary), as CHANGELOG.md says. Since
 # 0.1.0: the sample app deployed through its settings file (its environment, its code), comments
-# that no longer name it in gunicorn's and nginx's files, the static files' ^~ location, and the
-# monitoring's part of the backups.
+# that no longer name it in gunicorn's and nginx's files, the static files' ^~ location, the live
+# release's health check after its switch, and the monitoring's part of the backups.
 EXPECTED_CHANGES = [
     r"app \| Environment /etc/peakready/app\.env \(0640\)",
     r"app \| /nonexistent is not there",  # 0.1.0 let pyinfra make it, as the app user's home
@@ -43,6 +43,7 @@ EXPECTED_CHANGES = [
     r"app \| Release [0-9a-f]+: code, virtualenv, static files, migrations, health",
     r"app \| Go live: current -> releases/[0-9a-f]+",
     r"app \| Reload the app \(graceful: new workers up before old ones go\)",
+    r"app \| The live release answers \S+ \(else current goes back\)",
     r"nginx \| nginx: \d+ workers x \d+ connections, the site \(nginx -t\)",
     r"nginx \| Reload nginx \(graceful; the config passed nginx -t\)",
     # The node exporter reads the textfile directory (the backups' figures), and the backups' alert rules.

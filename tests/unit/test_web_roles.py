@@ -2,7 +2,9 @@
 
 import ast
 import importlib
+import os
 import re
+import subprocess
 import sys
 from types import SimpleNamespace
 from urllib.parse import unquote, urlsplit
@@ -119,7 +121,8 @@ def test_nginx_balances_several_app_hosts_and_takes_a_failed_one_out():
     share = -(-200 // SINGLE_APP_ENTRIES)
     assert one.count(f"max_fails=0 max_conns={share};") == SINGLE_APP_ENTRIES and "backup" not in one
     assert "zone app_upstream" in one
-    text = nginx_site(app_servers=[{"address": "10.0.0.4", "max_conns": 100}, {"address": "10.0.0.5", "max_conns": 50}])
+    text = nginx_site(app_servers=[{"address": "10.0.0.4", "max_conns": 100, "down": False},
+                                   {"address": "10.0.0.5", "max_conns": 50, "down": False}])
     servers = re.findall(r"^\s*server (\S+) (.*);$", text, re.M)
     assert [s for s, _ in servers] == ["10.0.0.4:8000", "10.0.0.5:8000"]
     assert [rest for _, rest in servers] == [
@@ -127,6 +130,11 @@ def test_nginx_balances_several_app_hosts_and_takes_a_failed_one_out():
         for m in (100, 50)]
     assert "proxy_next_upstream error timeout http_502;" in text
     assert "proxy_next_upstream_tries 2;" in text
+    # Drained for a rolling release (drain.py): down, the other as it was.
+    drained = nginx_site(app_servers=[{"address": "10.0.0.4", "max_conns": 100, "down": True},
+                                      {"address": "10.0.0.5", "max_conns": 50, "down": False}])
+    lines = [rest for _, rest in re.findall(r"^\s*server (\S+) (.*);$", drained, re.M)]
+    assert lines[0].endswith("max_conns=100 down") and lines[1].endswith("max_conns=50")
     assert f"proxy_connect_timeout {DATA.nginx_upstream_connect_timeout_s}s;" in text
 
 
@@ -347,3 +355,42 @@ def test_the_micro_cache_drops_an_entry_nobody_asked_for_within_its_bound():
     assert "proxy_cache_path" not in nginx_conf()
     path = re.search(r"proxy_cache_path (.*);", nginx_conf(nginx_micro_cache_s=2)).group(1)
     assert "keys_zone=micro:10m" in path and "inactive=2s" in path
+
+
+@pytest.mark.parametrize("code, same_packages", [(200, True), (500, True), (500, False)])
+def test_a_release_that_does_not_answer_live_goes_back_to_the_one_before(tmp_path, monkeypatch, code, same_packages):
+    """The check after the switch (app.live_check), run with a curl that answers `code` and a
+    systemctl that only records: 200 three times leaves the release live; a 500 puts `current` back
+    on the release before, reloads (restarts when the packages differ), and fails saying so."""
+    from peakready.dependencies import RESOLVED
+
+    app = importlib.import_module("peakready.roles.app")  # the module: peakready.roles names its role `app`
+
+    root = tmp_path / "srv"
+    for release, resolved in (("old", "a==1\n"), ("new", "a==1\n" if same_packages else "a==2\n")):
+        (root / "releases" / release).mkdir(parents=True)
+        (root / "releases" / release / RESOLVED).write_text(resolved)
+        (root / "releases" / release / app.READY).write_text("")
+    (root / "current").symlink_to("releases/new")
+    monkeypatch.setattr(app, "paths", lambda _data: {"root": str(root), "releases": f"{root}/releases",
+                                                     "current": f"{root}/current", "unit": "peakready-app.service"})
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    for name, body in (("curl", f'printf {code}'), ("systemctl", f'echo "$@" >> {calls}'), ("sleep", "true")):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    data = SimpleNamespace(app_port=8000, app_health_path="/health")
+    script = app.live_check(data, "new", "releases/old", "shop.example", "http")
+    res = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
+                         env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    if code == 200:
+        assert res.returncode == 0 and os.readlink(root / "current") == "releases/new" and not calls.exists()
+        return
+    assert res.returncode == 1 and "did not answer /health" in res.stderr and "back on releases/old" in res.stderr
+    assert os.readlink(root / "current") == "releases/old"
+    assert calls.read_text().split() == (["reload-or-restart"] if same_packages else ["restart"]) + ["peakready-app.service"]
+    assert (root / "releases" / "new" / app.READY).stat().st_mtime == 0  # last in rollback.py's list
+    # The first release of a host has none before it: the deploy fails, nothing is switched back.
+    first = subprocess.run(["bash", "-c", app.live_check(data, "new", None, "shop.example", "http")], capture_output=True,
+                           text=True, timeout=60, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    assert first.returncode == 1 and "back on" not in first.stderr
