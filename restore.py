@@ -10,7 +10,8 @@ restore_at is UTC; restore_to is the host to rebuild (default: the db_primary ho
 in place of a lost one), which must hold no database; restore_source the host whose backups to use
 (default: the db_primary host's name). Refused before any change when the backups do not cover the
 second. Then run deploy.py, which configures the rebuilt host (and, when it replaces the primary
-under the same name, begins a new span of its binary logs on the backup host with a base backup).
+under the same name, begins a new span of its binary logs on the backup host with a base backup:
+until a deploy that includes the backup host, with no --limit leaving it out, the shipping waits).
 
 From a daily dump on the db_primary host (`make restore INTO=... FROM=...`):
 

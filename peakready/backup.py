@@ -181,7 +181,9 @@ def restore_to_time(keeper, target, source: str, at: str, db: str, secrets: Secr
     if not ok:
         shell(target, f"rm -f {ARMED}")
         raise OperationError(f"the restore of {target.name} failed: {getattr(out, 'stderr', out)}")
-    logger.info(f"peakready: restored {target.name} to {at} from {source}: {out.stdout.strip()}")
+    logger.info(f"peakready: restored {target.name} to {at} from {source}: {out.stdout.strip()}"
+                + (f"; its backups go on after deploy.py on the whole inventory ({keeper.name} included)"
+                   if target.name == source else ""))
 
 
 def _epoch(at: str) -> float:

@@ -17,7 +17,7 @@ reloads, releases kept for rollback.
 A release is unpacked, given its virtualenv, its static files gathered, migrated, and started aside
 to answer its health path (once, before the switch: a failure leaves the old release serving);
 then `current` is switched and the service reloaded, and the live service must answer its health
-path too (else `current` goes back to the release before and the deploy fails: LIVE_CHECK_S).
+path too (else `current` goes back to the release before and the deploy fails: app_live_check_s).
 """
 
 from __future__ import annotations
@@ -135,31 +135,36 @@ def readiness_check(data, target: str, health_host: str, scheme: str) -> str:
         f"(last: $code); its log:\" >&2; tail -n 20 $d/log >&2; rm -rf $d; exit 1; fi; rm -rf $d")
 
 
-LIVE_CHECK_S = 60  # the live service answers its health path 3 times in a row within this, after a switch
 LIVE_SETTLE_S = 2  # the reload's old workers are gone by then (gunicorn stops them once the new ones are spawned)
 
 
 def live_check(data, release_id: str, previous: str | None, health_host: str, scheme: str) -> str:
     """A shell script: after the switch to `release_id`, the live service (on the loopback, as nginx
     on this host reaches it) answers app_health_path with 200 three times in a row within
-    LIVE_CHECK_S; else `current` goes back to `previous` (releases/<id>), the service reloaded
+    app_live_check_s; else `current` goes back to `previous` (releases/<id>), the service reloaded
     (restarted when its packages differ), and a failure that says so."""
     p = paths(data)
     url = f"http://127.0.0.1:{data.app_port}{data.app_health_path}"
     failed, back = f"{p['releases']}/{release_id}", ""
     if previous:
-        back = (f"ln -sfn {previous} {p['current']}.new && mv -T {p['current']}.new {p['current']} && "
-                f"if cmp -s {p['root']}/{previous}/{RESOLVED} {failed}/{RESOLVED}; then "
-                f"systemctl reload-or-restart {p['unit']}; else systemctl restart {p['unit']}; fi; "
+        back = (f"ln -sfn {previous} {p['current']}.new && mv -T {p['current']}.new {p['current']}; "
                 # As rollback.py leaves a release rolled back from: last in the list of ready ones.
-                f"touch -d @0 {failed}/{READY}; echo \"current is back on {previous}\" >&2; ")
+                f"touch -d @0 {failed}/{READY}; "
+                # A release whose workers cannot boot has the unit crash-looping into its start limit.
+                f"systemctl reset-failed {p['unit']} 2>/dev/null; "
+                f"if cmp -s {p['root']}/{previous}/{RESOLVED} {failed}/{RESOLVED}; then "
+                f"systemctl reload-or-restart {p['unit']}; else systemctl restart {p['unit']}; fi "
+                f"&& echo \"current is back on {previous}\" >&2 "
+                f"|| echo \"current is back on {previous}, but {p['unit']} did not take it: systemctl status "
+                f"{p['unit']}\" >&2; ")
     return (
-        f"sleep {LIVE_SETTLE_S}; ok=0; code=000; for i in $(seq {LIVE_CHECK_S * 2}); do "
+        f"sleep {LIVE_SETTLE_S}; end=$(( $(date +%s) + {data.app_live_check_s} )); ok=0; code=000; "
+        f"while [ \"$(date +%s)\" -lt \"$end\" ]; do "
         f"code=$(curl -s -o /dev/null -w '%{{http_code}}' --connect-timeout 2 --max-time 5 -H 'Host: {health_host}' "
         f"-H 'X-Forwarded-Proto: {scheme}' {shlex.quote(url)} || true); "
         f"if [ \"$code\" = 200 ]; then ok=$((ok + 1)); [ $ok -ge 3 ] && exit 0; else ok=0; fi; sleep 0.5; done; "
         f"echo \"the live release did not answer {data.app_health_path} with 200 three times in a row within "
-        f"{LIVE_CHECK_S} s (last: $code)\" >&2; {back}exit 1")
+        f"{data.app_live_check_s} s (last: $code)\" >&2; {back}exit 1")
 
 
 @operation()

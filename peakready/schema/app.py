@@ -53,6 +53,9 @@ app_builder_image: "group: builder_image" = "debian:{codename}"
 app_port: "group: app_port" = 8000
 # Releases kept in /srv/<app_name>/releases (the live one and those to roll back to).
 app_releases_kept: "group: integer(2, 100)" = 5
+# After a switch to a new release, the live service must answer app_health_path with 200 three times
+# in a row within this many seconds; else `current` goes back to the release before and the deploy fails.
+app_live_check_s: "group: integer(5, 600)" = 60
 # A worker is replaced after this many requests (plus up to app_max_requests_jitter more, so they
 # do not all restart at once); 0: never. Off by default: the memory cap above already replaces a
 # worker that leaks, and under a spike 10000 requests come every few seconds; each replacement

@@ -157,6 +157,9 @@ def write_metrics(lines, path):
 
 def base():
     source = CONFIG["primary"]
+    if (BINLOGS / source / REBUILT).exists():
+        fail(f"{source} is being rebuilt by a restore: its first base backup waits for the deploy after it "
+             "(a base of the new server would count in the lost server's span of binary logs)")
     started = time.time()
     for left in snapshots(source, tag="partial"):  # a stream an earlier run could not forget
         restic("forget", left["id"])

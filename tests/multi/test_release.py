@@ -1,8 +1,9 @@
 """A release rolled across the app hosts (peakready/roll.py, `make release`) under a stream of reads
 and bookings: each app host drained from lb's nginx, deployed alone (checked before and after its
-switch), put back, one after the other; not one request fails. A release that fails its health check
-on app1 stops the roll there: app2 is never touched, both serve the release they had, both are back
-in the upstream, and the roll says so. Watched from outside the roll, every second: which release each
+switch), put back, one after the other; not one request fails. A release that answers its health
+path when started aside but not once live fails its live check on app1: app1's `current` goes back,
+the roll stops there, app2 is never touched, both serve the release they had, both are back in the
+upstream, and the roll says so. Watched from outside the roll, every second: which release each
 app host runs and which one lb's nginx has drained."""
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from tests.multi.judge import count, failures
 
 APPS = ("app1", "app2")
 ROLL_TIMEOUT_S = 1800  # the roll's own bound: four pyinfra runs a host (measured: see the report)
+LIVE_CHECK_S = 10  # the broken release's live check (app_live_check_s): it fails at its end
 STOP = "/run/peakready-release-stop"  # in lb: the load's end (traffic.py)
 LIVE = "readlink /srv/peakready/current"
 
 
 def app_copy(name: str, broken: bool = False) -> str:
     """A copy of the bundled app inside the repository (app_source must be one), a release of its own;
-    broken: its health path answers 500."""
+    broken: its health path answers as before when the release is started aside (the deploy's
+    readiness check sets PEAKREADY_RELEASE_DIR), 500 once it is live."""
     target = ROOT / ".peakready" / "test-apps" / f"multi-{name}"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(ROOT / "app", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -36,8 +39,12 @@ def app_copy(name: str, broken: bool = False) -> str:
     (target / "static" / "release.txt").write_text(name)
     if broken:
         with (target / "peakready_app" / "public.py").open("a") as public:
-            public.write("\n\nasync def health(request):  # peakready test: a release whose health path fails\n"
+            public.write("\n\n_aside = health\n\n\n"
+                         "async def health(request):  # peakready test: a release that fails once live\n"
+                         "    import os\n\n"
                          "    from starlette.responses import PlainTextResponse\n\n"
+                         "    if os.environ.get('PEAKREADY_RELEASE_DIR'):\n"
+                         "        return await _aside(request)\n"
                          "    return PlainTextResponse('broken release\\n', status_code=500)\n")
     return str(target.relative_to(ROOT))
 
@@ -65,9 +72,10 @@ class Watch:
         return self.seen
 
 
-def rolled(topo, source: str) -> subprocess.CompletedProcess:
+def rolled(topo, source: str, *data: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "peakready.roll", "--inventory", "inventories/docker_multi.py",
-                           "--data", "file_integrity=false", "--data", f"app_source={source}"], cwd=ROOT,
+                           "--data", "file_integrity=false", "--data", f"app_source={source}",
+                           *(arg for kv in data for arg in ("--data", kv))], cwd=ROOT,
                           env=dict(os.environ, PEAKREADY_MULTI=topo.prefix), capture_output=True, text=True,
                           timeout=ROLL_TIMEOUT_S)
 
@@ -109,15 +117,19 @@ def test_a_release_rolls_across_the_app_hosts_under_load_with_no_failed_request(
     assert any(drained == 1 for *_, drained in seen) and seen[-1][3] == 0, seen[-5:]
 
 
-def test_a_release_that_fails_its_health_check_on_app1_stops_the_roll_there(topo, releases):
+def test_a_release_that_fails_its_live_check_on_app1_goes_back_and_stops_the_roll(topo, releases):
     live = {app: topo.sh(app, LIVE).strip() for app in APPS}
     kept = topo.sh("app2", "ls /srv/peakready/releases")
-    roll = rolled(topo, app_copy("broken", broken=True))
+    roll = rolled(topo, app_copy("broken", broken=True), f"app_live_check_s={LIVE_CHECK_S}")
     said = roll.stdout + roll.stderr
     assert roll.returncode == 1, said[-3000:]
-    assert "did not answer /health with 200" in said and "stopped at app1" in said, said[-3000:]
-    assert "not touched: app2" in said, said[-3000:]
+    assert "the live release did not answer /health with 200" in said, said[-3000:]
+    assert f"current is back on {live['app1']}" in said, said[-3000:]
+    assert "stopped at app1: its deploy failed" in said and "not touched: app2" in said, said[-3000:]
+    assert f"app1 {live['app1']} (the release it had)" in said, said[-3000:]
     assert {app: topo.sh(app, LIVE).strip() for app in APPS} == live
+    assert topo.sh("app1", "curl -s -o /dev/null -w '%{http_code}' -H 'Host: localhost' "
+                           "http://127.0.0.1:8000/health").strip() == "200"
     # Both back in the upstream; app2's deploy never ran (no release of the broken code there).
     assert topo.sh("lb", "nginx -T 2>/dev/null | grep -c ' down;' || true").strip() == "0"
     assert topo.sh("app2", "ls /srv/peakready/releases") == kept

@@ -184,6 +184,8 @@ def test_a_primary_rebuilt_under_its_name_gets_a_new_span_and_its_logs_wait_for_
         tool_function("ship", **names, server_logs=lambda _source: [("mariadb-bin.000001", 400)],
                       BINLOG_NAME=re.compile(r"[a-z-]+\.[0-9]{6}"), client=lambda _source: ["--host=db1"] * 3,
                       os=SimpleNamespace(execvp=lambda *_args: failing("shipped over the lost server's logs")))()
+    with pytest.raises(Failed, match="first base backup waits for the deploy"):
+        tool_function("base", **names)()
     # Meanwhile the copy counts as behind by all of the new server's logs: the alert fires until the deploy.
     lag = tool_function("shipping_lag", **names, server_logs=lambda _source: [("mariadb-bin.000001", 400)])
     assert lag("db1") == 400 and not (old / ".caught_up").exists()

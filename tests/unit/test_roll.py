@@ -5,9 +5,14 @@ import pytest
 
 from peakready import knobs, validate
 from peakready.knobs import KnobError
-from peakready.roll import RollError, plan_roll, roll
+from peakready.roll import RollError, plan_roll, roll, serving
 
 APPS, WEBS = ["app1", "app2", "app3"], ["lb"]
+
+
+def look(hosts):
+    """What each app host serves: the release before, as a roll that changed nothing finds it."""
+    return {host: "releases/old" for host in hosts}
 
 
 def recorder(fails: set[tuple[str, str]] = frozenset()):
@@ -23,31 +28,38 @@ def recorder(fails: set[tuple[str, str]] = frozenset()):
 
 def test_each_app_host_in_turn_is_drained_deployed_alone_and_put_back():
     runs, run = recorder()
-    assert roll(plan_roll(APPS, WEBS, 1), run) == 0
+    assert roll(plan_roll(APPS, WEBS, 1), run, look) == 0
     assert runs == [step for app in APPS for step in (
         ("drain.py", "lb", app), ("deploy.py", app, ""), ("drain.py", "lb", ""))]
 
 
 def test_batches_of_two():
     runs, run = recorder()
-    assert roll(plan_roll(APPS, WEBS, 2), run) == 0
+    assert roll(plan_roll(APPS, WEBS, 2), run, look) == 0
     assert [r for r in runs if r[0] == "deploy.py"] == [("deploy.py", "app1,app2", ""), ("deploy.py", "app3", "")]
     assert ("drain.py", "lb", "app1,app2") in runs
 
 
 def test_a_release_that_fails_on_the_first_host_stops_the_roll_there(capsys):
     runs, run = recorder({("deploy.py", "app1")})
-    assert roll(plan_roll(APPS, WEBS, 1), run) == 1
+    assert roll(plan_roll(APPS, WEBS, 1), run, look) == 1
     # Put back in the upstream, and nothing sent to the others.
     assert runs == [("drain.py", "lb", "app1"), ("deploy.py", "app1", ""), ("drain.py", "lb", "")]
     said = capsys.readouterr().err
-    assert "stopped at app1" in said and "not touched: app2, app3, on the release they ran" in said
+    assert "stopped at app1: its deploy failed" in said and "not touched: app2, app3" in said
+    assert "Live now: app1 releases/old (the release it had), app2 releases/old (the release it had)" in said
 
 
-def test_a_drain_that_fails_deploys_nothing():
+def test_what_each_host_serves_is_told_against_what_it_served_before():
+    assert serving({"app1": "releases/new", "app2": "releases/old"}, {"app1": "releases/old", "app2": "releases/old"}) \
+        == "app1 releases/new (a new release), app2 releases/old (the release it had)"
+
+
+def test_a_drain_that_fails_deploys_nothing(capsys):
     runs, run = recorder({("drain.py", "lb")})
-    assert roll(plan_roll(APPS, WEBS, 1), run) == 1
+    assert roll(plan_roll(APPS, WEBS, 1), run, look) == 1
     assert [r[0] for r in runs] == ["drain.py", "drain.py"]
+    assert "draining it failed, so it was not deployed" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("apps, webs, batch, said", [

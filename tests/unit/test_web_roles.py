@@ -379,7 +379,7 @@ def test_a_release_that_does_not_answer_live_goes_back_to_the_one_before(tmp_pat
     for name, body in (("curl", f'printf {code}'), ("systemctl", f'echo "$@" >> {calls}'), ("sleep", "true")):
         (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
         (bin_dir / name).chmod(0o755)
-    data = SimpleNamespace(app_port=8000, app_health_path="/health")
+    data = SimpleNamespace(app_port=8000, app_health_path="/health", app_live_check_s=2)
     script = app.live_check(data, "new", "releases/old", "shop.example", "http")
     res = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
@@ -388,7 +388,8 @@ def test_a_release_that_does_not_answer_live_goes_back_to_the_one_before(tmp_pat
         return
     assert res.returncode == 1 and "did not answer /health" in res.stderr and "back on releases/old" in res.stderr
     assert os.readlink(root / "current") == "releases/old"
-    assert calls.read_text().split() == (["reload-or-restart"] if same_packages else ["restart"]) + ["peakready-app.service"]
+    assert calls.read_text().split() == ["reset-failed", "peakready-app.service",
+                                         "reload-or-restart" if same_packages else "restart", "peakready-app.service"]
     assert (root / "releases" / "new" / app.READY).stat().st_mtime == 0  # last in rollback.py's list
     # The first release of a host has none before it: the deploy fails, nothing is switched back.
     first = subprocess.run(["bash", "-c", app.live_check(data, "new", None, "shop.example", "http")], capture_output=True,
