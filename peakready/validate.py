@@ -33,10 +33,11 @@ HOSTNAME = re.compile(r"(@[a-z]+/)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)
 
 
 def knob_values(data: dict[str, Any]) -> dict[str, Any]:
-    """The knobs (defaults overlaid with `data`), or KnobError for an unknown knob or the first bad value."""
+    """The knobs (defaults overlaid with `data`), or KnobError for an unknown knob or the first bad value.
+    A run argument (RUN_ARGS: drain.py's app_drained beside the deploy's checks) is run_args' to check."""
     known = knobs.defaults()
     for key in data:
-        if key in known or key.startswith(FOREIGN_PREFIXES):
+        if key in known or key in RUN_ARGS or key.startswith(FOREIGN_PREFIXES):
             continue
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"did you mean {close[0]!r}?" if close else "see peakready/schema/ for every knob."

@@ -82,3 +82,7 @@ def test_the_drained_hosts_are_host_names(value, ok):
         with pytest.raises(KnobError, match="app_drained"):
             validate.run_args({"app_drained": value}, ("app_drained",))
     assert knobs.RUN_ARGS["app_drained"][0] == ""
+    # drain.py's pre-flight checks the knobs of data that holds it: a run argument, not an unknown knob.
+    assert "app_drained" not in validate.knob_values({"app_drained": "app1"})
+    with pytest.raises(KnobError, match="unknown knob 'app_draned'"):
+        validate.knob_values({"app_draned": "app1"})
