@@ -24,6 +24,7 @@ DEPLOY_TIMEOUT_S = 1200
 TRAFFIC = Path(__file__).with_name("traffic.py")
 TIMINGS: dict[str, float] = {}
 REPORT: list[str] = []  # the measured figures, printed at the end (and written to .peakready/multi.md)
+MOMENTS: dict[str, float] = {}  # when a test changed the topology, for a later one (epoch s)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import pytest
 from peakready import PORTS
 from peakready.secrets import Secrets
 from tests.leaks import Hidden
-from tests.multi.conftest import REPORT
+from tests.multi.conftest import MOMENTS, REPORT
 from tests.multi.judge import LEAD_S, back_within, count, failures, last_failure_within, load_seconds, unseen
 from tests.wait import wait_until
 
@@ -271,7 +271,7 @@ def test_the_old_primary_comes_back_as_a_replica_and_a_second_deploy_changes_not
 def test_a_switchover_under_load_loses_nothing(topo):
     load = topo.traffic(seconds=load_seconds(SWITCH_WINDOW_BOUND_S), budget=20000, readers=2, writers=3)
     time.sleep(LEAD_S)
-    start = time.time()
+    start = MOMENTS["switchover"] = time.time()
     switched = topo.run("promote.py", "--data", "promote=db1")
     switch_s = time.time() - start
     result = topo.collect(load)
