@@ -9,7 +9,6 @@ app host runs and which one lb's nginx has drained."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ import time
 import pytest
 
 from peakready import ROOT
+from tests.infra.test_web import app_copy as bundled_copy
 from tests.multi.conftest import REPORT
 from tests.multi.judge import count, failures
 
@@ -29,16 +29,12 @@ LIVE = "readlink /srv/peakready/current"
 
 
 def app_copy(name: str, broken: bool = False) -> str:
-    """A copy of the bundled app inside the repository (app_source must be one), a release of its own;
+    """A release of its own (tests/infra/test_web.py's copy of the bundled app, marked `name`);
     broken: its health path answers as before when the release is started aside (the deploy's
     readiness check sets PEAKREADY_RELEASE_DIR), 500 once it is live."""
-    target = ROOT / ".peakready" / "test-apps" / f"multi-{name}"
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(ROOT / "app", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (target / "static").mkdir(exist_ok=True)
-    (target / "static" / "release.txt").write_text(name)
+    source = bundled_copy(f"multi-{name}", name)
     if broken:
-        with (target / "peakready_app" / "public.py").open("a") as public:
+        with (ROOT / source / "peakready_app" / "public.py").open("a") as public:
             public.write("\n\n_aside = health\n\n\n"
                          "async def health(request):  # peakready test: a release that fails once live\n"
                          "    import os\n\n"
@@ -46,7 +42,7 @@ def app_copy(name: str, broken: bool = False) -> str:
                          "    if os.environ.get('PEAKREADY_RELEASE_DIR'):\n"
                          "        return await _aside(request)\n"
                          "    return PlainTextResponse('broken release\\n', status_code=500)\n")
-    return str(target.relative_to(ROOT))
+    return source
 
 
 class Watch:
